@@ -1,0 +1,1 @@
+"""The reproducible training pipeline of the bundled sentiment model (``guard train-sentiment``)."""

