@@ -1,0 +1,180 @@
+"""``guard``: run the service, validate a policy, and a thin client for people at a terminal."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from guard import logs
+from guard.settings import Settings
+
+
+def _bool_pairs(values: list[str], flag: str) -> dict[str, bool]:
+    out: dict[str, bool] = {}
+    for item in values:
+        name, _, state = item.partition("=")
+        if state not in ("on", "off") or not name:
+            raise SystemExit(f"guard: {flag} expects NAME=on or NAME=off, got {item!r}")
+        out[name] = state == "on"
+    return out
+
+
+def _when(value: str, flag: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise SystemExit(f"guard: {flag} expects an ISO 8601 time such as 2026-12-01T09:00:00+08:00") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="guard", description="The feedback-aware engagement guard.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="run the gRPC service")
+    serve.add_argument("--listen", help="host:port (GUARD_LISTEN; default 127.0.0.1:50051)")
+    serve.add_argument("--data-dir", type=Path, help="embedded Redis data (GUARD_DATA_DIR)")
+    serve.add_argument("--policy", type=Path, help="policy file (GUARD_POLICY)")
+    serve.add_argument("--redis-url", help="existing Redis (GUARD_REDIS_URL); default: embedded")
+    serve.add_argument("--metrics-listen", help="host:port for Prometheus (GUARD_METRICS_LISTEN)")
+
+    pol = sub.add_parser("policy", help="policy tools")
+    pol_sub = pol.add_subparsers(dest="policy_command", required=True)
+    pol_check = pol_sub.add_parser("check", help="validate a policy file")
+    pol_check.add_argument("file", type=Path)
+
+    def client_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--server", help="host:port of guard (GUARD_SERVER; default 127.0.0.1:50051)")
+
+    check = sub.add_parser("check", help="ask whether a touch may go out")
+    client_args(check)
+    check.add_argument("user_id")
+    check.add_argument("channel")
+    check.add_argument("category")
+    check.add_argument("--campaign", default="")
+    check.add_argument("--touch-id", default="")
+    check.add_argument("--class", dest="touch_class", default="MARKETING",
+                       choices=["MARKETING", "TRANSACTIONAL", "SERVICE"])
+    check.add_argument("--dry-run", action="store_true")
+    check.add_argument("--send-at", help="ISO 8601 time to evaluate at")
+
+    prefs = sub.add_parser("prefs", help="read or change a user's preferences")
+    prefs_sub = prefs.add_subparsers(dest="prefs_command", required=True)
+    get = prefs_sub.add_parser("get")
+    client_args(get)
+    get.add_argument("user_id")
+    put = prefs_sub.add_parser("set")
+    client_args(put)
+    put.add_argument("user_id")
+    put.add_argument("--channel", action="append", default=[], metavar="NAME=on|off")
+    put.add_argument("--category", action="append", default=[], metavar="NAME=on|off")
+    put.add_argument("--quiet-hours", metavar="TZ,HH:MM,HH:MM")
+    put.add_argument("--clear-quiet-hours", action="store_true")
+    put.add_argument("--pause-until", metavar="ISO_TIME", help="'none' ends a pause")
+    put.add_argument("--max-per-week", type=int)
+    put.add_argument("--unsubscribe-all", action="store_true", default=None)
+    put.add_argument("--resubscribe", action="store_true", default=None)
+    put.add_argument("--source", default="support")
+    put.add_argument("--actor", default="cli")
+    put.add_argument("--expected-version", type=int)
+
+    state = sub.add_parser("state", help="everything support needs to explain a decision")
+    client_args(state)
+    state.add_argument("user_id")
+
+    train = sub.add_parser("train-sentiment", help="train the bundled sentiment model")
+    from guard.training.cli import build_parser as training_parser
+
+    training_parser(train)
+    return parser
+
+
+def _print(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
+
+
+def _client_call(args: argparse.Namespace) -> int:
+    import grpc
+
+    from guard.transport.client import Client
+
+    settings = Settings.from_env(server=args.server)
+    client = Client(settings.server)
+    try:
+        if args.command == "check":
+            send_at = _when(args.send_at, "--send-at") if args.send_at else None
+            _print(client.check(args.user_id, args.channel, args.category, campaign_id=args.campaign,
+                                touch_id=args.touch_id, touch_class=args.touch_class, dry_run=args.dry_run,
+                                send_at=send_at))
+        elif args.command == "state":
+            _print(client.user_state(args.user_id))
+        elif args.prefs_command == "get":
+            _print(client.get_preferences(args.user_id))
+        else:
+            quiet = None
+            if args.quiet_hours:
+                parts = args.quiet_hours.split(",")
+                if len(parts) != 3:
+                    raise SystemExit("guard: --quiet-hours expects TZ,HH:MM,HH:MM")
+                quiet = (parts[0], parts[1], parts[2])
+            pause = None
+            if args.pause_until:
+                pause = datetime.fromtimestamp(0, UTC) if args.pause_until == "none" else _when(args.pause_until, "--pause-until")
+            unsub = True if args.unsubscribe_all else (False if args.resubscribe else None)
+            _print(client.update_preferences(
+                args.user_id, channels=_bool_pairs(args.channel, "--channel"),
+                categories=_bool_pairs(args.category, "--category"), quiet_hours=quiet,
+                clear_quiet_hours=args.clear_quiet_hours, paused_until=pause, max_per_week=args.max_per_week,
+                unsubscribed_all=unsub, source=args.source, actor=args.actor, expected_version=args.expected_version))
+    except grpc.RpcError as exc:
+        sys.stderr.write(f"guard: {exc.code().name}: {exc.details()}\n")
+        return 2 if exc.code() == grpc.StatusCode.INVALID_ARGUMENT else 1
+    finally:
+        client.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        try:
+            settings = Settings.from_env(listen=args.listen, data_dir=args.data_dir, policy=args.policy,
+                                         redis_url=args.redis_url, metrics_listen=args.metrics_listen)
+        except ValueError as exc:
+            sys.stderr.write(f"guard: {exc}\n")
+            return 2
+        logs.configure(settings.log_level, None if settings.log_format == "auto" else settings.log_format == "json")
+        from guard import app, policy
+        from guard.store.embedded import EmbeddedRedisError
+
+        try:
+            asyncio.run(app.serve(settings))
+        except (policy.PolicyError, EmbeddedRedisError, ValueError, OSError) as exc:
+            sys.stderr.write(f"guard serve: {exc}\n")
+            return 2
+        return 0
+    if args.command == "policy":
+        from guard import policy
+
+        try:
+            loaded = policy.load(args.file)
+        except policy.PolicyError as exc:
+            sys.stderr.write(f"{args.file}: {exc}\n")
+            return 1
+        sys.stdout.write(f"{args.file}: ok ({len(loaded.rules)} cap rules, {len(loaded.channels)} channels, "
+                         f"{len(loaded.categories)} categories)\n")
+        return 0
+    if args.command == "train-sentiment":
+        from guard.training.cli import run_from_args
+
+        return run_from_args(args)
+    return _client_call(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""The pure decision core: plain data and rules, no I/O."""

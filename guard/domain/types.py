@@ -1,0 +1,124 @@
+"""Plain data of the decision core: no I/O, no protobuf, no Redis.
+
+Times are integer milliseconds since the Unix epoch (UTC) everywhere in the
+core, so that the Lua script and this code compute with the same numbers.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class TouchClass(enum.Enum):
+    MARKETING = "marketing"
+    TRANSACTIONAL = "transactional"
+    SERVICE = "service"
+
+
+class Verdict(enum.Enum):
+    ALLOW = "ALLOW"
+    DEFER = "DEFER"
+    BLOCK = "BLOCK"
+
+
+class Reason(enum.Enum):
+    FREQUENCY_CAP = "FREQUENCY_CAP"
+    CHANNEL_OPTED_OUT = "CHANNEL_OPTED_OUT"
+    CATEGORY_OPTED_OUT = "CATEGORY_OPTED_OUT"
+    UNSUBSCRIBED = "UNSUBSCRIBED"
+    QUIET_HOURS = "QUIET_HOURS"
+    PAUSED = "PAUSED"
+    NEGATIVE_SENTIMENT = "NEGATIVE_SENTIMENT"
+    SENTIMENT_PENDING = "SENTIMENT_PENDING"
+    STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
+
+
+# Reasons that pass with time: a touch held back only by these is DEFERred.
+DEFERRABLE = frozenset({Reason.FREQUENCY_CAP, Reason.QUIET_HOURS, Reason.PAUSED,
+                        Reason.SENTIMENT_PENDING, Reason.STORE_UNAVAILABLE})
+
+
+class Check(enum.Enum):
+    """The checks a touch class is subject to (policy ``classes.<class>.checks``)."""
+
+    UNSUBSCRIBED = "unsubscribed"
+    CHANNEL = "channel"  # any channel the user closed
+    LEGAL_CHANNEL = "legal_channel"  # only channels the law lets a user close (policy: closed_by_law)
+    CATEGORY = "category"
+    PAUSE = "pause"
+    HOLD = "hold"
+    QUIET_HOURS = "quiet_hours"
+    CAPS = "caps"
+
+
+MINUTE_MS = 60_000
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class QuietHours:
+    time_zone: str
+    start_minute: int  # local minutes after midnight
+    end_minute: int
+
+    @property
+    def empty(self) -> bool:
+        return self.start_minute == self.end_minute
+
+
+@dataclass(frozen=True)
+class Preferences:
+    channels: dict[str, bool] = field(default_factory=dict)
+    categories: dict[str, bool] = field(default_factory=dict)
+    unsubscribed_all: bool = False
+    quiet_hours: QuietHours | None = None
+    paused_until_ms: int = 0
+    max_marketing_per_week: int = 0
+    version: int = 0
+    updated_at_ms: int = 0
+
+
+@dataclass(frozen=True)
+class RuleCheck:
+    """One cap rule as it applies to one touch: the key suffix it counts under."""
+
+    rule_id: str
+    key: str  # storage key suffix, e.g. "cap:marketing_weekly" or "cap:campaign_once:c42"
+    limit: int
+    window_ms: int
+    shadow: bool = False
+
+
+@dataclass(frozen=True)
+class Touch:
+    user_id: str
+    channel: str
+    category: str
+    campaign_id: str
+    touch_id: str
+    touch_class: TouchClass
+    dry_run: bool
+    at_ms: int
+
+
+@dataclass(frozen=True)
+class CapUsage:
+    rule_id: str
+    limit: int
+    used: int
+    window_ms: int
+    shadow: bool
+    exceeded: bool
+
+
+@dataclass(frozen=True)
+class Outcome:
+    verdict: Verdict
+    reasons: tuple[Reason, ...]
+    retry_at_ms: int | None  # DEFER (and a timed BLOCK): when the same touch would pass
+    caps: tuple[CapUsage, ...]
+    detail: str
+    recorded: bool = False
+    replayed: bool = False
+    evaluated_at_ms: int = 0

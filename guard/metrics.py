@@ -1,0 +1,23 @@
+"""Prometheus metrics, one home for every counter and histogram."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+from guard.domain.types import Outcome
+
+DECISIONS = Counter(
+    "guard_decisions_total", "CheckTouch decisions by decision, reason and touch class",
+    ["decision", "reason", "touch_class"],
+)
+RPC_LATENCY = Histogram(
+    "guard_rpc_seconds", "RPC latency by method and gRPC status", ["method", "code"],
+    buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
+)
+STORE_ERRORS = Counter("guard_store_errors_total", "Calls that found Redis unreachable or failing")
+
+
+def count_decision(outcome: Outcome, touch_class: str) -> None:
+    reasons = [r.value for r in outcome.reasons] or ["NONE"]
+    for reason in reasons:
+        DECISIONS.labels(outcome.verdict.value, reason, touch_class).inc()

@@ -1,0 +1,272 @@
+"""The operator's policy file: channels, categories, cap rules, quiet hours, classes, fail modes.
+
+Parsed once at start into frozen dataclasses. Every mistake is a ``PolicyError``
+that names the key path and the line, so ``guard policy check FILE`` can point
+at it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from guard.domain import clock
+from guard.domain.types import Check, QuietHours, RuleCheck, TouchClass
+
+_DURATION = re.compile(r"^(\d+)(ms|s|m|h|d|w)$")
+_UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+_ID = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,47}$")
+
+
+class PolicyError(ValueError):
+    """A policy file is invalid; ``str()`` names the key and the line."""
+
+
+@dataclass(frozen=True)
+class ChannelPolicy:
+    name: str
+    default_opt_in: bool
+    closed_by_law: bool
+
+
+@dataclass(frozen=True)
+class CapRule:
+    rule_id: str
+    limit: int
+    window_ms: int
+    classes: frozenset[TouchClass]
+    channels: frozenset[str]  # empty: every channel
+    categories: frozenset[str]
+    campaigns: frozenset[str]
+    per: str  # "user" (the default) or "campaign", "channel", "category"
+    shadow: bool
+
+    def applies(self, touch_class: TouchClass, channel: str, category: str, campaign: str) -> bool:
+        if touch_class not in self.classes:
+            return False
+        if self.channels and channel not in self.channels:
+            return False
+        if self.categories and category not in self.categories:
+            return False
+        if self.campaigns and campaign not in self.campaigns:
+            return False
+        return not (self.per == "campaign" and not campaign)
+
+    def check_for(self, channel: str, category: str, campaign: str) -> RuleCheck:
+        group = {"user": "", "campaign": campaign, "channel": channel, "category": category}[self.per]
+        key = f"cap:{self.rule_id}" + (f":{group}" if group else "")
+        return RuleCheck(self.rule_id, key, self.limit, self.window_ms, self.shadow)
+
+
+@dataclass(frozen=True)
+class ClassPolicy:
+    checks: frozenset[Check]
+    fail_open: bool
+
+
+@dataclass(frozen=True)
+class Policy:
+    channels: Mapping[str, ChannelPolicy]
+    categories: Mapping[str, bool]  # category → default opt-in
+    default_quiet: QuietHours
+    rules: tuple[CapRule, ...]
+    classes: Mapping[TouchClass, ClassPolicy]
+    store_unavailable_retry_ms: int
+    max_schedule_ahead_ms: int
+    source: str
+
+
+def parse_duration(value: Any, where: str) -> int:
+    match = _DURATION.match(str(value).strip())
+    if not match or int(match.group(1)) <= 0:
+        raise PolicyError(f"{where}: a duration like 30s, 15m, 1d or 7d is expected, got {value!r}")
+    return int(match.group(1)) * _UNIT_MS[match.group(2)]
+
+
+class _Lines:
+    """Key path → line number, from YAML's node tree (for error messages)."""
+
+    def __init__(self, text: str) -> None:
+        self.lines: dict[str, int] = {}
+        try:
+            node = yaml.compose(text)
+        except yaml.YAMLError:
+            node = None
+        if node is not None:
+            self._walk(node, "")
+
+    def _walk(self, node: yaml.Node, path: str) -> None:
+        self.lines.setdefault(path, node.start_mark.line + 1)
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                sub = f"{path}.{key.value}" if path else str(key.value)
+                self.lines[sub] = key.start_mark.line + 1
+                self._walk(value, sub)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                self._walk(item, f"{path}[{i}]")
+
+    def at(self, path: str) -> str:
+        probe = path
+        while probe:
+            if probe in self.lines:
+                return f"{path} (line {self.lines[probe]})"
+            probe = probe.rsplit(".", 1)[0] if "." in probe else ""
+        return path
+
+
+class _Reader:
+    def __init__(self, lines: _Lines) -> None:
+        self.where = lines.at
+
+    def mapping(self, value: Any, path: str) -> dict[str, Any]:
+        if not isinstance(value, dict):
+            raise PolicyError(f"{self.where(path)}: a mapping is expected")
+        return value
+
+    def only(self, value: dict[str, Any], path: str, allowed: set[str]) -> None:
+        for key in value:
+            if key not in allowed:
+                raise PolicyError(f"{self.where(f'{path}.{key}' if path else str(key))}: unknown key "
+                                  f"(expected one of {', '.join(sorted(allowed))})")
+
+    def ident(self, value: Any, path: str) -> str:
+        if not isinstance(value, str) or not _ID.match(value):
+            raise PolicyError(f"{self.where(path)}: a lowercase identifier is expected, got {value!r}")
+        return value
+
+    def boolean(self, value: Any, path: str) -> bool:
+        if not isinstance(value, bool):
+            raise PolicyError(f"{self.where(path)}: true or false is expected, got {value!r}")
+        return value
+
+    def names(self, value: Any, path: str, known: Mapping[str, Any] | set[str] | None) -> frozenset[str]:
+        if value is None:
+            return frozenset()
+        if not isinstance(value, list):
+            raise PolicyError(f"{self.where(path)}: a list is expected")
+        out = set()
+        for i, item in enumerate(value):
+            name = str(item)
+            if known is not None and name not in known:
+                raise PolicyError(f"{self.where(f'{path}[{i}]')}: unknown name {name!r} "
+                                  f"(known: {', '.join(sorted(known))})")
+            out.add(name)
+        return frozenset(out)
+
+
+def _quiet(reader: _Reader, raw: Any, path: str) -> QuietHours:
+    q = reader.mapping(raw, path)
+    reader.only(q, path, {"time_zone", "start", "end"})
+    try:
+        clock.zone(str(q.get("time_zone", "")))
+    except ValueError as exc:
+        raise PolicyError(f"{reader.where(path + '.time_zone')}: {exc}") from None
+    try:
+        start, end = clock.parse_hhmm(str(q.get("start", ""))), clock.parse_hhmm(str(q.get("end", "")))
+    except ValueError as exc:
+        raise PolicyError(f"{reader.where(path)}: {exc}") from None
+    return QuietHours(str(q["time_zone"]), start, end)
+
+
+def parse(text: str, source: str = "<policy>") -> Policy:
+    lines = _Lines(text)
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" (line {mark.line + 1})" if mark is not None else ""
+        raise PolicyError(f"not valid YAML{line}: {getattr(exc, 'problem', exc)}") from None
+    r = _Reader(lines)
+    top = r.mapping(data, "")
+    r.only(top, "", {"channels", "categories", "quiet_hours", "caps", "classes", "store_unavailable_retry_after",
+                     "max_schedule_ahead"})
+
+    channels: dict[str, ChannelPolicy] = {}
+    for name, raw in r.mapping(top.get("channels"), "channels").items():
+        path = f"channels.{name}"
+        r.ident(name, path)
+        cfg = r.mapping(raw or {}, path)
+        r.only(cfg, path, {"default_opt_in", "closed_by_law"})
+        channels[name] = ChannelPolicy(name, r.boolean(cfg.get("default_opt_in", True), path + ".default_opt_in"),
+                                       r.boolean(cfg.get("closed_by_law", False), path + ".closed_by_law"))
+    categories: dict[str, bool] = {}
+    for name, raw in r.mapping(top.get("categories"), "categories").items():
+        path = f"categories.{name}"
+        r.ident(name, path)
+        cfg = r.mapping(raw or {}, path)
+        r.only(cfg, path, {"default_opt_in"})
+        categories[name] = r.boolean(cfg.get("default_opt_in", True), path + ".default_opt_in")
+
+    quiet = _quiet(r, top.get("quiet_hours"), "quiet_hours")
+
+    class_names = {c.value: c for c in TouchClass}
+    check_names = {c.value: c for c in Check}
+    classes: dict[TouchClass, ClassPolicy] = {}
+    for name, raw in r.mapping(top.get("classes"), "classes").items():
+        path = f"classes.{name}"
+        if name not in class_names:
+            raise PolicyError(f"{r.where(path)}: unknown touch class (known: {', '.join(class_names)})")
+        cfg = r.mapping(raw, path)
+        r.only(cfg, path, {"checks", "fail_mode"})
+        checks = r.names(cfg.get("checks", []), path + ".checks", set(check_names))
+        mode = cfg.get("fail_mode", "closed")
+        if mode not in ("open", "closed"):
+            raise PolicyError(f"{r.where(path + '.fail_mode')}: open or closed is expected, got {mode!r}")
+        classes[class_names[name]] = ClassPolicy(frozenset(check_names[c] for c in checks), mode == "open")
+    for touch_class in TouchClass:
+        if touch_class not in classes:
+            raise PolicyError(f"{r.where('classes')}: class {touch_class.value!r} is missing")
+
+    rules: list[CapRule] = []
+    caps = top.get("caps") or []
+    if not isinstance(caps, list):
+        raise PolicyError(f"{r.where('caps')}: a list of rules is expected")
+    seen: set[str] = set()
+    for i, raw in enumerate(caps):
+        path = f"caps[{i}]"
+        cfg = r.mapping(raw, path)
+        r.only(cfg, path, {"id", "limit", "window", "classes", "channels", "categories", "campaigns", "per", "shadow"})
+        rule_id = r.ident(cfg.get("id"), path + ".id")
+        if rule_id in seen or rule_id == "user_max_marketing_per_week":
+            raise PolicyError(f"{r.where(path + '.id')}: rule id {rule_id!r} is used twice or reserved")
+        seen.add(rule_id)
+        limit = cfg.get("limit")
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise PolicyError(f"{r.where(path + '.limit')}: a whole number ≥ 1 is expected, got {limit!r}")
+        per = cfg.get("per", "user")
+        if per not in ("user", "campaign", "channel", "category"):
+            raise PolicyError(f"{r.where(path + '.per')}: user, campaign, channel or category is expected")
+        rule_classes = r.names(cfg.get("classes", ["marketing"]), path + ".classes", set(class_names))
+        rules.append(CapRule(
+            rule_id=rule_id,
+            limit=limit,
+            window_ms=parse_duration(cfg.get("window"), r.where(path + ".window")),
+            classes=frozenset(class_names[c] for c in rule_classes),
+            channels=r.names(cfg.get("channels"), path + ".channels", channels),
+            categories=r.names(cfg.get("categories"), path + ".categories", categories),
+            campaigns=r.names(cfg.get("campaigns"), path + ".campaigns", None),
+            per=per,
+            shadow=r.boolean(cfg.get("shadow", False), path + ".shadow"),
+        ))
+    retry = parse_duration(top.get("store_unavailable_retry_after", "30s"), r.where("store_unavailable_retry_after"))
+    ahead = parse_duration(top.get("max_schedule_ahead", "90d"), r.where("max_schedule_ahead"))
+    return Policy(channels, categories, quiet, tuple(rules), classes, retry, ahead, source)
+
+
+def load(path: Path | None) -> Policy:
+    """The policy at ``path``, or the shipped default (``guard/default_policy.yaml``)."""
+    if path is None:
+        text = resources.files("guard").joinpath("default_policy.yaml").read_text(encoding="utf-8")
+        return parse(text, "default")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise PolicyError(f"cannot read policy file {path}: {exc.strerror}") from None
+    return parse(text, str(path))

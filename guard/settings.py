@@ -1,0 +1,50 @@
+"""One settings object, read from ``GUARD_*`` environment variables and overridden by flags."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from pathlib import Path
+
+
+def _default_data_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "guard"
+
+
+@dataclass(frozen=True)
+class Settings:
+    listen: str = "127.0.0.1:50051"  # GUARD_LISTEN: host:port of the gRPC server
+    data_dir: Path = _default_data_dir()  # GUARD_DATA_DIR: the embedded Redis keeps its data here
+    policy: Path | None = None  # GUARD_POLICY: policy file (YAML); default: the shipped policy
+    redis_url: str = ""  # GUARD_REDIS_URL: an existing Redis instead of the embedded one
+    redis_timeout: float = 1.0  # GUARD_REDIS_TIMEOUT: seconds per Redis call before the fail mode answers
+    metrics_listen: str = ""  # GUARD_METRICS_LISTEN: host:port for Prometheus; empty = off
+    tenant: str = "default"  # GUARD_TENANT: key namespace until authentication names tenants
+    drain_seconds: float = 10.0  # GUARD_DRAIN_SECONDS: grace for calls in flight after SIGTERM
+    log_level: str = "info"  # GUARD_LOG_LEVEL
+    log_format: str = "auto"  # GUARD_LOG_FORMAT: auto (JSON unless a terminal), json or console
+    server: str = "127.0.0.1:50051"  # GUARD_SERVER: where the client commands find the server
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(f"GUARD_{f.name.upper()}")
+            if raw is not None and raw != "":
+                values[f.name] = _convert(f.name, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)  # type: ignore[arg-type]
+
+
+def _convert(name: str, raw: str) -> object:
+    if name in ("data_dir", "policy"):
+        return Path(raw)
+    if name in ("redis_timeout", "drain_seconds"):
+        try:
+            return float(raw)
+        except ValueError:
+            raise ValueError(f"GUARD_{name.upper()}: a number is expected, got {raw!r}") from None
+    return raw

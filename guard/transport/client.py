@@ -1,0 +1,73 @@
+"""A small blocking client for the terminal commands; answers come back as plain dicts."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import grpc
+from google.protobuf import field_mask_pb2, json_format
+
+from guard.transport.mapping import ms_to_ts
+from guard.v1 import guard_pb2 as pb
+from guard.v1 import guard_pb2_grpc as pb_grpc
+
+
+def _dict(msg: Any) -> dict[str, Any]:
+    return json_format.MessageToDict(msg, preserving_proto_field_name=True)
+
+
+class Client:
+    def __init__(self, target: str, timeout_s: float = 5.0) -> None:
+        self.channel = grpc.insecure_channel(target)
+        self.stub = pb_grpc.EngagementGuardStub(self.channel)
+        self.timeout = timeout_s
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def check(self, user_id: str, channel: str, category: str, *, campaign_id: str = "", touch_id: str = "",
+              touch_class: str = "MARKETING", dry_run: bool = False, send_at: datetime | None = None) -> dict[str, Any]:
+        req = pb.CheckTouchRequest(user_id=user_id, channel=channel, category=category, campaign_id=campaign_id,
+                                   touch_id=touch_id, touch_class=pb.TouchClass.Value(touch_class), dry_run=dry_run)
+        if send_at is not None:
+            req.send_at.CopyFrom(ms_to_ts(int(send_at.timestamp() * 1000)))
+        return _dict(self.stub.CheckTouch(req, timeout=self.timeout))
+
+    def get_preferences(self, user_id: str) -> dict[str, Any]:
+        return _dict(self.stub.GetPreferences(pb.GetPreferencesRequest(user_id=user_id), timeout=self.timeout))
+
+    def update_preferences(self, user_id: str, *, channels: dict[str, bool], categories: dict[str, bool],
+                           quiet_hours: tuple[str, str, str] | None, clear_quiet_hours: bool,
+                           paused_until: datetime | None, max_per_week: int | None, unsubscribed_all: bool | None,
+                           source: str, actor: str, expected_version: int | None) -> dict[str, Any]:
+        prefs = pb.Preferences(user_id=user_id, channels=channels, categories=categories)
+        paths = [f"channels.{k}" for k in channels] + [f"categories.{k}" for k in categories]
+        if quiet_hours is not None:
+            tz, start, end = quiet_hours
+            prefs.quiet_hours.CopyFrom(pb.QuietHours(time_zone=tz, start=start, end=end))
+            paths.append("quiet_hours")
+        elif clear_quiet_hours:
+            paths.append("quiet_hours")
+        if paused_until is not None:
+            if paused_until.timestamp() > 0:
+                prefs.paused_until.CopyFrom(ms_to_ts(int(paused_until.timestamp() * 1000)))
+            paths.append("paused_until")
+        if max_per_week is not None:
+            prefs.max_marketing_per_week = max_per_week
+            paths.append("max_marketing_per_week")
+        if unsubscribed_all is not None:
+            prefs.unsubscribed_all = unsubscribed_all
+            paths.append("unsubscribed_all")
+        req = pb.UpdatePreferencesRequest(preferences=prefs, update_mask=field_mask_pb2.FieldMask(paths=paths),
+                                          source=source, actor=actor)
+        if expected_version is not None:
+            req.expected_version = expected_version
+        return _dict(self.stub.UpdatePreferences(req, timeout=self.timeout))
+
+    def user_state(self, user_id: str) -> dict[str, Any]:
+        return _dict(self.stub.GetUserState(pb.GetUserStateRequest(user_id=user_id), timeout=self.timeout))
+
+    def cancel(self, user_id: str, touch_id: str) -> dict[str, Any]:
+        return _dict(self.stub.CancelTouch(pb.CancelTouchRequest(user_id=user_id, touch_id=touch_id),
+                                           timeout=self.timeout))

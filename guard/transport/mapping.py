@@ -1,0 +1,109 @@
+"""Protobuf ⇄ domain types, in one place. Only the transport imports generated code."""
+
+from __future__ import annotations
+
+from google.protobuf import duration_pb2, timestamp_pb2
+
+from guard.domain import clock
+from guard.domain.types import CapUsage, Outcome, Preferences, Touch, TouchClass
+from guard.service import ConsentEvent, InvalidArgument, PreferencesPatch, UserState
+from guard.store.redis_store import StoredTouch
+from guard.v1 import guard_pb2 as pb
+
+_CLASS_TO_DOMAIN = {pb.MARKETING: TouchClass.MARKETING, pb.TRANSACTIONAL: TouchClass.TRANSACTIONAL,
+                    pb.SERVICE: TouchClass.SERVICE}
+_CLASS_TO_PB = {v: k for k, v in _CLASS_TO_DOMAIN.items()}
+_CLASS_BY_NAME = {c.value: _CLASS_TO_PB[c] for c in TouchClass}
+
+
+def ts_to_ms(ts: timestamp_pb2.Timestamp) -> int:
+    return ts.seconds * 1000 + ts.nanos // 1_000_000
+
+
+def ms_to_ts(ms: int) -> timestamp_pb2.Timestamp:
+    return timestamp_pb2.Timestamp(seconds=ms // 1000, nanos=(ms % 1000) * 1_000_000)
+
+
+def ms_to_duration(ms: int) -> duration_pb2.Duration:
+    ms = max(0, ms)
+    return duration_pb2.Duration(seconds=ms // 1000, nanos=(ms % 1000) * 1_000_000)
+
+
+def touch_from_pb(req: pb.CheckTouchRequest, prefix: str = "") -> Touch:
+    if req.touch_class not in _CLASS_TO_DOMAIN:
+        raise InvalidArgument(prefix + "touch_class", f"unknown touch class {req.touch_class}")
+    at = 0
+    if req.HasField("send_at"):
+        at = ts_to_ms(req.send_at)
+        if at <= 0:
+            raise InvalidArgument(prefix + "send_at", "must be after 1970")
+    return Touch(req.user_id, req.channel, req.category, req.campaign_id, req.touch_id,
+                 _CLASS_TO_DOMAIN[req.touch_class], req.dry_run, at)
+
+
+def cap_to_pb(cap: CapUsage) -> pb.CapUsage:
+    return pb.CapUsage(rule_id=cap.rule_id, limit=cap.limit, used=cap.used, window=ms_to_duration(cap.window_ms),
+                       shadow=cap.shadow, exceeded=cap.exceeded)
+
+
+def outcome_to_pb(outcome: Outcome) -> pb.CheckTouchResponse:
+    resp = pb.CheckTouchResponse(
+        decision=pb.Decision.Value(outcome.verdict.value),
+        reasons=[pb.Reason.Value(r.value) for r in outcome.reasons],
+        caps=[cap_to_pb(c) for c in outcome.caps],
+        recorded=outcome.recorded,
+        detail=outcome.detail,
+        replayed=outcome.replayed,
+        evaluated_at=ms_to_ts(outcome.evaluated_at_ms),
+    )
+    if outcome.retry_at_ms is not None:
+        resp.retry_after.CopyFrom(ms_to_duration(outcome.retry_at_ms - outcome.evaluated_at_ms))
+    return resp
+
+
+def prefs_to_pb(user_id: str, prefs: Preferences) -> pb.Preferences:
+    msg = pb.Preferences(user_id=user_id, channels=prefs.channels, categories=prefs.categories,
+                         unsubscribed_all=prefs.unsubscribed_all, max_marketing_per_week=prefs.max_marketing_per_week,
+                         version=prefs.version)
+    if prefs.quiet_hours is not None:
+        q = prefs.quiet_hours
+        msg.quiet_hours.CopyFrom(pb.QuietHours(time_zone=q.time_zone, start=clock.format_hhmm(q.start_minute),
+                                               end=clock.format_hhmm(q.end_minute)))
+    if prefs.paused_until_ms:
+        msg.paused_until.CopyFrom(ms_to_ts(prefs.paused_until_ms))
+    if prefs.updated_at_ms:
+        msg.updated_at.CopyFrom(ms_to_ts(prefs.updated_at_ms))
+    return msg
+
+
+def patch_from_pb(req: pb.UpdatePreferencesRequest) -> PreferencesPatch:
+    p = req.preferences
+    quiet = None
+    if p.HasField("quiet_hours") and (p.quiet_hours.time_zone or p.quiet_hours.start or p.quiet_hours.end):
+        quiet = (p.quiet_hours.time_zone, p.quiet_hours.start, p.quiet_hours.end)
+    paused = ts_to_ms(p.paused_until) if p.HasField("paused_until") else 0
+    return PreferencesPatch(paths=list(req.update_mask.paths), channels=dict(p.channels),
+                            categories=dict(p.categories), unsubscribed_all=p.unsubscribed_all,
+                            quiet_hours=quiet, paused_until_ms=paused,
+                            max_marketing_per_week=p.max_marketing_per_week)
+
+
+def consent_to_pb(event: ConsentEvent) -> pb.ConsentEvent:
+    return pb.ConsentEvent(at=ms_to_ts(event.at_ms), source=event.source, actor=event.actor, field=event.field,
+                           old_value=event.old_value, new_value=event.new_value, version=event.version)
+
+
+def touch_record_to_pb(t: StoredTouch) -> pb.TouchRecord:
+    return pb.TouchRecord(touch_id=t.touch_id, channel=t.channel, category=t.category, campaign_id=t.campaign_id,
+                          touch_class=_CLASS_BY_NAME.get(t.touch_class, pb.MARKETING), at=ms_to_ts(t.at_ms))
+
+
+def user_state_to_pb(user_id: str, state: UserState) -> pb.UserState:
+    msg = pb.UserState(preferences=prefs_to_pb(user_id, state.preferences),
+                       recent_touches=[touch_record_to_pb(t) for t in state.recent_touches],
+                       caps=[cap_to_pb(c) for c in state.caps],
+                       consent_events=[consent_to_pb(e) for e in state.consent_events])
+    if state.hold_until_ms:
+        msg.holds.append(pb.Hold(kind="negative_sentiment", until=ms_to_ts(state.hold_until_ms),
+                                 detail="marketing held after a negative reply"))
+    return msg

@@ -1,0 +1,166 @@
+"""The gRPC transport: servicer, error → status table, health, reflection, drain.
+
+Handlers are thin: map the request, call the service, map the answer. One
+canonical log line per call (method, code, latency, decision, reasons), never
+any message text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from guard import logs, metrics
+from guard.service import Conflict, GuardService, InvalidArgument
+from guard.store.redis_store import StoreUnavailable
+from guard.transport import mapping
+from guard.v1 import guard_pb2 as pb
+from guard.v1 import guard_pb2_grpc as pb_grpc
+
+log = logs.get("guard.rpc")
+
+SERVICE_NAME = pb.DESCRIPTOR.services_by_name["EngagementGuard"].full_name
+REDIS_HEALTH_NAME = "guard.redis"
+
+# One table from failure type to gRPC status.
+STATUS_BY_ERROR: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
+    (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
+    (Conflict, grpc.StatusCode.ABORTED),
+    (StoreUnavailable, grpc.StatusCode.UNAVAILABLE),
+)
+
+Req = TypeVar("Req")
+Resp = TypeVar("Resp")
+Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
+
+
+def rpc(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    """Maps typed failures to status codes, times the call and writes its one log line."""
+    name = method.__name__
+
+    @functools.wraps(method)
+    async def wrapper(self: Any, request: Any, context: grpc.aio.ServicerContext) -> Any:
+        started = time.perf_counter()
+        fields: dict[str, Any] = {}
+        code = grpc.StatusCode.OK
+        try:
+            return await method(self, request, context, fields)
+        except Exception as exc:
+            for error_type, status in STATUS_BY_ERROR:
+                if isinstance(exc, error_type):
+                    code = status
+                    fields["error"] = str(exc)
+                    await context.abort(status, str(exc))
+            code = grpc.StatusCode.INTERNAL
+            log.exception("rpc_failed", method=name)
+            await context.abort(code, "internal error; see the server log")
+        finally:
+            elapsed = time.perf_counter() - started
+            metrics.RPC_LATENCY.labels(name, code.name).observe(elapsed)
+            log.info("rpc", method=name, code=code.name, ms=round(elapsed * 1000, 2), **fields)
+
+    return wrapper
+
+
+class EngagementGuardServicer(pb_grpc.EngagementGuardServicer):
+    def __init__(self, service: GuardService) -> None:
+        self.service = service
+
+    @rpc
+    async def CheckTouch(self, request: pb.CheckTouchRequest, context: Any, log_fields: dict[str, Any]) -> pb.CheckTouchResponse:  # noqa: N802
+        outcome = await self.service.check(mapping.touch_from_pb(request))
+        log_fields.update(decision=outcome.verdict.value, reasons=[r.value for r in outcome.reasons],
+                          touch_class=pb.TouchClass.Name(request.touch_class), recorded=outcome.recorded)
+        return mapping.outcome_to_pb(outcome)
+
+    @rpc
+    async def CheckTouches(self, request: pb.CheckTouchesRequest, context: Any, log_fields: dict[str, Any]) -> pb.CheckTouchesResponse:  # noqa: N802
+        if len(request.checks) > 1000:
+            raise InvalidArgument("checks", f"holds {len(request.checks)} items; at most 1000")
+        touches = [mapping.touch_from_pb(c, f"checks[{i}].") for i, c in enumerate(request.checks)]
+        outcomes = await self.service.check_many(touches)
+        log_fields.update(items=len(outcomes), allowed=sum(o.verdict.value == "ALLOW" for o in outcomes))
+        return pb.CheckTouchesResponse(results=[mapping.outcome_to_pb(o) for o in outcomes])
+
+    @rpc
+    async def CancelTouch(self, request: pb.CancelTouchRequest, context: Any, log_fields: dict[str, Any]) -> pb.CancelTouchResponse:  # noqa: N802
+        done = await self.service.cancel(request.user_id, request.touch_id)
+        log_fields.update(cancelled=done)
+        detail = "touch given back" if done else "no recorded touch with that id (already cancelled or never recorded)"
+        return pb.CancelTouchResponse(cancelled=done, detail=detail)
+
+    @rpc
+    async def GetPreferences(self, request: pb.GetPreferencesRequest, context: Any, log_fields: dict[str, Any]) -> pb.Preferences:  # noqa: N802
+        return mapping.prefs_to_pb(request.user_id, await self.service.get_preferences(request.user_id))
+
+    @rpc
+    async def UpdatePreferences(self, request: pb.UpdatePreferencesRequest, context: Any, log_fields: dict[str, Any]) -> pb.Preferences:  # noqa: N802
+        expected = request.expected_version if request.HasField("expected_version") else None
+        prefs = await self.service.update_preferences(
+            request.preferences.user_id, mapping.patch_from_pb(request), source=request.source,
+            actor=request.actor, expected_version=expected)
+        log_fields.update(paths=list(request.update_mask.paths), version=prefs.version)
+        return mapping.prefs_to_pb(request.preferences.user_id, prefs)
+
+    @rpc
+    async def GetUserState(self, request: pb.GetUserStateRequest, context: Any, log_fields: dict[str, Any]) -> pb.UserState:  # noqa: N802
+        return mapping.user_state_to_pb(request.user_id, await self.service.user_state(request.user_id))
+
+    @rpc
+    async def ListConsentEvents(self, request: pb.ListConsentEventsRequest, context: Any, log_fields: dict[str, Any]) -> pb.ListConsentEventsResponse:  # noqa: N802
+        events, token = await self.service.consent_events(request.user_id, request.page_size, request.page_token)
+        return pb.ListConsentEventsResponse(events=[mapping.consent_to_pb(e) for e in events], next_page_token=token)
+
+
+class GuardServer:
+    """The aio server with health (overall, the service, and Redis apart) and reflection."""
+
+    def __init__(self, service: GuardService, listen: str) -> None:
+        self.service = service
+        self.server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        pb_grpc.add_EngagementGuardServicer_to_server(EngagementGuardServicer(service), self.server)
+        self.health = health.aio.HealthServicer()
+        health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
+        reflection.enable_server_reflection(
+            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
+            self.server)
+        self.port = self.server.add_insecure_port(listen)
+        if self.port == 0:
+            raise OSError(f"cannot listen on {listen}")
+        self._watch: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.server.start()
+        for name in ("", SERVICE_NAME):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        self._watch = asyncio.create_task(self._watch_redis())
+
+    async def _watch_redis(self, every_s: float = 2.0) -> None:
+        """Redis reachability under its own health name; the fail modes still answer without it."""
+        last: bool | None = None
+        while True:
+            ok = await self.service.store.ping()
+            if ok != last:
+                status = health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING
+                await self.health.set(REDIS_HEALTH_NAME, status)
+                (log.info if ok else log.warning)("redis_health", reachable=ok)
+                last = ok
+            await asyncio.sleep(every_s)
+
+    async def drain(self, grace_s: float) -> None:
+        """Stop taking calls, report NOT_SERVING, let calls in flight finish."""
+        await self.health.enter_graceful_shutdown()
+        if self._watch is not None:
+            self._watch.cancel()
+        log.info("draining", grace_s=grace_s)
+        await self.server.stop(grace_s)
+
+    async def wait(self) -> None:
+        await self.server.wait_for_termination()

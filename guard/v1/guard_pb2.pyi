@@ -1,0 +1,288 @@
+import datetime
+
+from google.protobuf import duration_pb2 as _duration_pb2
+from google.protobuf import field_mask_pb2 as _field_mask_pb2
+from google.protobuf import timestamp_pb2 as _timestamp_pb2
+from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
+from google.protobuf import descriptor as _descriptor
+from google.protobuf import message as _message
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
+from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
+
+DESCRIPTOR: _descriptor.FileDescriptor
+
+class TouchClass(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    MARKETING: _ClassVar[TouchClass]
+    TRANSACTIONAL: _ClassVar[TouchClass]
+    SERVICE: _ClassVar[TouchClass]
+
+class Decision(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    DECISION_UNSPECIFIED: _ClassVar[Decision]
+    ALLOW: _ClassVar[Decision]
+    DEFER: _ClassVar[Decision]
+    BLOCK: _ClassVar[Decision]
+
+class Reason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    REASON_UNSPECIFIED: _ClassVar[Reason]
+    FREQUENCY_CAP: _ClassVar[Reason]
+    CHANNEL_OPTED_OUT: _ClassVar[Reason]
+    CATEGORY_OPTED_OUT: _ClassVar[Reason]
+    UNSUBSCRIBED: _ClassVar[Reason]
+    QUIET_HOURS: _ClassVar[Reason]
+    PAUSED: _ClassVar[Reason]
+    NEGATIVE_SENTIMENT: _ClassVar[Reason]
+    SENTIMENT_PENDING: _ClassVar[Reason]
+    STORE_UNAVAILABLE: _ClassVar[Reason]
+MARKETING: TouchClass
+TRANSACTIONAL: TouchClass
+SERVICE: TouchClass
+DECISION_UNSPECIFIED: Decision
+ALLOW: Decision
+DEFER: Decision
+BLOCK: Decision
+REASON_UNSPECIFIED: Reason
+FREQUENCY_CAP: Reason
+CHANNEL_OPTED_OUT: Reason
+CATEGORY_OPTED_OUT: Reason
+UNSUBSCRIBED: Reason
+QUIET_HOURS: Reason
+PAUSED: Reason
+NEGATIVE_SENTIMENT: Reason
+SENTIMENT_PENDING: Reason
+STORE_UNAVAILABLE: Reason
+
+class CheckTouchRequest(_message.Message):
+    __slots__ = ("user_id", "channel", "category", "campaign_id", "touch_id", "touch_class", "dry_run", "send_at")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    TOUCH_ID_FIELD_NUMBER: _ClassVar[int]
+    TOUCH_CLASS_FIELD_NUMBER: _ClassVar[int]
+    DRY_RUN_FIELD_NUMBER: _ClassVar[int]
+    SEND_AT_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    channel: str
+    category: str
+    campaign_id: str
+    touch_id: str
+    touch_class: TouchClass
+    dry_run: bool
+    send_at: _timestamp_pb2.Timestamp
+    def __init__(self, user_id: _Optional[str] = ..., channel: _Optional[str] = ..., category: _Optional[str] = ..., campaign_id: _Optional[str] = ..., touch_id: _Optional[str] = ..., touch_class: _Optional[_Union[TouchClass, str]] = ..., dry_run: _Optional[bool] = ..., send_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CapUsage(_message.Message):
+    __slots__ = ("rule_id", "limit", "used", "window", "shadow", "exceeded")
+    RULE_ID_FIELD_NUMBER: _ClassVar[int]
+    LIMIT_FIELD_NUMBER: _ClassVar[int]
+    USED_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_FIELD_NUMBER: _ClassVar[int]
+    EXCEEDED_FIELD_NUMBER: _ClassVar[int]
+    rule_id: str
+    limit: int
+    used: int
+    window: _duration_pb2.Duration
+    shadow: bool
+    exceeded: bool
+    def __init__(self, rule_id: _Optional[str] = ..., limit: _Optional[int] = ..., used: _Optional[int] = ..., window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., shadow: _Optional[bool] = ..., exceeded: _Optional[bool] = ...) -> None: ...
+
+class CheckTouchResponse(_message.Message):
+    __slots__ = ("decision", "reasons", "retry_after", "caps", "recorded", "detail", "replayed", "evaluated_at")
+    DECISION_FIELD_NUMBER: _ClassVar[int]
+    REASONS_FIELD_NUMBER: _ClassVar[int]
+    RETRY_AFTER_FIELD_NUMBER: _ClassVar[int]
+    CAPS_FIELD_NUMBER: _ClassVar[int]
+    RECORDED_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    EVALUATED_AT_FIELD_NUMBER: _ClassVar[int]
+    decision: Decision
+    reasons: _containers.RepeatedScalarFieldContainer[Reason]
+    retry_after: _duration_pb2.Duration
+    caps: _containers.RepeatedCompositeFieldContainer[CapUsage]
+    recorded: bool
+    detail: str
+    replayed: bool
+    evaluated_at: _timestamp_pb2.Timestamp
+    def __init__(self, decision: _Optional[_Union[Decision, str]] = ..., reasons: _Optional[_Iterable[_Union[Reason, str]]] = ..., retry_after: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., caps: _Optional[_Iterable[_Union[CapUsage, _Mapping]]] = ..., recorded: _Optional[bool] = ..., detail: _Optional[str] = ..., replayed: _Optional[bool] = ..., evaluated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CheckTouchesRequest(_message.Message):
+    __slots__ = ("checks",)
+    CHECKS_FIELD_NUMBER: _ClassVar[int]
+    checks: _containers.RepeatedCompositeFieldContainer[CheckTouchRequest]
+    def __init__(self, checks: _Optional[_Iterable[_Union[CheckTouchRequest, _Mapping]]] = ...) -> None: ...
+
+class CheckTouchesResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[CheckTouchResponse]
+    def __init__(self, results: _Optional[_Iterable[_Union[CheckTouchResponse, _Mapping]]] = ...) -> None: ...
+
+class CancelTouchRequest(_message.Message):
+    __slots__ = ("user_id", "touch_id")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    TOUCH_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    touch_id: str
+    def __init__(self, user_id: _Optional[str] = ..., touch_id: _Optional[str] = ...) -> None: ...
+
+class CancelTouchResponse(_message.Message):
+    __slots__ = ("cancelled", "detail")
+    CANCELLED_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    cancelled: bool
+    detail: str
+    def __init__(self, cancelled: _Optional[bool] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class QuietHours(_message.Message):
+    __slots__ = ("time_zone", "start", "end")
+    TIME_ZONE_FIELD_NUMBER: _ClassVar[int]
+    START_FIELD_NUMBER: _ClassVar[int]
+    END_FIELD_NUMBER: _ClassVar[int]
+    time_zone: str
+    start: str
+    end: str
+    def __init__(self, time_zone: _Optional[str] = ..., start: _Optional[str] = ..., end: _Optional[str] = ...) -> None: ...
+
+class Preferences(_message.Message):
+    __slots__ = ("user_id", "channels", "categories", "unsubscribed_all", "quiet_hours", "paused_until", "max_marketing_per_week", "version", "updated_at")
+    class ChannelsEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: bool
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[bool] = ...) -> None: ...
+    class CategoriesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: bool
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[bool] = ...) -> None: ...
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_FIELD_NUMBER: _ClassVar[int]
+    UNSUBSCRIBED_ALL_FIELD_NUMBER: _ClassVar[int]
+    QUIET_HOURS_FIELD_NUMBER: _ClassVar[int]
+    PAUSED_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    MAX_MARKETING_PER_WEEK_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    channels: _containers.ScalarMap[str, bool]
+    categories: _containers.ScalarMap[str, bool]
+    unsubscribed_all: bool
+    quiet_hours: QuietHours
+    paused_until: _timestamp_pb2.Timestamp
+    max_marketing_per_week: int
+    version: int
+    updated_at: _timestamp_pb2.Timestamp
+    def __init__(self, user_id: _Optional[str] = ..., channels: _Optional[_Mapping[str, bool]] = ..., categories: _Optional[_Mapping[str, bool]] = ..., unsubscribed_all: _Optional[bool] = ..., quiet_hours: _Optional[_Union[QuietHours, _Mapping]] = ..., paused_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_marketing_per_week: _Optional[int] = ..., version: _Optional[int] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class GetPreferencesRequest(_message.Message):
+    __slots__ = ("user_id",)
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    def __init__(self, user_id: _Optional[str] = ...) -> None: ...
+
+class UpdatePreferencesRequest(_message.Message):
+    __slots__ = ("preferences", "update_mask", "source", "expected_version", "actor")
+    PREFERENCES_FIELD_NUMBER: _ClassVar[int]
+    UPDATE_MASK_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    EXPECTED_VERSION_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    preferences: Preferences
+    update_mask: _field_mask_pb2.FieldMask
+    source: str
+    expected_version: int
+    actor: str
+    def __init__(self, preferences: _Optional[_Union[Preferences, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., source: _Optional[str] = ..., expected_version: _Optional[int] = ..., actor: _Optional[str] = ...) -> None: ...
+
+class ConsentEvent(_message.Message):
+    __slots__ = ("at", "source", "actor", "field", "old_value", "new_value", "version")
+    AT_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    FIELD_FIELD_NUMBER: _ClassVar[int]
+    OLD_VALUE_FIELD_NUMBER: _ClassVar[int]
+    NEW_VALUE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    at: _timestamp_pb2.Timestamp
+    source: str
+    actor: str
+    field: str
+    old_value: str
+    new_value: str
+    version: int
+    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source: _Optional[str] = ..., actor: _Optional[str] = ..., field: _Optional[str] = ..., old_value: _Optional[str] = ..., new_value: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+
+class ListConsentEventsRequest(_message.Message):
+    __slots__ = ("user_id", "page_size", "page_token")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    page_size: int
+    page_token: str
+    def __init__(self, user_id: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListConsentEventsResponse(_message.Message):
+    __slots__ = ("events", "next_page_token")
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[ConsentEvent]
+    next_page_token: str
+    def __init__(self, events: _Optional[_Iterable[_Union[ConsentEvent, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class TouchRecord(_message.Message):
+    __slots__ = ("touch_id", "channel", "category", "campaign_id", "touch_class", "at")
+    TOUCH_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    CATEGORY_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    TOUCH_CLASS_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    touch_id: str
+    channel: str
+    category: str
+    campaign_id: str
+    touch_class: TouchClass
+    at: _timestamp_pb2.Timestamp
+    def __init__(self, touch_id: _Optional[str] = ..., channel: _Optional[str] = ..., category: _Optional[str] = ..., campaign_id: _Optional[str] = ..., touch_class: _Optional[_Union[TouchClass, str]] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Hold(_message.Message):
+    __slots__ = ("kind", "until", "detail")
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    kind: str
+    until: _timestamp_pb2.Timestamp
+    detail: str
+    def __init__(self, kind: _Optional[str] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detail: _Optional[str] = ...) -> None: ...
+
+class GetUserStateRequest(_message.Message):
+    __slots__ = ("user_id",)
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    def __init__(self, user_id: _Optional[str] = ...) -> None: ...
+
+class UserState(_message.Message):
+    __slots__ = ("preferences", "recent_touches", "caps", "holds", "consent_events")
+    PREFERENCES_FIELD_NUMBER: _ClassVar[int]
+    RECENT_TOUCHES_FIELD_NUMBER: _ClassVar[int]
+    CAPS_FIELD_NUMBER: _ClassVar[int]
+    HOLDS_FIELD_NUMBER: _ClassVar[int]
+    CONSENT_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    preferences: Preferences
+    recent_touches: _containers.RepeatedCompositeFieldContainer[TouchRecord]
+    caps: _containers.RepeatedCompositeFieldContainer[CapUsage]
+    holds: _containers.RepeatedCompositeFieldContainer[Hold]
+    consent_events: _containers.RepeatedCompositeFieldContainer[ConsentEvent]
+    def __init__(self, preferences: _Optional[_Union[Preferences, _Mapping]] = ..., recent_touches: _Optional[_Iterable[_Union[TouchRecord, _Mapping]]] = ..., caps: _Optional[_Iterable[_Union[CapUsage, _Mapping]]] = ..., holds: _Optional[_Iterable[_Union[Hold, _Mapping]]] = ..., consent_events: _Optional[_Iterable[_Union[ConsentEvent, _Mapping]]] = ...) -> None: ...
