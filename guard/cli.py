@@ -57,7 +57,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("channel")
     check.add_argument("category")
     check.add_argument("--campaign", default="")
-    check.add_argument("--touch-id", default="")
+    check.add_argument("--touch-id", default="", help="record the touch under this id; without it the check is a dry run")
     check.add_argument("--class", dest="touch_class", default="MARKETING",
                        choices=["MARKETING", "TRANSACTIONAL", "SERVICE"])
     check.add_argument("--dry-run", action="store_true")
@@ -109,7 +109,8 @@ def _client_call(args: argparse.Namespace) -> int:
         if args.command == "check":
             send_at = _when(args.send_at, "--send-at") if args.send_at else None
             _print(client.check(args.user_id, args.channel, args.category, campaign_id=args.campaign,
-                                touch_id=args.touch_id, touch_class=args.touch_class, dry_run=args.dry_run,
+                                touch_id=args.touch_id, touch_class=args.touch_class,
+                                dry_run=args.dry_run or not args.touch_id,
                                 send_at=send_at))
         elif args.command == "state":
             _print(client.user_state(args.user_id))

@@ -122,15 +122,20 @@ def _public(prefs: Preferences, path: str) -> Any:
         return prefs.categories.get(path.split(".", 1)[1])
     if path == "quiet_hours":
         q = prefs.quiet_hours
-        return None if q is None else {"time_zone": q.time_zone, "start": clock.format_hhmm(q.start_minute),
-                                       "end": clock.format_hhmm(q.end_minute)}
-    return {"unsubscribed_all": prefs.unsubscribed_all, "paused_until": prefs.paused_until_ms,
-            "max_marketing_per_week": prefs.max_marketing_per_week}[path]
+        return (
+            None
+            if q is None
+            else {"time_zone": q.time_zone, "start": clock.format_hhmm(q.start_minute), "end": clock.format_hhmm(q.end_minute)}
+        )
+    return {
+        "unsubscribed_all": prefs.unsubscribed_all,
+        "paused_until": prefs.paused_until_ms,
+        "max_marketing_per_week": prefs.max_marketing_per_week,
+    }[path]
 
 
 class GuardService:
-    def __init__(self, policy: Policy, store: RedisStore, *, now: Clock = clock.system_clock,
-                 tenant: str = "default") -> None:
+    def __init__(self, policy: Policy, store: RedisStore, *, now: Clock = clock.system_clock, tenant: str = "default") -> None:
         self.policy = policy
         self.store = store
         self.now = now
@@ -146,11 +151,14 @@ class GuardService:
         check_id(touch.touch_id, prefix + "touch_id", required=not touch.dry_run)
         check_id(touch.campaign_id, prefix + "campaign_id", required=False)
         if touch.channel not in self.policy.channels:
-            raise InvalidArgument(prefix + "channel", f"unknown channel {touch.channel[:64]!r} "
-                                  f"(known: {', '.join(sorted(self.policy.channels))})")
+            raise InvalidArgument(
+                prefix + "channel", f"unknown channel {touch.channel[:64]!r} (known: {', '.join(sorted(self.policy.channels))})"
+            )
         if touch.category not in self.policy.categories:
-            raise InvalidArgument(prefix + "category", f"unknown category {touch.category[:64]!r} "
-                                  f"(known: {', '.join(sorted(self.policy.categories))})")
+            raise InvalidArgument(
+                prefix + "category",
+                f"unknown category {touch.category[:64]!r} (known: {', '.join(sorted(self.policy.categories))})",
+            )
         now = self.now()
         if touch.at_ms and touch.at_ms > now + self.policy.max_schedule_ahead_ms:
             raise InvalidArgument(prefix + "send_at", "is further ahead than the policy's max_schedule_ahead")
@@ -162,16 +170,28 @@ class GuardService:
         policy = self.policy
         class_policy = policy.classes[touch.touch_class]
         channel = policy.channels[touch.channel]
-        rules = [r.check_for(touch.channel, touch.category, touch.campaign_id) for r in policy.rules
-                 if r.applies(touch.touch_class, touch.channel, touch.category, touch.campaign_id)]
+        rules = [
+            r.check_for(touch.channel, touch.category, touch.campaign_id)
+            for r in policy.rules
+            if r.applies(touch.touch_class, touch.channel, touch.category, touch.campaign_id)
+        ]
         marketing = touch.touch_class is TouchClass.MARKETING
         return TouchPlan(
-            keys=self.keys(touch.user_id), now_ms=self.now(), at_ms=touch.at_ms, touch_id=touch.touch_id,
-            dry_run=touch.dry_run, checks=sorted(c.value for c in class_policy.checks), channel=touch.channel,
-            category=touch.category, campaign_id=touch.campaign_id, touch_class=touch.touch_class.value,
-            channel_default=channel.default_opt_in, category_default=policy.categories[touch.category],
+            keys=self.keys(touch.user_id),
+            now_ms=self.now(),
+            at_ms=touch.at_ms,
+            touch_id=touch.touch_id,
+            dry_run=touch.dry_run,
+            checks=sorted(c.value for c in class_policy.checks),
+            channel=touch.channel,
+            category=touch.category,
+            campaign_id=touch.campaign_id,
+            touch_class=touch.touch_class.value,
+            channel_default=channel.default_opt_in,
+            category_default=policy.categories[touch.category],
             channel_closed_by_law=channel.closed_by_law,
-            default_quiet=_quiet_doc(policy.default_quiet, touch.at_ms), rules=rules,
+            default_quiet=_quiet_doc(policy.default_quiet, touch.at_ms),
+            rules=rules,
             user_rule_key="cap:" + decide.USER_RULE_ID if marketing else None,
         )
 
@@ -237,15 +257,19 @@ class GuardService:
                 continue
             head, _, key = raw.partition(".")
             if head not in PREFERENCE_PATHS or (key and head not in ("channels", "categories")):
-                raise InvalidArgument("update_mask", f"unknown path {raw[:64]!r} "
-                                      f"(known: {', '.join(PREFERENCE_PATHS)}, channels.<name>, categories.<name>)")
+                raise InvalidArgument(
+                    "update_mask",
+                    f"unknown path {raw[:64]!r} (known: {', '.join(PREFERENCE_PATHS)}, channels.<name>, categories.<name>)",
+                )
             known = self.policy.channels if head == "channels" else self.policy.categories
             if key and key not in known:
                 raise InvalidArgument("update_mask", f"unknown {head[:-1]} {key[:64]!r}")
             if raw not in paths:
                 paths.append(raw)
-        for name, values, known in (("channels", patch.channels, self.policy.channels),
-                                    ("categories", patch.categories, self.policy.categories)):
+        for name, values, known in (
+            ("channels", patch.channels, self.policy.channels),
+            ("categories", patch.categories, self.policy.categories),
+        ):
             for key in values:
                 if key not in known:
                     raise InvalidArgument(f"preferences.{name}", f"unknown {name[:-1]} {key[:64]!r}")
@@ -268,7 +292,7 @@ class GuardService:
 
     @staticmethod
     def _apply(doc: dict[str, Any], paths: Sequence[str], patch: PreferencesPatch, now_ms: int) -> dict[str, Any]:
-        new = json.loads(json.dumps(doc))
+        new: dict[str, Any] = json.loads(json.dumps(doc))
         for path in paths:
             head, _, key = path.partition(".")
             if head in ("channels", "categories"):
@@ -296,8 +320,9 @@ class GuardService:
                 new["max_week"] = patch.max_marketing_per_week
         return new
 
-    async def update_preferences(self, user_id: str, patch: PreferencesPatch, *, source: str, actor: str,
-                                 expected_version: int | None) -> Preferences:
+    async def update_preferences(
+        self, user_id: str, patch: PreferencesPatch, *, source: str, actor: str, expected_version: int | None
+    ) -> Preferences:
         check_id(user_id, "preferences.user_id")
         if not source or len(source) > MAX_SOURCE_LENGTH or _ID_FORBIDDEN.search(source):
             raise InvalidArgument("source", "is required: a short word such as user, support, import")
@@ -320,9 +345,18 @@ class GuardService:
                 return old
             version = old.version + 1
             new_doc["version"], new_doc["updated_at"] = version, now
-            events = [{"at": str(now), "source": source, "actor": actor, "field": path,
-                       "old": json.dumps(before, ensure_ascii=False), "new": json.dumps(after, ensure_ascii=False),
-                       "version": str(version)} for path, before, after in changed]
+            events = [
+                {
+                    "at": str(now),
+                    "source": source,
+                    "actor": actor,
+                    "field": path,
+                    "old": json.dumps(before, ensure_ascii=False),
+                    "new": json.dumps(after, ensure_ascii=False),
+                    "version": str(version),
+                }
+                for path, before, after in changed
+            ]
             try:
                 written = await self.store.write_preferences(keys, old.version, expected_version, new_doc, events)
             except StaleVersion as exc:
@@ -355,9 +389,19 @@ class GuardService:
             raise InvalidArgument("page_token", "is not a token this service gave out")
         size = page_size or 50
         rows = await self.store.consent_events(self.keys(user_id), size + 1, page_token or None)
-        events = [ConsentEvent(int(f.get("at", 0)), f.get("source", ""), f.get("actor", ""), f.get("field", ""),
-                               f.get("old", ""), f.get("new", ""), int(f.get("version", 0)), entry_id)
-                  for entry_id, f in rows[:size]]
+        events = [
+            ConsentEvent(
+                int(f.get("at", 0)),
+                f.get("source", ""),
+                f.get("actor", ""),
+                f.get("field", ""),
+                f.get("old", ""),
+                f.get("new", ""),
+                int(f.get("version", 0)),
+                entry_id,
+            )
+            for entry_id, f in rows[:size]
+        ]
         token = events[-1].cursor if len(rows) > size else ""
         return events, token
 
@@ -366,13 +410,13 @@ class GuardService:
         keys = self.keys(user_id)
         prefs = await self.get_preferences(user_id)
         now = self.now()
-        rules = [r.check_for("", "", "") for r in self.policy.rules
-                 if r.per == "user" and TouchClass.MARKETING in r.classes]
+        rules = [r.check_for("", "", "") for r in self.policy.rules if r.per == "user" and TouchClass.MARKETING in r.classes]
         user_rule = decide.user_rule(prefs)
         counted = [*rules, user_rule]
         counts = await self.store.cap_counts(keys, counted, now)
-        caps = [CapUsage(r.rule_id, r.limit, n, r.window_ms, r.shadow, n >= r.limit > 0)
-                for r, n in zip(counted, counts, strict=True)]
+        caps = [
+            CapUsage(r.rule_id, r.limit, n, r.window_ms, r.shadow, n >= r.limit > 0) for r, n in zip(counted, counts, strict=True)
+        ]
         touches = await self.store.recent_touches(keys)
         hold = await self.store.hold_until(keys)
         events, _ = await self.consent_events(user_id, 20)

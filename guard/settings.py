@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 
@@ -16,7 +16,7 @@ def _default_data_dir() -> Path:
 @dataclass(frozen=True)
 class Settings:
     listen: str = "127.0.0.1:50051"  # GUARD_LISTEN: host:port of the gRPC server
-    data_dir: Path = _default_data_dir()  # GUARD_DATA_DIR: the embedded Redis keeps its data here
+    data_dir: Path = field(default_factory=_default_data_dir)  # GUARD_DATA_DIR: the embedded Redis keeps its data here
     policy: Path | None = None  # GUARD_POLICY: policy file (YAML); default: the shipped policy
     redis_url: str = ""  # GUARD_REDIS_URL: an existing Redis instead of the embedded one
     redis_timeout: float = 1.0  # GUARD_REDIS_TIMEOUT: seconds per Redis call before the fail mode answers

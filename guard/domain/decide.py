@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from guard.domain import clock
 from guard.domain.types import (
+    DAY_MS,
     DEFERRABLE,
     CapUsage,
     Check,
@@ -25,7 +26,7 @@ from guard.domain.types import (
 )
 
 USER_RULE_ID = "user_max_marketing_per_week"
-USER_RULE_WINDOW_MS = 7 * clock.DAY_MS
+USER_RULE_WINDOW_MS = 7 * DAY_MS
 # Retry search: each round moves to the latest retry of the reasons still standing.
 MAX_RETRY_ROUNDS = 8
 

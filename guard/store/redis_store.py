@@ -172,7 +172,7 @@ class RedisStore:
         return bool(done)
 
     async def recent_touches(self, keys: UserKeys, limit: int = 20) -> list[StoredTouch]:
-        ids: list[str] = await self._guarded(lambda: self.client.zrevrange(keys.touch_index, 0, limit - 1))
+        ids: list[str] = list(await self._guarded(lambda: self.client.zrevrange(keys.touch_index, 0, limit - 1)))  # type: ignore[arg-type, return-value]
         if not ids:
             return []
 
@@ -221,8 +221,8 @@ class RedisStore:
     async def consent_events(self, keys: UserKeys, count: int, before: str | None) -> list[tuple[str, dict[str, str]]]:
         """Newest first; ``before`` is an exclusive stream id (the page token)."""
         top = f"({before}" if before else "+"
-        rows = await self._guarded(lambda: self.client.xrevrange(keys.consent, top, "-", count=count))
-        return [(entry_id, dict(fields)) for entry_id, fields in rows]
+        rows: list[Any] = await self._guarded(lambda: self.client.xrevrange(keys.consent, top, "-", count=count))  # type: ignore[arg-type, return-value]
+        return [(str(entry_id), dict(fields)) for entry_id, fields in rows or []]
 
     async def hold_until(self, keys: UserKeys) -> int:
         raw = await self._guarded(lambda: self.client.get(keys.hold))

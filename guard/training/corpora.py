@@ -118,7 +118,8 @@ def read_domain(split: str, directory: Path = DOMAIN_DIR) -> list[Example]:
 
 def split_held_out(examples: Iterable[Example], test_fraction: float, seed: int) -> Splits:
     """Deterministic split by a seeded hash of the text: stable across runs and machines."""
-    train, test = [], []
+    train: list[Example] = []
+    test: list[Example] = []
     for ex in examples:
         digest = hashlib.sha256(f"{seed}|{ex.text}".encode()).digest()
         bucket = int.from_bytes(digest[:8], "big") / 2**64

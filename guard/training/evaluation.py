@@ -15,8 +15,24 @@ from guard.training.corpora import NEGATIVE, Example
 
 # Domain questions that must never read as negative: price, size, delivery, coupons.
 NEUTRAL_QUESTION_MARKERS = (
-    "多少钱", "价格", "价", "尺码", "码", "发货", "到货", "快递", "几天", "优惠", "券",
-    "price", "size", "ship", "deliver", "coupon", "discount", "promo",
+    "多少钱",
+    "价格",
+    "价",
+    "尺码",
+    "码",
+    "发货",
+    "到货",
+    "快递",
+    "几天",
+    "优惠",
+    "券",
+    "price",
+    "size",
+    "ship",
+    "deliver",
+    "coupon",
+    "discount",
+    "promo",
 )
 
 

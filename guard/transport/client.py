@@ -14,13 +14,14 @@ from guard.v1 import guard_pb2_grpc as pb_grpc
 
 
 def _dict(msg: Any) -> dict[str, Any]:
-    return json_format.MessageToDict(msg, preserving_proto_field_name=True)
+    out: dict[str, Any] = json_format.MessageToDict(msg, preserving_proto_field_name=True)
+    return out
 
 
 class Client:
     def __init__(self, target: str, timeout_s: float = 5.0) -> None:
         self.channel = grpc.insecure_channel(target)
-        self.stub = pb_grpc.EngagementGuardStub(self.channel)
+        self.stub = pb_grpc.EngagementGuardStub(self.channel)  # type: ignore[no-untyped-call]
         self.timeout = timeout_s
 
     def close(self) -> None:

@@ -17,7 +17,7 @@ _CLASS_BY_NAME = {c.value: _CLASS_TO_PB[c] for c in TouchClass}
 
 
 def ts_to_ms(ts: timestamp_pb2.Timestamp) -> int:
-    return ts.seconds * 1000 + ts.nanos // 1_000_000
+    return int(ts.seconds) * 1000 + int(ts.nanos) // 1_000_000
 
 
 def ms_to_ts(ms: int) -> timestamp_pb2.Timestamp:

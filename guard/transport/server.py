@@ -74,14 +74,20 @@ class EngagementGuardServicer(pb_grpc.EngagementGuardServicer):
         self.service = service
 
     @rpc
-    async def CheckTouch(self, request: pb.CheckTouchRequest, context: Any, log_fields: dict[str, Any]) -> pb.CheckTouchResponse:  # noqa: N802
+    async def CheckTouch(self, request: pb.CheckTouchRequest, context: Any, log_fields: dict[str, Any]) -> pb.CheckTouchResponse:
         outcome = await self.service.check(mapping.touch_from_pb(request))
-        log_fields.update(decision=outcome.verdict.value, reasons=[r.value for r in outcome.reasons],
-                          touch_class=pb.TouchClass.Name(request.touch_class), recorded=outcome.recorded)
+        log_fields.update(
+            decision=outcome.verdict.value,
+            reasons=[r.value for r in outcome.reasons],
+            touch_class=pb.TouchClass.Name(request.touch_class),
+            recorded=outcome.recorded,
+        )
         return mapping.outcome_to_pb(outcome)
 
     @rpc
-    async def CheckTouches(self, request: pb.CheckTouchesRequest, context: Any, log_fields: dict[str, Any]) -> pb.CheckTouchesResponse:  # noqa: N802
+    async def CheckTouches(
+        self, request: pb.CheckTouchesRequest, context: Any, log_fields: dict[str, Any]
+    ) -> pb.CheckTouchesResponse:
         if len(request.checks) > 1000:
             raise InvalidArgument("checks", f"holds {len(request.checks)} items; at most 1000")
         touches = [mapping.touch_from_pb(c, f"checks[{i}].") for i, c in enumerate(request.checks)]
@@ -90,31 +96,41 @@ class EngagementGuardServicer(pb_grpc.EngagementGuardServicer):
         return pb.CheckTouchesResponse(results=[mapping.outcome_to_pb(o) for o in outcomes])
 
     @rpc
-    async def CancelTouch(self, request: pb.CancelTouchRequest, context: Any, log_fields: dict[str, Any]) -> pb.CancelTouchResponse:  # noqa: N802
+    async def CancelTouch(
+        self, request: pb.CancelTouchRequest, context: Any, log_fields: dict[str, Any]
+    ) -> pb.CancelTouchResponse:
         done = await self.service.cancel(request.user_id, request.touch_id)
         log_fields.update(cancelled=done)
         detail = "touch given back" if done else "no recorded touch with that id (already cancelled or never recorded)"
         return pb.CancelTouchResponse(cancelled=done, detail=detail)
 
     @rpc
-    async def GetPreferences(self, request: pb.GetPreferencesRequest, context: Any, log_fields: dict[str, Any]) -> pb.Preferences:  # noqa: N802
+    async def GetPreferences(self, request: pb.GetPreferencesRequest, context: Any, log_fields: dict[str, Any]) -> pb.Preferences:
         return mapping.prefs_to_pb(request.user_id, await self.service.get_preferences(request.user_id))
 
     @rpc
-    async def UpdatePreferences(self, request: pb.UpdatePreferencesRequest, context: Any, log_fields: dict[str, Any]) -> pb.Preferences:  # noqa: N802
+    async def UpdatePreferences(
+        self, request: pb.UpdatePreferencesRequest, context: Any, log_fields: dict[str, Any]
+    ) -> pb.Preferences:
         expected = request.expected_version if request.HasField("expected_version") else None
         prefs = await self.service.update_preferences(
-            request.preferences.user_id, mapping.patch_from_pb(request), source=request.source,
-            actor=request.actor, expected_version=expected)
+            request.preferences.user_id,
+            mapping.patch_from_pb(request),
+            source=request.source,
+            actor=request.actor,
+            expected_version=expected,
+        )
         log_fields.update(paths=list(request.update_mask.paths), version=prefs.version)
         return mapping.prefs_to_pb(request.preferences.user_id, prefs)
 
     @rpc
-    async def GetUserState(self, request: pb.GetUserStateRequest, context: Any, log_fields: dict[str, Any]) -> pb.UserState:  # noqa: N802
+    async def GetUserState(self, request: pb.GetUserStateRequest, context: Any, log_fields: dict[str, Any]) -> pb.UserState:
         return mapping.user_state_to_pb(request.user_id, await self.service.user_state(request.user_id))
 
     @rpc
-    async def ListConsentEvents(self, request: pb.ListConsentEventsRequest, context: Any, log_fields: dict[str, Any]) -> pb.ListConsentEventsResponse:  # noqa: N802
+    async def ListConsentEvents(
+        self, request: pb.ListConsentEventsRequest, context: Any, log_fields: dict[str, Any]
+    ) -> pb.ListConsentEventsResponse:
         events, token = await self.service.consent_events(request.user_id, request.page_size, request.page_token)
         return pb.ListConsentEventsResponse(events=[mapping.consent_to_pb(e) for e in events], next_page_token=token)
 
@@ -125,12 +141,12 @@ class GuardServer:
     def __init__(self, service: GuardService, listen: str) -> None:
         self.service = service
         self.server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-        pb_grpc.add_EngagementGuardServicer_to_server(EngagementGuardServicer(service), self.server)
+        pb_grpc.add_EngagementGuardServicer_to_server(EngagementGuardServicer(service), self.server)  # type: ignore[no-untyped-call]
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         reflection.enable_server_reflection(
-            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
-            self.server)
+            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), self.server
+        )
         self.port = self.server.add_insecure_port(listen)
         if self.port == 0:
             raise OSError(f"cannot listen on {listen}")

@@ -1,0 +1,76 @@
+"""Runs the real ``guard serve`` as a subprocess on a free port and talks to it over gRPC."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from guard.store.embedded import free_port
+
+
+class ServeProcess:
+    def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        self.port = free_port()
+        self.env = {**os.environ, "GUARD_LOG_FORMAT": "json", **(env or {})}
+        self.proc: subprocess.Popen[str] | None = None
+        self.log = data_dir / "serve.log"
+
+    @property
+    def target(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 60) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        handle = self.log.open("a")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "guard", "serve", "--listen", self.target, "--data-dir", str(self.data_dir)],
+            env=self.env, stdout=handle, stderr=subprocess.STDOUT, text=True)
+        deadline = time.monotonic() + timeout_s
+        with grpc.insecure_channel(self.target) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while True:
+                assert self.proc.poll() is None, self.log.read_text()
+                try:
+                    status = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1).status
+                    if status == health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.RpcError:
+                    pass
+                assert time.monotonic() < deadline, "guard serve did not become healthy"
+                time.sleep(0.1)
+
+    def stop(self) -> int:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(timeout=30)
+        self.proc = None
+        return code
+
+    def kill(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def serve_factory(tmp_path: Path) -> Iterator[object]:
+    started: list[ServeProcess] = []
+
+    def make(env: dict[str, str] | None = None, data_dir: Path | None = None) -> ServeProcess:
+        proc = ServeProcess(data_dir or tmp_path / "data", env)
+        started.append(proc)
+        return proc
+
+    yield make
+    for proc in started:
+        proc.kill()

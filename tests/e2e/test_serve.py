@@ -1,0 +1,163 @@
+"""End to end: the real server, its embedded Redis, health, reflection, restart, drain and fail modes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import grpc
+import pytest
+from google.protobuf import field_mask_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoReflectionDescriptorDatabase
+
+from guard.v1 import guard_pb2 as pb
+from guard.v1 import guard_pb2_grpc as pb_grpc
+from tests.conftest import RedisProcess
+
+NIGHT_SAFE = pb.TRANSACTIONAL  # the tests run at any hour: quiet hours must not decide them
+
+
+def check(stub, touch_id: str, **kw) -> pb.CheckTouchResponse:
+    fields = {"user_id": "u1", "channel": "push", "category": "content", "touch_id": touch_id, **kw}
+    return stub.CheckTouch(pb.CheckTouchRequest(**fields), timeout=10)
+
+
+def open_day_policy(tmp_path) -> str:
+    """The shipped policy with quiet hours that never apply, so the cap is what decides."""
+    from importlib import resources
+
+    text = resources.files("guard").joinpath("default_policy.yaml").read_text(encoding="utf-8")
+    path = tmp_path / "policy.yaml"
+    path.write_text(text.replace('start: "21:00", end: "08:00"', 'start: "00:00", end: "00:00"'), encoding="utf-8")
+    return str(path)
+
+
+def test_serve_with_no_configuration_counts_across_a_restart(serve_factory, tmp_path):
+    """Embedded Redis, health, reflection, exact cap, idempotency, persistence across restart, clean drain."""
+    server = serve_factory({"GUARD_POLICY": open_day_policy(tmp_path)})
+    server.start()
+    with grpc.insecure_channel(server.target) as channel:
+        stub = pb_grpc.EngagementGuardStub(channel)
+        health = health_pb2_grpc.HealthStub(channel)
+        assert health.Check(health_pb2.HealthCheckRequest(service="guard.v1.EngagementGuard")).status == 1
+        services = set(ProtoReflectionDescriptorDatabase(channel).get_services())
+        assert {"guard.v1.EngagementGuard", "grpc.health.v1.Health"} <= services
+        decisions = [check(stub, f"t{i}").decision for i in range(4)]
+        assert decisions == [pb.ALLOW, pb.ALLOW, pb.ALLOW, pb.DEFER]
+        assert check(stub, "t0").replayed
+    assert server.stop() == 0
+    assert "embedded_redis_started" in server.log.read_text()
+
+    server.start()
+    with grpc.insecure_channel(server.target) as channel:
+        stub = pb_grpc.EngagementGuardStub(channel)
+        again = check(stub, "t9")
+        assert again.decision == pb.DEFER and list(again.reasons) == [pb.FREQUENCY_CAP]
+        assert again.retry_after.seconds > 6 * 86400
+        state = stub.GetUserState(pb.GetUserStateRequest(user_id="u1"), timeout=10)
+        assert len(state.recent_touches) == 3
+    assert server.stop() == 0
+
+
+def test_bad_input_is_invalid_argument_naming_the_field(serve_factory):
+    server = serve_factory()
+    server.start()
+    with grpc.insecure_channel(server.target) as channel:
+        stub = pb_grpc.EngagementGuardStub(channel)
+        cases = [({"channel": "fax"}, "channel"), ({"user_id": ""}, "user_id"), ({"touch_id": ""}, "touch_id"),
+                 ({"user_id": "u" * 200}, "user_id")]
+        for override, field in cases:
+            with pytest.raises(grpc.RpcError) as err:
+                check(stub, override.pop("touch_id", "t1"), **override)
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert err.value.details().startswith(field)
+        batch = pb.CheckTouchesRequest(checks=[pb.CheckTouchRequest(user_id="u", channel="push", category="content",
+                                                                    touch_id=f"x{i}") for i in range(1001)])
+        with pytest.raises(grpc.RpcError) as err:
+            stub.CheckTouches(batch, timeout=10)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and "checks" in err.value.details()
+        prefs = pb.UpdatePreferencesRequest(preferences=pb.Preferences(user_id="u1"), source="user",
+                                            update_mask=field_mask_pb2.FieldMask(paths=["colour"]))
+        with pytest.raises(grpc.RpcError) as err:
+            stub.UpdatePreferences(prefs, timeout=10)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and err.value.details().startswith("update_mask")
+        tz = pb.UpdatePreferencesRequest(
+            preferences=pb.Preferences(user_id="u1", quiet_hours=pb.QuietHours(time_zone="Mars/Base", start="22:00",
+                                                                               end="07:00")),
+            source="user", update_mask=field_mask_pb2.FieldMask(paths=["quiet_hours"]))
+        with pytest.raises(grpc.RpcError) as err:
+            stub.UpdatePreferences(tz, timeout=10)
+        assert "quiet_hours.time_zone" in err.value.details()
+        assert stub.GetPreferences(pb.GetPreferencesRequest(user_id="u1"), timeout=10).version == 0
+    cli = subprocess.run([sys.executable, "-m", "guard", "check", "--server", server.target, "u1", "fax", "content"],
+                         capture_output=True, text=True)
+    assert cli.returncode == 2 and "INVALID_ARGUMENT: channel" in cli.stderr
+    server.stop()
+
+
+def test_preferences_ledger_and_optimistic_concurrency(serve_factory):
+    server = serve_factory()
+    server.start()
+    with grpc.insecure_channel(server.target) as channel:
+        stub = pb_grpc.EngagementGuardStub(channel)
+
+        def update(paths, expected=None, **prefs):
+            req = pb.UpdatePreferencesRequest(preferences=pb.Preferences(user_id="u1", **prefs), source="user",
+                                              actor="self", update_mask=field_mask_pb2.FieldMask(paths=paths))
+            if expected is not None:
+                req.expected_version = expected
+            return stub.UpdatePreferences(req, timeout=10)
+
+        first = update(["channels.sms", "categories.survey"], channels={"sms": False}, categories={"survey": False})
+        assert first.version == 1 and dict(first.channels) == {"sms": False}
+        second = update(["channels.email"], expected=1, channels={"email": False})
+        assert dict(second.channels) == {"sms": False, "email": False} and second.version == 2
+        with pytest.raises(grpc.RpcError) as err:
+            update(["unsubscribed_all"], expected=1, unsubscribed_all=True)
+        assert err.value.code() == grpc.StatusCode.ABORTED
+        assert stub.GetPreferences(pb.GetPreferencesRequest(user_id="u1"), timeout=10).unsubscribed_all is False
+        blocked = check(stub, "sms1", channel="sms", touch_class=NIGHT_SAFE)
+        assert blocked.decision == pb.BLOCK and list(blocked.reasons) == [pb.CHANNEL_OPTED_OUT]
+        ledger = stub.ListConsentEvents(pb.ListConsentEventsRequest(user_id="u1", page_size=2), timeout=10)
+        assert [e.field for e in ledger.events] == ["channels.email", "categories.survey"]
+        assert ledger.next_page_token
+        rest = stub.ListConsentEvents(pb.ListConsentEventsRequest(user_id="u1", page_token=ledger.next_page_token),
+                                      timeout=10)
+        assert [(e.field, e.old_value, e.new_value, e.source) for e in rest.events] == [
+            ("channels.sms", "null", "false", "user")]
+    server.stop()
+
+
+def test_redis_outage_follows_fail_modes_and_recovers(serve_factory, tmp_path):
+    """Redis stopped: marketing DEFER, transactional ALLOW, redis health NOT_SERVING; back when Redis returns."""
+    redis = RedisProcess(tmp_path / "redis")
+    redis.start()
+    server = serve_factory({"GUARD_REDIS_URL": redis.url, "GUARD_REDIS_TIMEOUT": "0.3",
+                            "GUARD_POLICY": open_day_policy(tmp_path)})
+    server.start()
+    try:
+        with grpc.insecure_channel(server.target) as channel:
+            stub = pb_grpc.EngagementGuardStub(channel)
+            health = health_pb2_grpc.HealthStub(channel)
+            assert check(stub, "a").decision == pb.ALLOW
+            redis.stop()
+            down = check(stub, "b")
+            assert down.decision == pb.DEFER and list(down.reasons) == [pb.STORE_UNAVAILABLE]
+            tx = check(stub, "c", touch_class=pb.TRANSACTIONAL)
+            assert tx.decision == pb.ALLOW and list(tx.reasons) == [pb.STORE_UNAVAILABLE] and not tx.recorded
+            import time
+
+            deadline = time.monotonic() + 10
+            while health.Check(health_pb2.HealthCheckRequest(service="guard.redis")).status != 2:
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+            assert health.Check(health_pb2.HealthCheckRequest(service="")).status == 1
+            redis.start()
+            deadline = time.monotonic() + 15
+            while check(stub, "d").decision != pb.ALLOW:
+                assert time.monotonic() < deadline, "did not recover after Redis returned"
+                time.sleep(0.2)
+    finally:
+        redis.stop()
+    assert server.stop() == 0

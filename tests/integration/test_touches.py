@@ -1,0 +1,192 @@
+"""CheckTouch on real Redis: atomic caps under races, idempotency, cancel, agreement with the pure core."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from guard import policy
+from guard.domain import decide
+from guard.domain.types import DAY_MS, Check, Preferences, QuietHours, Reason, TouchClass, Verdict
+from guard.service import GuardService, InvalidArgument, PreferencesPatch, prefs_from_doc
+from guard.store.redis_store import RedisStore
+from tests.helpers import FakeClock, ms, touch
+
+NOON = ms(2026, 11, 23, 12, 0, "Asia/Shanghai")
+
+
+def service(store: RedisStore, now: int = NOON) -> tuple[GuardService, FakeClock]:
+    clock = FakeClock(now)
+    return GuardService(policy.load(None), store, now=clock), clock
+
+
+async def test_fifty_racing_senders_get_exactly_three_allows(store):
+    """50 concurrent checks on one user under a cap of 3: exactly 3 ALLOW, all recorded."""
+    svc, _ = service(store)
+    outs = await asyncio.gather(*(svc.check(touch(touch_id=f"t{i}", campaign=f"c{i}")) for i in range(50)))
+    allowed = [o for o in outs if o.verdict is Verdict.ALLOW]
+    assert len(allowed) == 3 and all(o.recorded for o in allowed)
+    assert all(o.verdict is Verdict.DEFER and o.reasons == (Reason.FREQUENCY_CAP,) for o in outs if not o.recorded)
+    state = await svc.user_state("u1")
+    assert {c.rule_id: c.used for c in state.caps}["marketing_weekly"] == 3
+
+
+async def test_same_touch_id_is_counted_once_and_replayed(store):
+    svc, _ = service(store)
+    first = await svc.check(touch(touch_id="same"))
+    again = await svc.check(touch(touch_id="same"))
+    assert first.recorded and again.replayed and again.verdict is Verdict.ALLOW
+    state = await svc.user_state("u1")
+    assert {c.rule_id: c.used for c in state.caps}["marketing_weekly"] == 1
+
+
+async def test_cancel_gives_the_touch_back_once(store):
+    svc, _ = service(store)
+    for i in range(3):
+        await svc.check(touch(touch_id=f"t{i}"))
+    assert (await svc.check(touch(touch_id="t3"))).verdict is Verdict.DEFER
+    assert await svc.cancel("u1", "t0") is True
+    assert await svc.cancel("u1", "t0") is False
+    assert (await svc.check(touch(touch_id="t3"))).verdict is Verdict.ALLOW
+
+
+async def test_dry_run_records_nothing(store):
+    svc, _ = service(store)
+    for _ in range(5):
+        out = await svc.check(touch(touch_id="", dry_run=True))
+        assert out.verdict is Verdict.ALLOW and not out.recorded
+    assert (await svc.user_state("u1")).recent_touches == []
+
+
+async def test_touches_survive_in_the_rolling_window_and_age_out(store):
+    svc, clock = service(store)
+    for i in range(3):
+        await svc.check(touch(touch_id=f"t{i}", campaign=f"c{i}"))
+        clock.advance(DAY_MS)
+    out = await svc.check(touch(touch_id="t9"))
+    assert out.verdict is Verdict.DEFER and out.retry_at_ms == NOON + 7 * DAY_MS
+    clock.now_ms = NOON + 7 * DAY_MS
+    assert (await svc.check(touch(touch_id="t9"))).verdict is Verdict.ALLOW
+
+
+async def test_campaign_and_sms_rules(store):
+    svc, _ = service(store)
+    assert (await svc.check(touch(touch_id="a", campaign="spring"))).verdict is Verdict.ALLOW
+    again = await svc.check(touch(touch_id="b", campaign="spring"))
+    assert again.verdict is Verdict.DEFER and any(c.rule_id == "campaign_once_30d" and c.exceeded for c in again.caps)
+    assert (await svc.check(touch(touch_id="c", channel="sms"))).verdict is Verdict.ALLOW
+    assert (await svc.check(touch(touch_id="d", channel="sms"))).reasons == (Reason.FREQUENCY_CAP,)
+
+
+async def test_transactional_passes_caps_and_quiet_hours_but_not_a_closed_sms(store):
+    svc, _ = service(store, ms(2026, 11, 23, 23, 0, "Asia/Shanghai"))
+    night = await svc.check(touch(touch_id="m"))
+    assert night.verdict is Verdict.DEFER and night.reasons == (Reason.QUIET_HOURS,)
+    tx = await svc.check(touch(touch_id="otp", channel="sms", touch_class=TouchClass.TRANSACTIONAL))
+    assert tx.verdict is Verdict.ALLOW
+    await svc.update_preferences("u1", PreferencesPatch(paths=["channels.sms"], channels={"sms": False}),
+                                 source="user", actor="self", expected_version=None)
+    closed = await svc.check(touch(touch_id="otp2", channel="sms", touch_class=TouchClass.TRANSACTIONAL))
+    assert closed.verdict is Verdict.BLOCK and closed.reasons == (Reason.CHANNEL_OPTED_OUT,)
+    push = await svc.check(touch(touch_id="otp3", channel="push", touch_class=TouchClass.TRANSACTIONAL))
+    assert push.verdict is Verdict.ALLOW
+
+
+async def test_bad_input_names_the_field_and_changes_nothing(store):
+    svc, _ = service(store)
+    await svc.check(touch(touch_id="keep"))
+    before = await store.client.keys("*")
+    cases = [
+        (touch(user=""), "user_id"), (touch(user="x" * 129), "user_id"), (touch(user="a b"), "user_id"),
+        (touch(touch_id=""), "touch_id"), (touch(channel="fax"), "channel"), (touch(category="spam"), "category"),
+        (touch(at_ms=NOON + 400 * DAY_MS), "send_at"),
+    ]
+    for bad, field in cases:
+        try:
+            await svc.check(bad)
+        except InvalidArgument as exc:
+            assert exc.field == field
+        else:
+            raise AssertionError(f"{field} was accepted")
+    try:
+        await svc.check_many([touch(touch_id=f"t{i}") for i in range(1001)])
+    except InvalidArgument as exc:
+        assert exc.field == "checks"
+    try:
+        await svc.check_many([touch(touch_id="ok1"), touch(touch_id="ok2", channel="fax")])
+    except InvalidArgument as exc:
+        assert exc.field == "checks[1].channel"
+    assert sorted(await store.client.keys("*")) == sorted(before)
+
+
+async def test_store_unreachable_follows_the_fail_modes():
+    """No Redis: marketing DEFERs (closed), transactional ALLOWs (open); both say STORE_UNAVAILABLE."""
+    from guard.store.embedded import free_port
+
+    dead = RedisStore.from_url(f"redis://127.0.0.1:{free_port()}/0", timeout_s=0.2)
+    svc, _ = service(dead)
+    marketing = await svc.check(touch(touch_id="m"))
+    assert marketing.verdict is Verdict.DEFER and marketing.reasons == (Reason.STORE_UNAVAILABLE,)
+    assert marketing.retry_at_ms == NOON + 30_000
+    tx = await svc.check(touch(touch_id="t", touch_class=TouchClass.TRANSACTIONAL))
+    assert tx.verdict is Verdict.ALLOW and tx.reasons == (Reason.STORE_UNAVAILABLE,) and not tx.recorded
+    await dead.close()
+
+
+def _facts_for(svc: GuardService, t, prefs: Preferences, hold: int, events: dict[str, list[int]]) -> decide.Facts:
+    plan = svc.plan(t)
+    rules = list(plan.rules)
+    if plan.user_rule_key:
+        rules.append(decide.user_rule(prefs))
+    pol = svc.policy
+    return decide.Facts(
+        at_ms=t.at_ms, checks=frozenset(Check(c) for c in plan.checks), channel=t.channel, category=t.category,
+        channel_default=plan.channel_default, category_default=plan.category_default,
+        channel_closed_by_law=plan.channel_closed_by_law, prefs=prefs, hold_until_ms=hold,
+        default_quiet=pol.default_quiet, rules=rules, events=events)
+
+
+step = st.tuples(
+    st.integers(min_value=0, max_value=20 * DAY_MS // 60_000),  # minutes after the start
+    st.sampled_from(["push", "sms", "email"]),
+    st.sampled_from(["", "c1", "c2"]),
+    st.sampled_from([TouchClass.MARKETING, TouchClass.MARKETING, TouchClass.TRANSACTIONAL]),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(step, min_size=1, max_size=25), st.integers(min_value=0, max_value=4),
+       st.sampled_from([None, ("America/New_York", "22:00", "07:00"), ("Asia/Shanghai", "12:00", "12:30")]))
+async def test_lua_and_pure_core_agree_on_random_histories(store, steps, weekly_max, quiet):
+    """Each step's stored decision equals the pure core's over the same state; no window overfills."""
+    await store.client.flushdb()
+    start = ms(2026, 3, 1, 0, 0)
+    svc, clock = service(store, start)
+    paths = ["max_marketing_per_week"] + (["quiet_hours"] if quiet else [])
+    await svc.update_preferences("u1", PreferencesPatch(paths=paths, max_marketing_per_week=weekly_max,
+                                                        quiet_hours=quiet), source="test", actor="t",
+                                 expected_version=None)
+    prefs = prefs_from_doc(await store.read_preferences(svc.keys("u1")))
+    if prefs.quiet_hours:
+        assert prefs.quiet_hours == QuietHours(quiet[0], *(int(x[:2]) * 60 + int(x[3:]) for x in quiet[1:]))
+    recorded: dict[str, list[int]] = {}
+    for i, (minute, channel, campaign, cls) in enumerate(sorted(steps)):
+        clock.now_ms = start + minute * 60_000
+        t = dataclasses.replace(touch(channel=channel, campaign=campaign, touch_id=f"t{i}", touch_class=cls),
+                                at_ms=clock.now_ms)
+        expected = decide.decide(_facts_for(svc, t, prefs, 0, recorded))
+        got = await svc.check(t)
+        assert (got.verdict, got.reasons, got.retry_at_ms) == (expected.verdict, expected.reasons, expected.retry_at_ms)
+        assert [(c.rule_id, c.used, c.exceeded) for c in got.caps] == [(c.rule_id, c.used, c.exceeded) for c in expected.caps]
+        if got.recorded:
+            plan = svc.plan(t)
+            for rule in plan.rules:
+                recorded.setdefault(rule.key, []).append(t.at_ms)
+            if plan.user_rule_key:
+                recorded.setdefault(plan.user_rule_key, []).append(t.at_ms)
+    weekly = sorted(recorded.get("cap:marketing_weekly", []))
+    for s in weekly:
+        assert sum(1 for e in weekly if s <= e < s + 7 * DAY_MS) <= 3
