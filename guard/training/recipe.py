@@ -33,9 +33,9 @@ from transformers import (
     AutoModelForSequenceClassification,
     AutoTokenizer,
     BertForMaskedLM,
-    BertTokenizerFast,  # type: ignore[attr-defined]  # an alias of BertTokenizer in 5.x
     PreTrainedTokenizerBase,
 )
+from transformers import BertTokenizer as BertTokenizerFast  # the fast tokenizer is BertTokenizer in 5.x
 
 from guard import logs
 from guard.training import card, corpora, evaluation

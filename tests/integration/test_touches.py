@@ -173,7 +173,7 @@ async def test_lua_and_pure_core_agree_on_random_histories(store, steps, weekly_
     if prefs.quiet_hours:
         assert prefs.quiet_hours == QuietHours(quiet[0], *(int(x[:2]) * 60 + int(x[3:]) for x in quiet[1:]))
     recorded: dict[str, list[int]] = {}
-    for i, (minute, channel, campaign, cls) in enumerate(sorted(steps)):
+    for i, (minute, channel, campaign, cls) in enumerate(sorted(steps, key=lambda s: s[0])):
         clock.now_ms = start + minute * 60_000
         t = dataclasses.replace(touch(channel=channel, campaign=campaign, touch_id=f"t{i}", touch_class=cls),
                                 at_ms=clock.now_ms)
