@@ -1,0 +1,1 @@
+"""Inference: the only package that imports torch and transformers (besides training)."""
