@@ -34,6 +34,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--mlm-epochs", type=float, default=1.0)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=96)
+    parser.add_argument("--no-mlm-news", action="store_true", help="masked-LM on the training text only")
     parser.add_argument("--learning-rate", type=float, default=6e-5)
     parser.add_argument("--embedding-learning-rate", type=float, default=5e-4, help="for the (mostly new) word embeddings")
     parser.add_argument("--domain-upsample", type=int, default=10, help="repeat the marketing-reply set this many times")
@@ -68,6 +69,7 @@ def run_from_args(args: argparse.Namespace) -> int:
         mlm_epochs=args.mlm_epochs,
         batch_size=args.batch_size,
         max_length=args.max_length,
+        mlm_news=not args.no_mlm_news,
         learning_rate=args.learning_rate,
         embedding_learning_rate=args.embedding_learning_rate,
         domain_upsample=args.domain_upsample,

