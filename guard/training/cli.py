@@ -31,7 +31,7 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
     parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "guard" / "corpora")
     parser.add_argument("--seed", type=int, default=20261123)
     parser.add_argument("--epochs", type=float, default=3.0)
-    parser.add_argument("--mlm-epochs", type=float, default=1.0)
+    parser.add_argument("--mlm-epochs", type=float, default=3.0)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--max-length", type=int, default=96)
     parser.add_argument("--no-mlm-news", action="store_true", help="masked-LM on the training text only")
