@@ -6,10 +6,13 @@ import asyncio
 import signal
 
 from guard import logs, policy
+from guard.feedback import FeedbackService
+from guard.sentiment.batcher import MicroBatcher
+from guard.sentiment.model import BUNDLED_MODEL, SentimentModel
 from guard.service import GuardService
 from guard.settings import Settings
 from guard.store.embedded import EmbeddedRedis
-from guard.store.redis_store import RedisStore
+from guard.store.redis_store import FeedbackStore, RedisStore
 from guard.transport.server import GuardServer
 
 log = logs.get("guard.app")
@@ -33,15 +36,22 @@ async def serve(settings: Settings) -> None:
         url = embedded.url
         log.info("using_embedded_redis", url=url, data_dir=str(embedded.data_dir),
                  note="no GUARD_REDIS_URL given: guard runs its own persistent Redis")
+    model = SentimentModel(settings.sentiment_model or BUNDLED_MODEL, threads=settings.sentiment_threads,
+                           quantize=settings.sentiment_quantize)
+    batcher = MicroBatcher(model.score, max_batch=settings.sentiment_max_batch,
+                           max_wait_s=settings.sentiment_max_wait_ms / 1000, max_in_flight=settings.sentiment_max_in_flight)
     store = RedisStore.from_url(url, timeout_s=settings.redis_timeout)
     service = GuardService(pol, store, tenant=settings.tenant)
+    feedback = FeedbackService(service, FeedbackStore(store, settings.tenant), batcher.score)
+    service.score_pending = feedback.score_pending
+    sweeper = asyncio.create_task(feedback.run_sweeper(settings.sweep_seconds))
     if settings.metrics_listen:
         from prometheus_client import start_http_server
 
         host, port = _host_port(settings.metrics_listen, "GUARD_METRICS_LISTEN")
         start_http_server(port, addr=host)
         log.info("metrics_listening", address=settings.metrics_listen)
-    server = GuardServer(service, settings.listen)
+    server = GuardServer(service, feedback, settings.listen)
     await server.start()
     log.info("serving", listen=settings.listen, port=server.port)
 
@@ -53,6 +63,8 @@ async def serve(settings: Settings) -> None:
         await stop.wait()
         await server.drain(settings.drain_seconds)
     finally:
+        sweeper.cancel()
+        await batcher.close()
         await store.close()
         if embedded is not None:
             embedded.stop()

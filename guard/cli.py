@@ -151,11 +151,12 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         logs.configure(settings.log_level, None if settings.log_format == "auto" else settings.log_format == "json")
         from guard import app, policy
+        from guard.sentiment.model import ModelError
         from guard.store.embedded import EmbeddedRedisError
 
         try:
             asyncio.run(app.serve(settings))
-        except (policy.PolicyError, EmbeddedRedisError, ValueError, OSError) as exc:
+        except (policy.PolicyError, EmbeddedRedisError, ModelError, ValueError, OSError) as exc:
             sys.stderr.write(f"guard serve: {exc}\n")
             return 2
         return 0

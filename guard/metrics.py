@@ -21,3 +21,6 @@ def count_decision(outcome: Outcome, touch_class: str) -> None:
     reasons = [r.value for r in outcome.reasons] or ["NONE"]
     for reason in reasons:
         DECISIONS.labels(outcome.verdict.value, reason, touch_class).inc()
+
+SENTIMENT_FAILURES = Counter("guard_sentiment_failures_total", "Scoring calls that failed or timed out (replies kept)")
+TASKS_OPENED = Counter("guard_recovery_tasks_opened_total", "Recovery tasks opened by priority", ["priority"])

@@ -70,6 +70,27 @@ class ClassPolicy:
     fail_open: bool
 
 
+DEFAULT_OPT_OUT = ("STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "OPT OUT", "REVOKE",
+                   "退订", "TD", "T", "R", "拒收", "取消订阅", "回T退订", "退订谢谢", "拒收请回复R")
+DEFAULT_OPT_IN = ("START", "UNSTOP", "订阅", "恢复订阅")
+DEFAULT_LEGAL = ("投诉", "12315", "律师", "曝光", "消协", "起诉", "lawyer", "sue", "report", "attorney", "FTC", "BBB")
+
+
+@dataclass(frozen=True)
+class ReplyPolicy:
+    negative_threshold: float
+    hold_ms: int
+    lookback_ms: int
+    attribution_window_ms: int
+    pending_retry_ms: int
+    score_wait_ms: int
+    opt_out_keywords: tuple[str, ...]
+    opt_in_keywords: tuple[str, ...]
+    legal_words: tuple[str, ...]
+    sla_ms: Mapping[str, int]
+    redeliver_after_ms: int
+
+
 @dataclass(frozen=True)
 class Policy:
     channels: Mapping[str, ChannelPolicy]
@@ -80,6 +101,7 @@ class Policy:
     store_unavailable_retry_ms: int
     max_schedule_ahead_ms: int
     source: str
+    replies: ReplyPolicy
 
 
 def parse_duration(value: Any, where: str) -> int:
@@ -186,7 +208,7 @@ def parse(text: str, source: str = "<policy>") -> Policy:
     r = _Reader(lines)
     top = r.mapping(data, "")
     r.only(top, "", {"channels", "categories", "quiet_hours", "caps", "classes", "store_unavailable_retry_after",
-                     "max_schedule_ahead"})
+                     "max_schedule_ahead", "replies", "recovery"})
 
     channels: dict[str, ChannelPolicy] = {}
     for name, raw in r.mapping(top.get("channels"), "channels").items():
@@ -257,7 +279,47 @@ def parse(text: str, source: str = "<policy>") -> Policy:
         ))
     retry = parse_duration(top.get("store_unavailable_retry_after", "30s"), r.where("store_unavailable_retry_after"))
     ahead = parse_duration(top.get("max_schedule_ahead", "90d"), r.where("max_schedule_ahead"))
-    return Policy(channels, categories, quiet, tuple(rules), classes, retry, ahead, source)
+    return Policy(channels, categories, quiet, tuple(rules), classes, retry, ahead, source, _replies(r, top))
+
+
+def _words(r: _Reader, value: Any, path: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    if value is None:
+        return default
+    if not isinstance(value, list) or not all(isinstance(v, str | int) and str(v).strip() for v in value):
+        raise PolicyError(f"{r.where(path)}: a list of non-empty words is expected")
+    return tuple(str(v) for v in value)
+
+
+def _replies(r: _Reader, top: dict[str, Any]) -> ReplyPolicy:
+    rep = r.mapping(top.get("replies") or {}, "replies")
+    r.only(rep, "replies", {"negative_threshold", "hold", "lookback", "attribution_window", "pending_retry_after",
+                            "score_wait", "opt_out_keywords", "opt_in_keywords", "legal_words"})
+    rec = r.mapping(top.get("recovery") or {}, "recovery")
+    r.only(rec, "recovery", {"sla", "redeliver_after"})
+    threshold = rep.get("negative_threshold", 0.5)
+    if not isinstance(threshold, int | float) or isinstance(threshold, bool) or not 0 < threshold <= 1:
+        raise PolicyError(f"{r.where('replies.negative_threshold')}: a number in (0, 1] is expected")
+    sla_raw = r.mapping(rec.get("sla") or {"p1": "2h", "p2": "8h", "p3": "24h"}, "recovery.sla")
+    r.only(sla_raw, "recovery.sla", {"p1", "p2", "p3"})
+    sla = {"P1": "2h", "P2": "8h", "P3": "24h"}
+    sla.update({k.upper(): v for k, v in sla_raw.items()})
+
+    def dur(key: str, default: str, section: dict[str, Any] = rep, name: str = "replies") -> int:
+        return parse_duration(section.get(key, default), r.where(f"{name}.{key}"))
+
+    return ReplyPolicy(
+        negative_threshold=float(threshold),
+        hold_ms=dur("hold", "7d"),
+        lookback_ms=dur("lookback", "3d"),
+        attribution_window_ms=dur("attribution_window", "3d"),
+        pending_retry_ms=dur("pending_retry_after", "60s"),
+        score_wait_ms=dur("score_wait", "2s"),
+        opt_out_keywords=_words(r, rep.get("opt_out_keywords"), "replies.opt_out_keywords", DEFAULT_OPT_OUT),
+        opt_in_keywords=_words(r, rep.get("opt_in_keywords"), "replies.opt_in_keywords", DEFAULT_OPT_IN),
+        legal_words=_words(r, rep.get("legal_words"), "replies.legal_words", DEFAULT_LEGAL),
+        sla_ms={k: parse_duration(v, r.where(f"recovery.sla.{k.lower()}")) for k, v in sla.items()},
+        redeliver_after_ms=dur("redeliver_after", "60s", rec, "recovery"),
+    )
 
 
 def load(path: Path | None) -> Policy:

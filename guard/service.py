@@ -10,7 +10,7 @@ import asyncio
 import json
 import re
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -140,6 +140,8 @@ class GuardService:
         self.store = store
         self.now = now
         self.tenant = tenant
+        # Scores a user's unscored recent replies; set by the feedback loop (None: nothing to score with).
+        self.score_pending: Callable[[str], Awaitable[bool]] | None = None
 
     def keys(self, user_id: str) -> UserKeys:
         return UserKeys(self.tenant, user_id)
@@ -193,6 +195,7 @@ class GuardService:
             default_quiet=_quiet_doc(policy.default_quiet, touch.at_ms),
             rules=rules,
             user_rule_key="cap:" + decide.USER_RULE_ID if marketing else None,
+            lookback_ms=policy.replies.lookback_ms, pending_retry_ms=policy.replies.pending_retry_ms,
         )
 
     def fail_mode(self, touch: Touch) -> Outcome:
@@ -209,6 +212,10 @@ class GuardService:
     async def _check_valid(self, touch: Touch) -> Outcome:
         try:
             outcome = await self.store.check_touch(self.plan(touch))
+            # Pending replies: score them through the batcher, then decide again (bounded by score_wait).
+            pending = Reason.SENTIMENT_PENDING in outcome.reasons and self.score_pending is not None
+            if pending and self.score_pending is not None and await self.score_pending(touch.user_id):
+                outcome = await self.store.check_touch(self.plan(touch))
         except StoreUnavailable as exc:
             log.warning("store_unavailable", error=str(exc), touch_class=touch.touch_class.value)
             outcome = self.fail_mode(touch)

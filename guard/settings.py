@@ -26,6 +26,13 @@ class Settings:
     log_level: str = "info"  # GUARD_LOG_LEVEL
     log_format: str = "auto"  # GUARD_LOG_FORMAT: auto (JSON unless a terminal), json or console
     server: str = "127.0.0.1:50051"  # GUARD_SERVER: where the client commands find the server
+    sentiment_model: Path | None = None  # GUARD_SENTIMENT_MODEL: checkpoint folder; default: the bundled model
+    sentiment_threads: int = 0  # GUARD_SENTIMENT_THREADS: torch CPU threads; 0 = torch's default
+    sentiment_quantize: bool = True  # GUARD_SENTIMENT_QUANTIZE: int8 dynamic quantisation of Linear layers
+    sentiment_max_batch: int = 32  # GUARD_SENTIMENT_MAX_BATCH: replies per model call
+    sentiment_max_wait_ms: float = 5.0  # GUARD_SENTIMENT_MAX_WAIT_MS: how long a batch waits for company
+    sentiment_max_in_flight: int = 512  # GUARD_SENTIMENT_MAX_IN_FLIGHT: past it, scoring fails fast
+    sweep_seconds: float = 15.0  # GUARD_SWEEP_SECONDS: how often unscored replies are retried
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -40,9 +47,18 @@ class Settings:
 
 
 def _convert(name: str, raw: str) -> object:
-    if name in ("data_dir", "policy"):
+    if name in ("data_dir", "policy", "sentiment_model"):
         return Path(raw)
-    if name in ("redis_timeout", "drain_seconds"):
+    if name == "sentiment_quantize":
+        if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
+            raise ValueError(f"GUARD_SENTIMENT_QUANTIZE: true or false is expected, got {raw!r}")
+        return raw.lower() in ("1", "true", "yes")
+    if name in ("sentiment_threads", "sentiment_max_batch", "sentiment_max_in_flight"):
+        try:
+            return int(raw)
+        except ValueError:
+            raise ValueError(f"GUARD_{name.upper()}: a whole number is expected, got {raw!r}") from None
+    if name in ("redis_timeout", "drain_seconds", "sentiment_max_wait_ms", "sweep_seconds"):
         try:
             return float(raw)
         except ValueError:

@@ -47,6 +47,8 @@ class Facts:
     default_quiet: QuietHours
     rules: Sequence[RuleCheck]
     events: Mapping[str, Sequence[int]]  # rule key → recorded touch times (any order)
+    pending_replies: bool = False  # unscored replies within the look-back
+    pending_retry_ms: int = 60_000
 
 
 def window_usage(events: Sequence[int], at_ms: int, window_ms: int) -> int:
@@ -135,6 +137,9 @@ def decide(facts: Facts) -> Outcome:
     for reason, _ in timed:
         if reason not in reasons:
             reasons.append(reason)
+    pending = Check.HOLD in facts.checks and facts.pending_replies
+    if pending:
+        reasons.append(Reason.SENTIMENT_PENDING)
 
     caps = tuple(
         CapUsage(
@@ -157,12 +162,16 @@ def decide(facts: Facts) -> Outcome:
                 break
             at = max(when for _, when in standing)
         retry = at
+    if pending:
+        retry = max(retry if retry is not None else facts.at_ms, facts.at_ms + facts.pending_retry_ms)
     blocking = [r for r in reasons if r not in DEFERRABLE]
     if blocking:
         verdict = Verdict.BLOCK
         retry = facts.hold_until_ms if blocking == [Reason.NEGATIVE_SENTIMENT] else None
         if retry is not None and timed:
             retry = max(retry, max(when for _, when in timed))
+        if retry is not None and pending:
+            retry = max(retry, facts.at_ms + facts.pending_retry_ms)
     elif reasons:
         verdict = Verdict.DEFER
     else:

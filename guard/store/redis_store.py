@@ -75,6 +75,49 @@ class UserKeys:
     def cap(self, rule_key: str) -> str:
         return self._k(rule_key)
 
+    @property
+    def replies(self) -> str:
+        return self._k("replies")
+
+    @property
+    def unscored(self) -> str:
+        return self._k("unscored")
+
+    @property
+    def open_task(self) -> str:
+        return self._k("open_task")
+
+    def reply(self, reply_id: str) -> str:
+        return self._k(f"reply:{reply_id}")
+
+
+@dataclass(frozen=True)
+class TenantKeys:
+    """Keys shared by a tenant (the recovery desk, campaign counters): one slot per tenant."""
+
+    tenant: str
+
+    def _k(self, suffix: str) -> str:
+        return f"guard:{{{self.tenant}}}:{suffix}"
+
+    @property
+    def task_stream(self) -> str:
+        return self._k("tasks:stream")
+
+    @property
+    def task_index(self) -> str:
+        return self._k("tasks:index")
+
+    @property
+    def pending_replies(self) -> str:
+        return self._k("replies:pending")
+
+    def task(self, task_id: str) -> str:
+        return self._k(f"task:{task_id}")
+
+    def campaign(self, campaign_id: str) -> str:
+        return self._k(f"campaign:{campaign_id}")
+
 
 @dataclass(frozen=True)
 class TouchPlan:
@@ -96,6 +139,8 @@ class TouchPlan:
     default_quiet: dict[str, Any]  # {"tz", "start", "end", "segs"}
     rules: Sequence[RuleCheck]
     user_rule_key: str | None  # the user's own weekly maximum, counted for marketing
+    lookback_ms: int = 3 * 86_400_000  # unscored replies this recent hold marketing back
+    pending_retry_ms: int = 60_000
 
 
 @dataclass(frozen=True)
@@ -114,6 +159,13 @@ class RedisStore:
         self._check = client.register_script(_script("check_touch"))
         self._cancel = client.register_script(_script("cancel_touch"))
         self._update = client.register_script(_script("update_preferences"))
+        self._record_reply = client.register_script(_script("record_reply"))
+        self._apply_score = client.register_script(_script("apply_score"))
+        self._task_create = client.register_script(_script("task_create"))
+        self._task_append = client.register_script(_script("task_append"))
+        self._task_claim = client.register_script(_script("task_claim"))
+        self._task_resolve = client.register_script(_script("task_resolve"))
+        self._task_closed = client.register_script(_script("task_closed"))
 
     @classmethod
     def from_url(cls, url: str, *, timeout_s: float = 1.0) -> RedisStore:
@@ -161,8 +213,10 @@ class RedisStore:
             "category_default": plan.category_default, "channel_legal": plan.channel_closed_by_law,
             "quiet": plan.default_quiet, "rules": rules, "past_ms": PAST_TOLERANCE_MS,
             "record_ttl": RECORD_TTL_MS, "index_size": INDEX_SIZE,
+            "lookback": plan.lookback_ms, "pending_retry": plan.pending_retry_ms,
         }
-        keys = [plan.keys.prefs, plan.keys.touch(plan.touch_id), plan.keys.hold, plan.keys.touch_index, *cap_keys]
+        keys = [plan.keys.prefs, plan.keys.touch(plan.touch_id), plan.keys.hold, plan.keys.touch_index,
+                plan.keys.unscored, *cap_keys]
         kind, payload = await self._guarded(lambda: self._check(keys=keys, args=[json.dumps(args)]))
         return outcome_from_script(payload, replayed=kind == "replay", at_ms=plan.at_ms)
 
@@ -244,3 +298,148 @@ def outcome_from_script(payload: str, *, replayed: bool, at_ms: int) -> Outcome:
         replayed=replayed,
         evaluated_at_ms=at_ms,
     )
+
+
+REPLY_RETENTION_MS = 90 * 86_400_000
+SUPPORT_GROUP = "support"
+
+
+@dataclass(frozen=True)
+class ScoreApplied:
+    fresh: bool  # this call applied the score (False: someone had already)
+    label: str
+    negative: float
+    action: str  # none, hold, opt_out, opt_in
+    task_id: str
+    task_is_new: bool
+
+
+class FeedbackStore:
+    """Replies, holds and the recovery desk; shares the client and the boundary of RedisStore."""
+
+    def __init__(self, store: RedisStore, tenant: str) -> None:
+        self.store = store
+        self.client: Any = store.client  # redis-py's own annotations are looser than its answers
+        self.tenant = TenantKeys(tenant)
+
+    async def record_reply(
+        self, keys: UserKeys, reply_id: str, received_ms: int, fields: dict[str, str]
+    ) -> dict[str, str] | None:
+        """None when stored now; the stored fields when this reply_id was known."""
+        flat = [x for kv in fields.items() for x in kv]
+        args = [reply_id, str(received_ms), str(REPLY_RETENTION_MS), *flat]
+        status, known = await self.store._guarded(
+            lambda: self.store._record_reply(keys=[keys.reply(reply_id), keys.replies, keys.unscored], args=args))
+        if status == "exists":
+            pairs = json.loads(known)
+            return dict(zip(pairs[::2], pairs[1::2], strict=True))
+        await self.store._guarded(lambda: self.client.zadd(self.tenant.pending_replies,
+                                                           {f"{keys.user_id} {reply_id}": received_ms}))
+        return None
+
+    async def reply(self, keys: UserKeys, reply_id: str) -> dict[str, str]:
+        return dict(await self.store._guarded(lambda: self.client.hgetall(keys.reply(reply_id))))
+
+    async def unscored(self, keys: UserKeys, since_ms: int) -> list[str]:
+        rows = await self.store._guarded(lambda: self.client.zrangebyscore(keys.unscored, since_ms, "+inf"))
+        return [str(r) for r in rows]
+
+    async def apply_score(self, keys: UserKeys, reply_id: str, label: str, negative: float, threshold: float,
+                          hold_ms: int, new_task_id: str, now_ms: int) -> ScoreApplied:
+        args = [reply_id, label, repr(negative), repr(threshold), str(hold_ms), new_task_id, str(now_ms)]
+        out = await self.store._guarded(lambda: self._apply(keys, args))
+        await self.store._guarded(lambda: self.client.zrem(self.tenant.pending_replies, f"{keys.user_id} {reply_id}"))
+        fresh, lab, neg, action, task, is_new = out
+        return ScoreApplied(bool(int(fresh)), str(lab), float(neg), str(action), str(task), bool(int(is_new)))
+
+    async def _apply(self, keys: UserKeys, args: list[str]) -> Any:
+        return await self.store._apply_score(keys=[keys.reply(args[0]), keys.unscored, keys.hold, keys.open_task], args=args)
+
+    async def pending(self, limit: int) -> list[tuple[str, str]]:
+        rows = await self.store._guarded(lambda: self.client.zrange(self.tenant.pending_replies, 0, limit - 1))
+        pairs = [str(r).split(" ", 1) for r in rows]
+        return [(p[0], p[1]) for p in pairs if len(p) == 2]
+
+    async def last_touch(self, keys: UserKeys) -> tuple[str, int] | None:
+        rows = await self.store._guarded(lambda: self.client.zrevrange(keys.touch_index, 0, 0, withscores=True))
+        if not rows:
+            return None
+        touch_id, at = rows[0]
+        campaign = await self.store._guarded(lambda: self.client.hget(keys.touch(str(touch_id)), "campaign"))
+        return (str(campaign or ""), int(at))
+
+    async def touch_campaign(self, keys: UserKeys, touch_id: str) -> str:
+        return str(await self.store._guarded(lambda: self.client.hget(keys.touch(touch_id), "campaign")) or "")
+
+    async def count_campaign(self, campaign_id: str, field_name: str) -> None:
+        await self.store._guarded(lambda: self.client.hincrby(self.tenant.campaign(campaign_id), field_name, 1))
+
+    async def campaign_counters(self, campaign_id: str) -> dict[str, int]:
+        raw = await self.store._guarded(lambda: self.client.hgetall(self.tenant.campaign(campaign_id)))
+        return {str(k): int(v) for k, v in dict(raw).items()}
+
+    # -- the recovery desk ----------------------------------------------------------------
+
+    async def ensure_group(self) -> None:
+        try:
+            await self.store._guarded(lambda: self.client.xgroup_create(self.tenant.task_stream, SUPPORT_GROUP, id="0",
+                                                                        mkstream=True))
+        except StoreUnavailable as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def create_task(self, task_id: str, created_ms: int, fields: dict[str, str]) -> bool:
+        flat = [x for kv in fields.items() for x in kv]
+        t = self.tenant
+        done = await self.store._guarded(lambda: self.store._task_create(
+            keys=[t.task(task_id), t.task_index, t.task_stream], args=[task_id, str(created_ms), *flat]))
+        return bool(done)
+
+    async def append_to_task(self, task_id: str, reply: dict[str, Any]) -> bool:
+        done = await self.store._guarded(
+            lambda: self.store._task_append(keys=[self.tenant.task(task_id)], args=[json.dumps(reply, ensure_ascii=False)]))
+        return bool(done)
+
+    async def task(self, task_id: str) -> dict[str, str]:
+        return dict(await self.store._guarded(lambda: self.client.hgetall(self.tenant.task(task_id))))
+
+    async def task_ids(self, before_ms: float, count: int) -> list[tuple[str, float]]:
+        rows = await self.store._guarded(lambda: self.client.zrevrangebyscore(
+            self.tenant.task_index, f"({before_ms}" if before_ms != float("inf") else "+inf", "-inf",
+            start=0, num=count, withscores=True))
+        return [(str(r[0]), float(r[1])) for r in rows]
+
+    async def claim(self, task_id: str, agent: str, now_ms: int) -> tuple[str, str]:
+        t = self.tenant
+        status, who = await self.store._guarded(lambda: self.store._task_claim(
+            keys=[t.task(task_id), t.task_stream], args=[agent, str(now_ms), SUPPORT_GROUP]))
+        return str(status), str(who)
+
+    async def resolve(self, task_id: str, agent: str, now_ms: int, outcome: str, note: str) -> tuple[str, str]:
+        t = self.tenant
+        status, who = await self.store._guarded(lambda: self.store._task_resolve(
+            keys=[t.task(task_id), t.task_stream], args=[agent, str(now_ms), SUPPORT_GROUP, outcome, note]))
+        return str(status), str(who)
+
+    async def task_closed(self, keys: UserKeys, task_id: str, lift_hold: bool) -> None:
+        await self.store._guarded(lambda: self.store._task_closed(keys=[keys.open_task, keys.hold],
+                                                                  args=[task_id, "1" if lift_hold else "0"]))
+
+    async def read_new(self, consumer: str, block_ms: int) -> list[tuple[str, str]]:
+        """(stream id, task id) delivered to this consumer for the first time."""
+        rows = await self.store._guarded(lambda: self.client.xreadgroup(
+            SUPPORT_GROUP, consumer, {self.tenant.task_stream: ">"}, count=10, block=block_ms))
+        out = []
+        for _stream, entries in rows or []:
+            out += [(str(entry_id), str(fields.get("task_id", ""))) for entry_id, fields in entries]
+        return out
+
+    async def reclaim(self, consumer: str, idle_ms: int) -> list[tuple[str, str]]:
+        """Tasks another watcher received and nobody claimed within ``idle_ms``: now this consumer's."""
+        result = await self.store._guarded(lambda: self.client.xautoclaim(
+            self.tenant.task_stream, SUPPORT_GROUP, consumer, min_idle_time=idle_ms, start_id="0-0", count=10))
+        entries = result[1] if result else []
+        return [(str(entry_id), str(fields.get("task_id", ""))) for entry_id, fields in entries if fields]
+
+    async def ack(self, stream_id: str) -> None:
+        await self.store._guarded(lambda: self.client.xack(self.tenant.task_stream, SUPPORT_GROUP, stream_id))

@@ -6,6 +6,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 
 from guard.domain import clock
 from guard.domain.types import CapUsage, Outcome, Preferences, Touch, TouchClass
+from guard.feedback import RecoveryTask, ReplyResult
 from guard.service import ConsentEvent, InvalidArgument, PreferencesPatch, UserState
 from guard.store.redis_store import StoredTouch
 from guard.v1 import guard_pb2 as pb
@@ -106,4 +107,28 @@ def user_state_to_pb(user_id: str, state: UserState) -> pb.UserState:
     if state.hold_until_ms:
         msg.holds.append(pb.Hold(kind="negative_sentiment", until=ms_to_ts(state.hold_until_ms),
                                  detail="marketing held after a negative reply"))
+    return msg
+
+
+_ACTIONS = {"none": pb.NONE, "hold": pb.HOLD, "opt_out": pb.OPT_OUT, "opt_in": pb.OPT_IN}
+_LABELS = {"UNSCORED": pb.UNSCORED, "NEGATIVE": pb.NEGATIVE, "NEUTRAL": pb.NEUTRAL, "POSITIVE": pb.POSITIVE}
+
+
+def reply_to_pb(result: ReplyResult) -> pb.RecordReplyResponse:
+    return pb.RecordReplyResponse(label=_LABELS.get(result.label, pb.UNSCORED), negative_score=result.negative,
+                                  action=_ACTIONS.get(result.action, pb.NONE), task_id=result.task_id,
+                                  detail=result.detail, campaign_id=result.campaign_id, replayed=result.replayed)
+
+
+def task_to_pb(task: RecoveryTask) -> pb.RecoveryTask:
+    msg = pb.RecoveryTask(
+        task_id=task.task_id, user_id=task.user_id, channel=task.channel, campaign_id=task.campaign_id,
+        priority=pb.Priority.Value(task.priority) if task.priority in ("P1", "P2", "P3") else pb.PRIORITY_UNSPECIFIED,
+        created_at=ms_to_ts(task.created_ms), due_at=ms_to_ts(task.due_ms),
+        status=pb.TaskStatus.Value(task.status if task.status in ("OPEN", "CLAIMED", "RESOLVED") else "TASK_STATUS_UNSPECIFIED"),
+        assignee=task.assignee,
+        outcome=pb.TaskOutcome.Value(task.outcome or "TASK_OUTCOME_UNSPECIFIED"),
+        note=task.note)
+    for r in task.replies:
+        msg.replies.append(pb.TaskReply(reply_id=r.reply_id, text=r.text, at=ms_to_ts(r.at_ms), negative_score=r.negative))
     return msg

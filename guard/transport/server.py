@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -18,6 +18,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from guard import logs, metrics
+from guard.feedback import FeedbackService, NotFound, PreconditionFailed
 from guard.service import Conflict, GuardService, InvalidArgument
 from guard.store.redis_store import StoreUnavailable
 from guard.transport import mapping
@@ -27,12 +28,15 @@ from guard.v1 import guard_pb2_grpc as pb_grpc
 log = logs.get("guard.rpc")
 
 SERVICE_NAME = pb.DESCRIPTOR.services_by_name["EngagementGuard"].full_name
+DESK_NAME = pb.DESCRIPTOR.services_by_name["RecoveryDesk"].full_name
 REDIS_HEALTH_NAME = "guard.redis"
 
 # One table from failure type to gRPC status.
 STATUS_BY_ERROR: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (InvalidArgument, grpc.StatusCode.INVALID_ARGUMENT),
     (Conflict, grpc.StatusCode.ABORTED),
+    (NotFound, grpc.StatusCode.NOT_FOUND),
+    (PreconditionFailed, grpc.StatusCode.FAILED_PRECONDITION),
     (StoreUnavailable, grpc.StatusCode.UNAVAILABLE),
 )
 
@@ -70,8 +74,19 @@ def rpc(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
 
 
 class EngagementGuardServicer(pb_grpc.EngagementGuardServicer):
-    def __init__(self, service: GuardService) -> None:
+    def __init__(self, service: GuardService, feedback: FeedbackService) -> None:
         self.service = service
+        self.feedback = feedback
+
+    @rpc
+    async def RecordReply(
+        self, request: pb.RecordReplyRequest, context: Any, log_fields: dict[str, Any]
+    ) -> pb.RecordReplyResponse:
+        received = mapping.ts_to_ms(request.received_at) if request.HasField("received_at") else 0
+        result = await self.feedback.record(request.user_id, request.channel, request.text, request.reply_id,
+                                            request.in_reply_to_touch_id, request.campaign_id, received)
+        log_fields.update(label=result.label, action=result.action, task=bool(result.task_id), replayed=result.replayed)
+        return mapping.reply_to_pb(result)
 
     @rpc
     async def CheckTouch(self, request: pb.CheckTouchRequest, context: Any, log_fields: dict[str, Any]) -> pb.CheckTouchResponse:
@@ -135,18 +150,68 @@ class EngagementGuardServicer(pb_grpc.EngagementGuardServicer):
         return pb.ListConsentEventsResponse(events=[mapping.consent_to_pb(e) for e in events], next_page_token=token)
 
 
+_STATUS_NAMES = {pb.OPEN: "OPEN", pb.CLAIMED: "CLAIMED", pb.RESOLVED: "RESOLVED"}
+_OUTCOME_NAMES = {pb.RECOVERED: "RECOVERED", pb.NO_ACTION: "NO_ACTION", pb.ESCALATED: "ESCALATED"}
+
+
+class RecoveryDeskServicer(pb_grpc.RecoveryDeskServicer):
+    def __init__(self, feedback: FeedbackService) -> None:
+        self.feedback = feedback
+
+    async def WatchRecoveryTasks(
+        self, request: pb.WatchRecoveryTasksRequest, context: grpc.aio.ServicerContext
+    ) -> AsyncIterator[pb.RecoveryTask]:
+        log.info("watch_started", consumer=request.consumer)
+        sent = 0
+        try:
+            async for task in self.feedback.watch(request.consumer):
+                sent += 1
+                yield mapping.task_to_pb(task)
+        except InvalidArgument as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
+        except StoreUnavailable as exc:
+            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        finally:
+            log.info("watch_ended", consumer=request.consumer, delivered=sent)
+
+    @rpc
+    async def ListRecoveryTasks(
+        self, request: pb.ListRecoveryTasksRequest, context: Any, log_fields: dict[str, Any]
+    ) -> pb.ListRecoveryTasksResponse:
+        tasks, token = await self.feedback.list_tasks(_STATUS_NAMES.get(request.status, ""), request.page_size,
+                                                      request.page_token)
+        return pb.ListRecoveryTasksResponse(tasks=[mapping.task_to_pb(t) for t in tasks], next_page_token=token)
+
+    @rpc
+    async def ClaimRecoveryTask(
+        self, request: pb.ClaimRecoveryTaskRequest, context: Any, log_fields: dict[str, Any]
+    ) -> pb.RecoveryTask:
+        log_fields.update(task_id=request.task_id, agent=request.agent)
+        return mapping.task_to_pb(await self.feedback.claim(request.task_id, request.agent))
+
+    @rpc
+    async def ResolveRecoveryTask(
+        self, request: pb.ResolveRecoveryTaskRequest, context: Any, log_fields: dict[str, Any]
+    ) -> pb.RecoveryTask:
+        log_fields.update(task_id=request.task_id, agent=request.agent, lift_hold=request.lift_hold)
+        task = await self.feedback.resolve(request.task_id, request.agent, _OUTCOME_NAMES.get(request.outcome, ""),
+                                           request.note, request.lift_hold)
+        return mapping.task_to_pb(task)
+
+
 class GuardServer:
     """The aio server with health (overall, the service, and Redis apart) and reflection."""
 
-    def __init__(self, service: GuardService, listen: str) -> None:
+    def __init__(self, service: GuardService, feedback: FeedbackService, listen: str) -> None:
         self.service = service
         self.server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-        pb_grpc.add_EngagementGuardServicer_to_server(EngagementGuardServicer(service), self.server)  # type: ignore[no-untyped-call]
+        guard_servicer = EngagementGuardServicer(service, feedback)
+        pb_grpc.add_EngagementGuardServicer_to_server(guard_servicer, self.server)  # type: ignore[no-untyped-call]
+        pb_grpc.add_RecoveryDeskServicer_to_server(RecoveryDeskServicer(feedback), self.server)  # type: ignore[no-untyped-call]
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
-        reflection.enable_server_reflection(
-            (SERVICE_NAME, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), self.server
-        )
+        health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+        reflection.enable_server_reflection((SERVICE_NAME, DESK_NAME, health_name, reflection.SERVICE_NAME), self.server)
         self.port = self.server.add_insecure_port(listen)
         if self.port == 0:
             raise OSError(f"cannot listen on {listen}")
@@ -154,7 +219,7 @@ class GuardServer:
 
     async def start(self) -> None:
         await self.server.start()
-        for name in ("", SERVICE_NAME):
+        for name in ("", SERVICE_NAME, DESK_NAME):
             await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
         self._watch = asyncio.create_task(self._watch_redis())
 

@@ -37,6 +37,41 @@ class Reason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     NEGATIVE_SENTIMENT: _ClassVar[Reason]
     SENTIMENT_PENDING: _ClassVar[Reason]
     STORE_UNAVAILABLE: _ClassVar[Reason]
+
+class ReplyLabel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    UNSCORED: _ClassVar[ReplyLabel]
+    NEGATIVE: _ClassVar[ReplyLabel]
+    NEUTRAL: _ClassVar[ReplyLabel]
+    POSITIVE: _ClassVar[ReplyLabel]
+
+class ReplyAction(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    NONE: _ClassVar[ReplyAction]
+    HOLD: _ClassVar[ReplyAction]
+    OPT_OUT: _ClassVar[ReplyAction]
+    OPT_IN: _ClassVar[ReplyAction]
+
+class TaskStatus(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TASK_STATUS_UNSPECIFIED: _ClassVar[TaskStatus]
+    OPEN: _ClassVar[TaskStatus]
+    CLAIMED: _ClassVar[TaskStatus]
+    RESOLVED: _ClassVar[TaskStatus]
+
+class TaskOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    TASK_OUTCOME_UNSPECIFIED: _ClassVar[TaskOutcome]
+    RECOVERED: _ClassVar[TaskOutcome]
+    NO_ACTION: _ClassVar[TaskOutcome]
+    ESCALATED: _ClassVar[TaskOutcome]
+
+class Priority(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    PRIORITY_UNSPECIFIED: _ClassVar[Priority]
+    P1: _ClassVar[Priority]
+    P2: _ClassVar[Priority]
+    P3: _ClassVar[Priority]
 MARKETING: TouchClass
 TRANSACTIONAL: TouchClass
 SERVICE: TouchClass
@@ -54,6 +89,26 @@ PAUSED: Reason
 NEGATIVE_SENTIMENT: Reason
 SENTIMENT_PENDING: Reason
 STORE_UNAVAILABLE: Reason
+UNSCORED: ReplyLabel
+NEGATIVE: ReplyLabel
+NEUTRAL: ReplyLabel
+POSITIVE: ReplyLabel
+NONE: ReplyAction
+HOLD: ReplyAction
+OPT_OUT: ReplyAction
+OPT_IN: ReplyAction
+TASK_STATUS_UNSPECIFIED: TaskStatus
+OPEN: TaskStatus
+CLAIMED: TaskStatus
+RESOLVED: TaskStatus
+TASK_OUTCOME_UNSPECIFIED: TaskOutcome
+RECOVERED: TaskOutcome
+NO_ACTION: TaskOutcome
+ESCALATED: TaskOutcome
+PRIORITY_UNSPECIFIED: Priority
+P1: Priority
+P2: Priority
+P3: Priority
 
 class CheckTouchRequest(_message.Message):
     __slots__ = ("user_id", "channel", "category", "campaign_id", "touch_id", "touch_class", "dry_run", "send_at")
@@ -286,3 +341,125 @@ class UserState(_message.Message):
     holds: _containers.RepeatedCompositeFieldContainer[Hold]
     consent_events: _containers.RepeatedCompositeFieldContainer[ConsentEvent]
     def __init__(self, preferences: _Optional[_Union[Preferences, _Mapping]] = ..., recent_touches: _Optional[_Iterable[_Union[TouchRecord, _Mapping]]] = ..., caps: _Optional[_Iterable[_Union[CapUsage, _Mapping]]] = ..., holds: _Optional[_Iterable[_Union[Hold, _Mapping]]] = ..., consent_events: _Optional[_Iterable[_Union[ConsentEvent, _Mapping]]] = ...) -> None: ...
+
+class RecordReplyRequest(_message.Message):
+    __slots__ = ("user_id", "channel", "text", "reply_id", "in_reply_to_touch_id", "campaign_id", "received_at")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    REPLY_ID_FIELD_NUMBER: _ClassVar[int]
+    IN_REPLY_TO_TOUCH_ID_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    RECEIVED_AT_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    channel: str
+    text: str
+    reply_id: str
+    in_reply_to_touch_id: str
+    campaign_id: str
+    received_at: _timestamp_pb2.Timestamp
+    def __init__(self, user_id: _Optional[str] = ..., channel: _Optional[str] = ..., text: _Optional[str] = ..., reply_id: _Optional[str] = ..., in_reply_to_touch_id: _Optional[str] = ..., campaign_id: _Optional[str] = ..., received_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RecordReplyResponse(_message.Message):
+    __slots__ = ("label", "negative_score", "action", "task_id", "detail", "campaign_id", "replayed")
+    LABEL_FIELD_NUMBER: _ClassVar[int]
+    NEGATIVE_SCORE_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    label: ReplyLabel
+    negative_score: float
+    action: ReplyAction
+    task_id: str
+    detail: str
+    campaign_id: str
+    replayed: bool
+    def __init__(self, label: _Optional[_Union[ReplyLabel, str]] = ..., negative_score: _Optional[float] = ..., action: _Optional[_Union[ReplyAction, str]] = ..., task_id: _Optional[str] = ..., detail: _Optional[str] = ..., campaign_id: _Optional[str] = ..., replayed: _Optional[bool] = ...) -> None: ...
+
+class TaskReply(_message.Message):
+    __slots__ = ("reply_id", "text", "at", "negative_score")
+    REPLY_ID_FIELD_NUMBER: _ClassVar[int]
+    TEXT_FIELD_NUMBER: _ClassVar[int]
+    AT_FIELD_NUMBER: _ClassVar[int]
+    NEGATIVE_SCORE_FIELD_NUMBER: _ClassVar[int]
+    reply_id: str
+    text: str
+    at: _timestamp_pb2.Timestamp
+    negative_score: float
+    def __init__(self, reply_id: _Optional[str] = ..., text: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., negative_score: _Optional[float] = ...) -> None: ...
+
+class RecoveryTask(_message.Message):
+    __slots__ = ("task_id", "user_id", "channel", "replies", "campaign_id", "priority", "created_at", "due_at", "status", "assignee", "outcome", "note")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    REPLIES_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    PRIORITY_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    DUE_AT_FIELD_NUMBER: _ClassVar[int]
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNEE_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    user_id: str
+    channel: str
+    replies: _containers.RepeatedCompositeFieldContainer[TaskReply]
+    campaign_id: str
+    priority: Priority
+    created_at: _timestamp_pb2.Timestamp
+    due_at: _timestamp_pb2.Timestamp
+    status: TaskStatus
+    assignee: str
+    outcome: TaskOutcome
+    note: str
+    def __init__(self, task_id: _Optional[str] = ..., user_id: _Optional[str] = ..., channel: _Optional[str] = ..., replies: _Optional[_Iterable[_Union[TaskReply, _Mapping]]] = ..., campaign_id: _Optional[str] = ..., priority: _Optional[_Union[Priority, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[TaskStatus, str]] = ..., assignee: _Optional[str] = ..., outcome: _Optional[_Union[TaskOutcome, str]] = ..., note: _Optional[str] = ...) -> None: ...
+
+class WatchRecoveryTasksRequest(_message.Message):
+    __slots__ = ("consumer",)
+    CONSUMER_FIELD_NUMBER: _ClassVar[int]
+    consumer: str
+    def __init__(self, consumer: _Optional[str] = ...) -> None: ...
+
+class ListRecoveryTasksRequest(_message.Message):
+    __slots__ = ("status", "page_size", "page_token")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    status: TaskStatus
+    page_size: int
+    page_token: str
+    def __init__(self, status: _Optional[_Union[TaskStatus, str]] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListRecoveryTasksResponse(_message.Message):
+    __slots__ = ("tasks", "next_page_token")
+    TASKS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    tasks: _containers.RepeatedCompositeFieldContainer[RecoveryTask]
+    next_page_token: str
+    def __init__(self, tasks: _Optional[_Iterable[_Union[RecoveryTask, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class ClaimRecoveryTaskRequest(_message.Message):
+    __slots__ = ("task_id", "agent")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    agent: str
+    def __init__(self, task_id: _Optional[str] = ..., agent: _Optional[str] = ...) -> None: ...
+
+class ResolveRecoveryTaskRequest(_message.Message):
+    __slots__ = ("task_id", "agent", "outcome", "note", "lift_hold")
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    AGENT_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    NOTE_FIELD_NUMBER: _ClassVar[int]
+    LIFT_HOLD_FIELD_NUMBER: _ClassVar[int]
+    task_id: str
+    agent: str
+    outcome: TaskOutcome
+    note: str
+    lift_hold: bool
+    def __init__(self, task_id: _Optional[str] = ..., agent: _Optional[str] = ..., outcome: _Optional[_Union[TaskOutcome, str]] = ..., note: _Optional[str] = ..., lift_hold: _Optional[bool] = ...) -> None: ...

@@ -69,6 +69,11 @@ class EngagementGuardStub:
                 request_serializer=guard_dot_v1_dot_guard__pb2.ListConsentEventsRequest.SerializeToString,
                 response_deserializer=guard_dot_v1_dot_guard__pb2.ListConsentEventsResponse.FromString,
                 _registered_method=True)
+        self.RecordReply = channel.unary_unary(
+                '/guard.v1.EngagementGuard/RecordReply',
+                request_serializer=guard_dot_v1_dot_guard__pb2.RecordReplyRequest.SerializeToString,
+                response_deserializer=guard_dot_v1_dot_guard__pb2.RecordReplyResponse.FromString,
+                _registered_method=True)
 
 
 class EngagementGuardServicer:
@@ -122,6 +127,13 @@ class EngagementGuardServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordReply(self, request, context):
+        """A user's reply: stored first, then opt-out keywords, then the sentiment model.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EngagementGuardServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -159,6 +171,11 @@ def add_EngagementGuardServicer_to_server(servicer, server):
                     servicer.ListConsentEvents,
                     request_deserializer=guard_dot_v1_dot_guard__pb2.ListConsentEventsRequest.FromString,
                     response_serializer=guard_dot_v1_dot_guard__pb2.ListConsentEventsResponse.SerializeToString,
+            ),
+            'RecordReply': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordReply,
+                    request_deserializer=guard_dot_v1_dot_guard__pb2.RecordReplyRequest.FromString,
+                    response_serializer=guard_dot_v1_dot_guard__pb2.RecordReplyResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -350,6 +367,240 @@ class EngagementGuard:
             '/guard.v1.EngagementGuard/ListConsentEvents',
             guard_dot_v1_dot_guard__pb2.ListConsentEventsRequest.SerializeToString,
             guard_dot_v1_dot_guard__pb2.ListConsentEventsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordReply(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/guard.v1.EngagementGuard/RecordReply',
+            guard_dot_v1_dot_guard__pb2.RecordReplyRequest.SerializeToString,
+            guard_dot_v1_dot_guard__pb2.RecordReplyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class RecoveryDeskStub:
+    """The support team's desk: service-recovery tasks opened by negative replies.
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.WatchRecoveryTasks = channel.unary_stream(
+                '/guard.v1.RecoveryDesk/WatchRecoveryTasks',
+                request_serializer=guard_dot_v1_dot_guard__pb2.WatchRecoveryTasksRequest.SerializeToString,
+                response_deserializer=guard_dot_v1_dot_guard__pb2.RecoveryTask.FromString,
+                _registered_method=True)
+        self.ListRecoveryTasks = channel.unary_unary(
+                '/guard.v1.RecoveryDesk/ListRecoveryTasks',
+                request_serializer=guard_dot_v1_dot_guard__pb2.ListRecoveryTasksRequest.SerializeToString,
+                response_deserializer=guard_dot_v1_dot_guard__pb2.ListRecoveryTasksResponse.FromString,
+                _registered_method=True)
+        self.ClaimRecoveryTask = channel.unary_unary(
+                '/guard.v1.RecoveryDesk/ClaimRecoveryTask',
+                request_serializer=guard_dot_v1_dot_guard__pb2.ClaimRecoveryTaskRequest.SerializeToString,
+                response_deserializer=guard_dot_v1_dot_guard__pb2.RecoveryTask.FromString,
+                _registered_method=True)
+        self.ResolveRecoveryTask = channel.unary_unary(
+                '/guard.v1.RecoveryDesk/ResolveRecoveryTask',
+                request_serializer=guard_dot_v1_dot_guard__pb2.ResolveRecoveryTaskRequest.SerializeToString,
+                response_deserializer=guard_dot_v1_dot_guard__pb2.RecoveryTask.FromString,
+                _registered_method=True)
+
+
+class RecoveryDeskServicer:
+    """The support team's desk: service-recovery tasks opened by negative replies.
+    """
+
+    def WatchRecoveryTasks(self, request, context):
+        """New tasks as they come (at-least-once); a task a vanished watcher never claimed comes again
+        to another watcher after the policy's redeliver_after.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListRecoveryTasks(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ClaimRecoveryTask(self, request, context):
+        """FAILED_PRECONDITION when another agent holds it or it is resolved.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ResolveRecoveryTask(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_RecoveryDeskServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'WatchRecoveryTasks': grpc.unary_stream_rpc_method_handler(
+                    servicer.WatchRecoveryTasks,
+                    request_deserializer=guard_dot_v1_dot_guard__pb2.WatchRecoveryTasksRequest.FromString,
+                    response_serializer=guard_dot_v1_dot_guard__pb2.RecoveryTask.SerializeToString,
+            ),
+            'ListRecoveryTasks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListRecoveryTasks,
+                    request_deserializer=guard_dot_v1_dot_guard__pb2.ListRecoveryTasksRequest.FromString,
+                    response_serializer=guard_dot_v1_dot_guard__pb2.ListRecoveryTasksResponse.SerializeToString,
+            ),
+            'ClaimRecoveryTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.ClaimRecoveryTask,
+                    request_deserializer=guard_dot_v1_dot_guard__pb2.ClaimRecoveryTaskRequest.FromString,
+                    response_serializer=guard_dot_v1_dot_guard__pb2.RecoveryTask.SerializeToString,
+            ),
+            'ResolveRecoveryTask': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResolveRecoveryTask,
+                    request_deserializer=guard_dot_v1_dot_guard__pb2.ResolveRecoveryTaskRequest.FromString,
+                    response_serializer=guard_dot_v1_dot_guard__pb2.RecoveryTask.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'guard.v1.RecoveryDesk', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('guard.v1.RecoveryDesk', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class RecoveryDesk:
+    """The support team's desk: service-recovery tasks opened by negative replies.
+    """
+
+    @staticmethod
+    def WatchRecoveryTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_stream(
+            request,
+            target,
+            '/guard.v1.RecoveryDesk/WatchRecoveryTasks',
+            guard_dot_v1_dot_guard__pb2.WatchRecoveryTasksRequest.SerializeToString,
+            guard_dot_v1_dot_guard__pb2.RecoveryTask.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListRecoveryTasks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/guard.v1.RecoveryDesk/ListRecoveryTasks',
+            guard_dot_v1_dot_guard__pb2.ListRecoveryTasksRequest.SerializeToString,
+            guard_dot_v1_dot_guard__pb2.ListRecoveryTasksResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ClaimRecoveryTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/guard.v1.RecoveryDesk/ClaimRecoveryTask',
+            guard_dot_v1_dot_guard__pb2.ClaimRecoveryTaskRequest.SerializeToString,
+            guard_dot_v1_dot_guard__pb2.RecoveryTask.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResolveRecoveryTask(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/guard.v1.RecoveryDesk/ResolveRecoveryTask',
+            guard_dot_v1_dot_guard__pb2.ResolveRecoveryTaskRequest.SerializeToString,
+            guard_dot_v1_dot_guard__pb2.RecoveryTask.FromString,
             options,
             channel_credentials,
             insecure,

@@ -1,6 +1,6 @@
 -- Decide one touch and record it when allowed, atomically. Mirrors guard/domain/decide.py.
 -- KEYS[1] prefs doc   KEYS[2] touch record   KEYS[3] hold   KEYS[4] touch index
--- KEYS[5..] one sorted set per applicable cap rule (same order as p.rules)
+-- KEYS[5] unscored replies   KEYS[6..] one sorted set per applicable cap rule (same order as p.rules)
 -- ARGV[1] JSON plan (see guard/store/redis_store.py: _plan)
 local p = cjson.decode(ARGV[1])
 local t = p.t
@@ -73,7 +73,7 @@ local events = {}
 for i, rule in ipairs(rules) do
   if rule.limit < 0 then rule.limit = tonumber(prefs.max_week or 0) or 0 end
   local ev = {}
-  local rows = redis.call('ZRANGEBYSCORE', KEYS[4 + i], '(' .. (t - rule.window), '+inf', 'WITHSCORES')
+  local rows = redis.call('ZRANGEBYSCORE', KEYS[5 + i], '(' .. (t - rule.window), '+inf', 'WITHSCORES')
   for j = 2, #rows, 2 do table.insert(ev, tonumber(rows[j])) end
   table.sort(ev)
   events[i] = ev
@@ -129,6 +129,8 @@ end
 
 local first = timed(t)
 for _, r in ipairs(first) do add(r[1]) end
+local pending = checks.hold and redis.call('ZCOUNT', KEYS[5], p.now - p.lookback, '+inf') > 0
+if pending then add('SENTIMENT_PENDING') end
 
 local caps = {}
 if checks.caps then
@@ -152,6 +154,7 @@ if #first > 0 then
   end
   retry = at
 end
+if pending then retry = math.max(retry, t + p.pending_retry) end
 
 local blocking, only_hold = 0, true
 for _, r in ipairs(reasons) do
@@ -165,6 +168,7 @@ if blocking > 0 then
   verdict = 'BLOCK'
   if only_hold then
     local r = hold_until
+    if pending and t + p.pending_retry > r then r = t + p.pending_retry end
     for _, s in ipairs(first) do if s[2] > r then r = s[2] end end
     retry = r
   else
@@ -181,7 +185,7 @@ if verdict == 'ALLOW' and not p.dry and p.touch_id ~= '' then
   recorded = true
   local keys = {}
   for i, rule in ipairs(rules) do
-    local k = KEYS[4 + i]
+    local k = KEYS[5 + i]
     redis.call('ZADD', k, t, p.touch_id)
     redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. (p.now - rule.window - p.past_ms))
     redis.call('PEXPIRE', k, math.max(t - p.now, 0) + rule.window + p.past_ms)

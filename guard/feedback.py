@@ -1,0 +1,309 @@
+"""The feedback loop: replies are stored first, then keywords, then the model; holds and the recovery desk.
+
+A reply is never dropped: it is written to Redis before anything else, and a
+reply the model could not score stays "unscored" until a CheckTouch on that
+user or the background sweep scores it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from guard import logs, metrics
+from guard.domain import replies as rules
+from guard.policy import Policy
+from guard.service import GuardService, InvalidArgument, PreferencesPatch, check_id
+from guard.store.redis_store import FeedbackStore, ScoreApplied, StoreUnavailable, UserKeys
+
+log = logs.get("guard.feedback")
+
+MAX_REPLY_CHARS = 2000
+OUTCOMES = ("RECOVERED", "NO_ACTION", "ESCALATED")
+
+Scorer = Callable[[Sequence[str]], Awaitable[Sequence[Any]]]  # texts → objects with .label and .negative
+
+
+class NotFound(LookupError):
+    pass
+
+
+class PreconditionFailed(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class ReplyResult:
+    label: str  # NEGATIVE, NEUTRAL, POSITIVE or UNSCORED
+    negative: float
+    action: str  # none, hold, opt_out, opt_in
+    task_id: str
+    campaign_id: str
+    replayed: bool
+    detail: str
+
+
+@dataclass(frozen=True)
+class TaskReply:
+    reply_id: str
+    text: str
+    at_ms: int
+    negative: float
+
+
+@dataclass(frozen=True)
+class RecoveryTask:
+    task_id: str
+    user_id: str
+    channel: str
+    campaign_id: str
+    priority: str
+    created_ms: int
+    due_ms: int
+    status: str
+    assignee: str
+    outcome: str
+    note: str
+    replies: list[TaskReply] = field(default_factory=list)
+
+
+def new_id(prefix: str, now_ms: int) -> str:
+    """Time-ordered and unique: milliseconds in hex, then randomness."""
+    return f"{prefix}{now_ms:012x}{secrets.token_hex(5)}"
+
+
+def task_from_hash(raw: dict[str, str]) -> RecoveryTask:
+    replies = [TaskReply(r["reply_id"], r["text"], int(r["at"]), float(r["negative"]))
+               for r in json.loads(raw.get("replies") or "[]")]
+    return RecoveryTask(raw.get("task_id", ""), raw.get("user_id", ""), raw.get("channel", ""),
+                        raw.get("campaign_id", ""), raw.get("priority", "P3"), int(raw.get("created_at", 0)),
+                        int(raw.get("due_at", 0)), raw.get("status", "OPEN"), raw.get("assignee", ""),
+                        raw.get("outcome", ""), raw.get("note", ""), replies)
+
+
+class FeedbackService:
+    def __init__(self, guard: GuardService, store: FeedbackStore, scorer: Scorer | None) -> None:
+        self.guard = guard
+        self.store = store
+        self.scorer = scorer
+        self.policy: Policy = guard.policy
+        rp = self.policy.replies
+        self.keywords = rules.KeywordRules.of(rp.opt_out_keywords, rp.opt_in_keywords)
+
+    @property
+    def now(self) -> Callable[[], int]:
+        return self.guard.now
+
+    # -- RecordReply ----------------------------------------------------------------------
+
+    async def record(self, user_id: str, channel: str, text: str, reply_id: str, in_reply_to: str = "",
+                     campaign_id: str = "", received_ms: int = 0) -> ReplyResult:
+        check_id(user_id, "user_id")
+        check_id(reply_id, "reply_id")
+        check_id(in_reply_to, "in_reply_to_touch_id", required=False)
+        check_id(campaign_id, "campaign_id", required=False)
+        if channel not in self.policy.channels:
+            names = ", ".join(sorted(self.policy.channels))
+            raise InvalidArgument("channel", f"unknown channel {channel[:64]!r} (known: {names})")
+        if len(text) > MAX_REPLY_CHARS:
+            raise InvalidArgument("text", f"is longer than {MAX_REPLY_CHARS} characters")
+        now = self.now()
+        if received_ms > now + 3_600_000:
+            raise InvalidArgument("received_at", "is in the future")
+        received = received_ms or now
+        keys = self.guard.keys(user_id)
+        touch_campaign = await self.store.touch_campaign(keys, in_reply_to) if in_reply_to and not campaign_id else ""
+        last = None if campaign_id or touch_campaign else await self.store.last_touch(keys)
+        campaign = rules.attribute(campaign_id, touch_campaign, last, received, self.policy.replies.attribution_window_ms)
+        keyword = self.keywords.action(text) or ""
+        known = await self.store.record_reply(keys, reply_id, received, {
+            "text": text, "channel": channel, "at": str(received), "campaign": campaign, "touch": in_reply_to,
+            "keyword": keyword})
+        if known is not None:
+            return self._replayed(known)
+        if keyword:
+            await self.guard.update_preferences(
+                user_id, PreferencesPatch(paths=[f"channels.{channel}"], channels={channel: keyword == "opt_in"}),
+                source="keyword", actor=f"reply:{reply_id}", expected_version=None)
+            if campaign and keyword == "opt_out":
+                await self.store.count_campaign(campaign, "opt_outs")
+        applied = await self._score_and_apply(keys, [(reply_id, text, received, channel, campaign)])
+        result = applied.get(reply_id)
+        if result is None:
+            return ReplyResult("UNSCORED", 0.0, keyword or "none", "", campaign, False,
+                               "stored; the model could not score it now, it will be scored later")
+        detail = {"hold": "negative reply: marketing on hold, recovery task open",
+                  "opt_out": f"opt-out keyword: {channel} closed", "opt_in": f"opt-in keyword: {channel} reopened"}
+        return ReplyResult(result.label, result.negative, result.action, result.task_id, campaign, False,
+                           detail.get(result.action, "recorded"))
+
+    def _replayed(self, known: dict[str, str]) -> ReplyResult:
+        scored = known.get("state") == "scored"
+        return ReplyResult(known.get("label", "UNSCORED") if scored else "UNSCORED",
+                           float(known.get("negative", 0) or 0), known.get("action") or known.get("keyword") or "none",
+                           known.get("task", ""), known.get("campaign", ""), True, "this reply_id was recorded before")
+
+    async def _score_and_apply(self, keys: UserKeys,
+                               items: Sequence[tuple[str, str, int, str, str]]) -> dict[str, ScoreApplied]:
+        """Score replies (id, text, at, channel, campaign) and apply each once; {} when the model failed."""
+        if not items or self.scorer is None:
+            return {}
+        try:
+            scores = await asyncio.wait_for(self.scorer([i[1] for i in items]),
+                                            self.policy.replies.score_wait_ms / 1000)
+        except Exception as exc:  # the model failing must never lose a reply
+            metrics.SENTIMENT_FAILURES.inc()
+            log.warning("sentiment_unavailable", error=str(exc) or type(exc).__name__, replies=len(items))
+            return {}
+        rp = self.policy.replies
+        out: dict[str, ScoreApplied] = {}
+        for (reply_id, text, at, channel, campaign), score in zip(items, scores, strict=True):
+            now = self.now()
+            applied = await self.store.apply_score(keys, reply_id, score.label, float(score.negative),
+                                                   rp.negative_threshold, rp.hold_ms, new_id("task-", now), now)
+            out[reply_id] = applied
+            if applied.fresh and applied.action == "hold":
+                await self._open_or_append(keys, applied, TaskReply(reply_id, text, at, applied.negative),
+                                           channel, campaign, now)
+                if campaign:
+                    await self.store.count_campaign(campaign, "negative_replies")
+        return out
+
+    async def _open_or_append(self, keys: UserKeys, applied: ScoreApplied, reply: TaskReply, channel: str,
+                              campaign: str, now: int) -> None:
+        as_json = {"reply_id": reply.reply_id, "text": reply.text, "at": reply.at_ms, "negative": reply.negative}
+        if not applied.task_is_new:
+            await self.store.append_to_task(applied.task_id, as_json)
+            return
+        rp = self.policy.replies
+        prio = rules.priority([reply.text], reply.negative, rp.legal_words)
+        await self.store.create_task(applied.task_id, now, {
+            "task_id": applied.task_id, "user_id": keys.user_id, "channel": channel, "campaign_id": campaign,
+            "priority": prio, "created_at": str(now), "due_at": str(now + rp.sla_ms[prio]),
+            "replies": json.dumps([as_json], ensure_ascii=False)})
+        metrics.TASKS_OPENED.labels(prio).inc()
+        log.info("recovery_task_opened", task_id=applied.task_id, priority=prio)
+
+    async def score_pending(self, user_id: str) -> bool:
+        """Score this user's unscored recent replies (CheckTouch's look-back); False if any is left."""
+        keys = self.guard.keys(user_id)
+        ids = await self.store.unscored(keys, self.now() - self.policy.replies.lookback_ms)
+        items = []
+        for reply_id in ids:
+            raw = await self.store.reply(keys, reply_id)
+            if raw:
+                items.append((reply_id, raw.get("text", ""), int(raw.get("at", 0)), raw.get("channel", ""),
+                              raw.get("campaign", "")))
+        applied = await self._score_and_apply(keys, items)
+        return len(applied) == len(items)
+
+    async def sweep(self, limit: int = 64) -> int:
+        """Score what was left unscored (model down, busy, imported). Returns how many were applied."""
+        done = 0
+        by_user: dict[str, list[str]] = {}
+        for user_id, reply_id in await self.store.pending(limit):
+            by_user.setdefault(user_id, []).append(reply_id)
+        for user_id, reply_ids in by_user.items():
+            keys = self.guard.keys(user_id)
+            items = []
+            for reply_id in reply_ids:
+                raw = await self.store.reply(keys, reply_id)
+                if not raw or raw.get("state") == "scored":
+                    await self.store.apply_score(keys, reply_id, "", 0.0, 1.0, 0, "", self.now())  # drops it from the queue
+                    continue
+                items.append((reply_id, raw.get("text", ""), int(raw.get("at", 0)), raw.get("channel", ""),
+                              raw.get("campaign", "")))
+            done += len(await self._score_and_apply(keys, items))
+        return done
+
+    async def run_sweeper(self, every_s: float) -> None:
+        while True:
+            try:
+                swept = await self.sweep()
+                if swept:
+                    log.info("sweep_scored", replies=swept)
+            except StoreUnavailable as exc:
+                log.warning("sweep_store_unavailable", error=str(exc))
+            await asyncio.sleep(every_s)
+
+    # -- the recovery desk ----------------------------------------------------------------
+
+    async def get_task(self, task_id: str) -> RecoveryTask:
+        check_id(task_id, "task_id")
+        raw = await self.store.task(task_id)
+        if not raw:
+            raise NotFound(f"no recovery task {task_id!r}")
+        return task_from_hash(raw)
+
+    async def list_tasks(self, status: str, page_size: int, page_token: str) -> tuple[list[RecoveryTask], str]:
+        if page_size < 0 or page_size > 500:
+            raise InvalidArgument("page_size", "must be between 0 and 500")
+        try:
+            before = float(page_token) if page_token else float("inf")
+        except ValueError:
+            raise InvalidArgument("page_token", "is not a token this service gave out") from None
+        size = page_size or 50
+        out: list[RecoveryTask] = []
+        token = ""
+        while len(out) < size:
+            ids = await self.store.task_ids(before, 200)
+            if not ids:
+                break
+            for task_id, created in ids:
+                before = created
+                raw = await self.store.task(task_id)
+                if raw and (not status or raw.get("status") == status):
+                    out.append(task_from_hash(raw))
+                    if len(out) == size:
+                        token = repr(created)
+                        break
+            if len(ids) < 200:
+                break
+        return out, token
+
+    async def claim(self, task_id: str, agent: str) -> RecoveryTask:
+        check_id(task_id, "task_id")
+        check_id(agent, "agent")
+        status, who = await self.store.claim(task_id, agent, self.now())
+        self._raise_for(status, who, task_id)
+        return await self.get_task(task_id)
+
+    async def resolve(self, task_id: str, agent: str, outcome: str, note: str, lift_hold: bool) -> RecoveryTask:
+        check_id(task_id, "task_id")
+        check_id(agent, "agent")
+        if outcome not in OUTCOMES:
+            raise InvalidArgument("outcome", f"one of {', '.join(OUTCOMES)} is required")
+        if len(note) > MAX_REPLY_CHARS:
+            raise InvalidArgument("note", f"is longer than {MAX_REPLY_CHARS} characters")
+        status, who = await self.store.resolve(task_id, agent, self.now(), outcome, note)
+        self._raise_for(status, who, task_id)
+        await self.store.task_closed(self.guard.keys(who), task_id, lift_hold)
+        log.info("recovery_task_resolved", task_id=task_id, outcome=outcome, lift_hold=lift_hold)
+        return await self.get_task(task_id)
+
+    @staticmethod
+    def _raise_for(status: str, who: str, task_id: str) -> None:
+        if status == "missing":
+            raise NotFound(f"no recovery task {task_id!r}")
+        if status == "taken":
+            raise PreconditionFailed(f"task {task_id} is claimed by {who}")
+        if status == "resolved":
+            raise PreconditionFailed(f"task {task_id} is already resolved")
+
+    async def watch(self, consumer: str, block_ms: int = 1000) -> AsyncIterator[RecoveryTask]:
+        """New tasks for this watcher, and tasks a vanished watcher left unclaimed (at-least-once)."""
+        check_id(consumer, "consumer")
+        await self.store.ensure_group()
+        redeliver = self.policy.replies.redeliver_after_ms
+        while True:
+            batch = await self.store.reclaim(consumer, redeliver) + await self.store.read_new(consumer, block_ms)
+            for stream_id, task_id in batch:
+                raw = await self.store.task(task_id)
+                if not raw or raw.get("status") != "OPEN":
+                    await self.store.ack(stream_id)  # claimed or resolved meanwhile: nothing to deliver
+                    continue
+                yield task_from_hash(raw)
