@@ -87,6 +87,37 @@ def build_parser() -> argparse.ArgumentParser:
     client_args(state)
     state.add_argument("user_id")
 
+    reply = sub.add_parser("reply", help="record a user's reply (as the messaging inbox would)")
+    client_args(reply)
+    reply.add_argument("user_id")
+    reply.add_argument("text")
+    reply.add_argument("--channel", default="sms")
+    reply.add_argument("--reply-id", default="", help="idempotency key (default: a new one)")
+    reply.add_argument("--campaign", default="")
+    reply.add_argument("--in-reply-to", default="", help="the touch_id this replies to")
+
+    tasks = sub.add_parser("tasks", help="the support team's recovery desk")
+    tasks_sub = tasks.add_subparsers(dest="tasks_command", required=True)
+    watch = tasks_sub.add_parser("watch", help="print tasks as they come (one JSON line each)")
+    client_args(watch)
+    watch.add_argument("--consumer", required=True, help="this agent's or client's name")
+    listing = tasks_sub.add_parser("list")
+    client_args(listing)
+    listing.add_argument("--status", choices=["OPEN", "CLAIMED", "RESOLVED"])
+    listing.add_argument("--page-size", type=int, default=50)
+    listing.add_argument("--page-token", default="")
+    claim = tasks_sub.add_parser("claim")
+    client_args(claim)
+    claim.add_argument("task_id")
+    claim.add_argument("--agent", required=True)
+    resolve = tasks_sub.add_parser("resolve")
+    client_args(resolve)
+    resolve.add_argument("task_id")
+    resolve.add_argument("--agent", required=True)
+    resolve.add_argument("--outcome", required=True, choices=["RECOVERED", "NO_ACTION", "ESCALATED"])
+    resolve.add_argument("--note", default="")
+    resolve.add_argument("--lift-hold", action="store_true", help="end the user's marketing hold now")
+
     train = sub.add_parser("train-sentiment", help="train the bundled sentiment model")
     from guard.training.cli import build_parser as training_parser
 
@@ -114,6 +145,23 @@ def _client_call(args: argparse.Namespace) -> int:
                                 send_at=send_at))
         elif args.command == "state":
             _print(client.user_state(args.user_id))
+        elif args.command == "reply":
+            import secrets
+
+            _print(client.reply(args.user_id, args.text, channel=args.channel,
+                                reply_id=args.reply_id or f"cli-{secrets.token_hex(8)}", campaign_id=args.campaign,
+                                in_reply_to=args.in_reply_to))
+        elif args.command == "tasks":
+            if args.tasks_command == "watch":
+                for task in client.watch(args.consumer):
+                    sys.stdout.write(json.dumps(task, ensure_ascii=False) + "\n")
+                    sys.stdout.flush()
+            elif args.tasks_command == "list":
+                _print(client.list_tasks(args.status or "", args.page_size, args.page_token))
+            elif args.tasks_command == "claim":
+                _print(client.claim(args.task_id, args.agent))
+            else:
+                _print(client.resolve(args.task_id, args.agent, args.outcome, args.note, args.lift_hold))
         elif args.prefs_command == "get":
             _print(client.get_preferences(args.user_id))
         else:
@@ -132,6 +180,8 @@ def _client_call(args: argparse.Namespace) -> int:
                 categories=_bool_pairs(args.category, "--category"), quiet_hours=quiet,
                 clear_quiet_hours=args.clear_quiet_hours, paused_until=pause, max_per_week=args.max_per_week,
                 unsubscribed_all=unsub, source=args.source, actor=args.actor, expected_version=args.expected_version))
+    except KeyboardInterrupt:
+        return 130
     except grpc.RpcError as exc:
         sys.stderr.write(f"guard: {exc.code().name}: {exc.details()}\n")
         return 2 if exc.code() == grpc.StatusCode.INVALID_ARGUMENT else 1

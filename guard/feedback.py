@@ -124,6 +124,10 @@ class FeedbackService:
             "text": text, "channel": channel, "at": str(received), "campaign": campaign, "touch": in_reply_to,
             "keyword": keyword})
         if known is not None:
+            if known.get("state") != "scored":  # stored but not scored yet (model down, or a racing twin)
+                await self._score_and_apply(keys, [(reply_id, known.get("text", ""), int(known.get("at", received)),
+                                                    known.get("channel", channel), known.get("campaign", ""))])
+                known = await self.store.reply(keys, reply_id) or known
             return self._replayed(known)
         if keyword:
             await self.guard.update_preferences(
@@ -294,8 +298,12 @@ class FeedbackService:
         if status == "resolved":
             raise PreconditionFailed(f"task {task_id} is already resolved")
 
-    async def watch(self, consumer: str, block_ms: int = 1000) -> AsyncIterator[RecoveryTask]:
-        """New tasks for this watcher, and tasks a vanished watcher left unclaimed (at-least-once)."""
+    async def watch(self, consumer: str, block_ms: int = 250) -> AsyncIterator[RecoveryTask]:
+        """New tasks for this watcher, and tasks a vanished watcher left unclaimed (at-least-once).
+
+        Each read blocks for ``block_ms`` only, well under the Redis socket timeout, so an idle
+        desk is not mistaken for an unreachable Redis.
+        """
         check_id(consumer, "consumer")
         await self.store.ensure_group()
         redeliver = self.policy.replies.redeliver_after_ms

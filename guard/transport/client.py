@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,7 @@ class Client:
     def __init__(self, target: str, timeout_s: float = 5.0) -> None:
         self.channel = grpc.insecure_channel(target)
         self.stub = pb_grpc.EngagementGuardStub(self.channel)  # type: ignore[no-untyped-call]
+        self.desk = pb_grpc.RecoveryDeskStub(self.channel)  # type: ignore[no-untyped-call]
         self.timeout = timeout_s
 
     def close(self) -> None:
@@ -68,6 +70,30 @@ class Client:
 
     def user_state(self, user_id: str) -> dict[str, Any]:
         return _dict(self.stub.GetUserState(pb.GetUserStateRequest(user_id=user_id), timeout=self.timeout))
+
+    def reply(self, user_id: str, text: str, *, channel: str, reply_id: str, campaign_id: str = "",
+              in_reply_to: str = "") -> dict[str, Any]:
+        req = pb.RecordReplyRequest(user_id=user_id, text=text, channel=channel, reply_id=reply_id,
+                                    campaign_id=campaign_id, in_reply_to_touch_id=in_reply_to)
+        return _dict(self.stub.RecordReply(req, timeout=self.timeout))
+
+    def list_tasks(self, status: str = "", page_size: int = 50, page_token: str = "") -> dict[str, Any]:
+        req = pb.ListRecoveryTasksRequest(status=pb.TaskStatus.Value(status or "TASK_STATUS_UNSPECIFIED"), page_size=page_size,
+                                          page_token=page_token)
+        return _dict(self.desk.ListRecoveryTasks(req, timeout=self.timeout))
+
+    def claim(self, task_id: str, agent: str) -> dict[str, Any]:
+        return _dict(self.desk.ClaimRecoveryTask(pb.ClaimRecoveryTaskRequest(task_id=task_id, agent=agent),
+                                                 timeout=self.timeout))
+
+    def resolve(self, task_id: str, agent: str, outcome: str, note: str, lift_hold: bool) -> dict[str, Any]:
+        req = pb.ResolveRecoveryTaskRequest(task_id=task_id, agent=agent, outcome=pb.TaskOutcome.Value(outcome),
+                                            note=note, lift_hold=lift_hold)
+        return _dict(self.desk.ResolveRecoveryTask(req, timeout=self.timeout))
+
+    def watch(self, consumer: str) -> Iterator[dict[str, Any]]:
+        for task in self.desk.WatchRecoveryTasks(pb.WatchRecoveryTasksRequest(consumer=consumer)):
+            yield _dict(task)
 
     def cancel(self, user_id: str, touch_id: str) -> dict[str, Any]:
         return _dict(self.stub.CancelTouch(pb.CancelTouchRequest(user_id=user_id, touch_id=touch_id),

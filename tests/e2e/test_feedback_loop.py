@@ -1,0 +1,122 @@
+"""End to end with the bundled model: complaints hold marketing and reach a watcher; the desk lifts holds."""
+
+from __future__ import annotations
+
+import queue
+import subprocess
+import sys
+import threading
+import time
+from importlib import resources
+
+import grpc
+
+from guard.v1 import guard_pb2 as pb
+from guard.v1 import guard_pb2_grpc as pb_grpc
+
+
+def policy_file(tmp_path) -> str:
+    """The shipped policy with quiet hours off (the suite runs at any hour) and a quick redelivery."""
+    text = resources.files("guard").joinpath("default_policy.yaml").read_text(encoding="utf-8")
+    text = text.replace('start: "21:00", end: "08:00"', 'start: "00:00", end: "00:00"')
+    text = text.replace("redeliver_after: 60s", "redeliver_after: 1s")
+    path = tmp_path / "policy.yaml"
+    path.write_text(text, encoding="utf-8")
+    return str(path)
+
+
+def watcher(target: str, consumer: str, out: queue.Queue, stop: threading.Event) -> grpc.Channel:
+    channel = grpc.insecure_channel(target)
+    desk = pb_grpc.RecoveryDeskStub(channel)
+    stream = desk.WatchRecoveryTasks(pb.WatchRecoveryTasksRequest(consumer=consumer))
+
+    def pump() -> None:
+        try:
+            for task in stream:
+                out.put(task)
+                if stop.is_set():
+                    break
+        except grpc.RpcError:
+            pass
+
+    threading.Thread(target=pump, daemon=True).start()
+    channel._guard_stream = stream  # type: ignore[attr-defined]
+    return channel
+
+
+def check(stub, touch_id, user="u1", cls=pb.MARKETING):
+    return stub.CheckTouch(pb.CheckTouchRequest(user_id=user, channel="push", category="promotion",
+                                                touch_id=touch_id, touch_class=cls), timeout=10)
+
+
+def reply(stub, text, reply_id, user="u1", channel="sms"):
+    return stub.RecordReply(pb.RecordReplyRequest(user_id=user, channel=channel, text=text, reply_id=reply_id),
+                            timeout=20)
+
+
+def test_complaints_hold_marketing_open_one_task_and_the_desk_lifts_it(serve_factory, tmp_path):
+    server = serve_factory({"GUARD_POLICY": policy_file(tmp_path)})
+    server.start()
+    tasks: queue.Queue = queue.Queue()
+    stop = threading.Event()
+    watch_channel = watcher(server.target, "desk-1", tasks, stop)
+    with grpc.insecure_channel(server.target) as channel:
+        stub = pb_grpc.EngagementGuardStub(channel)
+        desk = pb_grpc.RecoveryDeskStub(channel)
+        zh = reply(stub, "别再发了，烦死了", "r1")
+        assert zh.label == pb.NEGATIVE and zh.action == pb.HOLD and zh.task_id
+        en = reply(stub, "This is spam, stop texting me. Worst service ever", "r2")
+        assert en.action == pb.HOLD and en.task_id == zh.task_id
+        again = reply(stub, "别再发了，烦死了", "r1")  # a retried reply_id does nothing twice
+        assert again.replayed and again.task_id == zh.task_id
+        got = tasks.get(timeout=15)
+        assert got.task_id == zh.task_id and got.user_id == "u1"
+        assert tasks.empty()
+        held = check(stub, "m1")
+        assert held.decision == pb.BLOCK and list(held.reasons) == [pb.NEGATIVE_SENTIMENT]
+        assert held.retry_after.seconds > 6 * 86400
+        assert check(stub, "otp1", cls=pb.TRANSACTIONAL).decision == pb.ALLOW
+        task = desk.ResolveRecoveryTask(pb.ResolveRecoveryTaskRequest(
+            task_id=zh.task_id, agent="amy", outcome=pb.RECOVERED, note="apologised", lift_hold=True), timeout=10)
+        assert task.status == pb.RESOLVED and len(task.replies) == 2
+        assert check(stub, "m2").decision == pb.ALLOW
+        listed = desk.ListRecoveryTasks(pb.ListRecoveryTasksRequest(status=pb.RESOLVED), timeout=10)
+        assert [t.task_id for t in listed.tasks] == [zh.task_id]
+        for reply_id, channel_name, text in [("k1", "sms", "退订"), ("k2", "email", "STOP")]:
+            out = reply(stub, text, reply_id, user="u2", channel=channel_name)
+            assert out.action == pb.OPT_OUT and not out.task_id
+        prefs = stub.GetPreferences(pb.GetPreferencesRequest(user_id="u2"), timeout=10)
+        assert dict(prefs.channels) == {"sms": False, "email": False}
+    stop.set()
+    watch_channel.close()
+    assert server.stop() == 0
+
+
+def test_a_watcher_killed_before_claiming_does_not_lose_its_task(serve_factory, tmp_path):
+    server = serve_factory({"GUARD_POLICY": policy_file(tmp_path)})
+    server.start()
+    first: queue.Queue = queue.Queue()
+    doomed = watcher(server.target, "desk-a", first, threading.Event())
+    time.sleep(0.5)
+    with grpc.insecure_channel(server.target) as channel:
+        stub = pb_grpc.EngagementGuardStub(channel)
+        opened = reply(stub, "垃圾短信，再发我就投诉到12315", "r1", user="u9")
+        assert opened.task_id
+        assert first.get(timeout=15).task_id == opened.task_id
+        doomed.close()  # the watcher vanishes without claiming
+        second: queue.Queue = queue.Queue()
+        survivor = watcher(server.target, "desk-b", second, threading.Event())
+        redelivered = second.get(timeout=20)
+        assert redelivered.task_id == opened.task_id and redelivered.priority == pb.P1
+        desk = pb_grpc.RecoveryDeskStub(channel)
+        desk.ClaimRecoveryTask(pb.ClaimRecoveryTaskRequest(task_id=opened.task_id, agent="bob"), timeout=10)
+        try:
+            desk.ClaimRecoveryTask(pb.ClaimRecoveryTaskRequest(task_id=opened.task_id, agent="eve"), timeout=10)
+            raise AssertionError("a claimed task was claimed again")
+        except grpc.RpcError as exc:
+            assert exc.code() == grpc.StatusCode.FAILED_PRECONDITION
+        survivor.close()
+    cli = subprocess.run([sys.executable, "-m", "guard", "tasks", "list", "--server", server.target, "--status", "CLAIMED"],
+                         capture_output=True, text=True, timeout=30)
+    assert cli.returncode == 0 and opened.task_id in cli.stdout
+    assert server.stop() == 0

@@ -1,0 +1,146 @@
+"""The feedback loop on real Redis with the real bundled model behind the batcher."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import pytest
+
+from guard import policy
+from guard.domain.types import DAY_MS, Reason, TouchClass, Verdict
+from guard.feedback import FeedbackService, PreconditionFailed
+from guard.sentiment.batcher import MicroBatcher
+from guard.sentiment.model import BUNDLED_MODEL, Score, SentimentModel
+from guard.service import GuardService
+from guard.store.redis_store import FeedbackStore
+from tests.helpers import FakeClock, ms, touch
+
+NOON = ms(2026, 11, 23, 12, 0, "Asia/Shanghai")
+
+
+@pytest.fixture(scope="module")
+def model() -> SentimentModel:
+    return SentimentModel(BUNDLED_MODEL, threads=2)
+
+
+class Switchable:
+    """The real model, which a test can make fail (and mend) at will."""
+
+    def __init__(self, model: SentimentModel) -> None:
+        self.model = model
+        self.broken = False
+
+    def __call__(self, texts: Sequence[str]) -> list[Score]:
+        if self.broken:
+            raise RuntimeError("model made to fail")
+        return self.model.score(texts)
+
+
+@pytest.fixture
+async def loop_parts(store, model):
+    clock = FakeClock(NOON)
+    guard = GuardService(policy.load(None), store, now=clock)
+    scorer = Switchable(model)
+    batcher = MicroBatcher(scorer, max_batch=16, max_wait_s=0.002)
+    feedback = FeedbackService(guard, FeedbackStore(store, "default"), batcher.score)
+    guard.score_pending = feedback.score_pending
+    yield guard, feedback, scorer, clock
+    await batcher.close()
+
+
+async def test_complaint_holds_marketing_and_opens_one_task(loop_parts):
+    guard, feedback, _, _ = loop_parts
+    await guard.check(touch(touch_id="t1", campaign="spring"))
+    first = await feedback.record("u1", "sms", "别再发了，烦死了", "r1", in_reply_to="t1")
+    assert (first.label, first.action, first.campaign_id) == ("NEGATIVE", "hold", "spring") and first.task_id
+    second = await feedback.record("u1", "sms", "Stop spamming me, I will report you", "r2")
+    assert second.action == "hold" and second.task_id == first.task_id  # appended, not a second task
+    task = await feedback.get_task(first.task_id)
+    assert [r.reply_id for r in task.replies] == ["r1", "r2"] and task.status == "OPEN"
+    blocked = await guard.check(touch(touch_id="t2"))
+    assert blocked.verdict is Verdict.BLOCK and blocked.reasons == (Reason.NEGATIVE_SENTIMENT,)
+    assert blocked.retry_at_ms == NOON + 7 * DAY_MS
+    otp = await guard.check(touch(touch_id="otp", touch_class=TouchClass.TRANSACTIONAL))
+    assert otp.verdict is Verdict.ALLOW
+    counters = await feedback.store.campaign_counters("spring")
+    assert counters.get("negative_replies") == 2  # the second reply goes to the last touch, "spring"
+
+
+async def test_resolving_with_lift_hold_lets_marketing_through(loop_parts):
+    guard, feedback, _, _ = loop_parts
+    reply = await feedback.record("u1", "push", "太差了，我要投诉你们", "r1")
+    task = await feedback.get_task(reply.task_id)
+    assert task.priority == "P1"
+    await feedback.claim(reply.task_id, "agent-a")
+    with pytest.raises(PreconditionFailed):
+        await feedback.claim(reply.task_id, "agent-b")
+    done = await feedback.resolve(reply.task_id, "agent-a", "RECOVERED", "called the user", lift_hold=True)
+    assert (done.status, done.outcome, done.assignee) == ("RESOLVED", "RECOVERED", "agent-a")
+    assert (await guard.check(touch(touch_id="t1"))).verdict is Verdict.ALLOW
+    again = await feedback.record("u1", "push", "still terrible, stop texting me", "r2")
+    assert again.task_id and again.task_id != reply.task_id  # a new task once the old one is closed
+
+
+async def test_opt_out_keywords_close_the_channel_without_a_task(loop_parts):
+    guard, feedback, _, _ = loop_parts
+    for reply_id, channel, text in [("k1", "sms", "退订"), ("k2", "email", "STOP")]:
+        result = await feedback.record("u1", channel, text, reply_id)
+        assert result.action == "opt_out" and result.task_id == ""
+    prefs = await guard.get_preferences("u1")
+    assert prefs.channels == {"sms": False, "email": False}
+    events, _ = await guard.consent_events("u1")
+    assert {e.source for e in events} == {"keyword"}
+    closed = await guard.check(touch(touch_id="m1", channel="sms"))
+    assert closed.verdict is Verdict.BLOCK and closed.reasons == (Reason.CHANNEL_OPTED_OUT,)
+    kept = await feedback.record("u1", "push", "Don't stop the deals!", "k3")
+    assert kept.action == "none"
+    assert (await feedback.record("u1", "sms", "START", "k4")).action == "opt_in"
+    assert (await guard.get_preferences("u1")).channels == {"sms": True, "email": False}
+
+
+async def test_a_reply_recorded_while_the_model_fails_is_scored_later(loop_parts):
+    guard, feedback, scorer, _ = loop_parts
+    scorer.broken = True
+    result = await feedback.record("u1", "wecom", "别再发了，烦死了", "r1")
+    assert result.label == "UNSCORED" and result.action == "none"
+    pending = await guard.check(touch(touch_id="t1"))
+    assert pending.verdict is Verdict.DEFER and Reason.SENTIMENT_PENDING in pending.reasons
+    assert not pending.recorded
+    scorer.broken = False
+    assert await feedback.sweep() == 1
+    replay = await feedback.record("u1", "wecom", "别再发了，烦死了", "r1")
+    assert replay.replayed and replay.label == "NEGATIVE" and replay.action == "hold" and replay.task_id
+    held = await guard.check(touch(touch_id="t1"))
+    assert held.verdict is Verdict.BLOCK and held.reasons == (Reason.NEGATIVE_SENTIMENT,)
+
+
+async def test_check_touch_scores_pending_replies_before_deciding(loop_parts):
+    guard, feedback, scorer, _ = loop_parts
+    scorer.broken = True
+    await feedback.record("u1", "push", "谢谢，很喜欢", "r1")
+    scorer.broken = False
+    out = await guard.check(touch(touch_id="t1"))  # scores the pending positive reply, then allows
+    assert out.verdict is Verdict.ALLOW and out.recorded
+
+
+async def test_concurrent_duplicates_of_one_reply_open_one_task(loop_parts):
+    _, feedback, _, _ = loop_parts
+    results = await asyncio.gather(*(feedback.record("u1", "sms", "垃圾短信，再发就投诉", "same") for _ in range(5)))
+    tasks = {r.task_id for r in results}
+    assert len(tasks) == 1 and "" not in tasks
+    listed, _ = await feedback.list_tasks("", 50, "")
+    assert len(listed) == 1
+
+
+async def test_bad_reply_input_names_the_field(loop_parts):
+    from guard.service import InvalidArgument
+
+    _, feedback, _, _ = loop_parts
+    for kwargs, field in [({"reply_id": ""}, "reply_id"), ({"channel": "fax"}, "channel"),
+                          ({"text": "x" * 2001}, "text"), ({"user_id": "a b"}, "user_id")]:
+        args = {"user_id": "u1", "channel": "sms", "text": "hi", "reply_id": "r"} | kwargs
+        with pytest.raises(InvalidArgument) as err:
+            await feedback.record(**args)
+        assert err.value.field == field
+    assert await feedback.store.client.keys("*reply*") == []
