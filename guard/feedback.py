@@ -16,6 +16,7 @@ from typing import Any
 
 from guard import logs, metrics
 from guard.domain import replies as rules
+from guard.domain.types import Touch
 from guard.policy import Policy
 from guard.service import GuardService, InvalidArgument, PreferencesPatch, check_id
 from guard.store.redis_store import FeedbackStore, ScoreApplied, StoreUnavailable, UserKeys
@@ -93,6 +94,15 @@ class FeedbackService:
         self.policy: Policy = guard.policy
         rp = self.policy.replies
         self.keywords = rules.KeywordRules.of(rp.opt_out_keywords, rp.opt_in_keywords)
+        guard.on_recorded = self._count_touch
+
+    async def _count_touch(self, touch: Touch) -> None:
+        await self.store.count_campaign(touch.campaign_id, "touches")
+
+    async def campaign_health(self, campaign_id: str) -> dict[str, int]:
+        """Touches, negative replies and opt-outs of one campaign (the raw figures of a fatigue index)."""
+        check_id(campaign_id, "campaign_id")
+        return await self.store.campaign_counters(campaign_id)
 
     @property
     def now(self) -> Callable[[], int]:

@@ -142,6 +142,8 @@ class GuardService:
         self.tenant = tenant
         # Scores a user's unscored recent replies; set by the feedback loop (None: nothing to score with).
         self.score_pending: Callable[[str], Awaitable[bool]] | None = None
+        # Called with each recorded touch (per-campaign counters); set by the feedback loop.
+        self.on_recorded: Callable[[Touch], Awaitable[None]] | None = None
 
     def keys(self, user_id: str) -> UserKeys:
         return UserKeys(self.tenant, user_id)
@@ -221,6 +223,11 @@ class GuardService:
             outcome = self.fail_mode(touch)
         outcome = replace(outcome, detail=decide.describe(outcome))
         metrics.count_decision(outcome, touch.touch_class.value)
+        if outcome.recorded and not outcome.replayed and touch.campaign_id and self.on_recorded is not None:
+            try:
+                await self.on_recorded(touch)
+            except StoreUnavailable as exc:  # a counter must never fail the decision already recorded
+                log.warning("campaign_counter_failed", error=str(exc))
         return outcome
 
     async def check_many(self, touches: Sequence[Touch]) -> list[Outcome]:

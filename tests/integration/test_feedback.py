@@ -64,7 +64,9 @@ async def test_complaint_holds_marketing_and_opens_one_task(loop_parts):
     otp = await guard.check(touch(touch_id="otp", touch_class=TouchClass.TRANSACTIONAL))
     assert otp.verdict is Verdict.ALLOW
     counters = await feedback.store.campaign_counters("spring")
-    assert counters.get("negative_replies") == 2  # the second reply goes to the last touch, "spring"
+    assert counters == {"touches": 1, "negative_replies": 2}  # the second reply goes to the last touch, "spring"
+    await feedback.record("u1", "sms", "退订", "r3")
+    assert (await feedback.campaign_health("spring"))["opt_outs"] == 1
 
 
 async def test_resolving_with_lift_hold_lets_marketing_through(loop_parts):

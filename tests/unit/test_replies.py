@@ -10,8 +10,8 @@ RULES = replies.KeywordRules.of(P.opt_out_keywords, P.opt_in_keywords)
 
 
 def test_opt_out_keywords_after_normalising_case_width_spaces_and_punctuation():
-    for text in ["STOP", "stop", " Stop! ", "ＳＴＯＰ", "S T O P", "退订", "回T退订", "回Ｔ退订。", "TD", "t", "拒收", "unsubscribe",
-                 "opt-out", "Opt Out", "退订谢谢", "拒收请回复R"]:
+    for text in ["STOP", "stop", " Stop! ", "ＳＴＯＰ", "S T O P", "退订", "回T退订", "回Ｔ退订。", "TD", "t", "拒收",
+                 "unsubscribe", "opt-out", "Opt Out", "退订谢谢", "拒收请回复R"]:
         assert RULES.action(text) == "opt_out", text
 
 
