@@ -120,3 +120,48 @@ def test_a_watcher_killed_before_claiming_does_not_lose_its_task(serve_factory, 
                          capture_output=True, text=True, timeout=30)
     assert cli.returncode == 0 and opened.task_id in cli.stdout
     assert server.stop() == 0
+
+
+def test_replies_kept_while_the_model_cannot_run_are_scored_later(serve_factory, tmp_path):
+    """A server whose scorer admits nothing (max in flight 0) keeps replies; after a restart the sweep holds."""
+    data = tmp_path / "data"
+    broken = serve_factory({"GUARD_POLICY": policy_file(tmp_path), "GUARD_SENTIMENT_MAX_IN_FLIGHT": "0"}, data_dir=data)
+    broken.start()
+    with grpc.insecure_channel(broken.target) as channel:
+        stub = pb_grpc.EngagementGuardStub(channel)
+        kept = reply(stub, "别再发了，烦死了", "r1")
+        assert kept.label == pb.UNSCORED and kept.action == pb.NONE
+        pending = check(stub, "m1")
+        assert pending.decision == pb.DEFER and pb.SENTIMENT_PENDING in pending.reasons and not pending.recorded
+    assert broken.stop() == 0
+
+    mended = serve_factory({"GUARD_POLICY": policy_file(tmp_path), "GUARD_SWEEP_SECONDS": "0.5"}, data_dir=data)
+    mended.start()
+    with grpc.insecure_channel(mended.target) as channel:
+        stub = pb_grpc.EngagementGuardStub(channel)
+        deadline = time.monotonic() + 20
+        while (out := check(stub, "m2")).decision != pb.BLOCK:
+            assert time.monotonic() < deadline, out
+            time.sleep(0.2)
+        assert list(out.reasons) == [pb.NEGATIVE_SENTIMENT]
+        listed = pb_grpc.RecoveryDeskStub(channel).ListRecoveryTasks(pb.ListRecoveryTasksRequest(), timeout=10)
+        assert len(listed.tasks) == 1 and listed.tasks[0].replies[0].reply_id == "r1"
+    assert mended.stop() == 0
+
+
+def test_two_concurrent_calls_with_one_reply_id_open_one_task(serve_factory, tmp_path):
+    server = serve_factory({"GUARD_POLICY": policy_file(tmp_path)})
+    server.start()
+    with grpc.insecure_channel(server.target) as channel:
+        stub = pb_grpc.EngagementGuardStub(channel)
+        results: list = []
+        threads = [threading.Thread(target=lambda: results.append(reply(stub, "垃圾，再发就投诉", "same")))
+                   for _ in range(2)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert len({r.task_id for r in results}) == 1 and results[0].task_id
+        listed = pb_grpc.RecoveryDeskStub(channel).ListRecoveryTasks(pb.ListRecoveryTasksRequest(), timeout=10)
+        assert len(listed.tasks) == 1
+    assert server.stop() == 0
