@@ -35,7 +35,10 @@ def open_day_policy(tmp_path) -> str:
 
 def test_serve_with_no_configuration_counts_across_a_restart(serve_factory, tmp_path):
     """Embedded Redis, health, reflection, exact cap, idempotency, persistence across restart, clean drain."""
-    server = serve_factory({"GUARD_POLICY": open_day_policy(tmp_path)})
+    from guard.store.embedded import free_port
+
+    metrics_port = free_port()
+    server = serve_factory({"GUARD_POLICY": open_day_policy(tmp_path), "GUARD_METRICS_LISTEN": f"127.0.0.1:{metrics_port}"})
     server.start()
     with grpc.insecure_channel(server.target) as channel:
         stub = pb_grpc.EngagementGuardStub(channel)
@@ -46,6 +49,13 @@ def test_serve_with_no_configuration_counts_across_a_restart(serve_factory, tmp_
         decisions = [check(stub, f"t{i}").decision for i in range(4)]
         assert decisions == [pb.ALLOW, pb.ALLOW, pb.ALLOW, pb.DEFER]
         assert check(stub, "t0").replayed
+    import urllib.request
+
+    scraped = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
+    assert 'guard_decisions_total{decision="DEFER",reason="FREQUENCY_CAP",touch_class="marketing"} 1.0' in scraped
+    assert 'guard_rpc_seconds_count{code="OK",method="CheckTouch"}' in scraped
+    log_lines = [line for line in server.log.read_text().splitlines() if '"event": "rpc"' in line]
+    assert any('"decision": "DEFER"' in line and '"ms":' in line for line in log_lines)
     assert server.stop() == 0
     assert "embedded_redis_started" in server.log.read_text()
 
