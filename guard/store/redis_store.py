@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import redis.asyncio as aioredis
 import redis.exceptions
 
+from guard.domain.decide import USER_RULE_ID, USER_RULE_WINDOW_MS
 from guard.domain.types import CapUsage, Outcome, Reason, RuleCheck, Verdict
 
 T = TypeVar("T")
@@ -202,8 +203,6 @@ class RedisStore:
         ]
         cap_keys = [plan.keys.cap(r.key) for r in plan.rules]
         if plan.user_rule_key is not None:
-            from guard.domain.decide import USER_RULE_ID, USER_RULE_WINDOW_MS
-
             rules.append({"id": USER_RULE_ID, "limit": -1, "window": USER_RULE_WINDOW_MS, "shadow": False, "user": True})
             cap_keys.append(plan.keys.cap(plan.user_rule_key))
         args = {
