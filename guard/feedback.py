@@ -126,13 +126,16 @@ class FeedbackService:
             raise InvalidArgument("received_at", "is in the future")
         received = received_ms or now
         keys = self.guard.keys(user_id)
-        touch_campaign = await self.store.touch_campaign(keys, in_reply_to) if in_reply_to and not campaign_id else ""
-        last = None if campaign_id or touch_campaign else await self.store.last_touch(keys)
-        campaign = rules.attribute(campaign_id, touch_campaign, last, received, self.policy.replies.attribution_window_ms)
+        window = self.policy.replies.attribution_window_ms
+        touch_campaign, high_value = await self.store.touch_facts(keys, in_reply_to) if in_reply_to else ("", False)
+        last = await self.store.last_touch(keys)
+        campaign = rules.attribute(campaign_id, touch_campaign, last[:2] if last else None, received, window)
+        if not in_reply_to and last is not None and received - last[1] <= window:
+            high_value = last[2]
         keyword = self.keywords.action(text) or ""
         known = await self.store.record_reply(keys, reply_id, received, {
             "text": text, "channel": channel, "at": str(received), "campaign": campaign, "touch": in_reply_to,
-            "keyword": keyword})
+            "keyword": keyword, "hv": "1" if high_value else "0"})
         if known is not None:
             if known.get("state") != "scored":  # stored but not scored yet (model down, or a racing twin)
                 await self._score_and_apply(keys, [(reply_id, known.get("text", ""), int(known.get("at", received)),
@@ -194,7 +197,8 @@ class FeedbackService:
             await self.store.append_to_task(applied.task_id, as_json)
             return
         rp = self.policy.replies
-        prio = rules.priority([reply.text], reply.negative, rp.legal_words)
+        stored = await self.store.reply(keys, reply.reply_id)
+        prio = rules.priority([reply.text], reply.negative, rp.legal_words, high_value=stored.get("hv") == "1")
         await self.store.create_task(applied.task_id, now, {
             "task_id": applied.task_id, "user_id": keys.user_id, "channel": channel, "campaign_id": campaign,
             "priority": prio, "created_at": str(now), "due_at": str(now + rp.sla_ms[prio]),

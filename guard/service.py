@@ -197,6 +197,7 @@ class GuardService:
             default_quiet=_quiet_doc(policy.default_quiet, touch.at_ms),
             rules=rules,
             user_rule_key="cap:" + decide.USER_RULE_ID if marketing else None,
+            high_value=touch.high_value,
             lookback_ms=policy.replies.lookback_ms, pending_retry_ms=policy.replies.pending_retry_ms,
         )
 

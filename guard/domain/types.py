@@ -100,6 +100,7 @@ class Touch:
     touch_class: TouchClass
     dry_run: bool
     at_ms: int
+    high_value: bool = False  # the sender marks the user high-value (recovery tasks become P1)
 
 
 @dataclass(frozen=True)

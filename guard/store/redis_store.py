@@ -140,6 +140,7 @@ class TouchPlan:
     default_quiet: dict[str, Any]  # {"tz", "start", "end", "segs"}
     rules: Sequence[RuleCheck]
     user_rule_key: str | None  # the user's own weekly maximum, counted for marketing
+    high_value: bool = False
     lookback_ms: int = 3 * 86_400_000  # unscored replies this recent hold marketing back
     pending_retry_ms: int = 60_000
 
@@ -212,7 +213,7 @@ class RedisStore:
             "category_default": plan.category_default, "channel_legal": plan.channel_closed_by_law,
             "quiet": plan.default_quiet, "rules": rules, "past_ms": PAST_TOLERANCE_MS,
             "record_ttl": RECORD_TTL_MS, "index_size": INDEX_SIZE,
-            "lookback": plan.lookback_ms, "pending_retry": plan.pending_retry_ms,
+            "lookback": plan.lookback_ms, "pending_retry": plan.pending_retry_ms, "hv": "1" if plan.high_value else "0",
         }
         keys = [plan.keys.prefs, plan.keys.touch(plan.touch_id), plan.keys.hold, plan.keys.touch_index,
                 plan.keys.unscored, *cap_keys]
@@ -359,16 +360,19 @@ class FeedbackStore:
         pairs = [str(r).split(" ", 1) for r in rows]
         return [(p[0], p[1]) for p in pairs if len(p) == 2]
 
-    async def last_touch(self, keys: UserKeys) -> tuple[str, int] | None:
+    async def last_touch(self, keys: UserKeys) -> tuple[str, int, bool] | None:
+        """(campaign, time, high-value mark) of the user's most recent recorded touch."""
         rows = await self.store._guarded(lambda: self.client.zrevrange(keys.touch_index, 0, 0, withscores=True))
         if not rows:
             return None
         touch_id, at = rows[0]
-        campaign = await self.store._guarded(lambda: self.client.hget(keys.touch(str(touch_id)), "campaign"))
-        return (str(campaign or ""), int(at))
+        campaign, hv = await self.store._guarded(lambda: self.client.hmget(keys.touch(str(touch_id)), "campaign", "hv"))
+        return (str(campaign or ""), int(at), hv == "1")
 
-    async def touch_campaign(self, keys: UserKeys, touch_id: str) -> str:
-        return str(await self.store._guarded(lambda: self.client.hget(keys.touch(touch_id), "campaign")) or "")
+    async def touch_facts(self, keys: UserKeys, touch_id: str) -> tuple[str, bool]:
+        """(campaign, high-value mark) of one recorded touch; ("", False) when unknown."""
+        campaign, hv = await self.store._guarded(lambda: self.client.hmget(keys.touch(touch_id), "campaign", "hv"))
+        return str(campaign or ""), hv == "1"
 
     async def count_campaign(self, campaign_id: str, field_name: str) -> None:
         await self.store._guarded(lambda: self.client.hincrby(self.tenant.campaign(campaign_id), field_name, 1))

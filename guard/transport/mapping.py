@@ -39,7 +39,7 @@ def touch_from_pb(req: pb.CheckTouchRequest, prefix: str = "") -> Touch:
         if at <= 0:
             raise InvalidArgument(prefix + "send_at", "must be after 1970")
     return Touch(req.user_id, req.channel, req.category, req.campaign_id, req.touch_id,
-                 _CLASS_TO_DOMAIN[req.touch_class], req.dry_run, at)
+                 _CLASS_TO_DOMAIN[req.touch_class], req.dry_run, at, req.high_value_user)
 
 
 def cap_to_pb(cap: CapUsage) -> pb.CapUsage:

@@ -111,7 +111,7 @@ P2: Priority
 P3: Priority
 
 class CheckTouchRequest(_message.Message):
-    __slots__ = ("user_id", "channel", "category", "campaign_id", "touch_id", "touch_class", "dry_run", "send_at")
+    __slots__ = ("user_id", "channel", "category", "campaign_id", "touch_id", "touch_class", "dry_run", "send_at", "high_value_user")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
@@ -120,6 +120,7 @@ class CheckTouchRequest(_message.Message):
     TOUCH_CLASS_FIELD_NUMBER: _ClassVar[int]
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
     SEND_AT_FIELD_NUMBER: _ClassVar[int]
+    HIGH_VALUE_USER_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     channel: str
     category: str
@@ -128,7 +129,8 @@ class CheckTouchRequest(_message.Message):
     touch_class: TouchClass
     dry_run: bool
     send_at: _timestamp_pb2.Timestamp
-    def __init__(self, user_id: _Optional[str] = ..., channel: _Optional[str] = ..., category: _Optional[str] = ..., campaign_id: _Optional[str] = ..., touch_id: _Optional[str] = ..., touch_class: _Optional[_Union[TouchClass, str]] = ..., dry_run: _Optional[bool] = ..., send_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    high_value_user: bool
+    def __init__(self, user_id: _Optional[str] = ..., channel: _Optional[str] = ..., category: _Optional[str] = ..., campaign_id: _Optional[str] = ..., touch_id: _Optional[str] = ..., touch_class: _Optional[_Union[TouchClass, str]] = ..., dry_run: _Optional[bool] = ..., send_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., high_value_user: _Optional[bool] = ...) -> None: ...
 
 class CapUsage(_message.Message):
     __slots__ = ("rule_id", "limit", "used", "window", "shadow", "exceeded")

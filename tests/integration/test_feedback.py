@@ -146,3 +146,14 @@ async def test_bad_reply_input_names_the_field(loop_parts):
             await feedback.record(**args)
         assert err.value.field == field
     assert await feedback.store.client.keys("*reply*") == []
+
+
+async def test_a_complaint_about_a_touch_to_a_high_value_user_is_p1(loop_parts):
+    guard, feedback, _, _ = loop_parts
+    import dataclasses
+
+    await guard.check(dataclasses.replace(touch(touch_id="vip-touch", campaign="gold"), high_value=True))
+    vip = await feedback.record("u1", "push", "太差了，别再发了", "r1", in_reply_to="vip-touch")
+    assert (await feedback.get_task(vip.task_id)).priority == "P1"
+    plain = await feedback.record("u2", "push", "太差了，别再发了", "r2")
+    assert (await feedback.get_task(plain.task_id)).priority in ("P2", "P3")

@@ -196,7 +196,7 @@ if verdict == 'ALLOW' and not p.dry and p.touch_id ~= '' then
   redis.call('PEXPIRE', KEYS[4], p.record_ttl)
   local result = cjson.encode({v = verdict, r = reasons, ra = retry, caps = caps, rec = true})
   redis.call('HSET', KEYS[2], 'state', 'recorded', 'result', result, 'keys', cjson.encode(keys),
-    'at', t, 'channel', p.channel, 'category', p.category, 'campaign', p.campaign, 'class', p.class)
+    'at', t, 'channel', p.channel, 'category', p.category, 'campaign', p.campaign, 'class', p.class, 'hv', p.hv)
   redis.call('PEXPIRE', KEYS[2], math.max(t - p.now, 0) + p.record_ttl)
   return {'new', result}
 end
