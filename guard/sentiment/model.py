@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import re
 import time
-import unicodedata
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -58,15 +57,19 @@ def map_labels(id2label: dict[int, str]) -> list[str]:
 
 
 def clean(text: str) -> str:
-    """Drop control and zero-width characters; NFKC folds full-width forms; cap the length."""
-    text = _CONTROL.sub(" ", unicodedata.normalize("NFKC", text))
+    """Drop control and zero-width characters and cap the length.
+
+    No Unicode folding here: the model was trained on text as users type it (full-width
+    punctuation included), and folding "？" to "?" measurably shifts its scores.
+    """
+    text = _CONTROL.sub(" ", text)
     return " ".join(text.split())[:MAX_TEXT_CHARS]
 
 
 class SentimentModel:
     """Not thread-safe for concurrent calls: the batcher runs it on one worker thread."""
 
-    def __init__(self, path: Path, *, threads: int = 0, quantize: bool = True, max_length: int | None = None) -> None:
+    def __init__(self, path: Path, *, threads: int = 0, quantize: bool = False, max_length: int | None = None) -> None:
         import torch
         from transformers import AutoModelForSequenceClassification, AutoTokenizer
 

@@ -81,3 +81,18 @@ def test_label_mapping_rules():
     assert map_labels({0: "Positive", 1: "Negative"}) == [POSITIVE, NEGATIVE]
     with pytest.raises(ModelError, match="no negative label"):
         map_labels({0: "neutral", 1: "positive"})
+
+
+def test_a_score_does_not_depend_on_what_shares_its_batch(bundled):
+    """Served in fp32, a reply scores the same alone or padded beside longer ones."""
+    texts = ["这个尺码偏大还是偏小？", "Stop texting me, this is spam", "收到", "谢谢，东西很好，很喜欢" * 5]
+    together = bundled.score(texts)
+    for text, score in zip(texts, together, strict=True):
+        assert abs(bundled.score([text])[0].negative - score.negative) < 1e-4
+
+
+def test_cleaning_keeps_what_the_model_was_trained_on():
+    """Full-width punctuation stays (the training text has it); control and zero-width characters go."""
+    from guard.sentiment.model import clean
+
+    assert clean("多少钱？\u200b\x00 ok") == "多少钱？ ok"
