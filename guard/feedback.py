@@ -230,8 +230,8 @@ class FeedbackService:
             items = []
             for reply_id in reply_ids:
                 raw = await self.store.reply(keys, reply_id)
-                if not raw or raw.get("state") == "scored":
-                    await self.store.apply_score(keys, reply_id, "", 0.0, 1.0, 0, "", self.now())  # drops it from the queue
+                if not raw or raw.get("state") == "scored":  # expired, or scored by a CheckTouch meanwhile
+                    await self.store.drop_pending(keys, reply_id)
                     continue
                 items.append((reply_id, raw.get("text", ""), int(raw.get("at", 0)), raw.get("channel", ""),
                               raw.get("campaign", "")))

@@ -348,9 +348,13 @@ class FeedbackStore:
                           hold_ms: int, new_task_id: str, now_ms: int) -> ScoreApplied:
         args = [reply_id, label, repr(negative), repr(threshold), str(hold_ms), new_task_id, str(now_ms)]
         out = await self.store._guarded(lambda: self._apply(keys, args))
-        await self.store._guarded(lambda: self.client.zrem(self.tenant.pending_replies, f"{keys.user_id} {reply_id}"))
+        await self.drop_pending(keys, reply_id)
         fresh, lab, neg, action, task, is_new = out
         return ScoreApplied(bool(int(fresh)), str(lab), float(neg), str(action), str(task), bool(int(is_new)))
+
+    async def drop_pending(self, keys: UserKeys, reply_id: str) -> None:
+        """Take a reply off the sweep's queue (scored, or gone)."""
+        await self.store._guarded(lambda: self.client.zrem(self.tenant.pending_replies, f"{keys.user_id} {reply_id}"))
 
     async def _apply(self, keys: UserKeys, args: list[str]) -> Any:
         return await self.store._apply_score(keys=[keys.reply(args[0]), keys.unscored, keys.hold, keys.open_task], args=args)
