@@ -171,3 +171,38 @@ def test_redis_outage_follows_fail_modes_and_recovers(serve_factory, tmp_path):
     finally:
         redis.stop()
     assert server.stop() == 0
+
+
+def test_sigterm_lets_a_call_in_flight_finish(serve_factory, tmp_path):
+    """A CheckTouch waiting on a slow Redis when SIGTERM arrives still gets its answer; the server exits 0."""
+    import signal
+    import threading
+    import time
+
+    import redis as redis_lib
+
+    redis = RedisProcess(tmp_path / "redis", extra=["--enable-debug-command", "yes"])
+    redis.start()
+    server = serve_factory({"GUARD_REDIS_URL": redis.url, "GUARD_REDIS_TIMEOUT": "5",
+                            "GUARD_POLICY": open_day_policy(tmp_path)})
+    server.start()
+    try:
+        with grpc.insecure_channel(server.target) as channel:
+            stub = pb_grpc.EngagementGuardStub(channel)
+            assert check(stub, "warm").decision == pb.ALLOW
+            slow = threading.Thread(target=lambda: redis_lib.Redis(port=redis.port).execute_command("DEBUG", "SLEEP", "1.5"))
+            slow.start()
+            time.sleep(0.2)
+            in_flight = stub.CheckTouch.future(pb.CheckTouchRequest(user_id="u1", channel="push", category="content",
+                                                                    touch_id="late"), timeout=15)
+            time.sleep(0.3)
+            assert server.proc is not None
+            server.proc.send_signal(signal.SIGTERM)
+            answer = in_flight.result()
+            assert answer.decision == pb.ALLOW and answer.recorded
+            assert server.proc.wait(timeout=30) == 0
+            server.proc = None
+            slow.join()
+        assert '"event": "draining"' in server.log.read_text()
+    finally:
+        redis.stop()
