@@ -49,6 +49,23 @@ class ReplyResult:
 
 
 @dataclass(frozen=True)
+class StoredReply:
+    """A reply as stored, with what scoring it and opening its task needs."""
+
+    reply_id: str
+    text: str
+    at_ms: int
+    channel: str
+    campaign_id: str
+    high_value: bool
+
+    @classmethod
+    def from_hash(cls, reply_id: str, raw: dict[str, str]) -> StoredReply:
+        return cls(reply_id, raw.get("text", ""), int(raw.get("at", 0)), raw.get("channel", ""),
+                   raw.get("campaign", ""), raw.get("hv") == "1")
+
+
+@dataclass(frozen=True)
 class TaskReply:
     reply_id: str
     text: str
@@ -128,18 +145,20 @@ class FeedbackService:
         keys = self.guard.keys(user_id)
         window = self.policy.replies.attribution_window_ms
         touch_campaign, high_value = await self.store.touch_facts(keys, in_reply_to) if in_reply_to else ("", False)
-        last = await self.store.last_touch(keys)
+        # The last touch matters only for what the request and the replied-to touch leave open.
+        needs_last = not in_reply_to or not (campaign_id or touch_campaign)
+        last = await self.store.last_touch(keys) if needs_last else None
         campaign = rules.attribute(campaign_id, touch_campaign, last[:2] if last else None, received, window)
         if not in_reply_to and last is not None and received - last[1] <= window:
             high_value = last[2]
         keyword = self.keywords.action(text) or ""
+        reply = StoredReply(reply_id, text, received, channel, campaign, high_value)
         known = await self.store.record_reply(keys, reply_id, received, {
             "text": text, "channel": channel, "at": str(received), "campaign": campaign, "touch": in_reply_to,
             "keyword": keyword, "hv": "1" if high_value else "0"})
         if known is not None:
             if known.get("state") != "scored":  # stored but not scored yet (model down, or a racing twin)
-                await self._score_and_apply(keys, [(reply_id, known.get("text", ""), int(known.get("at", received)),
-                                                    known.get("channel", channel), known.get("campaign", ""))])
+                await self._score_and_apply(keys, [StoredReply.from_hash(reply_id, known)])
                 known = await self.store.reply(keys, reply_id) or known
             return self._replayed(known)
         if keyword:
@@ -148,7 +167,7 @@ class FeedbackService:
                 source="keyword", actor=f"reply:{reply_id}", expected_version=None)
             if campaign and keyword == "opt_out":
                 await self.store.count_campaign(campaign, "opt_outs")
-        applied = await self._score_and_apply(keys, [(reply_id, text, received, channel, campaign)])
+        applied = await self._score_and_apply(keys, [reply])
         result = applied.get(reply_id)
         if result is None:
             return ReplyResult("UNSCORED", 0.0, keyword or "none", "", campaign, False,
@@ -164,13 +183,12 @@ class FeedbackService:
                            float(known.get("negative", 0) or 0), known.get("action") or known.get("keyword") or "none",
                            known.get("task", ""), known.get("campaign", ""), True, "this reply_id was recorded before")
 
-    async def _score_and_apply(self, keys: UserKeys,
-                               items: Sequence[tuple[str, str, int, str, str]]) -> dict[str, ScoreApplied]:
-        """Score replies (id, text, at, channel, campaign) and apply each once; {} when the model failed."""
+    async def _score_and_apply(self, keys: UserKeys, items: Sequence[StoredReply]) -> dict[str, ScoreApplied]:
+        """Score replies and apply each once; {} when the model failed."""
         if not items or self.scorer is None:
             return {}
         try:
-            scores = await asyncio.wait_for(self.scorer([i[1] for i in items]),
+            scores = await asyncio.wait_for(self.scorer([i.text for i in items]),
                                             self.policy.replies.score_wait_ms / 1000)
         except Exception as exc:  # the model failing must never lose a reply
             metrics.SENTIMENT_FAILURES.inc()
@@ -178,29 +196,27 @@ class FeedbackService:
             return {}
         rp = self.policy.replies
         out: dict[str, ScoreApplied] = {}
-        for (reply_id, text, at, channel, campaign), score in zip(items, scores, strict=True):
+        for item, score in zip(items, scores, strict=True):
             now = self.now()
-            applied = await self.store.apply_score(keys, reply_id, score.label, float(score.negative),
+            applied = await self.store.apply_score(keys, item.reply_id, score.label, float(score.negative),
                                                    rp.negative_threshold, rp.hold_ms, new_id("task-", now), now)
-            out[reply_id] = applied
+            out[item.reply_id] = applied
             if applied.fresh and applied.action == "hold":
-                await self._open_or_append(keys, applied, TaskReply(reply_id, text, at, applied.negative),
-                                           channel, campaign, now)
-                if campaign:
-                    await self.store.count_campaign(campaign, "negative_replies")
+                await self._open_or_append(keys, applied, item, now)
+                if item.campaign_id:
+                    await self.store.count_campaign(item.campaign_id, "negative_replies")
         return out
 
-    async def _open_or_append(self, keys: UserKeys, applied: ScoreApplied, reply: TaskReply, channel: str,
-                              campaign: str, now: int) -> None:
-        as_json = {"reply_id": reply.reply_id, "text": reply.text, "at": reply.at_ms, "negative": reply.negative}
+    async def _open_or_append(self, keys: UserKeys, applied: ScoreApplied, reply: StoredReply, now: int) -> None:
+        as_json = {"reply_id": reply.reply_id, "text": reply.text, "at": reply.at_ms, "negative": applied.negative}
         if not applied.task_is_new:
             await self.store.append_to_task(applied.task_id, as_json)
             return
         rp = self.policy.replies
-        stored = await self.store.reply(keys, reply.reply_id)
-        prio = rules.priority([reply.text], reply.negative, rp.legal_words, high_value=stored.get("hv") == "1")
+        prio = rules.priority([reply.text], applied.negative, rp.legal_words, high_value=reply.high_value)
         await self.store.create_task(applied.task_id, now, {
-            "task_id": applied.task_id, "user_id": keys.user_id, "channel": channel, "campaign_id": campaign,
+            "task_id": applied.task_id, "user_id": keys.user_id, "channel": reply.channel,
+            "campaign_id": reply.campaign_id,
             "priority": prio, "created_at": str(now), "due_at": str(now + rp.sla_ms[prio]),
             "replies": json.dumps([as_json], ensure_ascii=False)})
         metrics.TASKS_OPENED.labels(prio).inc()
@@ -214,8 +230,7 @@ class FeedbackService:
         for reply_id in ids:
             raw = await self.store.reply(keys, reply_id)
             if raw:
-                items.append((reply_id, raw.get("text", ""), int(raw.get("at", 0)), raw.get("channel", ""),
-                              raw.get("campaign", "")))
+                items.append(StoredReply.from_hash(reply_id, raw))
         applied = await self._score_and_apply(keys, items)
         return len(applied) == len(items)
 
@@ -233,8 +248,7 @@ class FeedbackService:
                 if not raw or raw.get("state") == "scored":  # expired, or scored by a CheckTouch meanwhile
                     await self.store.drop_pending(keys, reply_id)
                     continue
-                items.append((reply_id, raw.get("text", ""), int(raw.get("at", 0)), raw.get("channel", ""),
-                              raw.get("campaign", "")))
+                items.append(StoredReply.from_hash(reply_id, raw))
             done += len(await self._score_and_apply(keys, items))
         return done
 

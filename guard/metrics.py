@@ -14,7 +14,7 @@ RPC_LATENCY = Histogram(
     "guard_rpc_seconds", "RPC latency by method and gRPC status", ["method", "code"],
     buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5),
 )
-STORE_ERRORS = Counter("guard_store_errors_total", "Calls that found Redis unreachable or failing")
+STORE_ERRORS = Counter("guard_store_errors_total", "Redis calls that failed (unreachable, timed out or refused)")
 
 
 def count_decision(outcome: Outcome, touch_class: str) -> None:

@@ -202,7 +202,6 @@ class GuardService:
         )
 
     def fail_mode(self, touch: Touch) -> Outcome:
-        metrics.STORE_ERRORS.inc()
         if self.policy.classes[touch.touch_class].fail_open:
             return Outcome(Verdict.ALLOW, (Reason.STORE_UNAVAILABLE,), None, (), "", evaluated_at_ms=touch.at_ms)
         retry = touch.at_ms + self.policy.store_unavailable_retry_ms
@@ -216,7 +215,7 @@ class GuardService:
         try:
             outcome = await self.store.check_touch(self.plan(touch))
             # Pending replies: score them through the batcher, then decide again (bounded by score_wait).
-            pending = Reason.SENTIMENT_PENDING in outcome.reasons and self.score_pending is not None
+            pending = Reason.SENTIMENT_PENDING in outcome.reasons
             if pending and self.score_pending is not None and await self.score_pending(touch.user_id):
                 outcome = await self.store.check_touch(self.plan(touch))
         except StoreUnavailable as exc:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import redis.asyncio as aioredis
 import redis.exceptions
 
+from guard import metrics
 from guard.domain.decide import USER_RULE_ID, USER_RULE_WINDOW_MS
 from guard.domain.types import CapUsage, Outcome, Reason, RuleCheck, Verdict
 
@@ -181,11 +182,14 @@ class RedisStore:
         await self.client.aclose()
 
     async def _guarded(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Every Redis call passes here: driver errors become StoreUnavailable, counted once."""
         try:
             return await call()
         except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+            metrics.STORE_ERRORS.inc()
             raise StoreUnavailable(f"redis unreachable: {exc}") from exc
         except redis.exceptions.RedisError as exc:
+            metrics.STORE_ERRORS.inc()
             raise StoreUnavailable(f"redis error: {exc}") from exc
 
     async def ping(self) -> bool:

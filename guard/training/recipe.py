@@ -164,14 +164,14 @@ def masked_lm_phase(
     groups = _param_groups(model, emb, cfg.mlm_learning_rate, cfg.embedding_learning_rate)
     optim = torch.optim.AdamW(groups, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.LambdaLR(optim, _schedule(total))
-    special = set(tokenizer.all_special_ids)
+    special = torch.tensor(sorted(set(tokenizer.all_special_ids)), device=device)
     step, started = 0, time.perf_counter()
     while step < total:
         for batch in _batches(lengths, cfg.batch_size, rng):
             if step >= total:
                 break
             ids, mask = _pad([encoded[i] for i in batch], tokenizer.pad_token_id or 0, device)
-            candidates = mask.bool() & ~torch.isin(ids, torch.tensor(sorted(special), device=device))
+            candidates = mask.bool() & ~torch.isin(ids, special)
             chosen = candidates & (torch.rand(ids.shape, device=device) < 0.15)
             if not bool(chosen.any()):  # an empty target set makes the loss NaN
                 continue

@@ -124,8 +124,10 @@ async def test_bad_input_names_the_field_and_changes_nothing(store):
 
 async def test_store_unreachable_follows_the_fail_modes():
     """No Redis: marketing DEFERs (closed), transactional ALLOWs (open); both say STORE_UNAVAILABLE."""
+    from guard import metrics
     from guard.store.embedded import free_port
 
+    errors_before = metrics.STORE_ERRORS._value.get()
     dead = RedisStore.from_url(f"redis://127.0.0.1:{free_port()}/0", timeout_s=0.2)
     svc, _ = service(dead)
     marketing = await svc.check(touch(touch_id="m"))
@@ -133,6 +135,7 @@ async def test_store_unreachable_follows_the_fail_modes():
     assert marketing.retry_at_ms == NOON + 30_000
     tx = await svc.check(touch(touch_id="t", touch_class=TouchClass.TRANSACTIONAL))
     assert tx.verdict is Verdict.ALLOW and tx.reasons == (Reason.STORE_UNAVAILABLE,) and not tx.recorded
+    assert metrics.STORE_ERRORS._value.get() == errors_before + 2  # counted once each, at the store boundary
     await dead.close()
 
 
