@@ -142,21 +142,26 @@ def start_new_rows(
         if vectors is not None and glosses:
             mapping, counts["map_anchors"] = _fit_map(vectors, gloss)
         scale = (old - gloss.mean).norm(dim=1).median()
+        starts: dict[str, tuple[torch.Tensor | None, list[str]]] = {}  # a word and its ## twin share one start
         for token in added:
-            word = token.removeprefix("##") if token != "##" else token
-            directions = []
-            from_gloss = gloss.direction(word) if glosses else None
-            if from_gloss is not None:
-                directions.append(from_gloss)
-                counts["from_glosses"] += 1
-            vector = vectors.get(word) if vectors is not None and mapping is not None else None
-            if vector is not None and mapping is not None:
-                mapped = torch.from_numpy(vector.astype(np.float64) @ mapping).float()
-                directions.append(mapped / mapped.norm().clamp_min(1e-6))
-                counts["from_word_vectors"] += 1
-            if not directions:
-                counts["unchanged"] += 1  # keeps the start that resizing gave it
-                continue
-            offset = torch.stack(directions).mean(0)
-            weight[vocab[token]] = gloss.mean + offset * (scale / offset.norm().clamp_min(1e-6))
+            word = token.removeprefix("##") or token
+            if word not in starts:
+                directions, sources = [], []
+                from_gloss = gloss.direction(word)
+                if from_gloss is not None:
+                    directions.append(from_gloss)
+                    sources.append("from_glosses")
+                vector = vectors.get(word) if vectors is not None else None
+                if vector is not None and mapping is not None:
+                    mapped = torch.from_numpy(vector.astype(np.float64) @ mapping).float()
+                    directions.append(mapped / mapped.norm().clamp_min(1e-6))
+                    sources.append("from_word_vectors")
+                offset = torch.stack(directions).mean(0) if directions else None
+                start = None if offset is None else gloss.mean + offset * (scale / offset.norm().clamp_min(1e-6))
+                starts[word] = (start, sources or ["unchanged"])  # unchanged: keeps the start resizing gave it
+            start, sources = starts[word]
+            for source in sources:
+                counts[source] += 1
+            if start is not None:
+                weight[vocab[token]] = start
     return counts

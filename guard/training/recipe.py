@@ -5,10 +5,11 @@ Steps, each reproducible from the seed:
 1. read and deduplicate every corpus, then split off a fixed held-out test set;
 2. extend the base tokenizer's vocabulary with the CJK characters (and other
    single-character pre-tokens) of the training data, since the English base
-   knows only a few hundred of them, and start each new character where its
-   English dictionary glosses (CC-CEDICT) sit in the base's embedding space;
-3. a short masked-language-model phase on the Chinese training text, so the new
-   character embeddings mean something before the classifier sees them;
+   knows only a few hundred of them, and with frequent Chinese words; start each
+   new row from its CC-CEDICT glosses and its Chinese word vector
+   (``embeddings.start_new_rows``);
+3. optionally (``mlm_epochs``), a masked-language-model phase on the Chinese
+   training text, so the new rows adapt before the classifier sees them;
 4. fine-tune three-way classification (negative / neutral / positive) on the
    mix, with the team's marketing-reply set upsampled because it is the domain
    the product actually serves;
@@ -24,7 +25,7 @@ import random
 import shutil
 import time
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,7 +169,7 @@ def masked_lm_phase(
     tokenizer: PreTrainedTokenizerBase,
     texts: Sequence[str],
     device: torch.device,
-    start_embeddings: Any = None,
+    start_embeddings: Callable[[torch.nn.Module], None] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Teach the new character embeddings by masked-LM on Chinese text; returns encoder weights."""
     model = BertForMaskedLM.from_pretrained(str(cfg.base_model), local_files_only=True, dtype=torch.float32)
@@ -383,16 +384,19 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
     baseline_started = time.perf_counter()
     baseline = evaluation.TfidfBaseline.fit(train, cfg.domain_upsample, cfg.seed)
     baseline_seconds = round(time.perf_counter() - baseline_started, 1)
+    # Each held-out text is scored once per model; the per-language rows reuse those scores.
+    scored: dict[str, list[tuple[Example, list[float], list[float]]]] = {}
     for name, split in splits.items():
         texts = [ex.text for ex in split.test]
-        results["transformer"][name] = evaluation.score(split.test, predict(model, tokenizer, texts, cfg.max_length, device))
-        results["baseline"][name] = evaluation.score(split.test, baseline.predict_proba(texts))
+        ours, theirs = predict(model, tokenizer, texts, cfg.max_length, device), baseline.predict_proba(texts)
+        scored[name] = list(zip(split.test, ours, theirs, strict=True))
+    groups = {name: rows for name, rows in scored.items()}
     for lang in ("zh", "en"):
-        tests = [ex for s in splits.values() for ex in s.test if ex.lang == lang]
-        results["transformer"][f"lang_{lang}"] = evaluation.score(
-            tests, predict(model, tokenizer, [e.text for e in tests], cfg.max_length, device)
-        )
-        results["baseline"][f"lang_{lang}"] = evaluation.score(tests, baseline.predict_proba([e.text for e in tests]))
+        groups[f"lang_{lang}"] = [row for rows in scored.values() for row in rows if row[0].lang == lang]
+    for name, rows in groups.items():
+        examples = [row[0] for row in rows]
+        results["transformer"][name] = evaluation.score(examples, [row[1] for row in rows])
+        results["baseline"][name] = evaluation.score(examples, [row[2] for row in rows])
 
     model.to("cpu").to(torch.float16)
     model.config.dtype = "float16"
