@@ -134,5 +134,9 @@ def run_from_args(args: argparse.Namespace) -> int:
         device=args.device,
         threads=args.threads,
     )
-    recipe.run(cfg)
+    try:
+        recipe.run(cfg)
+    except e5_base.ImageError as exc:
+        sys.stderr.write(f"guard train-sentiment: {exc}\n")
+        return 2
     return 0

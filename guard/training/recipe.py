@@ -3,11 +3,13 @@
 Steps, each reproducible from the seed:
 
 1. read and deduplicate every corpus, then split off a fixed held-out test set;
-2. extend the base tokenizer's vocabulary with the CJK characters (and other
-   single-character pre-tokens) of the training data, since the English base
-   knows only a few hundred of them, and with frequent Chinese words; start each
-   new row from its CC-CEDICT glosses and its Chinese word vector
-   (``embeddings.start_new_rows``);
+2. build the encoder and its tokenizer. By default (``e5_image``) the base is
+   multilingual-e5-small, which already knows Chinese: ``e5_base`` dequantizes
+   it and keeps only the vocabulary the training text uses. Otherwise the
+   English MiniLM base's tokenizer is extended with the CJK characters (and
+   other single-character pre-tokens) of the training data and with frequent
+   Chinese words, each new row starting from its CC-CEDICT glosses and its
+   Chinese word vector (``embeddings.start_new_rows``);
 3. optionally (``mlm_epochs``), a masked-language-model phase on the Chinese
    training text, so the new rows adapt before the classifier sees them;
 4. fine-tune three-way classification (negative / neutral / positive) on the
@@ -327,6 +329,11 @@ def pick_device(name: str) -> torch.device:
 
 def run(cfg: TrainConfig) -> dict[str, Any]:
     """The whole recipe; returns the metrics it also writes beside the model."""
+    with tempfile.TemporaryDirectory(prefix="guard-e5-base-") as scratch:  # the built base, gone however we leave
+        return _run(cfg, Path(scratch))
+
+
+def _run(cfg: TrainConfig, scratch: Path) -> dict[str, Any]:
     started = time.perf_counter()
     set_seed(cfg.seed)
     if cfg.threads:
@@ -349,7 +356,7 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
     added: list[str] = []
     base_info: dict[str, Any] = {}
     if cfg.e5_image is not None:
-        base = Path(tempfile.mkdtemp(prefix="guard-e5-base-"))
+        base = scratch
         image = e5_base.read_image(cfg.e5_image)
         base_info = e5_base.write_base(image, base, [ex.text for ex in train], cfg.e5_layers, cfg.vocab_min_count)
         tokenizer: PreTrainedTokenizerBase = AutoTokenizer.from_pretrained(str(base), local_files_only=True)
@@ -402,8 +409,6 @@ def run(cfg: TrainConfig) -> dict[str, Any]:
         start_embeddings(model)
     set_seed(cfg.seed + 3)
     train_stats = fine_tune(cfg, model, tokenizer, train, device)
-    if cfg.e5_image is not None:
-        shutil.rmtree(base, ignore_errors=True)
 
     results: dict[str, Any] = {"transformer": {}, "baseline": {}}
     baseline_started = time.perf_counter()

