@@ -54,7 +54,8 @@ class E5Image:
     pad: int
     unk: int
     normalization: dict[str, str]  # characters whose NFKC form the image overrides
-    tensors: dict[str, np.ndarray]
+    tensors: dict[str, np.ndarray]  # float32, dequantized; all but the word table
+    word_blocks: np.ndarray  # the word table still quantized, one row of blocks per piece: only kept rows are expanded
 
     @property
     def mask(self) -> int:
@@ -144,12 +145,18 @@ def _read_image(path: Path) -> E5Image:
             normalization[chr(cp)] = out
 
     tensors: dict[str, np.ndarray] = {}
+    word_blocks = None
     for _ in range(cur.one("i")):
         name = cur.raw(cur.one("H")).decode()
         dtype, count = cur.one("B"), cur.one("I")
         offset, size = cur.one("Q"), cur.one("Q")
         raw = data[offset : offset + size]
-        tensors[name] = dequantize(raw, count) if dtype == 1 else np.frombuffer(raw, dtype="<f4").copy()
+        if name == "emb.word" and dtype == 1:
+            word_blocks = np.frombuffer(raw, dtype=np.uint8).reshape(count // int(hidden), -1)
+        else:
+            tensors[name] = dequantize(raw, count) if dtype == 1 else np.frombuffer(raw, dtype="<f4").copy()
+    if word_blocks is None:
+        raise ImageError("the image has no 4-bit word table (emb.word)")
     return E5Image(
         hidden=int(hidden),
         layers=int(layers),
@@ -166,6 +173,7 @@ def _read_image(path: Path) -> E5Image:
         unk=unk,
         normalization=normalization,
         tensors=tensors,
+        word_blocks=word_blocks,
     )
 
 
@@ -239,9 +247,9 @@ def bert_state(image: E5Image, keep: Sequence[int], layers: Sequence[int]) -> di
     def tensor(name: str, *shape: int) -> torch.Tensor:
         return torch.from_numpy(t[name].reshape(*shape).copy())
 
-    word = t["emb.word"].reshape(-1, h)
+    rows = image.word_blocks[np.asarray(keep)]
     state = {
-        "embeddings.word_embeddings.weight": torch.from_numpy(word[np.asarray(keep)].copy()),
+        "embeddings.word_embeddings.weight": torch.from_numpy(dequantize(rows.tobytes(), rows.shape[0] * h).reshape(-1, h)),
         "embeddings.position_embeddings.weight": tensor("emb.pos", image.max_positions, h),
         "embeddings.token_type_embeddings.weight": tensor("emb.type", image.type_vocab, h),
         "embeddings.LayerNorm.weight": tensor("emb.ln.w", h),
