@@ -202,25 +202,40 @@ class FeedbackService:
                                                    rp.negative_threshold, rp.hold_ms, new_id("task-", now), now)
             out[item.reply_id] = applied
             if applied.fresh and applied.action == "hold":
-                await self._open_or_append(keys, applied, item, now)
+                await self._file(keys, applied.task_id, applied.negative, item, now, new=applied.task_is_new)
                 if item.campaign_id:
                     await self.store.count_campaign(item.campaign_id, "negative_replies")
         return out
 
-    async def _open_or_append(self, keys: UserKeys, applied: ScoreApplied, reply: StoredReply, now: int) -> None:
-        as_json = {"reply_id": reply.reply_id, "text": reply.text, "at": reply.at_ms, "negative": applied.negative}
-        if not applied.task_is_new:
-            await self.store.append_to_task(applied.task_id, as_json)
-            return
+    async def _file(self, keys: UserKeys, task_id: str, negative: float, reply: StoredReply, now: int, *,
+                    new: bool) -> None:
+        """Put a held reply on its recovery task, publishing the task if nobody has yet.
+
+        The user's pointer to the task and the task itself live in different slots, so they
+        change in two steps; a held reply stays on the sweep's queue until this is done, and
+        doing it again is harmless (the task is created once, a reply listed once). ``new``
+        says which step to try first: creating (the reply opened the task) or appending.
+        """
+        entry = {"reply_id": reply.reply_id, "text": reply.text, "at": reply.at_ms, "negative": negative}
+        filed = new and await self._open(keys, task_id, entry, reply, now)
+        if not filed:
+            filed = await self.store.append_to_task(task_id, entry) != "missing"  # resolved counts: nothing to add to
+        if not filed and not await self._open(keys, task_id, entry, reply, now):  # published by a twin filer meanwhile
+            await self.store.append_to_task(task_id, entry)
+        await self.store.drop_pending(keys, reply.reply_id)
+
+    async def _open(self, keys: UserKeys, task_id: str, entry: dict[str, Any], reply: StoredReply, now: int) -> bool:
+        """Publish the task with this reply as its first; False when it exists already."""
         rp = self.policy.replies
-        prio = rules.priority([reply.text], applied.negative, rp.legal_words, high_value=reply.high_value)
-        await self.store.create_task(applied.task_id, now, {
-            "task_id": applied.task_id, "user_id": keys.user_id, "channel": reply.channel,
-            "campaign_id": reply.campaign_id,
+        prio = rules.priority([reply.text], entry["negative"], rp.legal_words, high_value=reply.high_value)
+        opened = await self.store.create_task(task_id, now, {
+            "task_id": task_id, "user_id": keys.user_id, "channel": reply.channel, "campaign_id": reply.campaign_id,
             "priority": prio, "created_at": str(now), "due_at": str(now + rp.sla_ms[prio]),
-            "replies": json.dumps([as_json], ensure_ascii=False)})
-        metrics.TASKS_OPENED.labels(prio).inc()
-        log.info("recovery_task_opened", task_id=applied.task_id, priority=prio)
+            "replies": json.dumps([entry], ensure_ascii=False)})
+        if opened:
+            metrics.TASKS_OPENED.labels(prio).inc()
+            log.info("recovery_task_opened", task_id=task_id, priority=prio)
+        return opened
 
     async def score_pending(self, user_id: str) -> bool:
         """Score this user's unscored recent replies (CheckTouch's look-back); False if any is left."""
@@ -235,7 +250,8 @@ class FeedbackService:
         return len(applied) == len(items)
 
     async def sweep(self, limit: int = 64) -> int:
-        """Score what was left unscored (model down, busy, imported). Returns how many were applied."""
+        """Score what was left unscored (model down, busy, imported), and put on its task any held reply
+        that a crash kept off it. Returns how many replies were scored or filed."""
         done = 0
         by_user: dict[str, list[str]] = {}
         for user_id, reply_id in await self.store.pending(limit):
@@ -245,10 +261,17 @@ class FeedbackService:
             items = []
             for reply_id in reply_ids:
                 raw = await self.store.reply(keys, reply_id)
-                if not raw or raw.get("state") == "scored":  # expired, or scored by a CheckTouch meanwhile
+                if raw.get("state") != "scored":
+                    if raw:
+                        items.append(StoredReply.from_hash(reply_id, raw))
+                    else:  # expired
+                        await self.store.drop_pending(keys, reply_id)
+                elif raw.get("action") == "hold" and raw.get("task"):  # held, but maybe never put on its task
+                    await self._file(keys, raw["task"], float(raw.get("negative", 0)), StoredReply.from_hash(reply_id, raw),
+                                     self.now(), new=False)
+                    done += 1
+                else:  # scored by a CheckTouch meanwhile
                     await self.store.drop_pending(keys, reply_id)
-                    continue
-                items.append(StoredReply.from_hash(reply_id, raw))
             done += len(await self._score_and_apply(keys, items))
         return done
 

@@ -352,8 +352,9 @@ class FeedbackStore:
                           hold_ms: int, new_task_id: str, now_ms: int) -> ScoreApplied:
         args = [reply_id, label, repr(negative), repr(threshold), str(hold_ms), new_task_id, str(now_ms)]
         out = await self.store._guarded(lambda: self._apply(keys, args))
-        await self.drop_pending(keys, reply_id)
         fresh, lab, neg, action, task, is_new = out
+        if action != "hold":  # a held reply stays on the sweep's queue until it is on its task
+            await self.drop_pending(keys, reply_id)
         return ScoreApplied(bool(int(fresh)), str(lab), float(neg), str(action), str(task), bool(int(is_new)))
 
     async def drop_pending(self, keys: UserKeys, reply_id: str) -> None:
@@ -406,10 +407,11 @@ class FeedbackStore:
             keys=[t.task(task_id), t.task_index, t.task_stream], args=[task_id, str(created_ms), *flat]))
         return bool(done)
 
-    async def append_to_task(self, task_id: str, reply: dict[str, Any]) -> bool:
-        done = await self.store._guarded(
+    async def append_to_task(self, task_id: str, reply: dict[str, Any]) -> str:
+        """'appended', 'present' (filed before), 'resolved', or 'missing' (the task is not published yet)."""
+        status = await self.store._guarded(
             lambda: self.store._task_append(keys=[self.tenant.task(task_id)], args=[json.dumps(reply, ensure_ascii=False)]))
-        return bool(done)
+        return str(status)
 
     async def task(self, task_id: str) -> dict[str, str]:
         return dict(await self.store._guarded(lambda: self.client.hgetall(self.tenant.task(task_id))))

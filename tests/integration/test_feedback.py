@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 
 import pytest
 
 from guard import policy
 from guard.domain.types import DAY_MS, Reason, TouchClass, Verdict
-from guard.feedback import FeedbackService, PreconditionFailed
+from guard.feedback import FeedbackService, PreconditionFailed, RecoveryTask
 from guard.sentiment.batcher import MicroBatcher
 from guard.sentiment.model import BUNDLED_MODEL, Score, SentimentModel
 from guard.service import GuardService
@@ -157,3 +157,64 @@ async def test_a_complaint_about_a_touch_to_a_high_value_user_is_p1(loop_parts):
     assert (await feedback.get_task(vip.task_id)).priority == "P1"
     plain = await feedback.record("u2", "push", "太差了，别再发了", "r2")
     assert (await feedback.get_task(plain.task_id)).priority in ("P2", "P3")
+
+
+async def _first(tasks: AsyncIterator[RecoveryTask], n: int) -> AsyncIterator[RecoveryTask]:
+    """The first ``n`` tasks a watcher receives, waiting at most a few seconds for them."""
+    async with asyncio.timeout(5):
+        for _ in range(n):
+            yield await anext(tasks)
+
+
+async def _crash_after_the_hold(feedback: FeedbackService, guard: GuardService, reply_id: str, task_id: str) -> None:
+    """What a process leaves when it dies between holding the user and publishing the task."""
+    rp = feedback.policy.replies
+    keys = guard.keys("u1")
+    applied = await feedback.store.apply_score(keys, reply_id, "NEGATIVE", 0.97, rp.negative_threshold, rp.hold_ms,
+                                               task_id, NOON)
+    assert applied.action == "hold" and applied.task_id == task_id
+    assert await feedback.store.task(task_id) == {}  # the user points at a task nobody has published
+
+
+async def test_a_task_lost_to_a_crash_is_published_by_the_sweep(loop_parts):
+    """Scored and held, then the process died: the reply stays queued, and the sweep files it once."""
+    guard, feedback, scorer, _ = loop_parts
+    scorer.broken = True
+    await feedback.record("u1", "sms", "别再发了，烦死了", "r1")
+    await _crash_after_the_hold(feedback, guard, "r1", "task-lost")
+    assert await feedback.store.pending(10) == [("u1", "r1")]
+    assert await feedback.sweep() == 1
+    task = await feedback.get_task("task-lost")
+    assert (task.status, task.user_id, [r.reply_id for r in task.replies]) == ("OPEN", "u1", ["r1"])
+    assert await feedback.store.pending(10) == []
+    assert await feedback.sweep() == 0
+    seen = [t.task_id async for t in _first(feedback.watch("amy", block_ms=10), 1)]
+    assert seen == ["task-lost"]  # on the desk's stream, where a watcher finds it
+
+
+async def test_a_reply_after_a_lost_task_opens_it_and_the_first_reply_joins(loop_parts):
+    """The next complaint finds the task unpublished, publishes it; the sweep adds the first reply, once."""
+    guard, feedback, scorer, _ = loop_parts
+    scorer.broken = True
+    await feedback.record("u1", "sms", "别再发了，烦死了", "r1")
+    await _crash_after_the_hold(feedback, guard, "r1", "task-lost")
+    scorer.broken = False
+    second = await feedback.record("u1", "sms", "Stop spamming me, I will report you", "r2")
+    assert second.task_id == "task-lost"
+    assert [r.reply_id for r in (await feedback.get_task("task-lost")).replies] == ["r2"]
+    assert await feedback.sweep() == 1
+    assert await feedback.sweep() == 0
+    assert [r.reply_id for r in (await feedback.get_task("task-lost")).replies] == ["r2", "r1"]
+    listed, _ = await feedback.list_tasks("", 50, "")
+    assert [t.task_id for t in listed] == ["task-lost"]
+
+
+async def test_filing_a_reply_twice_lists_it_once(loop_parts):
+    """A crash after the task was written but before the queue was cleared: the sweep's second filing adds nothing."""
+    _, feedback, _, _ = loop_parts
+    reply = await feedback.record("u1", "sms", "别再发了，烦死了", "r1")
+    keys = feedback.guard.keys("u1")
+    await feedback.store.client.zadd(feedback.store.tenant.pending_replies, {"u1 r1": NOON})  # as if never cleared
+    assert await feedback.sweep() == 1
+    assert [r.reply_id for r in (await feedback.get_task(reply.task_id)).replies] == ["r1"]
+    assert (await feedback.store.reply(keys, "r1"))["task"] == reply.task_id
