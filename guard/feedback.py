@@ -261,16 +261,13 @@ class FeedbackService:
             items = []
             for reply_id in reply_ids:
                 raw = await self.store.reply(keys, reply_id)
-                if raw.get("state") != "scored":
-                    if raw:
-                        items.append(StoredReply.from_hash(reply_id, raw))
-                    else:  # expired
-                        await self.store.drop_pending(keys, reply_id)
+                if raw and raw.get("state") != "scored":
+                    items.append(StoredReply.from_hash(reply_id, raw))
                 elif raw.get("action") == "hold" and raw.get("task"):  # held, but maybe never put on its task
                     await self._file(keys, raw["task"], float(raw.get("negative", 0)), StoredReply.from_hash(reply_id, raw),
                                      self.now(), new=False)
                     done += 1
-                else:  # scored by a CheckTouch meanwhile
+                else:  # expired, or scored by a CheckTouch meanwhile
                     await self.store.drop_pending(keys, reply_id)
             done += len(await self._score_and_apply(keys, items))
         return done
