@@ -31,7 +31,7 @@ async def serve(settings: Settings) -> None:
     embedded: EmbeddedRedis | None = None
     url = settings.redis_url
     if not url:
-        embedded = EmbeddedRedis(settings.data_dir / "redis")
+        embedded = EmbeddedRedis(settings.data_dir / "redis", appendfsync=settings.redis_appendfsync)
         embedded.start()
         url = embedded.url
         log.info("using_embedded_redis", url=url, data_dir=str(embedded.data_dir),
@@ -51,7 +51,7 @@ async def serve(settings: Settings) -> None:
         host, port = _host_port(settings.metrics_listen, "GUARD_METRICS_LISTEN")
         start_http_server(port, addr=host)
         log.info("metrics_listening", address=settings.metrics_listen)
-    server = GuardServer(service, feedback, settings.listen)
+    server = GuardServer(service, feedback, settings.listen, max_message_bytes=settings.max_message_bytes)
     await server.start()
     log.info("serving", listen=settings.listen, port=server.port)
 

@@ -129,6 +129,31 @@ def _print(data: Any) -> None:
     sys.stdout.write(json.dumps(data, ensure_ascii=False, indent=2) + "\n")
 
 
+def _watch(client: Any, consumer: str, *, max_delay_s: float = 5.0) -> None:
+    """Print tasks as they come; a server that restarts or drains is waited for, not a reason to exit."""
+    import time
+
+    import grpc
+
+    retryable = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)
+    delay = 0.5
+    while True:
+        try:
+            for task in client.watch(consumer):
+                delay = 0.5
+                sys.stdout.write(json.dumps(task, ensure_ascii=False) + "\n")
+                sys.stdout.flush()
+            reason = "the server ended the stream"
+        except grpc.RpcError as exc:
+            if exc.code() not in retryable:
+                raise
+            reason = f"{exc.code().name}: {exc.details()}"
+        sys.stderr.write(f"guard: {reason}; watching again in {delay:g}s\n")
+        sys.stderr.flush()
+        time.sleep(delay)
+        delay = min(delay * 2, max_delay_s)
+
+
 def _client_call(args: argparse.Namespace) -> int:
     import grpc
 
@@ -153,9 +178,7 @@ def _client_call(args: argparse.Namespace) -> int:
                                 in_reply_to=args.in_reply_to))
         elif args.command == "tasks":
             if args.tasks_command == "watch":
-                for task in client.watch(args.consumer):
-                    sys.stdout.write(json.dumps(task, ensure_ascii=False) + "\n")
-                    sys.stdout.flush()
+                _watch(client, args.consumer)
             elif args.tasks_command == "list":
                 _print(client.list_tasks(args.status or "", args.page_size, args.page_token))
             elif args.tasks_command == "claim":

@@ -9,32 +9,30 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from guard import logs, metrics
 from guard.domain import replies as rules
 from guard.domain.types import Touch
+from guard.errors import InvalidArgument, NotFound, PreconditionFailed, StoreUnavailable
 from guard.policy import Policy
-from guard.service import GuardService, InvalidArgument, PreferencesPatch, check_id
-from guard.store.redis_store import FeedbackStore, ScoreApplied, StoreUnavailable, UserKeys
+from guard.service import GuardService, PreferencesPatch
+from guard.store.redis_store import FeedbackStore, ScoreApplied, UserKeys
+from guard.validate import check_id, check_page_size, check_text, shown
 
 log = logs.get("guard.feedback")
 
-MAX_REPLY_CHARS = 2000
 OUTCOMES = ("RECOVERED", "NO_ACTION", "ESCALATED")
+STATUSES = ("OPEN", "CLAIMED", "RESOLVED")
+# A page of tasks stops growing past this many bytes of reply text (a client's 4 MB default stays far off).
+MAX_PAGE_BYTES = 1 << 20
+_TASK_TOKEN = re.compile(r"([0-9]{1,15}):(.{1,128})")
 
 Scorer = Callable[[Sequence[str]], Awaitable[Sequence[Any]]]  # texts → objects with .label and .negative
-
-
-class NotFound(LookupError):
-    pass
-
-
-class PreconditionFailed(RuntimeError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -87,6 +85,7 @@ class RecoveryTask:
     outcome: str
     note: str
     replies: list[TaskReply] = field(default_factory=list)
+    replies_omitted: int = 0  # earlier replies counted, not listed (the policy's max_replies_per_task)
 
 
 def new_id(prefix: str, now_ms: int) -> str:
@@ -100,7 +99,7 @@ def task_from_hash(raw: dict[str, str]) -> RecoveryTask:
     return RecoveryTask(raw.get("task_id", ""), raw.get("user_id", ""), raw.get("channel", ""),
                         raw.get("campaign_id", ""), raw.get("priority", "P3"), int(raw.get("created_at", 0)),
                         int(raw.get("due_at", 0)), raw.get("status", "OPEN"), raw.get("assignee", ""),
-                        raw.get("outcome", ""), raw.get("note", ""), replies)
+                        raw.get("outcome", ""), raw.get("note", ""), replies, int(raw.get("replies_omitted", 0)))
 
 
 class FeedbackService:
@@ -135,10 +134,11 @@ class FeedbackService:
         check_id(campaign_id, "campaign_id", required=False)
         if channel not in self.policy.channels:
             names = ", ".join(sorted(self.policy.channels))
-            raise InvalidArgument("channel", f"unknown channel {channel[:64]!r} (known: {names})")
-        if len(text) > MAX_REPLY_CHARS:
-            raise InvalidArgument("text", f"is longer than {MAX_REPLY_CHARS} characters")
+            raise InvalidArgument("channel", f"unknown channel {shown(channel)} (known: {names})")
+        check_text(text, "text", required=True)
         now = self.now()
+        if received_ms < 0:
+            raise InvalidArgument("received_at", "must not be before 1970")
         if received_ms > now + 3_600_000:
             raise InvalidArgument("received_at", "is in the future")
         received = received_ms or now
@@ -157,6 +157,9 @@ class FeedbackService:
             "text": text, "channel": channel, "at": str(received), "campaign": campaign, "touch": in_reply_to,
             "keyword": keyword, "hv": "1" if high_value else "0"})
         if known is not None:
+            if ("text" in known and known["text"] != text) or known.get("channel", channel) != channel:
+                raise InvalidArgument("reply_id", f"{shown(reply_id)} was recorded before with another text or channel; "
+                                                  "a new reply needs a new reply_id")
             if known.get("state") != "scored":  # stored but not scored yet (model down, or a racing twin)
                 await self._score_and_apply(keys, [StoredReply.from_hash(reply_id, known)])
                 known = await self.store.reply(keys, reply_id) or known
@@ -200,35 +203,44 @@ class FeedbackService:
             now = self.now()
             applied = await self.store.apply_score(keys, item.reply_id, score.label, float(score.negative),
                                                    rp.negative_threshold, rp.hold_ms, new_id("task-", now), now)
-            out[item.reply_id] = applied
             if applied.fresh and applied.action == "hold":
-                await self._file(keys, applied.task_id, applied.negative, item, now, new=applied.task_is_new)
-                if item.campaign_id:
-                    await self.store.count_campaign(item.campaign_id, "negative_replies")
+                task_id = await self._file(keys, applied.task_id, applied.negative, item, now, new=applied.task_is_new)
+                applied = replace(applied, task_id=task_id)
+            out[item.reply_id] = applied
+            if applied.fresh and applied.action == "hold" and item.campaign_id:
+                await self.store.count_campaign(item.campaign_id, "negative_replies")
         return out
 
     async def _file(self, keys: UserKeys, task_id: str, negative: float, reply: StoredReply, now: int, *,
-                    new: bool) -> None:
-        """Put a held reply on its recovery task, publishing the task if nobody has yet.
+                    new: bool) -> str:
+        """Put a held reply on its recovery task, publishing the task if nobody has yet; the task it went to.
 
         The user's pointer to the task and the task itself live in different slots, so they
         change in two steps; a held reply stays on the sweep's queue until this is done, and
         doing it again is harmless (the task is created once, a reply listed once). ``new``
         says which step to try first: creating (the reply opened the task) or appending.
+        A task found resolved (its resolver died before releasing the user) is replaced by a
+        fresh one, so a complaint never lands on a closed task.
         """
         entry = {"reply_id": reply.reply_id, "text": reply.text, "at": reply.at_ms, "negative": negative}
+        keep = self.policy.replies.max_task_replies
         filed = new and await self._open(keys, task_id, entry, reply, now)
         if not filed:
-            filed = await self.store.append_to_task(task_id, entry) != "missing"  # resolved counts: nothing to add to
+            status = await self.store.append_to_task(task_id, entry, keep)
+            if status == "resolved":
+                task_id = await self.store.repoint_task(keys, reply.reply_id, task_id, new_id("task-", now))
+                status = await self.store.append_to_task(task_id, entry, keep)
+            filed = status != "missing"
         if not filed and not await self._open(keys, task_id, entry, reply, now):  # published by a twin filer meanwhile
-            await self.store.append_to_task(task_id, entry)
+            await self.store.append_to_task(task_id, entry, keep)
         await self.store.drop_pending(keys, reply.reply_id)
+        return task_id
 
     async def _open(self, keys: UserKeys, task_id: str, entry: dict[str, Any], reply: StoredReply, now: int) -> bool:
         """Publish the task with this reply as its first; False when it exists already."""
         rp = self.policy.replies
         prio = rules.priority([reply.text], entry["negative"], rp.legal_words, high_value=reply.high_value)
-        opened = await self.store.create_task(task_id, now, {
+        opened = await self.store.create_task(task_id, now, reply.reply_id, {
             "task_id": task_id, "user_id": keys.user_id, "channel": reply.channel, "campaign_id": reply.campaign_id,
             "priority": prio, "created_at": str(now), "due_at": str(now + rp.sla_ms[prio]),
             "replies": json.dumps([entry], ensure_ascii=False)})
@@ -288,32 +300,48 @@ class FeedbackService:
         check_id(task_id, "task_id")
         raw = await self.store.task(task_id)
         if not raw:
-            raise NotFound(f"no recovery task {task_id!r}")
+            raise NotFound(f"no recovery task {shown(task_id)}")
         return task_from_hash(raw)
 
     async def list_tasks(self, status: str, page_size: int, page_token: str) -> tuple[list[RecoveryTask], str]:
-        if page_size < 0 or page_size > 500:
-            raise InvalidArgument("page_size", "must be between 0 and 500")
-        try:
-            before = float(page_token) if page_token else float("inf")
-        except ValueError:
-            raise InvalidArgument("page_token", "is not a token this service gave out") from None
+        """Newest first. A page ends at ``page_size`` tasks or ``MAX_PAGE_BYTES`` of replies, whichever comes first.
+
+        The token is the last task's (created ms, id): tasks created in the same millisecond are
+        neither skipped nor repeated across pages.
+        """
+        if status and status not in STATUSES:
+            raise InvalidArgument("status", f"unknown status {shown(status)} (known: {', '.join(STATUSES)})")
+        check_page_size(page_size)
+        cursor: tuple[int, str] | None = None
+        if page_token:
+            match = _TASK_TOKEN.fullmatch(page_token)
+            if match is None:
+                raise InvalidArgument("page_token", "is not a token this service gave out")
+            cursor = (int(match.group(1)), check_id(match.group(2), "page_token"))
         size = page_size or 50
         out: list[RecoveryTask] = []
+        spent = 0
         token = ""
-        while len(out) < size:
-            ids = await self.store.task_ids(before, 200)
-            if not ids:
-                break
-            for task_id, created in ids:
-                before = created
-                raw = await self.store.task(task_id)
-                if raw and (not status or raw.get("status") == status):
-                    out.append(task_from_hash(raw))
-                    if len(out) == size:
-                        token = repr(created)
-                        break
-            if len(ids) < 200:
+        offset = 0
+        last = (0, "")
+        top = float(cursor[0]) if cursor else float("inf")
+        while not token:
+            rows = await self.store.tasks_before(top, offset, 200)
+            offset += len(rows)
+            for task_id, created, raw in rows:
+                if cursor and created == cursor[0] and task_id >= cursor[1]:
+                    continue  # on an earlier page
+                if not raw or (status and raw.get("status") != status):
+                    continue
+                task = task_from_hash(raw)
+                cost = 512 + sum(len(r.text.encode()) + 96 for r in task.replies) + len(task.note.encode())
+                if out and (len(out) == size or spent + cost > MAX_PAGE_BYTES):
+                    token = f"{last[0]}:{last[1]}"
+                    break
+                out.append(task)
+                spent += cost
+                last = (created, task_id)
+            if len(rows) < 200:
                 break
         return out, token
 
@@ -325,22 +353,24 @@ class FeedbackService:
         return await self.get_task(task_id)
 
     async def resolve(self, task_id: str, agent: str, outcome: str, note: str, lift_hold: bool) -> RecoveryTask:
+        """Resolve once. The same agent resolving again changes nothing (its retry after a lost answer)
+        beyond finishing a release a crash interrupted; a hold is lifted only by the task that holds it."""
         check_id(task_id, "task_id")
         check_id(agent, "agent")
         if outcome not in OUTCOMES:
             raise InvalidArgument("outcome", f"one of {', '.join(OUTCOMES)} is required")
-        if len(note) > MAX_REPLY_CHARS:
-            raise InvalidArgument("note", f"is longer than {MAX_REPLY_CHARS} characters")
+        check_text(note, "note")
         status, who = await self.store.resolve(task_id, agent, self.now(), outcome, note)
         self._raise_for(status, who, task_id)
-        await self.store.task_closed(self.guard.keys(who), task_id, lift_hold)
-        log.info("recovery_task_resolved", task_id=task_id, outcome=outcome, lift_hold=lift_hold)
+        held = await self.store.task_closed(self.guard.keys(who), task_id, lift_hold)
+        log.info("recovery_task_resolved", task_id=task_id, outcome=outcome, lift_hold=lift_hold and held,
+                 repeated=status == "again")
         return await self.get_task(task_id)
 
     @staticmethod
     def _raise_for(status: str, who: str, task_id: str) -> None:
         if status == "missing":
-            raise NotFound(f"no recovery task {task_id!r}")
+            raise NotFound(f"no recovery task {shown(task_id)}")
         if status == "taken":
             raise PreconditionFailed(f"task {task_id} is claimed by {who}")
         if status == "resolved":

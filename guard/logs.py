@@ -8,8 +8,20 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import MutableMapping
+from typing import Any
 
 import structlog
+
+MAX_LOGGED_CHARS = 256
+
+
+def _bounded(_: object, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """No logged string is longer than MAX_LOGGED_CHARS: a caller's megabyte never reaches the log whole."""
+    for key, value in event.items():
+        if isinstance(value, str) and len(value) > MAX_LOGGED_CHARS:
+            event[key] = f"{value[:MAX_LOGGED_CHARS]}… ({len(value)} characters)"
+    return event
 
 
 def configure(level: str = "info", json: bool | None = None) -> None:
@@ -26,6 +38,7 @@ def configure(level: str = "info", json: bool | None = None) -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _bounded,
             structlog.processors.format_exc_info,
             renderer,
         ],

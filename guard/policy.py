@@ -89,6 +89,7 @@ class ReplyPolicy:
     legal_words: tuple[str, ...]
     sla_ms: Mapping[str, int]
     redeliver_after_ms: int
+    max_task_replies: int = 20  # a task lists this many newest replies in full and counts the rest
 
 
 @dataclass(frozen=True)
@@ -295,7 +296,10 @@ def _replies(r: _Reader, top: dict[str, Any]) -> ReplyPolicy:
     r.only(rep, "replies", {"negative_threshold", "hold", "lookback", "attribution_window", "pending_retry_after",
                             "score_wait", "opt_out_keywords", "opt_in_keywords", "legal_words"})
     rec = r.mapping(top.get("recovery") or {}, "recovery")
-    r.only(rec, "recovery", {"sla", "redeliver_after"})
+    r.only(rec, "recovery", {"sla", "redeliver_after", "max_replies_per_task"})
+    keep = rec.get("max_replies_per_task", 20)
+    if not isinstance(keep, int) or isinstance(keep, bool) or not 1 <= keep <= 200:
+        raise PolicyError(f"{r.where('recovery.max_replies_per_task')}: a whole number from 1 to 200 is expected")
     threshold = rep.get("negative_threshold", 0.5)
     if not isinstance(threshold, int | float) or isinstance(threshold, bool) or not 0 < threshold <= 1:
         raise PolicyError(f"{r.where('replies.negative_threshold')}: a number in (0, 1] is expected")
@@ -319,6 +323,7 @@ def _replies(r: _Reader, top: dict[str, Any]) -> ReplyPolicy:
         legal_words=_words(r, rep.get("legal_words"), "replies.legal_words", DEFAULT_LEGAL),
         sla_ms={k: parse_duration(v, r.where(f"recovery.sla.{k.lower()}")) for k, v in sla.items()},
         redeliver_after_ms=dur("redeliver_after", "60s", rec, "recovery"),
+        max_task_replies=keep,
     )
 
 

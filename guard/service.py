@@ -27,38 +27,20 @@ from guard.domain.types import (
     TouchClass,
     Verdict,
 )
+from guard.errors import Conflict, InvalidArgument, StaleVersion, StoreUnavailable
 from guard.policy import Policy
-from guard.store.redis_store import RedisStore, StaleVersion, StoredTouch, StoreUnavailable, TouchPlan, UserKeys
+from guard.store.redis_store import RedisStore, StoredTouch, TouchPlan, UserKeys
+from guard.validate import check_id, check_name, check_page_size, check_word, shown
 
 log = logs.get("guard.service")
 
-MAX_ID_LENGTH = 128
 MAX_BATCH = 1000
-MAX_SOURCE_LENGTH = 64
-_ID_FORBIDDEN = re.compile(r"[\s{}\x00-\x1f\x7f]")
+MAX_MASK_PATHS = 64
+# A pause longer than this is an unsubscribe; it also keeps every answer's times inside protobuf's range.
+MAX_PAUSE_MS = 10 * 366 * 86_400_000
 PREFERENCE_PATHS = ("channels", "categories", "unsubscribed_all", "quiet_hours", "paused_until", "max_marketing_per_week")
-
-
-class InvalidArgument(ValueError):
-    def __init__(self, field_name: str, message: str) -> None:
-        super().__init__(f"{field_name}: {message}")
-        self.field = field_name
-
-
-class Conflict(RuntimeError):
-    """Optimistic concurrency failed: ``expected_version`` is stale."""
-
-
-def check_id(value: str, field_name: str, *, required: bool = True) -> str:
-    if not value:
-        if required:
-            raise InvalidArgument(field_name, "is required")
-        return value
-    if len(value) > MAX_ID_LENGTH:
-        raise InvalidArgument(field_name, f"is longer than {MAX_ID_LENGTH} characters")
-    if _ID_FORBIDDEN.search(value):
-        raise InvalidArgument(field_name, "must not contain white space, control characters or braces")
-    return value
+_STREAM_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
+_U64 = 2**64 - 1
 
 
 @dataclass(frozen=True)
@@ -156,12 +138,12 @@ class GuardService:
         check_id(touch.campaign_id, prefix + "campaign_id", required=False)
         if touch.channel not in self.policy.channels:
             raise InvalidArgument(
-                prefix + "channel", f"unknown channel {touch.channel[:64]!r} (known: {', '.join(sorted(self.policy.channels))})"
+                prefix + "channel", f"unknown channel {shown(touch.channel)} (known: {', '.join(sorted(self.policy.channels))})"
             )
         if touch.category not in self.policy.categories:
             raise InvalidArgument(
                 prefix + "category",
-                f"unknown category {touch.category[:64]!r} (known: {', '.join(sorted(self.policy.categories))})",
+                f"unknown category {shown(touch.category)} (known: {', '.join(sorted(self.policy.categories))})",
             )
         now = self.now()
         if touch.at_ms and touch.at_ms > now + self.policy.max_schedule_ahead_ms:
@@ -261,32 +243,39 @@ class GuardService:
         return prefs_from_doc(await self.store.read_preferences(self.keys(user_id)))
 
     def _validate_patch(self, patch: PreferencesPatch) -> list[str]:
-        """The mask, expanded and checked; map paths may name one key (``channels.sms``)."""
+        """The mask, expanded and checked; map paths may name one key (``channels.sms``).
+
+        Only what the mask names is read, so a value outside it is ignored, never refused (AIP-134).
+        """
         if not patch.paths:
             raise InvalidArgument("update_mask", "is required (name the fields to change, or '*')")
+        if len(patch.paths) > MAX_MASK_PATHS:
+            raise InvalidArgument("update_mask", f"names {len(patch.paths)} paths; at most {MAX_MASK_PATHS}")
         paths: list[str] = []
         for raw in patch.paths:
             if raw == "*":
                 paths += [p for p in PREFERENCE_PATHS if p not in paths]
                 continue
-            head, _, key = raw.partition(".")
-            if head not in PREFERENCE_PATHS or (key and head not in ("channels", "categories")):
+            head, dot, key = raw.partition(".")
+            if head not in PREFERENCE_PATHS or (dot and head not in ("channels", "categories")):
                 raise InvalidArgument(
                     "update_mask",
-                    f"unknown path {raw[:64]!r} (known: {', '.join(PREFERENCE_PATHS)}, channels.<name>, categories.<name>)",
+                    f"unknown path {shown(raw)} (known: {', '.join(PREFERENCE_PATHS)}, channels.<name>, categories.<name>)",
                 )
             known = self.policy.channels if head == "channels" else self.policy.categories
-            if key and key not in known:
-                raise InvalidArgument("update_mask", f"unknown {head[:-1]} {key[:64]!r}")
+            if dot and key not in known:
+                what = f"unknown {head[:-1]} {shown(key)}" if key else f"path {shown(raw)} names no {head[:-1]}"
+                raise InvalidArgument("update_mask", what)
             if raw not in paths:
                 paths.append(raw)
         for name, values, known in (
             ("channels", patch.channels, self.policy.channels),
             ("categories", patch.categories, self.policy.categories),
         ):
-            for key in values:
-                if key not in known:
-                    raise InvalidArgument(f"preferences.{name}", f"unknown {name[:-1]} {key[:64]!r}")
+            if name in paths:  # the whole map is replaced: every key in it must be known
+                for key in values:
+                    if key not in known:
+                        raise InvalidArgument(f"preferences.{name}", f"unknown {name[:-1]} {shown(key)}")
         if patch.quiet_hours is not None and "quiet_hours" in paths:
             tz, start, end = patch.quiet_hours
             try:
@@ -298,10 +287,14 @@ class GuardService:
                     clock.parse_hhmm(value)
                 except ValueError as exc:
                     raise InvalidArgument(f"preferences.quiet_hours.{name}", str(exc)) from None
-        if patch.max_marketing_per_week < 0 or patch.max_marketing_per_week > 1000:
-            raise InvalidArgument("preferences.max_marketing_per_week", "must be between 0 and 1000")
-        if patch.paused_until_ms < 0:
-            raise InvalidArgument("preferences.paused_until", "must not be before 1970")
+        if "max_marketing_per_week" in paths and not 0 <= patch.max_marketing_per_week <= 1000:
+            raise InvalidArgument("preferences.max_marketing_per_week", "must be between 0 and 1000 (0: none)")
+        if "paused_until" in paths:
+            if patch.paused_until_ms < 0:
+                raise InvalidArgument("preferences.paused_until", "must not be before 1970")
+            if patch.paused_until_ms > self.now() + MAX_PAUSE_MS:
+                raise InvalidArgument("preferences.paused_until",
+                                      "lies more than 10 years ahead; to stop marketing for good, unsubscribe")
         return paths
 
     @staticmethod
@@ -338,10 +331,10 @@ class GuardService:
         self, user_id: str, patch: PreferencesPatch, *, source: str, actor: str, expected_version: int | None
     ) -> Preferences:
         check_id(user_id, "preferences.user_id")
-        if not source or len(source) > MAX_SOURCE_LENGTH or _ID_FORBIDDEN.search(source):
+        if not source:
             raise InvalidArgument("source", "is required: a short word such as user, support, import")
-        if len(actor) > MAX_ID_LENGTH:
-            raise InvalidArgument("actor", f"is longer than {MAX_ID_LENGTH} characters")
+        check_word(source, "source")
+        check_name(actor, "actor")
         if expected_version is not None and expected_version < 0:
             raise InvalidArgument("expected_version", "must not be negative")
         paths = self._validate_patch(patch)
@@ -397,10 +390,12 @@ class GuardService:
 
     async def consent_events(self, user_id: str, page_size: int = 50, page_token: str = "") -> tuple[list[ConsentEvent], str]:
         check_id(user_id, "user_id")
-        if page_size < 0 or page_size > 500:
-            raise InvalidArgument("page_size", "must be between 0 and 500")
-        if page_token and not re.fullmatch(r"\d{1,20}-\d{1,20}", page_token):
-            raise InvalidArgument("page_token", "is not a token this service gave out")
+        check_page_size(page_size)
+        if page_token:
+            match = _STREAM_ID.fullmatch(page_token)
+            parts = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
+            if parts == (0, 0) or max(parts) > _U64:
+                raise InvalidArgument("page_token", "is not a token this service gave out")
         size = page_size or 50
         rows = await self.store.consent_events(self.keys(user_id), size + 1, page_token or None)
         events = [

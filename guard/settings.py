@@ -33,6 +33,8 @@ class Settings:
     sentiment_max_wait_ms: float = 5.0  # GUARD_SENTIMENT_MAX_WAIT_MS: how long a batch waits for company
     sentiment_max_in_flight: int = 512  # GUARD_SENTIMENT_MAX_IN_FLIGHT: past it, scoring fails fast
     sweep_seconds: float = 15.0  # GUARD_SWEEP_SECONDS: how often unscored replies are retried
+    redis_appendfsync: str = "everysec"  # GUARD_REDIS_APPENDFSYNC: the embedded Redis's fsync (everysec, always, no)
+    max_message_bytes: int = 4 << 20  # GUARD_MAX_MESSAGE_BYTES: largest gRPC message taken or sent
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -53,7 +55,7 @@ def _convert(name: str, raw: str) -> object:
         if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
             raise ValueError(f"GUARD_SENTIMENT_QUANTIZE: true or false is expected, got {raw!r}")
         return raw.lower() in ("1", "true", "yes")
-    if name in ("sentiment_threads", "sentiment_max_batch", "sentiment_max_in_flight"):
+    if name in ("sentiment_threads", "sentiment_max_batch", "sentiment_max_in_flight", "max_message_bytes"):
         try:
             return int(raw)
         except ValueError:

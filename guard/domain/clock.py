@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from guard.domain.types import DAY_MS, MINUTE_MS, QuietHours
+from guard.validate import shown
 
 Clock = Callable[[], int]
 """Returns now in epoch milliseconds; injected everywhere a window is computed."""
@@ -32,12 +33,12 @@ _SEGMENT_YEARS_AHEAD = 12
 
 def zone(name: str) -> ZoneInfo:
     """The named IANA zone; ValueError (naming it) when unknown."""
-    if not name or len(name) > 64 or name.startswith("/") or ".." in name:
-        raise ValueError(f"not an IANA time zone: {name!r}")
+    if not name or len(name) > 64 or name.startswith("/") or ".." in name or not name.isascii():
+        raise ValueError(f"not an IANA time zone: {shown(name)}")
     try:
         return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"not an IANA time zone: {name!r}") from exc
+    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
+        raise ValueError(f"not an IANA time zone: {shown(name)}") from exc
 
 
 def _offset_minutes(tz: ZoneInfo, at_ms: int) -> int:
@@ -122,11 +123,12 @@ def quiet_hours_end(quiet: QuietHours, segs: Segments, at_ms: int) -> int:
 def parse_hhmm(value: str) -> int:
     """``"HH:MM"`` → minutes after midnight; ValueError naming the value."""
     parts = value.split(":")
-    if len(parts) != 2 or not all(p.isdigit() and len(p) == 2 for p in parts):
-        raise ValueError(f"not a local time HH:MM: {value!r}")
+    # ASCII digits only: int() would also read full-width and other scripts' digits.
+    if len(parts) != 2 or not all(p.isascii() and p.isdigit() and len(p) == 2 for p in parts):
+        raise ValueError(f"not a local time HH:MM: {shown(value)}")
     hours, minutes = int(parts[0]), int(parts[1])
     if hours > 23 or minutes > 59:
-        raise ValueError(f"not a local time HH:MM: {value!r}")
+        raise ValueError(f"not a local time HH:MM: {shown(value)}")
     return hours * 60 + minutes
 
 

@@ -3,20 +3,39 @@
 A ``redis-server`` from PATH runs as a child process on a free loopback port,
 its data (append-only file on) under the data directory, so touches recorded
 before a restart still count after it.
+
+Exactly one Redis ever serves a data directory: two writers on one append-only
+file lose data when either rewrites it. So ``guard serve`` holds a lock on the
+directory for as long as it runs; the child is asked by the kernel to stop when
+its parent dies, however it dies (``PR_SET_PDEATHSIG``); and a Redis left over
+from an earlier run anyway (its pid recorded beside the data) is stopped
+before a new one starts.
 """
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import fcntl
+import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import IO
 
 from guard import logs
 
 log = logs.get("guard.embedded_redis")
+
+LOCK_FILE = "guard.lock"
+PID_FILE = "redis.pid"
+APPENDFSYNC = ("everysec", "always", "no")
+_PR_SET_PDEATHSIG = 1
 
 
 class EmbeddedRedisError(RuntimeError):
@@ -38,11 +57,32 @@ def _ping(port: int) -> bool:
         return False
 
 
+def _die_with_parent(parent: int) -> None:
+    """Runs in the child before exec: the kernel sends SIGTERM when the parent goes, however it goes."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    if os.getppid() != parent:  # the parent died before the request took hold
+        os._exit(1)
+
+
+def _serves(pid: int, data_dir: Path) -> bool:
+    """Whether ``pid`` is a live redis-server working in ``data_dir`` (Redis changes into its --dir)."""
+    try:
+        name = Path(f"/proc/{pid}/comm").read_text(encoding="utf-8", errors="replace").strip()
+        cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+    except OSError:
+        return False
+    return name.startswith("redis-server") and cwd == data_dir.resolve()
+
+
 @dataclass
 class EmbeddedRedis:
     data_dir: Path
     port: int = 0
+    appendfsync: str = "everysec"
     process: subprocess.Popen[bytes] | None = None
+    _lock: IO[str] | None = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
@@ -52,24 +92,67 @@ class EmbeddedRedis:
         binary = shutil.which("redis-server")
         if binary is None:
             raise EmbeddedRedisError("no redis-server on PATH: install Redis or set GUARD_REDIS_URL")
+        if self.appendfsync not in APPENDFSYNC:
+            raise EmbeddedRedisError(f"GUARD_REDIS_APPENDFSYNC: one of {', '.join(APPENDFSYNC)} is expected, "
+                                     f"got {self.appendfsync[:32]!r}")
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
+        self._stop_leftover()
         self.port = self.port or free_port()
         cmd = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
-               "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
+               "--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", "", "--daemonize", "no",
                "--logfile", str(self.data_dir / "redis.log")]
+        parent = os.getpid()
         self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL)
+                                        stderr=subprocess.DEVNULL, preexec_fn=lambda: _die_with_parent(parent))
+        (self.data_dir / PID_FILE).write_text(f"{self.process.pid}\n", encoding="ascii")
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise EmbeddedRedisError(f"redis-server exited with {self.process.returncode}; "
                                          f"see {self.data_dir / 'redis.log'}")
             if _ping(self.port):
-                log.info("embedded_redis_started", port=self.port, data_dir=str(self.data_dir), appendonly=True)
+                log.info("embedded_redis_started", port=self.port, data_dir=str(self.data_dir), appendonly=True,
+                         appendfsync=self.appendfsync, pid=self.process.pid)
                 return
             time.sleep(0.05)
         self.stop()
         raise EmbeddedRedisError(f"redis-server did not answer within {timeout_s}s")
+
+    def _take_lock(self) -> None:
+        """One guard serve per data directory: a second one is refused, naming the first's pid."""
+        handle = (self.data_dir / LOCK_FILE).open("a+", encoding="ascii")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip() or "unknown"
+            handle.close()
+            raise EmbeddedRedisError(f"{self.data_dir} is in use by another guard serve (pid {holder}); "
+                                     "stop it, or give this one its own --data-dir") from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"{os.getpid()}\n")
+        handle.flush()
+        self._lock = handle  # held (and so locked) until this process exits or stop() releases it
+
+    def _stop_leftover(self) -> None:
+        """A Redis still serving this directory from an earlier run (whose parent died): stop it first."""
+        pid_file = self.data_dir / PID_FILE
+        try:
+            pid = int(pid_file.read_text(encoding="ascii").strip())
+        except (OSError, ValueError):
+            return
+        if not _serves(pid, self.data_dir):
+            return
+        log.warning("embedded_redis_leftover", pid=pid, note="a Redis from an earlier run still serves this data "
+                    "directory; stopping it (it writes its append-only file first) before starting a new one")
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 15
+        while _serves(pid, self.data_dir) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _serves(pid, self.data_dir):
+            os.kill(pid, signal.SIGKILL)
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:
@@ -78,5 +161,11 @@ class EmbeddedRedis:
                 self.process.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self.process.kill()
+                self.process.wait()
             log.info("embedded_redis_stopped", port=self.port)
         self.process = None
+        with contextlib.suppress(OSError):
+            (self.data_dir / PID_FILE).unlink()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None

@@ -8,6 +8,7 @@ a single slot and runs unchanged on Redis Cluster. Driver errors become one
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from importlib import resources
@@ -19,6 +20,7 @@ import redis.exceptions
 from guard import metrics
 from guard.domain.decide import USER_RULE_ID, USER_RULE_WINDOW_MS
 from guard.domain.types import CapUsage, Outcome, Reason, RuleCheck, Verdict
+from guard.errors import StaleVersion, StoreUnavailable
 
 T = TypeVar("T")
 
@@ -29,16 +31,9 @@ PAST_TOLERANCE_MS = 86_400_000
 INDEX_SIZE = 200
 
 
-class StoreUnavailable(RuntimeError):
-    """Redis could not be reached or answered with an error."""
-
-
-class StaleVersion(RuntimeError):
-    """The preferences changed since the caller read them (``expected_version``)."""
-
-    def __init__(self, current: int) -> None:
-        super().__init__(f"preferences are at version {current}")
-        self.current = current
+# A check script that starts later than this share of the caller's timeout records nothing: its
+# answer would come too late to be heard, and a sender told DEFER must not find the touch counted.
+DEADLINE_SHARE = 0.8
 
 
 def _script(name: str) -> str:
@@ -117,6 +112,10 @@ class TenantKeys:
     def task(self, task_id: str) -> str:
         return self._k(f"task:{task_id}")
 
+    def task_replies(self, task_id: str) -> str:
+        """The ids of every reply ever filed on a task (the task itself lists only the newest)."""
+        return self._k(f"task:{task_id}:replies")
+
     def campaign(self, campaign_id: str) -> str:
         return self._k(f"campaign:{campaign_id}")
 
@@ -157,8 +156,9 @@ class StoredTouch:
 
 
 class RedisStore:
-    def __init__(self, client: aioredis.Redis) -> None:
+    def __init__(self, client: aioredis.Redis, *, timeout_s: float = 1.0) -> None:
         self.client = client
+        self.timeout_s = timeout_s
         self._check = client.register_script(_script("check_touch"))
         self._cancel = client.register_script(_script("cancel_touch"))
         self._update = client.register_script(_script("update_preferences"))
@@ -169,6 +169,7 @@ class RedisStore:
         self._task_claim = client.register_script(_script("task_claim"))
         self._task_resolve = client.register_script(_script("task_resolve"))
         self._task_closed = client.register_script(_script("task_closed"))
+        self._task_repoint = client.register_script(_script("task_repoint"))
 
     @classmethod
     def from_url(cls, url: str, *, timeout_s: float = 1.0) -> RedisStore:
@@ -176,7 +177,7 @@ class RedisStore:
             url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, decode_responses=True,
             health_check_interval=10,
         )
-        return cls(client)
+        return cls(client, timeout_s=timeout_s)
 
     async def close(self) -> None:
         await self.client.aclose()
@@ -218,10 +219,14 @@ class RedisStore:
             "quiet": plan.default_quiet, "rules": rules, "past_ms": PAST_TOLERANCE_MS,
             "record_ttl": RECORD_TTL_MS, "index_size": INDEX_SIZE,
             "lookback": plan.lookback_ms, "pending_retry": plan.pending_retry_ms, "hv": "1" if plan.high_value else "0",
+            "deadline": time.time_ns() // 1_000_000 + int(self.timeout_s * 1000 * DEADLINE_SHARE),
         }
         keys = [plan.keys.prefs, plan.keys.touch(plan.touch_id), plan.keys.hold, plan.keys.touch_index,
                 plan.keys.unscored, *cap_keys]
         kind, payload = await self._guarded(lambda: self._check(keys=keys, args=[json.dumps(args)]))
+        if kind == "late":
+            metrics.STORE_ERRORS.inc()
+            raise StoreUnavailable("redis ran the check after the caller's deadline; nothing was recorded")
         return outcome_from_script(payload, replayed=kind == "replay", at_ms=plan.at_ms)
 
     async def cancel_touch(self, keys: UserKeys, touch_id: str) -> bool:
@@ -400,27 +405,50 @@ class FeedbackStore:
             if "BUSYGROUP" not in str(exc):
                 raise
 
-    async def create_task(self, task_id: str, created_ms: int, fields: dict[str, str]) -> bool:
+    async def create_task(self, task_id: str, created_ms: int, first_reply_id: str, fields: dict[str, str]) -> bool:
         flat = [x for kv in fields.items() for x in kv]
         t = self.tenant
         done = await self.store._guarded(lambda: self.store._task_create(
-            keys=[t.task(task_id), t.task_index, t.task_stream], args=[task_id, str(created_ms), *flat]))
+            keys=[t.task(task_id), t.task_index, t.task_stream, t.task_replies(task_id)],
+            args=[task_id, str(created_ms), first_reply_id, *flat]))
         return bool(done)
 
-    async def append_to_task(self, task_id: str, reply: dict[str, Any]) -> str:
-        """'appended', 'present' (filed before), 'resolved', or 'missing' (the task is not published yet)."""
-        status = await self.store._guarded(
-            lambda: self.store._task_append(keys=[self.tenant.task(task_id)], args=[json.dumps(reply, ensure_ascii=False)]))
+    async def append_to_task(self, task_id: str, reply: dict[str, Any], keep: int) -> str:
+        """'appended', 'present' (filed before), 'resolved', or 'missing' (the task is not published yet).
+
+        The task lists its newest ``keep`` replies in full and counts the rest, so one user cannot
+        grow a task (and every page that lists it) without bound.
+        """
+        t = self.tenant
+        status = await self.store._guarded(lambda: self.store._task_append(
+            keys=[t.task(task_id), t.task_replies(task_id)],
+            args=[json.dumps(reply, ensure_ascii=False), str(reply["reply_id"]), str(keep)]))
         return str(status)
+
+    async def repoint_task(self, keys: UserKeys, reply_id: str, resolved_task_id: str, fresh_task_id: str) -> str:
+        """The task a held reply belongs to once the one its user pointed at turned out resolved."""
+        task = await self.store._guarded(lambda: self.store._task_repoint(
+            keys=[keys.open_task, keys.reply(reply_id)], args=[resolved_task_id, fresh_task_id]))
+        return str(task)
 
     async def task(self, task_id: str) -> dict[str, str]:
         return dict(await self.store._guarded(lambda: self.client.hgetall(self.tenant.task(task_id))))
 
-    async def task_ids(self, before_ms: float, count: int) -> list[tuple[str, float]]:
-        rows = await self.store._guarded(lambda: self.client.zrevrangebyscore(
-            self.tenant.task_index, f"({before_ms}" if before_ms != float("inf") else "+inf", "-inf",
-            start=0, num=count, withscores=True))
-        return [(str(r[0]), float(r[1])) for r in rows]
+    async def tasks_before(self, max_created_ms: float, offset: int, count: int) -> list[tuple[str, int, dict[str, str]]]:
+        """(task id, created ms, task hash), newest first, from ``max_created_ms`` down; one round trip."""
+        async def fetch() -> list[tuple[str, int, dict[str, str]]]:
+            top = "+inf" if max_created_ms == float("inf") else str(int(max_created_ms))
+            rows = await self.client.zrevrangebyscore(self.tenant.task_index, top, "-inf", start=offset, num=count,
+                                                      withscores=True)
+            if not rows:
+                return []
+            async with self.client.pipeline(transaction=False) as pipe:
+                for task_id, _ in rows:
+                    pipe.hgetall(self.tenant.task(str(task_id)))
+                hashes = await pipe.execute()
+            return [(str(r[0]), int(r[1]), dict(h)) for r, h in zip(rows, hashes, strict=True)]
+
+        return await self.store._guarded(fetch)
 
     async def claim(self, task_id: str, agent: str, now_ms: int) -> tuple[str, str]:
         t = self.tenant
@@ -434,9 +462,11 @@ class FeedbackStore:
             keys=[t.task(task_id), t.task_stream], args=[agent, str(now_ms), SUPPORT_GROUP, outcome, note]))
         return str(status), str(who)
 
-    async def task_closed(self, keys: UserKeys, task_id: str, lift_hold: bool) -> None:
-        await self.store._guarded(lambda: self.store._task_closed(keys=[keys.open_task, keys.hold],
-                                                                  args=[task_id, "1" if lift_hold else "0"]))
+    async def task_closed(self, keys: UserKeys, task_id: str, lift_hold: bool) -> bool:
+        """Release the user from this task (and lift the hold if asked); False when another task holds them."""
+        held = await self.store._guarded(lambda: self.store._task_closed(keys=[keys.open_task, keys.hold],
+                                                                         args=[task_id, "1" if lift_hold else "0"]))
+        return bool(held)
 
     async def read_new(self, consumer: str, block_ms: int) -> list[tuple[str, str]]:
         """(stream id, task id) delivered to this consumer for the first time."""

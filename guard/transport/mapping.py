@@ -6,10 +6,12 @@ from google.protobuf import duration_pb2, timestamp_pb2
 
 from guard.domain import clock
 from guard.domain.types import CapUsage, Outcome, Preferences, Touch, TouchClass
+from guard.errors import InvalidArgument
 from guard.feedback import RecoveryTask, ReplyResult
-from guard.service import ConsentEvent, InvalidArgument, PreferencesPatch, UserState
+from guard.service import ConsentEvent, PreferencesPatch, UserState
 from guard.store.redis_store import StoredTouch
 from guard.v1 import guard_pb2 as pb
+from guard.validate import MAX_TIMESTAMP_S, timestamp_ms
 
 _CLASS_TO_DOMAIN = {pb.MARKETING: TouchClass.MARKETING, pb.TRANSACTIONAL: TouchClass.TRANSACTIONAL,
                     pb.SERVICE: TouchClass.SERVICE}
@@ -17,16 +19,22 @@ _CLASS_TO_PB = {v: k for k, v in _CLASS_TO_DOMAIN.items()}
 _CLASS_BY_NAME = {c.value: _CLASS_TO_PB[c] for c in TouchClass}
 
 
-def ts_to_ms(ts: timestamp_pb2.Timestamp) -> int:
-    return int(ts.seconds) * 1000 + int(ts.nanos) // 1_000_000
+def ts_to_ms(ts: timestamp_pb2.Timestamp, field_name: str) -> int:
+    """A request's Timestamp in epoch ms; ``InvalidArgument`` naming the field when out of range."""
+    return timestamp_ms(int(ts.seconds), int(ts.nanos), field_name)
+
+
+_MAX_MS = MAX_TIMESTAMP_S * 1000 + 999
 
 
 def ms_to_ts(ms: int) -> timestamp_pb2.Timestamp:
+    """Clamped into the Timestamp range, so no stored value can make an answer unencodable."""
+    ms = min(max(0, ms), _MAX_MS)
     return timestamp_pb2.Timestamp(seconds=ms // 1000, nanos=(ms % 1000) * 1_000_000)
 
 
 def ms_to_duration(ms: int) -> duration_pb2.Duration:
-    ms = max(0, ms)
+    ms = min(max(0, ms), _MAX_MS)
     return duration_pb2.Duration(seconds=ms // 1000, nanos=(ms % 1000) * 1_000_000)
 
 
@@ -35,7 +43,7 @@ def touch_from_pb(req: pb.CheckTouchRequest, prefix: str = "") -> Touch:
         raise InvalidArgument(prefix + "touch_class", f"unknown touch class {req.touch_class}")
     at = 0
     if req.HasField("send_at"):
-        at = ts_to_ms(req.send_at)
+        at = ts_to_ms(req.send_at, prefix + "send_at")
         if at <= 0:
             raise InvalidArgument(prefix + "send_at", "must be after 1970")
     return Touch(req.user_id, req.channel, req.category, req.campaign_id, req.touch_id,
@@ -82,7 +90,7 @@ def patch_from_pb(req: pb.UpdatePreferencesRequest) -> PreferencesPatch:
     quiet = None
     if p.HasField("quiet_hours") and (p.quiet_hours.time_zone or p.quiet_hours.start or p.quiet_hours.end):
         quiet = (p.quiet_hours.time_zone, p.quiet_hours.start, p.quiet_hours.end)
-    paused = ts_to_ms(p.paused_until) if p.HasField("paused_until") else 0
+    paused = ts_to_ms(p.paused_until, "preferences.paused_until") if p.HasField("paused_until") else 0
     return PreferencesPatch(paths=list(req.update_mask.paths), channels=dict(p.channels),
                             categories=dict(p.categories), unsubscribed_all=p.unsubscribed_all,
                             quiet_hours=quiet, paused_until_ms=paused,
@@ -128,7 +136,7 @@ def task_to_pb(task: RecoveryTask) -> pb.RecoveryTask:
         status=pb.TaskStatus.Value(task.status if task.status in ("OPEN", "CLAIMED", "RESOLVED") else "TASK_STATUS_UNSPECIFIED"),
         assignee=task.assignee,
         outcome=pb.TaskOutcome.Value(task.outcome or "TASK_OUTCOME_UNSPECIFIED"),
-        note=task.note)
+        note=task.note, replies_omitted=task.replies_omitted)
     for r in task.replies:
         msg.replies.append(pb.TaskReply(reply_id=r.reply_id, text=r.text, at=ms_to_ts(r.at_ms), negative_score=r.negative))
     return msg

@@ -18,12 +18,13 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from guard import logs, metrics
-from guard.feedback import FeedbackService, NotFound, PreconditionFailed
-from guard.service import Conflict, GuardService, InvalidArgument
-from guard.store.redis_store import StoreUnavailable
+from guard.errors import Conflict, InvalidArgument, NotFound, PreconditionFailed, StoreUnavailable
+from guard.feedback import FeedbackService
+from guard.service import GuardService
 from guard.transport import mapping
 from guard.v1 import guard_pb2 as pb
 from guard.v1 import guard_pb2_grpc as pb_grpc
+from guard.validate import check_id
 
 log = logs.get("guard.rpc")
 
@@ -82,7 +83,9 @@ class EngagementGuardServicer(pb_grpc.EngagementGuardServicer):
     async def RecordReply(
         self, request: pb.RecordReplyRequest, context: Any, log_fields: dict[str, Any]
     ) -> pb.RecordReplyResponse:
-        received = mapping.ts_to_ms(request.received_at) if request.HasField("received_at") else 0
+        received = mapping.ts_to_ms(request.received_at, "received_at") if request.HasField("received_at") else 0
+        if request.HasField("received_at") and received <= 0:
+            raise InvalidArgument("received_at", "must be after 1970")
         result = await self.feedback.record(request.user_id, request.channel, request.text, request.reply_id,
                                             request.in_reply_to_touch_id, request.campaign_id, received)
         log_fields.update(label=result.label, action=result.action, task=bool(result.task_id), replayed=result.replayed)
@@ -159,6 +162,10 @@ class RecoveryDeskServicer(pb_grpc.RecoveryDeskServicer):
     async def WatchRecoveryTasks(
         self, request: pb.WatchRecoveryTasksRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.RecoveryTask]:
+        try:
+            check_id(request.consumer, "consumer")
+        except InvalidArgument as exc:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
         log.info("watch_started", consumer=request.consumer)
         sent = 0
         try:
@@ -176,33 +183,44 @@ class RecoveryDeskServicer(pb_grpc.RecoveryDeskServicer):
     async def ListRecoveryTasks(
         self, request: pb.ListRecoveryTasksRequest, context: Any, log_fields: dict[str, Any]
     ) -> pb.ListRecoveryTasksResponse:
+        if request.status and request.status not in _STATUS_NAMES:
+            raise InvalidArgument("status", f"unknown task status {request.status}")
         tasks, token = await self.feedback.list_tasks(_STATUS_NAMES.get(request.status, ""), request.page_size,
                                                       request.page_token)
+        log_fields.update(items=len(tasks))
         return pb.ListRecoveryTasksResponse(tasks=[mapping.task_to_pb(t) for t in tasks], next_page_token=token)
 
     @rpc
     async def ClaimRecoveryTask(
         self, request: pb.ClaimRecoveryTaskRequest, context: Any, log_fields: dict[str, Any]
     ) -> pb.RecoveryTask:
-        log_fields.update(task_id=request.task_id, agent=request.agent)
-        return mapping.task_to_pb(await self.feedback.claim(request.task_id, request.agent))
+        task = await self.feedback.claim(request.task_id, request.agent)
+        log_fields.update(task_id=task.task_id, agent=task.assignee)  # logged once checked, never before
+        return mapping.task_to_pb(task)
 
     @rpc
     async def ResolveRecoveryTask(
         self, request: pb.ResolveRecoveryTaskRequest, context: Any, log_fields: dict[str, Any]
     ) -> pb.RecoveryTask:
-        log_fields.update(task_id=request.task_id, agent=request.agent, lift_hold=request.lift_hold)
         task = await self.feedback.resolve(request.task_id, request.agent, _OUTCOME_NAMES.get(request.outcome, ""),
                                            request.note, request.lift_hold)
+        log_fields.update(task_id=task.task_id, agent=task.assignee, lift_hold=request.lift_hold)
         return mapping.task_to_pb(task)
 
 
 class GuardServer:
     """The aio server with health (overall, the service, and Redis apart) and reflection."""
 
-    def __init__(self, service: GuardService, feedback: FeedbackService, listen: str) -> None:
+    def __init__(self, service: GuardService, feedback: FeedbackService, listen: str, *,
+                 max_message_bytes: int = 4 << 20) -> None:
         self.service = service
-        self.server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        # The message limit is set on purpose (not left to a library default): past it a call is
+        # RESOURCE_EXHAUSTED before any of it is read; every field inside has its own limit.
+        self.server = grpc.aio.server(options=[
+            ("grpc.so_reuseport", 0),
+            ("grpc.max_receive_message_length", max_message_bytes),
+            ("grpc.max_send_message_length", max_message_bytes),
+        ])
         guard_servicer = EngagementGuardServicer(service, feedback)
         pb_grpc.add_EngagementGuardServicer_to_server(guard_servicer, self.server)  # type: ignore[no-untyped-call]
         pb_grpc.add_RecoveryDeskServicer_to_server(RecoveryDeskServicer(feedback), self.server)  # type: ignore[no-untyped-call]

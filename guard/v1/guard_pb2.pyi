@@ -393,7 +393,7 @@ class TaskReply(_message.Message):
     def __init__(self, reply_id: _Optional[str] = ..., text: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., negative_score: _Optional[float] = ...) -> None: ...
 
 class RecoveryTask(_message.Message):
-    __slots__ = ("task_id", "user_id", "channel", "replies", "campaign_id", "priority", "created_at", "due_at", "status", "assignee", "outcome", "note")
+    __slots__ = ("task_id", "user_id", "channel", "replies", "campaign_id", "priority", "created_at", "due_at", "status", "assignee", "outcome", "note", "replies_omitted")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
@@ -406,6 +406,7 @@ class RecoveryTask(_message.Message):
     ASSIGNEE_FIELD_NUMBER: _ClassVar[int]
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     NOTE_FIELD_NUMBER: _ClassVar[int]
+    REPLIES_OMITTED_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     user_id: str
     channel: str
@@ -418,7 +419,8 @@ class RecoveryTask(_message.Message):
     assignee: str
     outcome: TaskOutcome
     note: str
-    def __init__(self, task_id: _Optional[str] = ..., user_id: _Optional[str] = ..., channel: _Optional[str] = ..., replies: _Optional[_Iterable[_Union[TaskReply, _Mapping]]] = ..., campaign_id: _Optional[str] = ..., priority: _Optional[_Union[Priority, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[TaskStatus, str]] = ..., assignee: _Optional[str] = ..., outcome: _Optional[_Union[TaskOutcome, str]] = ..., note: _Optional[str] = ...) -> None: ...
+    replies_omitted: int
+    def __init__(self, task_id: _Optional[str] = ..., user_id: _Optional[str] = ..., channel: _Optional[str] = ..., replies: _Optional[_Iterable[_Union[TaskReply, _Mapping]]] = ..., campaign_id: _Optional[str] = ..., priority: _Optional[_Union[Priority, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[TaskStatus, str]] = ..., assignee: _Optional[str] = ..., outcome: _Optional[_Union[TaskOutcome, str]] = ..., note: _Optional[str] = ..., replies_omitted: _Optional[int] = ...) -> None: ...
 
 class WatchRecoveryTasksRequest(_message.Message):
     __slots__ = ("consumer",)

@@ -3,50 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 
 import pytest
 
-from guard import policy
 from guard.domain.types import DAY_MS, Reason, TouchClass, Verdict
 from guard.feedback import FeedbackService, PreconditionFailed, RecoveryTask
-from guard.sentiment.batcher import MicroBatcher
-from guard.sentiment.model import BUNDLED_MODEL, Score, SentimentModel
 from guard.service import GuardService
-from guard.store.redis_store import FeedbackStore
-from tests.helpers import FakeClock, ms, touch
+from tests.helpers import ms, touch
 
 NOON = ms(2026, 11, 23, 12, 0, "Asia/Shanghai")
-
-
-@pytest.fixture(scope="module")
-def model() -> SentimentModel:
-    return SentimentModel(BUNDLED_MODEL, threads=2)
-
-
-class Switchable:
-    """The real model, which a test can make fail (and mend) at will."""
-
-    def __init__(self, model: SentimentModel) -> None:
-        self.model = model
-        self.broken = False
-
-    def __call__(self, texts: Sequence[str]) -> list[Score]:
-        if self.broken:
-            raise RuntimeError("model made to fail")
-        return self.model.score(texts)
-
-
-@pytest.fixture
-async def loop_parts(store, model):
-    clock = FakeClock(NOON)
-    guard = GuardService(policy.load(None), store, now=clock)
-    scorer = Switchable(model)
-    batcher = MicroBatcher(scorer, max_batch=16, max_wait_s=0.002)
-    feedback = FeedbackService(guard, FeedbackStore(store, "default"), batcher.score)
-    guard.score_pending = feedback.score_pending
-    yield guard, feedback, scorer, clock
-    await batcher.close()
 
 
 async def test_complaint_holds_marketing_and_opens_one_task(loop_parts):

@@ -5,6 +5,13 @@
 local p = cjson.decode(ARGV[1])
 local t = p.t
 
+-- A script that starts after its caller's deadline (Redis stalled, the caller timed out and
+-- answered from its fail mode) records nothing: the answer the sender got stays the truth.
+local clock = redis.call('TIME')
+if tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000) > p.deadline then
+  return {'late', ''}
+end
+
 if p.touch_id ~= '' then
   local prior = redis.call('HGET', KEYS[2], 'result')
   if prior and redis.call('HGET', KEYS[2], 'state') == 'recorded' then

@@ -1,0 +1,49 @@
+"""Shared parts of the feedback-loop tests: the real bundled model, switchable to fail, behind the batcher."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from guard import policy
+from guard.feedback import FeedbackService
+from guard.sentiment.batcher import MicroBatcher
+from guard.sentiment.model import BUNDLED_MODEL, Score, SentimentModel
+from guard.service import GuardService
+from guard.store.redis_store import FeedbackStore
+from tests.helpers import FakeClock, ms
+
+NOON = ms(2026, 11, 23, 12, 0, "Asia/Shanghai")
+
+
+@pytest.fixture(scope="session")
+def model() -> SentimentModel:
+    return SentimentModel(BUNDLED_MODEL, threads=2)
+
+
+class Switchable:
+    """The real model, which a test can make fail (and mend) at will."""
+
+    def __init__(self, model: SentimentModel) -> None:
+        self.model = model
+        self.broken = False
+
+    def __call__(self, texts: Sequence[str]) -> list[Score]:
+        if self.broken:
+            raise RuntimeError("model made to fail")
+        return self.model.score(texts)
+
+
+@pytest.fixture
+async def loop_parts(store, model):
+    clock = FakeClock(NOON)
+    guard = GuardService(policy.load(None), store, now=clock)
+    scorer = Switchable(model)
+    batcher = MicroBatcher(scorer, max_batch=16, max_wait_s=0.002)
+    feedback = FeedbackService(guard, FeedbackStore(store, "default"), batcher.score)
+    guard.score_pending = feedback.score_pending
+    yield guard, feedback, scorer, clock
+    await batcher.close()
+
+
