@@ -1,9 +1,16 @@
-"""The single wiring point: settings → policy → store → service → server."""
+"""The single wiring point: settings → policy → store → service → server.
+
+``build`` makes the parts and ``App`` starts and stops them; ``serve`` adds the
+process concerns (signals, the metrics endpoint). Tests and benchmarks build the
+service through the same ``build``, so they measure the program people run.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
+from dataclasses import dataclass, field
 
 from guard import logs, policy
 from guard.feedback import FeedbackService
@@ -25,7 +32,45 @@ def _host_port(value: str, name: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
-async def serve(settings: Settings) -> None:
+@dataclass
+class App:
+    """Every long-lived part of one serving process."""
+
+    settings: Settings
+    policy: policy.Policy
+    store: RedisStore
+    service: GuardService
+    feedback: FeedbackService
+    batcher: MicroBatcher
+    server: GuardServer
+    embedded: EmbeddedRedis | None = None
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def port(self) -> int:
+        return int(self.server.port)
+
+    async def start(self) -> None:
+        await self.server.start()
+        self._tasks.append(asyncio.create_task(self.feedback.run_sweeper(self.settings.sweep_seconds)))
+        log.info("serving", listen=self.settings.listen, port=self.server.port)
+
+    async def stop(self, grace_s: float | None = None) -> None:
+        """Drain calls in flight, then close everything this app opened."""
+        await self.server.drain(self.settings.drain_seconds if grace_s is None else grace_s)
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.batcher.close()
+        await self.store.close()
+        if self.embedded is not None:
+            self.embedded.stop()
+        log.info("stopped")
+
+
+def build(settings: Settings, model: SentimentModel | None = None) -> App:
+    """Wire the parts; ``model`` lets a caller share one loaded model between several apps."""
     pol = policy.load(settings.policy)
     log.info("policy_loaded", source=pol.source, rules=[r.rule_id for r in pol.rules])
     embedded: EmbeddedRedis | None = None
@@ -36,36 +81,39 @@ async def serve(settings: Settings) -> None:
         url = embedded.url
         log.info("using_embedded_redis", url=url, data_dir=str(embedded.data_dir),
                  note="no GUARD_REDIS_URL given: guard runs its own persistent Redis")
-    model = SentimentModel(settings.sentiment_model or BUNDLED_MODEL, threads=settings.sentiment_threads,
-                           quantize=settings.sentiment_quantize)
-    batcher = MicroBatcher(model.score, max_batch=settings.sentiment_max_batch,
-                           max_wait_s=settings.sentiment_max_wait_ms / 1000, max_in_flight=settings.sentiment_max_in_flight)
-    store = RedisStore.from_url(url, timeout_s=settings.redis_timeout)
-    service = GuardService(pol, store, tenant=settings.tenant)
-    feedback = FeedbackService(service, FeedbackStore(store, settings.tenant), batcher.score)
-    service.score_pending = feedback.score_pending
-    sweeper = asyncio.create_task(feedback.run_sweeper(settings.sweep_seconds))
+    try:
+        if model is None:
+            model = SentimentModel(settings.sentiment_model or BUNDLED_MODEL, threads=settings.sentiment_threads,
+                                   quantize=settings.sentiment_quantize)
+        batcher = MicroBatcher(model.score, max_batch=settings.sentiment_max_batch,
+                               max_wait_s=settings.sentiment_max_wait_ms / 1000,
+                               max_in_flight=settings.sentiment_max_in_flight)
+        store = RedisStore.from_url(url, timeout_s=settings.redis_timeout)
+        service = GuardService(pol, store, tenant=settings.tenant)
+        feedback = FeedbackService(service, FeedbackStore(store, settings.tenant), batcher.score)
+        service.score_pending = feedback.score_pending
+        server = GuardServer(service, feedback, settings.listen, max_message_bytes=settings.max_message_bytes)
+    except BaseException:
+        if embedded is not None:
+            embedded.stop()
+        raise
+    return App(settings, pol, store, service, feedback, batcher, server, embedded)
+
+
+async def serve(settings: Settings) -> None:
+    app = build(settings)
     if settings.metrics_listen:
         from prometheus_client import start_http_server
 
         host, port = _host_port(settings.metrics_listen, "GUARD_METRICS_LISTEN")
         start_http_server(port, addr=host)
         log.info("metrics_listening", address=settings.metrics_listen)
-    server = GuardServer(service, feedback, settings.listen, max_message_bytes=settings.max_message_bytes)
-    await server.start()
-    log.info("serving", listen=settings.listen, port=server.port)
-
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     try:
+        await app.start()
         await stop.wait()
-        await server.drain(settings.drain_seconds)
     finally:
-        sweeper.cancel()
-        await batcher.close()
-        await store.close()
-        if embedded is not None:
-            embedded.stop()
-        log.info("stopped")
+        await app.stop()

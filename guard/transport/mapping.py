@@ -90,7 +90,8 @@ def patch_from_pb(req: pb.UpdatePreferencesRequest) -> PreferencesPatch:
     quiet = None
     if p.HasField("quiet_hours") and (p.quiet_hours.time_zone or p.quiet_hours.start or p.quiet_hours.end):
         quiet = (p.quiet_hours.time_zone, p.quiet_hours.start, p.quiet_hours.end)
-    paused = ts_to_ms(p.paused_until, "preferences.paused_until") if p.HasField("paused_until") else 0
+    masked = {"paused_until", "*"} & set(req.update_mask.paths)  # a value outside the mask is never read
+    paused = ts_to_ms(p.paused_until, "preferences.paused_until") if masked and p.HasField("paused_until") else 0
     return PreferencesPatch(paths=list(req.update_mask.paths), channels=dict(p.channels),
                             categories=dict(p.categories), unsubscribed_all=p.unsubscribed_all,
                             quiet_hours=quiet, paused_until_ms=paused,

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
+from google.protobuf.message import DecodeError
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
@@ -41,6 +42,42 @@ STATUS_BY_ERROR: tuple[tuple[type[Exception], grpc.StatusCode], ...] = (
     (StoreUnavailable, grpc.StatusCode.UNAVAILABLE),
 )
 
+class Undecodable:
+    """What a request body that is not a message of the method's type decodes to.
+
+    gRPC's own handlers would answer such a body with UNKNOWN; guard answers INVALID_ARGUMENT
+    naming ``request``, like any other bad input.
+    """
+
+    def __init__(self, type_name: str) -> None:
+        self.type_name = type_name
+
+    def error(self) -> InvalidArgument:
+        return InvalidArgument("request", f"is not a {self.type_name} message (the wire format is corrupt)")
+
+
+def _lenient(message_type: Any) -> Callable[[bytes], Any]:
+    def decode(body: bytes) -> Any:
+        try:
+            return message_type.FromString(body)
+        except DecodeError:
+            return Undecodable(message_type.DESCRIPTOR.full_name)
+
+    return decode
+
+
+def add_servicer(servicer: Any, service_name: str, server: grpc.aio.Server) -> None:
+    """Register every method of a guard.v1 service, built from its descriptor (the generated adder, leniently)."""
+    handlers: dict[str, grpc.RpcMethodHandler] = {}
+    for method in pb.DESCRIPTOR.services_by_name[service_name].methods:
+        request_type = getattr(pb, method.input_type.name)
+        response_type = getattr(pb, method.output_type.name)
+        make = grpc.unary_stream_rpc_method_handler if method.server_streaming else grpc.unary_unary_rpc_method_handler
+        handlers[method.name] = make(getattr(servicer, method.name), request_deserializer=_lenient(request_type),
+                                     response_serializer=response_type.SerializeToString)
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(f"guard.v1.{service_name}", handlers),))
+
+
 Req = TypeVar("Req")
 Resp = TypeVar("Resp")
 Handler = Callable[[Any, Req, grpc.aio.ServicerContext], Awaitable[Resp]]
@@ -56,6 +93,8 @@ def rpc(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         fields: dict[str, Any] = {}
         code = grpc.StatusCode.OK
         try:
+            if isinstance(request, Undecodable):
+                raise request.error()
             return await method(self, request, context, fields)
         except Exception as exc:
             for error_type, status in STATUS_BY_ERROR:
@@ -163,6 +202,8 @@ class RecoveryDeskServicer(pb_grpc.RecoveryDeskServicer):
         self, request: pb.WatchRecoveryTasksRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.RecoveryTask]:
         try:
+            if isinstance(request, Undecodable):
+                raise request.error()
             check_id(request.consumer, "consumer")
         except InvalidArgument as exc:
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
@@ -221,9 +262,8 @@ class GuardServer:
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
         ])
-        guard_servicer = EngagementGuardServicer(service, feedback)
-        pb_grpc.add_EngagementGuardServicer_to_server(guard_servicer, self.server)  # type: ignore[no-untyped-call]
-        pb_grpc.add_RecoveryDeskServicer_to_server(RecoveryDeskServicer(feedback), self.server)  # type: ignore[no-untyped-call]
+        add_servicer(EngagementGuardServicer(service, feedback), "EngagementGuard", self.server)
+        add_servicer(RecoveryDeskServicer(feedback), "RecoveryDesk", self.server)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name

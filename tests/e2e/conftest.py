@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import grpc
@@ -74,3 +74,30 @@ def serve_factory(tmp_path: Path) -> Iterator[object]:
     yield make
     for proc in started:
         proc.kill()
+
+
+@pytest.fixture(scope="session")
+def bundled_model() -> object:
+    from guard.sentiment.model import BUNDLED_MODEL, SentimentModel
+
+    return SentimentModel(BUNDLED_MODEL, threads=2)
+
+
+@pytest.fixture
+async def app(redis_server, bundled_model, tmp_path) -> AsyncIterator[object]:
+    """The service wired exactly as ``guard serve`` wires it, in this process, on a free port, quiet hours off."""
+    import redis.asyncio as aioredis
+
+    from guard.app import build
+    from guard.settings import Settings
+    from tests.helpers import QUIET_HOURS_OFF, policy_file
+
+    client = aioredis.Redis.from_url(redis_server.url)
+    await client.flushdb()
+    await client.aclose()
+    settings = Settings(listen="127.0.0.1:0", redis_url=redis_server.url, sweep_seconds=3600,
+                        policy=policy_file(tmp_path, quiet_hours=QUIET_HOURS_OFF, recovery={"redeliver_after": "1s"}))
+    built = build(settings, model=bundled_model)  # type: ignore[arg-type]
+    await built.start()
+    yield built
+    await built.stop(0)

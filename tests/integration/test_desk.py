@@ -54,7 +54,7 @@ async def test_a_complaint_after_an_interrupted_resolve_gets_a_task_of_its_own(l
 
 async def test_a_task_lists_its_newest_replies_and_counts_the_rest(loop_parts):
     """45 complaints of 2,000 characters: the task keeps 20 in full and counts 25; refiling an old one adds nothing."""
-    guard, feedback, _, _ = loop_parts
+    _, feedback, _, _ = loop_parts
     long = (COMPLAINT * 300)[:1996]
     results = [await feedback.record("u1", "sms", f"{long}{i:04d}", f"r{i}") for i in range(45)]
     assert {r.task_id for r in results} == {results[0].task_id}
