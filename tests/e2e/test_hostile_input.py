@@ -44,7 +44,7 @@ async def snapshot(store: Any) -> dict[bytes, bytes]:
     return dict(zip(keys, values, strict=True))
 
 
-async def call(channel: grpc.aio.Channel, method: str, request: Any, timeout: float = 20) -> tuple[grpc.StatusCode, str]:
+async def call(channel: grpc.aio.Channel, method: str, request: Any) -> tuple[grpc.StatusCode, str]:
     service, desc = METHODS[method]
     path = f"/guard.v1.{service}/{method}"
     response_type = getattr(pb, desc.output_type.name)
@@ -56,7 +56,7 @@ async def call(channel: grpc.aio.Channel, method: str, request: Any, timeout: fl
                 break
         else:
             unary = channel.unary_unary(path, request_serializer=None, response_deserializer=response_type.FromString)
-            await unary(body, timeout=timeout)
+            await unary(body, timeout=20)
     except grpc.aio.AioRpcError as exc:
         if desc.server_streaming and exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
             return grpc.StatusCode.OK, ""  # a valid watch waits for tasks until the client stops it
