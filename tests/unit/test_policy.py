@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import sys
 from importlib import resources
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from guard import policy
 from guard.domain.types import Check, TouchClass
@@ -57,3 +61,60 @@ def test_policy_check_command_exits_non_zero_with_the_line(tmp_path):
     good = subprocess.run([sys.executable, "-m", "guard", "policy", "check", str(tmp_path / "none.yaml")],
                           capture_output=True, text=True)
     assert good.returncode == 1 and "cannot read policy file" in good.stderr
+
+
+# -- generated policies --------------------------------------------------------------------------
+
+
+_SCALARS = st.one_of(st.none(), st.booleans(), st.integers(-(2**70), 2**70), st.floats(allow_nan=True),
+                     st.text(max_size=12), st.sampled_from(["7d", "0d", "30s", "1w", "21:00", "Asia/Shanghai", "user",
+                                                            "marketing", "open", "caps", "sms", "-1d", "1.5h"]))
+_VALUES = st.recursive(_SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4),
+                                                         st.dictionaries(st.text(max_size=10), inner, max_size=4)),
+                       max_leaves=12)
+_BASE = yaml.safe_load(DEFAULT)
+_PATHS = ["channels", "channels.sms", "channels.sms.closed_by_law", "categories", "categories.promotion", "quiet_hours",
+          "quiet_hours.start", "quiet_hours.time_zone", "classes", "classes.marketing", "classes.marketing.checks",
+          "classes.marketing.fail_mode", "caps", "caps.0", "caps.0.limit", "caps.0.window", "caps.0.per", "caps.0.classes",
+          "caps.1.channels", "caps.2.shadow", "replies", "replies.hold", "replies.negative_threshold",
+          "replies.opt_out_keywords", "recovery", "recovery.sla", "recovery.max_replies_per_task",
+          "store_unavailable_retry_after", "max_schedule_ahead", "surprise"]
+
+
+def _set(doc: object, path: str, value: object) -> object:
+    head, _, rest = path.partition(".")
+    key: object = int(head) if head.isdigit() else head
+    if isinstance(doc, list) and isinstance(key, int) and key < len(doc):
+        doc[key] = _set(doc[key], rest, value) if rest else value
+    elif isinstance(doc, dict):
+        doc[key] = _set(doc.get(key), rest, value) if rest else value
+    return doc
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(_PATHS), _VALUES), min_size=1, max_size=3))
+def test_a_mangled_policy_is_a_policy_error_or_a_policy(changes):
+    """The shipped policy with random values at random keys: parse() returns a Policy or raises PolicyError, never else."""
+    import copy
+
+    doc = copy.deepcopy(_BASE)
+    for path, value in changes:
+        doc = _set(doc, path, value)
+    try:
+        text = yaml.safe_dump(doc, allow_unicode=True)
+    except yaml.YAMLError:
+        return
+    try:
+        parsed = policy.parse(text)
+    except policy.PolicyError as exc:
+        assert str(exc)
+        return
+    assert set(parsed.classes) == set(TouchClass)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=300))
+def test_any_text_is_a_policy_error_or_a_policy(text):
+    """Arbitrary text as a policy file: a PolicyError that says where, never a crash."""
+    with contextlib.suppress(policy.PolicyError):
+        policy.parse(text)
