@@ -206,3 +206,27 @@ def test_sigterm_lets_a_call_in_flight_finish(serve_factory, tmp_path):
         assert '"event": "draining"' in server.log.read_text()
     finally:
         redis.stop()
+
+
+def test_a_megabyte_value_never_reaches_the_log_whole(serve_factory):
+    """1 MB ids are refused before they are logged, and no log line carries a value longer than 256 characters."""
+    server = serve_factory()
+    server.start()
+    with grpc.insecure_channel(server.target) as channel:
+        desk = pb_grpc.RecoveryDeskStub(channel)
+        stub = pb_grpc.EngagementGuardStub(channel)
+        big = "t" * (1 << 20)
+        calls = [lambda: desk.ClaimRecoveryTask(pb.ClaimRecoveryTaskRequest(task_id=big, agent="amy"), timeout=10),
+                 lambda: desk.ResolveRecoveryTask(pb.ResolveRecoveryTaskRequest(task_id="t", agent=big,
+                                                                                outcome=pb.RECOVERED), timeout=10),
+                 lambda: stub.CheckTouch(pb.CheckTouchRequest(user_id=big, channel="push", category="content",
+                                                              touch_id="t"), timeout=10),
+                 lambda: next(iter(desk.WatchRecoveryTasks(pb.WatchRecoveryTasksRequest(consumer=big), timeout=10)))]
+        for send in calls:
+            with pytest.raises(grpc.RpcError) as err:
+                send()
+            assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert len(err.value.details()) < 300
+    assert server.stop() == 0
+    longest = max(len(line) for line in server.log.read_text().splitlines())
+    assert longest < 4096, longest
