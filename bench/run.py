@@ -1,0 +1,418 @@
+"""guard's benchmark suite: every figure measured side by side in one run, each as a ratio to its floor.
+
+Runs the real program (``guard serve`` as a subprocess, against its own redis-server), a bare grpc.aio
+echo server as the transport floor, ``redis-benchmark`` running guard's own check script through
+EVALSHA as the Redis ceiling, and the ``limits`` library's moving-window limiter as the peer a Python
+team would reach for. The load client (``bench/load.py``) runs in its own process, the same client for
+the echo server and for guard. Prints a table; writes every number to JSON.
+
+    ./dev bench                      # the whole suite, 5 s per figure
+    python bench/run.py --seconds 1  # quicker
+    python bench/run.py --repo ../other-checkout   # the same suite against another checkout's guard
+
+Benchmarks are not tests: nothing here asserts a time. ``tests/integration/test_bench_smoke.py`` runs
+the suite for a moment so it cannot rot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+sys.path.insert(0, str(REPO))
+
+CHECK_SCRIPT = REPO / "guard/store/lua/check_touch.lua"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen[Any], timeout_s: float = 90) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"a benchmark process exited early with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"nothing listened on {port} within {timeout_s}s")
+
+
+def wait_serving(target: str, proc: subprocess.Popen[Any], timeout_s: float = 120) -> None:
+    import grpc
+    from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+    deadline = time.monotonic() + timeout_s
+    with grpc.insecure_channel(target) as channel:
+        stub = health_pb2_grpc.HealthStub(channel)
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise SystemExit(f"guard serve exited early with {proc.returncode}")
+            try:
+                if stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1).status == 1:
+                    return
+            except grpc.RpcError:
+                pass
+            time.sleep(0.2)
+    raise SystemExit("guard serve did not become healthy")
+
+
+class Redis:
+    """A redis-server of the benchmark's own, configured as the embedded one is (append-only, everysec)."""
+
+    def __init__(self, directory: Path) -> None:
+        self.port = free_port()
+        directory.mkdir(parents=True, exist_ok=True)
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(directory),
+             "--appendonly", "yes", "--appendfsync", "everysec", "--save", ""],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port, self.proc)
+        import redis
+
+        self.client = redis.Redis(port=self.port, decode_responses=True)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        self.client.close()
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+class Bench:
+    def __init__(self, args: argparse.Namespace, work: Path) -> None:
+        self.args = args
+        self.work = work
+        self.results: dict[str, Any] = {"host": {"cpus": os.cpu_count()}, "figures": {}}
+        self.procs: list[subprocess.Popen[Any]] = []
+        self.run_id = 0
+
+    # -- processes --------------------------------------------------------------------------
+
+    def policy(self) -> Path:
+        import yaml
+
+        data = yaml.safe_load((REPO / "guard/default_policy.yaml").read_text(encoding="utf-8"))
+        data["quiet_hours"] = {"time_zone": "UTC", "start": "00:00", "end": "00:00"}  # the hour must not decide
+        path = self.work / "policy.yaml"
+        path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+        return path
+
+    def start_guard(self, redis: Redis, workers: int | None = None) -> tuple[str, subprocess.Popen[Any]]:
+        port = free_port()
+        repo = Path(self.args.repo).resolve()
+        env = {**os.environ, "GUARD_REDIS_URL": redis.url, "GUARD_POLICY": str(self.policy()),
+               "GUARD_LISTEN": f"127.0.0.1:{port}", "GUARD_LOG_FORMAT": "json", "PYTHONPATH": str(repo),
+               "GUARD_DATA_DIR": str(self.work / "data")}
+        if workers is not None:
+            env["GUARD_WORKERS"] = str(workers)
+        log = (self.work / f"serve-{port}.log").open("w")
+        proc = subprocess.Popen([sys.executable, "-m", "guard", "serve"], cwd=repo, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
+        self.procs.append(proc)
+        target = f"127.0.0.1:{port}"
+        wait_serving(target, proc)
+        return target, proc
+
+    def start_echo(self) -> str:
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, str(BENCH / "echo_server.py"), "--listen", f"127.0.0.1:{port}"])
+        self.procs.append(proc)
+        wait_port(port, proc)
+        return f"127.0.0.1:{port}"
+
+    def stop(self, proc: subprocess.Popen[Any]) -> None:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+
+    def load(self, target: str, kind: str, in_flight: int, seconds: float | None = None, **extra: Any) -> dict[str, Any]:
+        self.run_id += 1
+        cmd = [sys.executable, str(BENCH / "load.py"), "--target", target, "--kind", kind, "--in-flight", str(in_flight),
+               "--seconds", str(seconds if seconds is not None else self.args.seconds),
+               "--run", f"b{os.getpid()}x{self.run_id}x"]
+        for key, value in extra.items():
+            cmd += [f"--{key.replace('_', '-')}", str(value)]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True)
+        return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+
+    def record(self, name: str, value: Any) -> None:
+        self.results["figures"][name] = value
+
+    # -- figures ----------------------------------------------------------------------------
+
+    def transport(self, echo: str, guard: str) -> None:
+        for flight in (1, 16, 64):
+            e = self.load(echo, "spread", flight)
+            g = self.load(guard, "spread", flight)
+            self.record(f"echo_{flight}", e)
+            self.record(f"check_spread_{flight}", g)
+            self.record(f"check_over_echo_{flight}", round(g["per_s"] / e["per_s"], 3))
+        for flight in (16, 64):
+            self.record(f"check_hot_{flight}", self.load(guard, "hot", flight))
+
+    def commands_per_check(self, guard: str, redis: Redis) -> None:
+        """Commands guard sends Redis per recorded CheckTouch, read off Redis's MONITOR (script-inner calls apart)."""
+        import threading
+
+        import redis as redis_lib
+
+        seen: list[tuple[str, str]] = []
+        marker = f"bench-stop-{os.getpid()}"
+        ready = threading.Event()
+
+        def monitor() -> None:
+            client = redis_lib.Redis(port=redis.port, decode_responses=True)
+            with client.monitor() as m:
+                ready.set()
+                for info in m.listen():
+                    command = str(info.get("command", ""))
+                    if marker in command:
+                        break
+                    seen.append((str(info.get("client_type", "")), command.split(" ", 1)[0].lower()))
+            client.close()
+
+        thread = threading.Thread(target=monitor, daemon=True)
+        thread.start()
+        ready.wait(10)
+        time.sleep(0.2)
+        result = self.load(guard, "spread", 16, seconds=60, max_calls=501)
+        redis.client.echo(marker)
+        thread.join(30)
+        calls = result["calls"]
+        top = [c for kind, c in seen if kind != "lua"]
+        inner = [c for kind, c in seen if kind == "lua"]
+        by_command: dict[str, float] = {}
+        for c in top:
+            by_command[c] = by_command.get(c, 0) + 1
+        self.record("redis_commands_per_check", {
+            "per_check": round(len(top) / calls, 3),
+            "by_command": {k: round(v / calls, 3) for k, v in sorted(by_command.items())},
+            "inside_scripts_per_check": round(len(inner) / calls, 2)})
+
+    def batches(self, guard: str) -> None:
+        for size in (100, 1000):
+            r = self.load(guard, "batch", 4, batch=size, max_calls=max(20, 20_000 // size))
+            r["decisions_per_s"] = round(r["per_s"] * size, 1)
+            self.record(f"check_touches_{size}", r)
+
+    def redis_ceiling(self, redis: Redis) -> None:
+        """redis-benchmark runs the check script itself through EVALSHA: what one Redis can decide per second."""
+        if shutil.which("redis-benchmark") is None:
+            self.record("redis_benchmark_evalsha", "redis-benchmark not found")
+            return
+        sha = redis.client.script_load(CHECK_SCRIPT.read_text(encoding="utf-8"))
+        plan = {"t": int(time.time() * 1000), "now": int(time.time() * 1000), "touch_id": "t__rand_int__", "dry": False,
+                "checks": {c: True for c in ("unsubscribed", "channel", "category", "pause", "hold", "quiet_hours",
+                                              "caps")},
+                "channel": "push", "category": "promotion", "campaign": "c__rand_int__", "class": "marketing",
+                "channel_default": True, "category_default": True, "channel_legal": False,
+                "quiet": {"tz": "UTC", "start": 0, "end": 0, "segs": [[0, 0]]},
+                "rules": [{"id": "marketing_weekly", "limit": 3, "window": 604800000, "shadow": False, "user": False},
+                          {"id": "campaign_once_30d", "limit": 1, "window": 2592000000, "shadow": False, "user": False},
+                          {"id": "user_max_marketing_per_week", "limit": -1, "window": 604800000, "shadow": False,
+                           "user": True}],
+                "past_ms": 86400000, "record_ttl": 3024000000, "index_size": 200, "lookback": 259200000,
+                "pending_retry": 60000, "hv": "0", "deadline": 2**52}
+        base = "guard:{rb:u__rand_int__}:"
+        keys = [base + s for s in ("prefs", "touch:t__rand_int__", "hold", "touches", "unscored", "cap:marketing_weekly",
+                                   "cap:campaign_once_30d:c__rand_int__", "cap:user_max_marketing_per_week")]
+        requests = 20_000 if self.args.seconds >= 2 else 2_000
+        cmd = ["redis-benchmark", "-p", str(redis.port), "-n", str(requests), "-c", "64", "-r", "20000", "-q",
+               "--csv", "evalsha", sha, str(len(keys)), *keys, json.dumps(plan, separators=(",", ":"))]
+        out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+        # The command's own commas and quotes are not escaped in the CSV: read the figures from the end.
+        rows = [row.split(",") for row in out.splitlines() if row.lower().startswith('"evalsha')]
+        self.record("redis_benchmark_evalsha_per_s", float(rows[-1][-7].strip('"')) if rows else float("nan"))
+
+    def limits_peer(self, redis: Redis) -> None:
+        """The limits library's moving window (what a Python team would use) against guard's store, in-process."""
+        try:
+            import limits  # noqa: F401
+        except ImportError:
+            self.record("limits_peer", "the limits package is not installed")
+            return
+        self.record("limits_peer", asyncio.run(_peer(redis.url, self.args.seconds)))
+
+    def replies(self, guard: str) -> None:
+        self.record("record_reply_32", self.load(guard, "reply", 32))
+
+    def pending(self, guard: str, redis: Redis) -> None:
+        """CheckTouch on users with an unscored reply: the check scores it through the batcher, then decides."""
+        now = int(time.time() * 1000)
+        calls = 400 if self.args.seconds >= 2 else 60
+        pipe = redis.client.pipeline(transaction=False)
+        for i in range(calls + 1):
+            base = f"guard:{{default:p{i}}}:"
+            pipe.hset(base + f"reply:pr{i}", mapping={"state": "unscored", "text": "别再发了，烦死了", "channel": "sms",
+                                                      "at": now, "campaign": "", "touch": "", "keyword": "", "hv": "0"})
+            pipe.zadd(base + "unscored", {f"pr{i}": now})
+            pipe.zadd(base + "replies", {f"pr{i}": now})
+        pipe.execute()
+        r = self.load(guard, "pending", 16, seconds=60, max_calls=calls + 1)
+        self.record("check_with_pending_reply_16", r)
+
+    def memory(self, proc: subprocess.Popen[Any], name: str) -> None:
+        import psutil
+
+        root = psutil.Process(proc.pid)
+        members = [root, *root.children(recursive=True)]
+        self.record(name, {"rss_mb": round(sum(p.memory_info().rss for p in members) / 2**20, 1),
+                           "pss_mb": round(sum(p.memory_full_info().pss for p in members) / 2**20, 1),
+                           "processes": len(members)})
+
+    # -- the run ----------------------------------------------------------------------------
+
+    def run(self) -> None:
+        redis = Redis(self.work / "redis")
+        echo = self.start_echo()
+        guard, proc = self.start_guard(redis)
+        try:
+            self.transport(echo, guard)
+            self.commands_per_check(guard, redis)
+            self.batches(guard)
+            self.redis_ceiling(redis)
+            self.limits_peer(redis)
+            self.replies(guard)
+            self.pending(guard, redis)
+            self.memory(proc, "serve_memory")
+        finally:
+            for p in self.procs:
+                self.stop(p)
+            redis.stop()
+        f = self.results["figures"]
+        single = f["check_spread_1"]["per_s"]
+        f["ratios"] = {
+            "check_over_echo_16": f["check_over_echo_16"],
+            "check_over_echo_64": f["check_over_echo_64"],
+            "check_p99_ms_at_1": f["check_spread_1"]["p99_ms"],
+            "redis_commands_per_check": f["redis_commands_per_check"]["per_check"],
+            "batch_1000_over_single_at_1": round(f["check_touches_1000"]["decisions_per_s"] / single, 2),
+            "batch_1000_over_single_at_64": round(f["check_touches_1000"]["decisions_per_s"]
+                                                  / f["check_spread_64"]["per_s"], 2),
+            "batch_1000_over_redis_benchmark": round(f["check_touches_1000"]["decisions_per_s"]
+                                                     / f["redis_benchmark_evalsha_per_s"], 3)
+            if isinstance(f.get("redis_benchmark_evalsha_per_s"), float) else None,
+            "record_reply_32_per_s": f["record_reply_32"]["per_s"],
+            "record_reply_32_p99_ms": f["record_reply_32"]["p99_ms"],
+        }
+
+
+async def _peer(url: str, seconds: float) -> dict[str, Any]:
+    """64 concurrent callers for ``seconds``: limits' moving-window hit() vs guard's one-script check, same Redis."""
+    from limits import RateLimitItemPerDay
+    from limits.aio.storage import RedisStorage
+    from limits.aio.strategies import MovingWindowRateLimiter
+
+    from guard import policy as policy_mod
+    from guard.domain.types import Touch, TouchClass
+    from guard.service import GuardService
+    from guard.store.redis_store import RedisStore
+
+    storage = RedisStorage("async+" + url)
+    limiter = MovingWindowRateLimiter(storage)
+    item = RateLimitItemPerDay(3 * 7)
+    counter = {"limits": 0, "guard": 0}
+
+    async def loop(name: str, once: Any) -> None:
+        stop = time.perf_counter() + seconds
+        i = 0
+        while time.perf_counter() < stop:
+            await once(i)
+            i += 1
+            counter[name] += 1
+
+    async def hit(i: int) -> None:
+        await limiter.hit(item, "peer", f"u{i % 20000}")
+
+    store = RedisStore.from_url(url)
+    text = (REPO / "guard/default_policy.yaml").read_text(encoding="utf-8").replace(
+        'start: "21:00", end: "08:00"', 'start: "00:00", end: "00:00"')
+    svc = GuardService(policy_mod.parse(text), store)
+
+    async def check(i: int) -> None:
+        await svc.check(Touch(f"g{os.getpid()}-{i % 20000}", "push", "promotion", f"c{i}", f"pt{time.time_ns()}",
+                              TouchClass.MARKETING, False, 0))
+
+    out: dict[str, Any] = {}
+    for name, once in (("limits", hit), ("guard", check)):
+        began = time.perf_counter()
+        await asyncio.gather(*(loop(name, once) for _ in range(64)))
+        out[f"{name}_per_s"] = round(counter[name] / (time.perf_counter() - began), 1)
+    out["guard_over_limits"] = round(out["guard_per_s"] / out["limits_per_s"], 3)
+    await store.close()
+    return out
+
+
+def table(results: dict[str, Any]) -> str:
+    f = results["figures"]
+    rows = [("figure", "value", "target")]
+    targets = {"check_over_echo_16": "≥ 0.70", "check_over_echo_64": "≥ 0.70", "check_p99_ms_at_1": "≤ 2",
+               "redis_commands_per_check": "1", "batch_1000_over_single_at_1": "≥ 10",
+               "batch_1000_over_redis_benchmark": "≥ 0.5", "record_reply_32_per_s": "≥ 150",
+               "record_reply_32_p99_ms": "≤ 250"}
+    for key, value in f["ratios"].items():
+        rows.append((key, str(value), targets.get(key, "")))
+    rows.append(("", "", ""))
+    for flight in (1, 16, 64):
+        e, g = f[f"echo_{flight}"], f[f"check_spread_{flight}"]
+        rows.append((f"echo / CheckTouch at {flight} in flight (per s)", f"{e['per_s']} / {g['per_s']}",
+                     f"p99 {e['p99_ms']} / {g['p99_ms']} ms"))
+    for flight in (16, 64):
+        h = f[f"check_hot_{flight}"]
+        rows.append((f"CheckTouch, one hot user, {flight} in flight", f"{h['per_s']}/s", f"p99 {h['p99_ms']} ms"))
+    for size in (100, 1000):
+        b = f[f"check_touches_{size}"]
+        rows.append((f"CheckTouches of {size}", f"{b['decisions_per_s']} decisions/s", f"p99 {b['p99_ms']} ms"))
+    rows.append(("redis-benchmark EVALSHA check_touch.lua", f"{f.get('redis_benchmark_evalsha_per_s')}/s", ""))
+    rows.append(("limits moving window vs guard, in-process", json.dumps(f.get("limits_peer")), ""))
+    p = f["check_with_pending_reply_16"]
+    rows.append(("CheckTouch with a pending reply, 16 in flight", f"{p['per_s']}/s", f"p99 {p['p99_ms']} ms"))
+    rows.append(("Redis commands per CheckTouch (client-sent)", json.dumps(f["redis_commands_per_check"]["by_command"]),
+                 f"{f['redis_commands_per_check']['inside_scripts_per_check']} inside scripts"))
+    rows.append(("guard serve memory (all processes)", json.dumps(f["serve_memory"]), ""))
+    width = max(len(r[0]) for r in rows) + 2
+    return "\n".join(f"{a:<{width}}{b:<28}{c}" for a, b, c in rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seconds", type=float, default=5.0, help="per figure (default 5)")
+    parser.add_argument("--json", type=Path, default=Path("bench-results.json"), help="where every number goes")
+    parser.add_argument("--repo", default=str(REPO), help="the checkout whose guard serve is measured")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="guard-bench-") as tmp:
+        bench = Bench(args, Path(tmp))
+        bench.results["repo"] = str(Path(args.repo).resolve())
+        bench.run()
+    print(table(bench.results))
+    args.json.write_text(json.dumps(bench.results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    print(f"all figures: {args.json}")
+
+
+if __name__ == "__main__":
+    main()
