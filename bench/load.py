@@ -34,13 +34,14 @@ def requests(kind: str, count: int, run: str, users: int = 20_000, batch: int = 
     out: list[bytes] = []
     if kind in ("spread", "hot", "pending"):
         for i in range(count):
-            user = {"spread": f"u{i % users}", "hot": "hot", "pending": f"p{i % 64}"}[kind]
+            # spread: fresh users each run, so most touches are allowed and recorded; hot: one user, mostly capped
+            user = {"spread": f"{run}u{i % users}", "hot": "hot", "pending": f"p{i}"}[kind]
             out.append(pb.CheckTouchRequest(user_id=user, channel="push", category="promotion",
                                             campaign_id=f"{run}c{i}", touch_id=f"{run}t{i}").SerializeToString())
         return PATHS["check"], out
     if kind == "batch":
         for j in range(count):
-            checks = [pb.CheckTouchRequest(user_id=f"u{(j * batch + k) % users}", channel="push", category="promotion",
+            checks = [pb.CheckTouchRequest(user_id=f"{run}u{(j * batch + k) % users}", channel="push", category="promotion",
                                            campaign_id=f"{run}c{j}-{k}", touch_id=f"{run}t{j}-{k}") for k in range(batch)]
             out.append(pb.CheckTouchesRequest(checks=checks).SerializeToString())
         return PATHS["batch"], out
