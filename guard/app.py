@@ -13,11 +13,15 @@ import signal
 from dataclasses import dataclass, field
 
 from guard import logs, policy
-from guard.feedback import FeedbackService
+from guard.domain import clock
+from guard.domain.clock import Clock
+from guard.feedback import FeedbackService, Scorer
+from guard.preferences import PreferenceService
 from guard.sentiment.batcher import MicroBatcher
 from guard.sentiment.model import BUNDLED_MODEL, SentimentModel
 from guard.service import GuardService
 from guard.settings import Settings
+from guard.store.counters import CampaignCounters
 from guard.store.embedded import EmbeddedRedis
 from guard.store.redis_store import FeedbackStore, RedisStore
 from guard.transport.server import GuardServer
@@ -39,9 +43,11 @@ class App:
     settings: Settings
     policy: policy.Policy
     store: RedisStore
+    preferences: PreferenceService
     service: GuardService
     feedback: FeedbackService
     batcher: MicroBatcher
+    counters: CampaignCounters
     server: GuardServer
     embedded: EmbeddedRedis | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -63,10 +69,33 @@ class App:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.batcher.close()
+        await self.counters.close()
         await self.store.close()
         if self.embedded is not None:
             self.embedded.stop()
         log.info("stopped")
+
+
+@dataclass
+class Services:
+    """The use cases, wired to one store: what the gRPC server (and the tests) call."""
+
+    preferences: PreferenceService
+    service: GuardService
+    feedback: FeedbackService
+    counters: CampaignCounters
+
+
+def wire(pol: policy.Policy, store: RedisStore, scorer: Scorer | None, *, tenant: str = "default",
+         now: Clock = clock.system_clock) -> Services:
+    """The one place the use cases meet: each gets what it needs in its constructor, except the
+    loop between checking and scoring (a check scores a user's pending replies through the feedback loop)."""
+    counters = CampaignCounters(store.conn)
+    preferences = PreferenceService(pol, store, now=now, tenant=tenant)
+    service = GuardService(pol, store, preferences, counters, now=now, tenant=tenant)
+    feedback = FeedbackService(service, preferences, FeedbackStore(store, tenant), scorer, counters)
+    service.score_pending = feedback.score_pending
+    return Services(preferences, service, feedback, counters)
 
 
 def build(settings: Settings, model: SentimentModel | None = None) -> App:
@@ -89,15 +118,15 @@ def build(settings: Settings, model: SentimentModel | None = None) -> App:
                                max_wait_s=settings.sentiment_max_wait_ms / 1000,
                                max_in_flight=settings.sentiment_max_in_flight)
         store = RedisStore.from_url(url, timeout_s=settings.redis_timeout)
-        service = GuardService(pol, store, tenant=settings.tenant)
-        feedback = FeedbackService(service, FeedbackStore(store, settings.tenant), batcher.score)
-        service.score_pending = feedback.score_pending
-        server = GuardServer(service, feedback, settings.listen, max_message_bytes=settings.max_message_bytes)
+        parts = wire(pol, store, batcher.score, tenant=settings.tenant)
+        server = GuardServer(parts.service, parts.preferences, parts.feedback, settings.listen,
+                             max_message_bytes=settings.max_message_bytes)
     except BaseException:
         if embedded is not None:
             embedded.stop()
         raise
-    return App(settings, pol, store, service, feedback, batcher, server, embedded)
+    return App(settings, pol, store, parts.preferences, parts.service, parts.feedback, batcher, parts.counters, server,
+               embedded)
 
 
 async def serve(settings: Settings) -> None:

@@ -17,11 +17,13 @@ from typing import Any
 
 from guard import logs, metrics
 from guard.domain import replies as rules
-from guard.domain.types import Touch
 from guard.errors import InvalidArgument, NotFound, PreconditionFailed, StoreUnavailable
 from guard.policy import Policy
-from guard.service import GuardService, PreferencesPatch
-from guard.store.redis_store import FeedbackStore, ScoreApplied, UserKeys
+from guard.preferences import PreferenceService, PreferencesPatch
+from guard.service import GuardService
+from guard.store.counters import CampaignCounters
+from guard.store.keys import UserKeys
+from guard.store.redis_store import FeedbackStore, ScoreApplied
 from guard.validate import check_id, check_page_size, check_text, shown
 
 log = logs.get("guard.feedback")
@@ -103,22 +105,24 @@ def task_from_hash(raw: dict[str, str]) -> RecoveryTask:
 
 
 class FeedbackService:
-    def __init__(self, guard: GuardService, store: FeedbackStore, scorer: Scorer | None) -> None:
+    def __init__(self, guard: GuardService, preferences: PreferenceService, store: FeedbackStore, scorer: Scorer | None,
+                 counters: CampaignCounters) -> None:
         self.guard = guard
+        self.preferences = preferences
         self.store = store
         self.scorer = scorer
+        self.counters = counters
         self.policy: Policy = guard.policy
         rp = self.policy.replies
         self.keywords = rules.KeywordRules.of(rp.opt_out_keywords, rp.opt_in_keywords)
-        guard.on_recorded = self._count_touch
 
-    async def _count_touch(self, touch: Touch) -> None:
-        await self.store.count_campaign(touch.campaign_id, "touches")
+    def _count(self, campaign_id: str, field_name: str) -> None:
+        self.counters.add(self.guard.tenant, campaign_id, field_name)
 
     async def campaign_health(self, campaign_id: str) -> dict[str, int]:
         """Touches, negative replies and opt-outs of one campaign (the raw figures of a fatigue index)."""
         check_id(campaign_id, "campaign_id")
-        return await self.store.campaign_counters(campaign_id)
+        return await self.counters.read(self.guard.tenant, campaign_id)
 
     @property
     def now(self) -> Callable[[], int]:
@@ -165,11 +169,11 @@ class FeedbackService:
                 known = await self.store.reply(keys, reply_id) or known
             return self._replayed(known)
         if keyword:
-            await self.guard.update_preferences(
+            await self.preferences.update_preferences(
                 user_id, PreferencesPatch(paths=[f"channels.{channel}"], channels={channel: keyword == "opt_in"}),
                 source="keyword", actor=f"reply:{reply_id}", expected_version=None)
             if campaign and keyword == "opt_out":
-                await self.store.count_campaign(campaign, "opt_outs")
+                self._count(campaign, "opt_outs")
         applied = await self._score_and_apply(keys, [reply])
         result = applied.get(reply_id)
         if result is None:
@@ -208,7 +212,7 @@ class FeedbackService:
                 applied = replace(applied, task_id=task_id)
             out[item.reply_id] = applied
             if applied.fresh and applied.action == "hold" and item.campaign_id:
-                await self.store.count_campaign(item.campaign_id, "negative_replies")
+                self._count(item.campaign_id, "negative_replies")
         return out
 
     async def _file(self, keys: UserKeys, task_id: str, negative: float, reply: StoredReply, now: int, *,

@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from guard.domain import clock
-from guard.domain.types import Check, QuietHours, RuleCheck, TouchClass
+from guard.domain.types import Check, QuietHours, RuleCheck, Touch, TouchClass
 
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d|w)$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
@@ -60,8 +60,7 @@ class CapRule:
 
     def check_for(self, channel: str, category: str, campaign: str) -> RuleCheck:
         group = {"user": "", "campaign": campaign, "channel": channel, "category": category}[self.per]
-        key = f"cap:{self.rule_id}" + (f":{group}" if group else "")
-        return RuleCheck(self.rule_id, key, self.limit, self.window_ms, self.shadow)
+        return RuleCheck(self.rule_id, group, self.limit, self.window_ms, self.shadow)
 
 
 @dataclass(frozen=True)
@@ -103,6 +102,11 @@ class Policy:
     max_schedule_ahead_ms: int
     source: str
     replies: ReplyPolicy
+
+    def rules_for(self, touch: Touch) -> tuple[RuleCheck, ...]:
+        """The cap rules that count this touch, each with the counter it counts in."""
+        return tuple(r.check_for(touch.channel, touch.category, touch.campaign_id) for r in self.rules
+                     if r.applies(touch.touch_class, touch.channel, touch.category, touch.campaign_id))
 
 
 def parse_duration(value: Any, where: str) -> int:

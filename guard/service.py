@@ -1,71 +1,35 @@
-"""The use cases behind the RPCs: validate, plan, call the store, apply fail modes.
+"""CheckTouch and its neighbours: validate, ask the store's one script, apply the fail modes.
 
-Knows nothing of protobuf (the transport maps) and nothing of Redis commands
-(the store owns them). Every bad input is an ``InvalidArgument`` naming its field.
+Knows nothing of protobuf (the transport maps) and nothing of Redis commands (the store
+owns them). Every bad input is an ``InvalidArgument`` naming its field. The decision itself
+is made inside Redis by ``check_touch.lua``, whose specification is ``guard.domain.decide``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import re
-from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, replace
 
 from guard import logs, metrics
 from guard.domain import clock, decide
 from guard.domain.clock import Clock
-from guard.domain.types import (
-    CapUsage,
-    Outcome,
-    Preferences,
-    QuietHours,
-    Reason,
-    Touch,
-    TouchClass,
-    Verdict,
-)
-from guard.errors import Conflict, InvalidArgument, StaleVersion, StoreUnavailable
+from guard.domain.types import CapUsage, Outcome, Preferences, Reason, Touch, TouchClass, Verdict
+from guard.errors import InvalidArgument, StoreUnavailable
 from guard.policy import Policy
-from guard.store.redis_store import RedisStore, StoredTouch, TouchPlan, UserKeys
-from guard.validate import check_id, check_name, check_page_size, check_word, shown
+from guard.preferences import ConsentEvent, PreferenceService
+from guard.store.counters import CampaignCounters
+from guard.store.keys import UserKeys
+from guard.store.redis_store import RedisStore, StoredTouch, ZoneNeeded
+from guard.validate import check_id, shown
 
 log = logs.get("guard.service")
 
 MAX_BATCH = 1000
-MAX_MASK_PATHS = 64
-# A pause longer than this is an unsubscribe; it also keeps every answer's times inside protobuf's range.
-MAX_PAUSE_MS = 10 * 366 * 86_400_000
-PREFERENCE_PATHS = ("channels", "categories", "unsubscribed_all", "quiet_hours", "paused_until", "max_marketing_per_week")
-_STREAM_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
-_U64 = 2**64 - 1
-
-
-@dataclass(frozen=True)
-class PreferencesPatch:
-    """The values of an UpdatePreferences call; only ``paths`` are applied."""
-
-    paths: Sequence[str]
-    channels: Mapping[str, bool] = field(default_factory=dict)
-    categories: Mapping[str, bool] = field(default_factory=dict)
-    unsubscribed_all: bool = False
-    quiet_hours: tuple[str, str, str] | None = None  # (time_zone, start, end); None clears
-    paused_until_ms: int = 0
-    max_marketing_per_week: int = 0
-
-
-@dataclass(frozen=True)
-class ConsentEvent:
-    at_ms: int
-    source: str
-    actor: str
-    field: str
-    old_value: str
-    new_value: str
-    version: int
-    cursor: str
+# Users whose own quiet-hours zone this process has learned (so their checks stay one round trip).
+ZONE_CACHE_SIZE = 100_000
+PendingScorer = Callable[[str], Awaitable[bool]]
 
 
 @dataclass(frozen=True)
@@ -77,62 +41,26 @@ class UserState:
     consent_events: list[ConsentEvent]
 
 
-def prefs_from_doc(doc: Mapping[str, Any]) -> Preferences:
-    quiet = doc.get("quiet")
-    return Preferences(
-        channels=dict(doc.get("channels") or {}),
-        categories=dict(doc.get("categories") or {}),
-        unsubscribed_all=bool(doc.get("unsubscribed_all", False)),
-        quiet_hours=QuietHours(quiet["tz"], int(quiet["start"]), int(quiet["end"])) if quiet else None,
-        paused_until_ms=int(doc.get("paused_until", 0)),
-        max_marketing_per_week=int(doc.get("max_week", 0)),
-        version=int(doc.get("version", 0)),
-        updated_at_ms=int(doc.get("updated_at", 0)),
-    )
-
-
-def _quiet_doc(quiet: QuietHours, at_ms: int) -> dict[str, Any]:
-    segs = clock.segments_for(quiet.time_zone, at_ms)
-    return {"tz": quiet.time_zone, "start": quiet.start_minute, "end": quiet.end_minute, "segs": [list(s) for s in segs]}
-
-
-def _public(prefs: Preferences, path: str) -> Any:
-    """A preference value as the ledger shows it (JSON-friendly)."""
-    if path.startswith("channels."):
-        return prefs.channels.get(path.split(".", 1)[1])
-    if path.startswith("categories."):
-        return prefs.categories.get(path.split(".", 1)[1])
-    if path == "quiet_hours":
-        q = prefs.quiet_hours
-        return (
-            None
-            if q is None
-            else {"time_zone": q.time_zone, "start": clock.format_hhmm(q.start_minute), "end": clock.format_hhmm(q.end_minute)}
-        )
-    return {
-        "unsubscribed_all": prefs.unsubscribed_all,
-        "paused_until": prefs.paused_until_ms,
-        "max_marketing_per_week": prefs.max_marketing_per_week,
-    }[path]
-
-
 class GuardService:
-    def __init__(self, policy: Policy, store: RedisStore, *, now: Clock = clock.system_clock, tenant: str = "default") -> None:
+    """``score_pending`` scores a user's unscored recent replies (the feedback loop's; ``app`` wires it)."""
+
+    def __init__(self, policy: Policy, store: RedisStore, preferences: PreferenceService, counters: CampaignCounters, *,
+                 now: Clock = clock.system_clock, tenant: str = "default") -> None:
         self.policy = policy
         self.store = store
+        self.preferences = preferences
+        self.counters = counters
         self.now = now
         self.tenant = tenant
-        # Scores a user's unscored recent replies; set by the feedback loop (None: nothing to score with).
-        self.score_pending: Callable[[str], Awaitable[bool]] | None = None
-        # Called with each recorded touch (per-campaign counters); set by the feedback loop.
-        self.on_recorded: Callable[[Touch], Awaitable[None]] | None = None
+        self.score_pending: PendingScorer | None = None
+        self._zones: OrderedDict[str, str] = OrderedDict()
 
     def keys(self, user_id: str) -> UserKeys:
         return UserKeys(self.tenant, user_id)
 
     # -- CheckTouch ------------------------------------------------------------------------
 
-    def validate_touch(self, touch: Touch, prefix: str = "") -> Touch:
+    def validate_touch(self, touch: Touch, now_ms: int, prefix: str = "") -> Touch:
         check_id(touch.user_id, prefix + "user_id")
         check_id(touch.touch_id, prefix + "touch_id", required=not touch.dry_run)
         check_id(touch.campaign_id, prefix + "campaign_id", required=False)
@@ -145,43 +73,11 @@ class GuardService:
                 prefix + "category",
                 f"unknown category {shown(touch.category)} (known: {', '.join(sorted(self.policy.categories))})",
             )
-        now = self.now()
-        if touch.at_ms and touch.at_ms > now + self.policy.max_schedule_ahead_ms:
+        if touch.at_ms and touch.at_ms > now_ms + self.policy.max_schedule_ahead_ms:
             raise InvalidArgument(prefix + "send_at", "is further ahead than the policy's max_schedule_ahead")
-        if touch.at_ms and touch.at_ms < now - 3_600_000:
+        if touch.at_ms and touch.at_ms < now_ms - 3_600_000:
             raise InvalidArgument(prefix + "send_at", "is more than an hour in the past")
-        return touch if touch.at_ms else replace(touch, at_ms=now)
-
-    def plan(self, touch: Touch) -> TouchPlan:
-        policy = self.policy
-        class_policy = policy.classes[touch.touch_class]
-        channel = policy.channels[touch.channel]
-        rules = [
-            r.check_for(touch.channel, touch.category, touch.campaign_id)
-            for r in policy.rules
-            if r.applies(touch.touch_class, touch.channel, touch.category, touch.campaign_id)
-        ]
-        marketing = touch.touch_class is TouchClass.MARKETING
-        return TouchPlan(
-            keys=self.keys(touch.user_id),
-            now_ms=self.now(),
-            at_ms=touch.at_ms,
-            touch_id=touch.touch_id,
-            dry_run=touch.dry_run,
-            checks=sorted(c.value for c in class_policy.checks),
-            channel=touch.channel,
-            category=touch.category,
-            campaign_id=touch.campaign_id,
-            touch_class=touch.touch_class.value,
-            channel_default=channel.default_opt_in,
-            category_default=policy.categories[touch.category],
-            channel_closed_by_law=channel.closed_by_law,
-            default_quiet=_quiet_doc(policy.default_quiet, touch.at_ms),
-            rules=rules,
-            user_rule_key="cap:" + decide.USER_RULE_ID if marketing else None,
-            high_value=touch.high_value,
-            lookback_ms=policy.replies.lookback_ms, pending_retry_ms=policy.replies.pending_retry_ms,
-        )
+        return touch if touch.at_ms else replace(touch, at_ms=now_ms)
 
     def fail_mode(self, touch: Touch) -> Outcome:
         if self.policy.classes[touch.touch_class].fail_open:
@@ -190,43 +86,62 @@ class GuardService:
         return Outcome(Verdict.DEFER, (Reason.STORE_UNAVAILABLE,), retry, (), "", evaluated_at_ms=touch.at_ms)
 
     async def check(self, touch: Touch) -> Outcome:
-        touch = self.validate_touch(touch)
-        return await self._check_valid(touch)
+        now = self.now()
+        return await self._check_valid(self.validate_touch(touch, now), now)
 
-    async def _check_valid(self, touch: Touch) -> Outcome:
+    async def _check_valid(self, touch: Touch, now: int) -> Outcome:
+        keys = self.keys(touch.user_id)
         try:
-            outcome = await self.store.check_touch(self.plan(touch))
+            outcome = await self._decide(keys, touch, now)
             # Pending replies: score them through the batcher, then decide again (bounded by score_wait).
             pending = Reason.SENTIMENT_PENDING in outcome.reasons
             if pending and self.score_pending is not None and await self.score_pending(touch.user_id):
-                outcome = await self.store.check_touch(self.plan(touch))
+                outcome = await self._decide(keys, touch, now)
         except StoreUnavailable as exc:
             log.warning("store_unavailable", error=str(exc), touch_class=touch.touch_class.value)
             outcome = self.fail_mode(touch)
         outcome = replace(outcome, detail=decide.describe(outcome))
         metrics.count_decision(outcome, touch.touch_class.value)
-        if outcome.recorded and not outcome.replayed and touch.campaign_id and self.on_recorded is not None:
-            try:
-                await self.on_recorded(touch)
-            except StoreUnavailable as exc:  # a counter must never fail the decision already recorded
-                log.warning("campaign_counter_failed", error=str(exc))
+        if outcome.recorded and not outcome.replayed:
+            self.counters.add(self.tenant, touch.campaign_id, "touches")
         return outcome
 
+    async def _decide(self, keys: UserKeys, touch: Touch, now: int) -> Outcome:
+        """The store's one round trip, sending the user's own zone when this process has learned it."""
+        for _ in range(3):
+            name = self._zones.get(touch.user_id)
+            zone = (name, clock.segments_for(name, touch.at_ms)) if name else None
+            try:
+                return await self.store.check_touch(keys, touch, self.policy, now, zone)
+            except ZoneNeeded as need:
+                self._learn_zone(touch.user_id, need.time_zone)
+        raise StoreUnavailable("the user's quiet-hours zone kept changing during the check; try again")
+
+    def _learn_zone(self, user_id: str, time_zone: str) -> None:
+        self._zones[user_id] = time_zone
+        self._zones.move_to_end(user_id)
+        while len(self._zones) > ZONE_CACHE_SIZE:
+            self._zones.popitem(last=False)
+
     async def check_many(self, touches: Sequence[Touch]) -> list[Outcome]:
-        """Each exactly as ``check``; one user's touches in order, users side by side."""
+        """Each exactly as ``check``; one user's touches in request order, all users at once.
+
+        Every user's next check is issued in the same loop iteration, so the connection writes
+        them to Redis as one pipeline: a batch costs as many round trips as its busiest user has
+        checks, not one per check.
+        """
         if len(touches) > MAX_BATCH:
             raise InvalidArgument("checks", f"holds {len(touches)} items; at most {MAX_BATCH}")
-        valid = [self.validate_touch(t, f"checks[{i}].") for i, t in enumerate(touches)]
-        by_user: dict[str, list[int]] = defaultdict(list)
+        now = self.now()
+        valid = [self.validate_touch(t, now, f"checks[{i}].") for i, t in enumerate(touches)]
+        by_user: dict[str, list[int]] = {}
         for i, t in enumerate(valid):
-            by_user[t.user_id].append(i)
+            by_user.setdefault(t.user_id, []).append(i)
         results: list[Outcome | None] = [None] * len(valid)
-        gate = asyncio.Semaphore(64)
 
         async def run_user(indexes: list[int]) -> None:
-            async with gate:
-                for i in indexes:
-                    results[i] = await self._check_valid(valid[i])
+            for i in indexes:
+                results[i] = await self._check_valid(valid[i], now)
 
         await asyncio.gather(*(run_user(ix) for ix in by_user.values()))
         return [r for r in results if r is not None]
@@ -236,197 +151,18 @@ class GuardService:
         check_id(touch_id, "touch_id")
         return await self.store.cancel_touch(self.keys(user_id), touch_id)
 
-    # -- preferences ----------------------------------------------------------------------
-
-    async def get_preferences(self, user_id: str) -> Preferences:
-        check_id(user_id, "user_id")
-        return prefs_from_doc(await self.store.read_preferences(self.keys(user_id)))
-
-    def _validate_patch(self, patch: PreferencesPatch) -> list[str]:
-        """The mask, expanded and checked; map paths may name one key (``channels.sms``).
-
-        Only what the mask names is read, so a value outside it is ignored, never refused (AIP-134).
-        """
-        if not patch.paths:
-            raise InvalidArgument("update_mask", "is required (name the fields to change, or '*')")
-        if len(patch.paths) > MAX_MASK_PATHS:
-            raise InvalidArgument("update_mask", f"names {len(patch.paths)} paths; at most {MAX_MASK_PATHS}")
-        paths: list[str] = []
-        for raw in patch.paths:
-            if raw == "*":
-                paths += [p for p in PREFERENCE_PATHS if p not in paths]
-                continue
-            head, dot, key = raw.partition(".")
-            if head not in PREFERENCE_PATHS or (dot and head not in ("channels", "categories")):
-                raise InvalidArgument(
-                    "update_mask",
-                    f"unknown path {shown(raw)} (known: {', '.join(PREFERENCE_PATHS)}, channels.<name>, categories.<name>)",
-                )
-            known = self.policy.channels if head == "channels" else self.policy.categories
-            if dot and key not in known:
-                what = f"unknown {head[:-1]} {shown(key)}" if key else f"path {shown(raw)} names no {head[:-1]}"
-                raise InvalidArgument("update_mask", what)
-            if raw not in paths:
-                paths.append(raw)
-        for name, values, known in (
-            ("channels", patch.channels, self.policy.channels),
-            ("categories", patch.categories, self.policy.categories),
-        ):
-            if name in paths:  # the whole map is replaced: every key in it must be known
-                for key in values:
-                    if key not in known:
-                        raise InvalidArgument(f"preferences.{name}", f"unknown {name[:-1]} {shown(key)}")
-        if patch.quiet_hours is not None and "quiet_hours" in paths:
-            tz, start, end = patch.quiet_hours
-            try:
-                clock.zone(tz)
-            except ValueError as exc:
-                raise InvalidArgument("preferences.quiet_hours.time_zone", str(exc)) from None
-            for name, value in (("start", start), ("end", end)):
-                try:
-                    clock.parse_hhmm(value)
-                except ValueError as exc:
-                    raise InvalidArgument(f"preferences.quiet_hours.{name}", str(exc)) from None
-        if "max_marketing_per_week" in paths and not 0 <= patch.max_marketing_per_week <= 1000:
-            raise InvalidArgument("preferences.max_marketing_per_week", "must be between 0 and 1000 (0: none)")
-        if "paused_until" in paths:
-            if patch.paused_until_ms < 0:
-                raise InvalidArgument("preferences.paused_until", "must not be before 1970")
-            if patch.paused_until_ms > self.now() + MAX_PAUSE_MS:
-                raise InvalidArgument("preferences.paused_until",
-                                      "lies more than 10 years ahead; to stop marketing for good, unsubscribe")
-        return paths
-
-    @staticmethod
-    def _apply(doc: dict[str, Any], paths: Sequence[str], patch: PreferencesPatch, now_ms: int) -> dict[str, Any]:
-        new: dict[str, Any] = json.loads(json.dumps(doc))
-        for path in paths:
-            head, _, key = path.partition(".")
-            if head in ("channels", "categories"):
-                values = patch.channels if head == "channels" else patch.categories
-                current = dict(new.get(head) or {})
-                if key:
-                    if key in values:
-                        current[key] = bool(values[key])
-                    else:
-                        current.pop(key, None)  # absent in the request: back to the policy default
-                else:
-                    current = {k: bool(v) for k, v in values.items()}
-                new[head] = current
-            elif head == "unsubscribed_all":
-                new["unsubscribed_all"] = patch.unsubscribed_all
-            elif head == "quiet_hours":
-                if patch.quiet_hours is None:
-                    new.pop("quiet", None)
-                else:
-                    tz, start, end = patch.quiet_hours
-                    new["quiet"] = _quiet_doc(QuietHours(tz, clock.parse_hhmm(start), clock.parse_hhmm(end)), now_ms)
-            elif head == "paused_until":
-                new["paused_until"] = patch.paused_until_ms
-            elif head == "max_marketing_per_week":
-                new["max_week"] = patch.max_marketing_per_week
-        return new
-
-    async def update_preferences(
-        self, user_id: str, patch: PreferencesPatch, *, source: str, actor: str, expected_version: int | None
-    ) -> Preferences:
-        check_id(user_id, "preferences.user_id")
-        if not source:
-            raise InvalidArgument("source", "is required: a short word such as user, support, import")
-        check_word(source, "source")
-        check_name(actor, "actor")
-        if expected_version is not None and expected_version < 0:
-            raise InvalidArgument("expected_version", "must not be negative")
-        paths = self._validate_patch(patch)
-        keys = self.keys(user_id)
-        for _ in range(20):
-            doc = await self.store.read_preferences(keys)
-            now = self.now()
-            old = prefs_from_doc(doc)
-            new_doc = self._apply(doc, paths, patch, now)
-            new = prefs_from_doc(new_doc)
-            changed = self._changes(old, new, paths)
-            if not changed:
-                if expected_version is not None and expected_version != old.version:
-                    raise Conflict(f"preferences are at version {old.version}, not {expected_version}")
-                return old
-            version = old.version + 1
-            new_doc["version"], new_doc["updated_at"] = version, now
-            events = [
-                {
-                    "at": str(now),
-                    "source": source,
-                    "actor": actor,
-                    "field": path,
-                    "old": json.dumps(before, ensure_ascii=False),
-                    "new": json.dumps(after, ensure_ascii=False),
-                    "version": str(version),
-                }
-                for path, before, after in changed
-            ]
-            try:
-                written = await self.store.write_preferences(keys, old.version, expected_version, new_doc, events)
-            except StaleVersion as exc:
-                raise Conflict(f"{exc}, not {expected_version}") from None
-            if written:
-                log.info("preferences_updated", fields=[c[0] for c in changed], source=source, version=version)
-                return prefs_from_doc(new_doc)
-        raise StoreUnavailable("preferences kept changing under concurrent writers; try again")
-
-    @staticmethod
-    def _changes(old: Preferences, new: Preferences, paths: Sequence[str]) -> list[tuple[str, Any, Any]]:
-        out: list[tuple[str, Any, Any]] = []
-        for path in paths:
-            if path in ("channels", "categories"):
-                before, after = getattr(old, path), getattr(new, path)
-                for key in sorted(set(before) | set(after)):
-                    if before.get(key) != after.get(key):
-                        out.append((f"{path}.{key}", before.get(key), after.get(key)))
-            else:
-                a, b = _public(old, path), _public(new, path)
-                if a != b:
-                    out.append((path, a, b))
-        return out
-
-    async def consent_events(self, user_id: str, page_size: int = 50, page_token: str = "") -> tuple[list[ConsentEvent], str]:
-        check_id(user_id, "user_id")
-        check_page_size(page_size)
-        if page_token:
-            match = _STREAM_ID.fullmatch(page_token)
-            parts = (int(match.group(1)), int(match.group(2))) if match else (0, 0)
-            if parts == (0, 0) or max(parts) > _U64:
-                raise InvalidArgument("page_token", "is not a token this service gave out")
-        size = page_size or 50
-        rows = await self.store.consent_events(self.keys(user_id), size + 1, page_token or None)
-        events = [
-            ConsentEvent(
-                int(f.get("at", 0)),
-                f.get("source", ""),
-                f.get("actor", ""),
-                f.get("field", ""),
-                f.get("old", ""),
-                f.get("new", ""),
-                int(f.get("version", 0)),
-                entry_id,
-            )
-            for entry_id, f in rows[:size]
-        ]
-        token = events[-1].cursor if len(rows) > size else ""
-        return events, token
-
     async def user_state(self, user_id: str) -> UserState:
         check_id(user_id, "user_id")
         keys = self.keys(user_id)
-        prefs = await self.get_preferences(user_id)
+        prefs = await self.preferences.get_preferences(user_id)
         now = self.now()
         rules = [r.check_for("", "", "") for r in self.policy.rules if r.per == "user" and TouchClass.MARKETING in r.classes]
-        user_rule = decide.user_rule(prefs)
-        counted = [*rules, user_rule]
+        counted = [*rules, decide.user_rule(prefs)]
         counts = await self.store.cap_counts(keys, counted, now)
         caps = [
             CapUsage(r.rule_id, r.limit, n, r.window_ms, r.shadow, n >= r.limit > 0) for r, n in zip(counted, counts, strict=True)
         ]
         touches = await self.store.recent_touches(keys)
         hold = await self.store.hold_until(keys)
-        events, _ = await self.consent_events(user_id, 20)
+        events, _ = await self.preferences.consent_events(user_id, 20)
         return UserState(prefs, touches, caps, hold if hold > now else 0, events)

@@ -46,7 +46,7 @@ class Facts:
     hold_until_ms: int
     default_quiet: QuietHours
     rules: Sequence[RuleCheck]
-    events: Mapping[str, Sequence[int]]  # rule key → recorded touch times (any order)
+    events: Mapping[tuple[str, str], Sequence[int]]  # rule counter → recorded touch times (any order)
     pending_replies: bool = False  # unscored replies within the look-back
     pending_retry_ms: int = 60_000
 
@@ -79,7 +79,8 @@ def cap_retry(events: Sequence[int], at_ms: int, window_ms: int, limit: int) -> 
 
 
 def user_rule(prefs: Preferences) -> RuleCheck:
-    return RuleCheck(USER_RULE_ID, "cap:" + USER_RULE_ID, prefs.max_marketing_per_week, USER_RULE_WINDOW_MS)
+    """The user's own weekly maximum as a rule (limit 0: not set, never decides)."""
+    return RuleCheck(USER_RULE_ID, "", prefs.max_marketing_per_week, USER_RULE_WINDOW_MS)
 
 
 def effective_quiet(facts: Facts) -> QuietHours:
@@ -111,7 +112,7 @@ def _timed(facts: Facts, at_ms: int) -> list[tuple[Reason, int]]:
         for rule in _active_rules(facts):
             if rule.shadow:
                 continue
-            events = facts.events.get(rule.key, ())
+            events = facts.events.get(rule.counter, ())
             if window_usage(events, at_ms, rule.window_ms) + 1 > rule.limit:
                 out.append((Reason.FREQUENCY_CAP, cap_retry(events, at_ms, rule.window_ms, rule.limit)))
     return out
@@ -145,7 +146,7 @@ def decide(facts: Facts) -> Outcome:
         CapUsage(
             rule_id=r.rule_id,
             limit=r.limit,
-            used=(used := window_usage(facts.events.get(r.key, ()), facts.at_ms, r.window_ms)),
+            used=(used := window_usage(facts.events.get(r.counter, ()), facts.at_ms, r.window_ms)),
             window_ms=r.window_ms,
             shadow=r.shadow,
             exceeded=used + 1 > r.limit,

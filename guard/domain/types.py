@@ -81,13 +81,21 @@ class Preferences:
 
 @dataclass(frozen=True)
 class RuleCheck:
-    """One cap rule as it applies to one touch: the key suffix it counts under."""
+    """One cap rule as it applies to one touch, and the counter it counts in.
+
+    ``group`` is empty for a per-user rule, else the campaign, channel or category value
+    (``per`` in the policy): one counter per value. ``counter`` names the counter.
+    """
 
     rule_id: str
-    key: str  # storage key suffix, e.g. "cap:marketing_weekly" or "cap:campaign_once:c42"
+    group: str
     limit: int
     window_ms: int
     shadow: bool = False
+
+    @property
+    def counter(self) -> tuple[str, str]:
+        return (self.rule_id, self.group)
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,8 @@ from guard.domain import clock
 from guard.domain.types import CapUsage, Outcome, Preferences, Touch, TouchClass
 from guard.errors import InvalidArgument
 from guard.feedback import RecoveryTask, ReplyResult
-from guard.service import ConsentEvent, PreferencesPatch, UserState
+from guard.preferences import ConsentEvent, PreferencesPatch
+from guard.service import UserState
 from guard.store.redis_store import StoredTouch
 from guard.v1 import guard_pb2 as pb
 from guard.validate import MAX_TIMESTAMP_S, timestamp_ms

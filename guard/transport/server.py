@@ -21,6 +21,7 @@ from grpc_reflection.v1alpha import reflection
 from guard import logs, metrics
 from guard.errors import Conflict, InvalidArgument, NotFound, PreconditionFailed, StoreUnavailable
 from guard.feedback import FeedbackService
+from guard.preferences import PreferenceService
 from guard.service import GuardService
 from guard.transport import mapping
 from guard.v1 import guard_pb2 as pb
@@ -114,8 +115,9 @@ def rpc(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
 
 
 class EngagementGuardServicer(pb_grpc.EngagementGuardServicer):
-    def __init__(self, service: GuardService, feedback: FeedbackService) -> None:
+    def __init__(self, service: GuardService, preferences: PreferenceService, feedback: FeedbackService) -> None:
         self.service = service
+        self.preferences = preferences
         self.feedback = feedback
 
     @rpc
@@ -161,14 +163,14 @@ class EngagementGuardServicer(pb_grpc.EngagementGuardServicer):
 
     @rpc
     async def GetPreferences(self, request: pb.GetPreferencesRequest, context: Any, log_fields: dict[str, Any]) -> pb.Preferences:
-        return mapping.prefs_to_pb(request.user_id, await self.service.get_preferences(request.user_id))
+        return mapping.prefs_to_pb(request.user_id, await self.preferences.get_preferences(request.user_id))
 
     @rpc
     async def UpdatePreferences(
         self, request: pb.UpdatePreferencesRequest, context: Any, log_fields: dict[str, Any]
     ) -> pb.Preferences:
         expected = request.expected_version if request.HasField("expected_version") else None
-        prefs = await self.service.update_preferences(
+        prefs = await self.preferences.update_preferences(
             request.preferences.user_id,
             mapping.patch_from_pb(request),
             source=request.source,
@@ -186,7 +188,7 @@ class EngagementGuardServicer(pb_grpc.EngagementGuardServicer):
     async def ListConsentEvents(
         self, request: pb.ListConsentEventsRequest, context: Any, log_fields: dict[str, Any]
     ) -> pb.ListConsentEventsResponse:
-        events, token = await self.service.consent_events(request.user_id, request.page_size, request.page_token)
+        events, token = await self.preferences.consent_events(request.user_id, request.page_size, request.page_token)
         return pb.ListConsentEventsResponse(events=[mapping.consent_to_pb(e) for e in events], next_page_token=token)
 
 
@@ -252,7 +254,7 @@ class RecoveryDeskServicer(pb_grpc.RecoveryDeskServicer):
 class GuardServer:
     """The aio server with health (overall, the service, and Redis apart) and reflection."""
 
-    def __init__(self, service: GuardService, feedback: FeedbackService, listen: str, *,
+    def __init__(self, service: GuardService, preferences: PreferenceService, feedback: FeedbackService, listen: str, *,
                  max_message_bytes: int = 4 << 20) -> None:
         self.service = service
         # The message limit is set on purpose (not left to a library default): past it a call is
@@ -262,7 +264,7 @@ class GuardServer:
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
         ])
-        add_servicer(EngagementGuardServicer(service, feedback), "EngagementGuard", self.server)
+        add_servicer(EngagementGuardServicer(service, preferences, feedback), "EngagementGuard", self.server)
         add_servicer(RecoveryDeskServicer(feedback), "RecoveryDesk", self.server)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

@@ -140,7 +140,7 @@ async def test_fields_outside_the_mask_are_ignored_not_refused(app, channel):
                            quiet_hours=pb.QuietHours(time_zone="Mars/Base", start="99:99", end="x"),
                            channels={"fax": True}, paused_until=ts(INT64_MAX))
     assert (await call(channel, "UpdatePreferences", request))[0] == grpc.StatusCode.OK
-    prefs = await app.service.get_preferences("u1")
+    prefs = await app.preferences.get_preferences("u1")
     assert prefs.unsubscribed_all and prefs.quiet_hours is None and prefs.paused_until_ms == 0
 
 
@@ -155,7 +155,7 @@ async def test_a_reused_reply_id_with_other_words_is_refused(app, channel):
             **{"user_id": "u1", "channel": "sms", "text": "谢谢，收到了", "reply_id": "r1", **changed}))
         assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("reply_id:")
     assert await snapshot(app.store) == before
-    assert (await app.service.get_preferences("u1")).channels == {}
+    assert (await app.preferences.get_preferences("u1")).channels == {}
 
 
 async def test_a_message_over_the_limit_is_resource_exhausted(app, channel):

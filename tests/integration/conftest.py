@@ -7,11 +7,9 @@ from collections.abc import Sequence
 import pytest
 
 from guard import policy
-from guard.feedback import FeedbackService
+from guard.app import wire
 from guard.sentiment.batcher import MicroBatcher
 from guard.sentiment.model import BUNDLED_MODEL, Score, SentimentModel
-from guard.service import GuardService
-from guard.store.redis_store import FeedbackStore
 from tests.helpers import FakeClock, ms
 
 NOON = ms(2026, 11, 23, 12, 0, "Asia/Shanghai")
@@ -38,12 +36,10 @@ class Switchable:
 @pytest.fixture
 async def loop_parts(store, model):
     clock = FakeClock(NOON)
-    guard = GuardService(policy.load(None), store, now=clock)
     scorer = Switchable(model)
     batcher = MicroBatcher(scorer, max_batch=16, max_wait_s=0.002)
-    feedback = FeedbackService(guard, FeedbackStore(store, "default"), batcher.score)
-    guard.score_pending = feedback.score_pending
-    yield guard, feedback, scorer, clock
+    parts = wire(policy.load(None), store, batcher.score, now=clock)
+    yield parts.service, parts.feedback, scorer, clock
     await batcher.close()
 
 

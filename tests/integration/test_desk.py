@@ -109,7 +109,7 @@ async def test_bad_page_tokens_are_invalid_argument(loop_parts, token):
         await feedback.list_tasks("", 10, token)
     assert err.value.field == "page_token"
     with pytest.raises(InvalidArgument) as err:
-        await guard.consent_events("u1", 10, token)
+        await feedback.preferences.consent_events("u1", 10, token)
     assert err.value.field == "page_token"
 
 

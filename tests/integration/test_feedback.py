@@ -29,7 +29,7 @@ async def test_complaint_holds_marketing_and_opens_one_task(loop_parts):
     assert blocked.retry_at_ms == NOON + 7 * DAY_MS
     otp = await guard.check(touch(touch_id="otp", touch_class=TouchClass.TRANSACTIONAL))
     assert otp.verdict is Verdict.ALLOW
-    counters = await feedback.store.campaign_counters("spring")
+    counters = await feedback.campaign_health("spring")
     assert counters == {"touches": 1, "negative_replies": 2}  # the second reply goes to the last touch, "spring"
     await feedback.record("u1", "sms", "退订", "r3")
     assert (await feedback.campaign_health("spring"))["opt_outs"] == 1
@@ -55,16 +55,16 @@ async def test_opt_out_keywords_close_the_channel_without_a_task(loop_parts):
     for reply_id, channel, text in [("k1", "sms", "退订"), ("k2", "email", "STOP")]:
         result = await feedback.record("u1", channel, text, reply_id)
         assert result.action == "opt_out" and result.task_id == ""
-    prefs = await guard.get_preferences("u1")
+    prefs = await feedback.preferences.get_preferences("u1")
     assert prefs.channels == {"sms": False, "email": False}
-    events, _ = await guard.consent_events("u1")
+    events, _ = await feedback.preferences.consent_events("u1")
     assert {e.source for e in events} == {"keyword"}
     closed = await guard.check(touch(touch_id="m1", channel="sms"))
     assert closed.verdict is Verdict.BLOCK and closed.reasons == (Reason.CHANNEL_OPTED_OUT,)
     kept = await feedback.record("u1", "push", "Don't stop the deals!", "k3")
     assert kept.action == "none"
     assert (await feedback.record("u1", "sms", "START", "k4")).action == "opt_in"
-    assert (await guard.get_preferences("u1")).channels == {"sms": True, "email": False}
+    assert (await feedback.preferences.get_preferences("u1")).channels == {"sms": True, "email": False}
 
 
 async def test_a_reply_recorded_while_the_model_fails_is_scored_later(loop_parts):

@@ -8,7 +8,8 @@ from hypothesis import strategies as st
 from guard import policy
 from guard.domain import clock
 from guard.errors import InvalidArgument
-from guard.service import GuardService, PreferencesPatch
+from guard.app import wire
+from guard.preferences import PreferencesPatch
 from tests.helpers import FakeClock, ms
 
 NOW = ms(2026, 11, 23, 12, 0)
@@ -42,7 +43,7 @@ async def test_a_patch_is_applied_whole_or_not_at_all(store, steps):
     """Each generated patch either fails naming a field (nothing stored changes, no ledger line) or applies whole:
     the version rises by one when anything changed, and the ledger gains one line per changed field."""
     await store.client.flushdb()
-    svc = GuardService(policy.load(None), store, now=FakeClock(NOW))
+    svc = wire(policy.load(None), store, None, now=FakeClock(NOW)).preferences
     for patch in steps:
         before = await svc.get_preferences("u1")
         ledger_before = await store.client.xlen(svc.keys("u1").consent)

@@ -8,7 +8,7 @@ import signal
 
 from guard import policy
 from guard.domain.types import Reason, Verdict
-from guard.service import GuardService
+from guard.app import wire
 from guard.store.redis_store import RedisStore
 from tests.conftest import RedisProcess
 from tests.helpers import FakeClock, ms, touch
@@ -22,7 +22,7 @@ async def test_checks_redis_runs_after_the_caller_gave_up_record_nothing(tmp_pat
     redis.start()
     store = RedisStore.from_url(redis.url, timeout_s=0.3)
     observer = RedisStore.from_url(redis.url, timeout_s=5)
-    svc = GuardService(policy.load(None), store, now=FakeClock(NOON))
+    svc = wire(policy.load(None), store, None, now=FakeClock(NOON)).service
     try:
         assert (await svc.check(touch(touch_id="", dry_run=True))).verdict is Verdict.ALLOW  # script loaded
         assert redis.proc is not None

@@ -25,7 +25,7 @@ def facts(at: int = NOON_SHANGHAI, events: dict[str, list[int]] | None = None, p
         at_ms=at, checks=checks, channel=channel, category="promotion", channel_default=True,
         category_default=True, channel_closed_by_law=channel == "sms", prefs=prefs or Preferences(),
         hold_until_ms=hold, default_quiet=SHANGHAI_QUIET,
-        rules=rules if rules is not None else [RuleCheck("weekly", "cap:weekly", 3, WEEK)],
+        rules=rules if rules is not None else [RuleCheck("weekly", "", 3, WEEK)],
         events=events or {},
     )
 
@@ -41,7 +41,7 @@ def test_window_usage_counts_the_fullest_window_holding_the_instant():
 def test_cap_defers_until_the_oldest_touch_leaves_the_window():
     """The 4th marketing touch in 7 days is DEFERred to the moment the first one ages out."""
     base = NOON_SHANGHAI
-    out = decide.decide(facts(events={"cap:weekly": [base - 3 * DAY_MS, base - 2 * DAY_MS, base - DAY_MS]}))
+    out = decide.decide(facts(events={("weekly", ""): [base - 3 * DAY_MS, base - 2 * DAY_MS, base - DAY_MS]}))
     assert out.verdict is Verdict.DEFER
     assert out.reasons == (Reason.FREQUENCY_CAP,)
     assert out.retry_at_ms == base - 3 * DAY_MS + WEEK
@@ -50,8 +50,8 @@ def test_cap_defers_until_the_oldest_touch_leaves_the_window():
 
 def test_shadow_rule_reports_but_never_blocks():
     """A shadow rule is counted and shows as exceeded, yet the touch is allowed."""
-    rule = RuleCheck("new", "cap:new", 1, DAY_MS, shadow=True)
-    out = decide.decide(facts(rules=[rule], events={"cap:new": [NOON_SHANGHAI - 1000]}))
+    rule = RuleCheck("new", "", 1, DAY_MS, shadow=True)
+    out = decide.decide(facts(rules=[rule], events={("new", ""): [NOON_SHANGHAI - 1000]}))
     assert out.verdict is Verdict.ALLOW
     assert out.caps[0].shadow and out.caps[0].exceeded
 
@@ -100,7 +100,7 @@ def test_retry_moves_past_quiet_hours_that_a_cap_retry_lands_in():
     """A cap frees at 23:00 local, inside quiet hours: the answer is 08:00 the next morning."""
     at = NOON_SHANGHAI
     oldest = ms(2026, 11, 16, 23, 0, "Asia/Shanghai")
-    out = decide.decide(facts(at=at, rules=[RuleCheck("weekly", "cap:weekly", 1, WEEK)], events={"cap:weekly": [oldest]}))
+    out = decide.decide(facts(at=at, rules=[RuleCheck("weekly", "", 1, WEEK)], events={("weekly", ""): [oldest]}))
     assert out.retry_at_ms == ms(2026, 11, 24, 8, 0, "Asia/Shanghai")
 
 
@@ -108,7 +108,7 @@ def test_transactional_passes_everything_but_a_channel_closed_by_law():
     """Transactional ignores caps, quiet hours, holds and push opt-outs, but not a closed SMS channel."""
     late = ms(2026, 11, 23, 23, 0, "Asia/Shanghai")
     tx = frozenset({Check.LEGAL_CHANNEL})
-    full = {"cap:weekly": [late - 1, late - 2, late - 3]}
+    full = {("weekly", ""): [late - 1, late - 2, late - 3]}
     assert decide.decide(facts(at=late, checks=tx, events=full, hold=late + DAY_MS,
                                prefs=Preferences(channels={"push": False}))).verdict is Verdict.ALLOW
     sms = decide.decide(facts(at=late, checks=tx, channel="sms", prefs=Preferences(channels={"sms": False})))
@@ -123,10 +123,10 @@ def test_hold_blocks_with_retry_at_its_end():
 
 def test_user_weekly_maximum_applies_only_when_set():
     rule = decide.user_rule(Preferences(max_marketing_per_week=1))
-    out = decide.decide(facts(rules=[rule], events={rule.key: [NOON_SHANGHAI - DAY_MS]}))
+    out = decide.decide(facts(rules=[rule], events={rule.counter: [NOON_SHANGHAI - DAY_MS]}))
     assert out.reasons == (Reason.FREQUENCY_CAP,)
     unset = decide.user_rule(Preferences())
-    assert decide.decide(facts(rules=[unset], events={unset.key: [NOON_SHANGHAI - DAY_MS] * 5})).verdict is Verdict.ALLOW
+    assert decide.decide(facts(rules=[unset], events={unset.counter: [NOON_SHANGHAI - DAY_MS] * 5})).verdict is Verdict.ALLOW
 
 
 @settings(max_examples=200, deadline=None)
@@ -135,11 +135,11 @@ def test_user_weekly_maximum_applies_only_when_set():
 def test_no_window_ever_holds_more_than_the_limit(attempts, limit, window_days):
     """Whatever the order of attempts (scheduled ones too), recorded touches never overfill any window."""
     window = window_days * DAY_MS
-    rule = RuleCheck("r", "cap:r", limit, window)
+    rule = RuleCheck("r", "", limit, window)
     recorded: list[int] = []
     base = facts(checks=frozenset({Check.CAPS}), rules=[rule])
     for at in attempts:
-        out = decide.decide(dataclasses.replace(base, at_ms=at, events={"cap:r": recorded}))
+        out = decide.decide(dataclasses.replace(base, at_ms=at, events={("r", ""): recorded}))
         if out.verdict is Verdict.ALLOW:
             recorded.append(at)
         elif out.retry_at_ms is not None:

@@ -1,28 +1,39 @@
--- Decide one touch and record it when allowed, atomically. Mirrors guard/domain/decide.py.
--- KEYS[1] prefs doc   KEYS[2] touch record   KEYS[3] hold   KEYS[4] touch index
--- KEYS[5] unscored replies   KEYS[6..] one sorted set per applicable cap rule (same order as p.rules)
--- ARGV[1] JSON plan (see guard/store/redis_store.py: _plan)
-local p = cjson.decode(ARGV[1])
-local t = p.t
+-- Decide one touch and record it when allowed, atomically. guard/domain/decide.py is its specification:
+-- every reason given here is given there, and the agreement property test holds the two together.
+-- KEYS[1] prefs doc   KEYS[2] touch record   KEYS[3] hold   KEYS[4] touch index   KEYS[5] unscored replies
+-- KEYS[6..] one sorted set per cap rule in ARGV's rules, then one for user_rule when it is given
+-- ARGV[1] the policy's part for this class, channel and category (JSON, the same for every such touch)
+-- ARGV[2] this touch (JSON): its fields under their domain names, the rules that apply, the clock
+-- Returns {'new'|'replay', result JSON}, {'late', ''} (started after the caller's deadline: nothing done)
+-- or {'zone', name} (the user's own quiet hours are in a zone the caller did not send: nothing done).
+local policy = cjson.decode(ARGV[1])
+local touch = cjson.decode(ARGV[2])
 
 -- A script that starts after its caller's deadline (Redis stalled, the caller timed out and
 -- answered from its fail mode) records nothing: the answer the sender got stays the truth.
 local clock = redis.call('TIME')
-if tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000) > p.deadline then
+if tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000) > touch.deadline_ms then
   return {'late', ''}
 end
 
-if p.touch_id ~= '' then
-  local prior = redis.call('HGET', KEYS[2], 'result')
-  if prior and redis.call('HGET', KEYS[2], 'state') == 'recorded' then
-    return {'replay', prior}
-  end
+local at = touch.at_ms
+if touch.touch_id ~= '' then
+  local prior = redis.call('HMGET', KEYS[2], 'state', 'result')
+  if prior[1] == 'recorded' and prior[2] then return {'replay', prior[2]} end
 end
 
 local prefs = {}
 local raw = redis.call('GET', KEYS[1])
 if raw then prefs = cjson.decode(raw) end
-local checks = p.checks
+local checks = policy.checks
+
+-- quiet hours: the user's own (in their zone, whose offsets the caller sends), else the policy's
+local quiet = policy.default_quiet
+if checks.quiet_hours and type(prefs.quiet) == 'table' then
+  local zone = touch.zone
+  if type(zone) ~= 'table' or zone.time_zone ~= prefs.quiet.tz then return {'zone', prefs.quiet.tz} end
+  quiet = {start_minute = prefs.quiet.start, end_minute = prefs.quiet['end'], segments = zone.segments}
+end
 
 local function choice(map, key, default)
   if type(map) == 'table' then
@@ -37,55 +48,57 @@ local function has(r) for _, x in ipairs(reasons) do if x == r then return true 
 local function add(r) if not has(r) then table.insert(reasons, r) end end
 
 if checks.unsubscribed and prefs.unsubscribed_all == true then add('UNSUBSCRIBED') end
-local channel_open = choice(prefs.channels, p.channel, p.channel_default)
-if channel_open == false and (checks.channel or (checks.legal_channel and p.channel_legal)) then
+local channel_open = choice(prefs.channels, touch.channel, policy.channel_default)
+if channel_open == false and (checks.channel or (checks.legal_channel and policy.channel_closed_by_law)) then
   add('CHANNEL_OPTED_OUT')
 end
-if checks.category and choice(prefs.categories, p.category, p.category_default) == false then
+if checks.category and choice(prefs.categories, touch.category, policy.category_default) == false then
   add('CATEGORY_OPTED_OUT')
 end
 local hold_until = tonumber(redis.call('GET', KEYS[3]) or '0') or 0
-if checks.hold and hold_until > t then add('NEGATIVE_SENTIMENT') end
+if checks.hold and hold_until > at then add('NEGATIVE_SENTIMENT') end
 
--- time zones: a table of {from_ms, offset_minutes}
-local quiet = p.quiet
-if type(prefs.quiet) == 'table' and prefs.quiet.segs then quiet = prefs.quiet end
-local function offset_at(segs, at)
+local function offset_at(segs, t)
   local cur = segs[1][2]
   for _, s in ipairs(segs) do
-    if s[1] > at then break end
+    if s[1] > t then break end
     cur = s[2]
   end
   return cur
 end
 local MIN, DAY = 60000, 86400000
-local function in_quiet(at)
-  if quiet.start == quiet['end'] then return false end
-  local l = at + offset_at(quiet.segs, at) * MIN
-  local m = math.floor(l / MIN) % 1440
-  if quiet.start < quiet['end'] then return m >= quiet.start and m < quiet['end'] end
-  return m >= quiet.start or m < quiet['end']
+local function in_quiet(t)
+  if quiet.start_minute == quiet.end_minute then return false end
+  local m = math.floor((t + offset_at(quiet.segments, t) * MIN) / MIN) % 1440
+  if quiet.start_minute < quiet.end_minute then return m >= quiet.start_minute and m < quiet.end_minute end
+  return m >= quiet.start_minute or m < quiet.end_minute
 end
-local function quiet_end(at)
-  local off = offset_at(quiet.segs, at) * MIN
-  local l = at + off
-  local c = (l - (l % DAY)) + quiet['end'] * MIN
+local function quiet_end(t)
+  local off = offset_at(quiet.segments, t) * MIN
+  local l = t + off
+  local c = (l - (l % DAY)) + quiet.end_minute * MIN
   if c <= l then c = c + DAY end
   return c - off
 end
 
--- cap rules: events per rule, sorted ascending
-local rules = p.rules
+-- cap rules: the policy's that apply, then the user's own weekly maximum (its limit is in the prefs)
+local rules = {}
+for i, rule in ipairs(touch.rules) do rules[i] = rule end
+if type(touch.user_rule) == 'table' then
+  local limit = tonumber(prefs.max_week or 0) or 0
+  if limit > 0 then
+    table.insert(rules, {rule_id = touch.user_rule.rule_id, limit = limit, window_ms = touch.user_rule.window_ms,
+                         shadow = false})
+  end
+end
 local events = {}
 for i, rule in ipairs(rules) do
-  if rule.limit < 0 then rule.limit = tonumber(prefs.max_week or 0) or 0 end
   local ev = {}
-  local rows = redis.call('ZRANGEBYSCORE', KEYS[5 + i], '(' .. (t - rule.window), '+inf', 'WITHSCORES')
+  local rows = redis.call('ZRANGEBYSCORE', KEYS[5 + i], '(' .. (at - rule.window_ms), '+inf', 'WITHSCORES')
   for j = 2, #rows, 2 do table.insert(ev, tonumber(rows[j])) end
   table.sort(ev)
   events[i] = ev
 end
-local function active(rule) return not (rule.user and rule.limit <= 0) end
 local function lower(ev, x) -- first index with ev[i] >= x
   local lo, hi = 1, #ev + 1
   while lo < hi do
@@ -94,74 +107,71 @@ local function lower(ev, x) -- first index with ev[i] >= x
   end
   return lo
 end
-local function usage(ev, at, w)
+local function usage(ev, t, w)
   local best = 0
   local function try(s)
     local n = lower(ev, s + w) - lower(ev, s)
     if n > best then best = n end
   end
   for _, e in ipairs(ev) do
-    if e > at - w and e <= at then try(e) end
+    if e > t - w and e <= t then try(e) end
   end
-  try(at)
+  try(t)
   return best
 end
-local function cap_retry(ev, at, w, limit)
+local function cap_retry(ev, t, w, limit)
   local cands = {}
-  for _, e in ipairs(ev) do if e + w > at then table.insert(cands, e + w) end end
+  for _, e in ipairs(ev) do if e + w > t then table.insert(cands, e + w) end end
   table.sort(cands)
   for _, c in ipairs(cands) do
     if usage(ev, c, w) < limit then return c end
   end
-  return at
+  return t
 end
 
-local function timed(at)
+local function timed(t)
   local out = {}
-  if checks.pause and (tonumber(prefs.paused_until or 0) or 0) > at then
+  if checks.pause and (tonumber(prefs.paused_until or 0) or 0) > t then
     table.insert(out, {'PAUSED', tonumber(prefs.paused_until)})
   end
-  if checks.quiet_hours and in_quiet(at) then table.insert(out, {'QUIET_HOURS', quiet_end(at)}) end
+  if checks.quiet_hours and in_quiet(t) then table.insert(out, {'QUIET_HOURS', quiet_end(t)}) end
   if checks.caps then
     for i, rule in ipairs(rules) do
-      if active(rule) and not rule.shadow then
-        if usage(events[i], at, rule.window) + 1 > rule.limit then
-          table.insert(out, {'FREQUENCY_CAP', cap_retry(events[i], at, rule.window, rule.limit)})
-        end
+      if not rule.shadow and usage(events[i], t, rule.window_ms) + 1 > rule.limit then
+        table.insert(out, {'FREQUENCY_CAP', cap_retry(events[i], t, rule.window_ms, rule.limit)})
       end
     end
   end
   return out
 end
 
-local first = timed(t)
+local first = timed(at)
 for _, r in ipairs(first) do add(r[1]) end
-local pending = checks.hold and redis.call('ZCOUNT', KEYS[5], p.now - p.lookback, '+inf') > 0
+local pending = checks.hold and redis.call('ZCOUNT', KEYS[5], touch.now_ms - policy.lookback_ms, '+inf') > 0
 if pending then add('SENTIMENT_PENDING') end
 
 local caps = {}
 if checks.caps then
   for i, rule in ipairs(rules) do
-    if active(rule) then
-      local used = usage(events[i], t, rule.window)
-      table.insert(caps, {rule.id, rule.limit, used, rule.window, rule.shadow and 1 or 0, (used + 1 > rule.limit) and 1 or 0})
-    end
+    local used = usage(events[i], at, rule.window_ms)
+    table.insert(caps, {rule.rule_id, rule.limit, used, rule.window_ms, rule.shadow and 1 or 0,
+                        (used + 1 > rule.limit) and 1 or 0})
   end
 end
 
 local retry = -1
 if #first > 0 then
-  local at = t
+  local t = at
   for _ = 1, 8 do
-    local standing = timed(at)
+    local standing = timed(t)
     if #standing == 0 then break end
     local m = standing[1][2]
     for _, s in ipairs(standing) do if s[2] > m then m = s[2] end end
-    at = m
+    t = m
   end
-  retry = at
+  retry = t
 end
-if pending then retry = math.max(retry, t + p.pending_retry) end
+if pending then retry = math.max(retry, at + policy.pending_retry_ms) end
 
 local blocking, only_hold = 0, true
 for _, r in ipairs(reasons) do
@@ -175,7 +185,7 @@ if blocking > 0 then
   verdict = 'BLOCK'
   if only_hold then
     local r = hold_until
-    if pending and t + p.pending_retry > r then r = t + p.pending_retry end
+    if pending and at + policy.pending_retry_ms > r then r = at + policy.pending_retry_ms end
     for _, s in ipairs(first) do if s[2] > r then r = s[2] end end
     retry = r
   else
@@ -187,24 +197,25 @@ else
   retry = -1
 end
 
-local recorded = false
-if verdict == 'ALLOW' and not p.dry and p.touch_id ~= '' then
-  recorded = true
+local result = {verdict = verdict, reasons = reasons, retry_at_ms = retry, caps = caps, recorded = false}
+if verdict == 'ALLOW' and not touch.dry_run and touch.touch_id ~= '' then
+  result.recorded = true
   local keys = {}
   for i, rule in ipairs(rules) do
     local k = KEYS[5 + i]
-    redis.call('ZADD', k, t, p.touch_id)
-    redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. (p.now - rule.window - p.past_ms))
-    redis.call('PEXPIRE', k, math.max(t - p.now, 0) + rule.window + p.past_ms)
+    redis.call('ZADD', k, at, touch.touch_id)
+    redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. (touch.now_ms - rule.window_ms - policy.past_ms))
+    redis.call('PEXPIRE', k, math.max(at - touch.now_ms, 0) + rule.window_ms + policy.past_ms)
     table.insert(keys, k)
   end
-  redis.call('ZADD', KEYS[4], t, p.touch_id)
-  redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -(p.index_size + 1))
-  redis.call('PEXPIRE', KEYS[4], p.record_ttl)
-  local result = cjson.encode({v = verdict, r = reasons, ra = retry, caps = caps, rec = true})
-  redis.call('HSET', KEYS[2], 'state', 'recorded', 'result', result, 'keys', cjson.encode(keys),
-    'at', t, 'channel', p.channel, 'category', p.category, 'campaign', p.campaign, 'class', p.class, 'hv', p.hv)
-  redis.call('PEXPIRE', KEYS[2], math.max(t - p.now, 0) + p.record_ttl)
-  return {'new', result}
+  redis.call('ZADD', KEYS[4], at, touch.touch_id)
+  redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -(policy.index_size + 1))
+  redis.call('PEXPIRE', KEYS[4], policy.record_ttl_ms)
+  local encoded = cjson.encode(result)
+  redis.call('HSET', KEYS[2], 'state', 'recorded', 'result', encoded, 'keys', cjson.encode(keys), 'at', at,
+    'channel', touch.channel, 'category', touch.category, 'campaign', touch.campaign_id,
+    'class', touch.touch_class, 'hv', touch.high_value and '1' or '0')
+  redis.call('PEXPIRE', KEYS[2], math.max(at - touch.now_ms, 0) + policy.record_ttl_ms)
+  return {'new', encoded}
 end
-return {'new', cjson.encode({v = verdict, r = reasons, ra = retry, caps = caps, rec = recorded})}
+return {'new', cjson.encode(result)}

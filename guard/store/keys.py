@@ -1,0 +1,93 @@
+"""Every Redis key guard uses, named in one place.
+
+A user's keys share one hash tag, ``{tenant:user}``; a tenant's shared keys (the desk, the
+campaign counters, the sweep's queue) share ``{tenant}``. So every script touches one slot
+and runs unchanged on Redis Cluster.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from guard.domain.types import RuleCheck
+
+
+@dataclass(frozen=True)
+class UserKeys:
+    """Every key of one user. The braces make Redis Cluster hash them to one slot."""
+
+    tenant: str
+    user_id: str
+
+    def _k(self, suffix: str) -> str:
+        return f"guard:{{{self.tenant}:{self.user_id}}}:{suffix}"
+
+    @property
+    def prefs(self) -> str:
+        return self._k("prefs")
+
+    @property
+    def consent(self) -> str:
+        return self._k("consent")
+
+    @property
+    def hold(self) -> str:
+        return self._k("hold")
+
+    @property
+    def touch_index(self) -> str:
+        return self._k("touches")
+
+    def touch(self, touch_id: str) -> str:
+        return self._k(f"touch:{touch_id}")
+
+    def cap(self, rule: RuleCheck) -> str:
+        """The counter of one cap rule: per user, or per campaign/channel/category value (its group)."""
+        return self._k(f"cap:{rule.rule_id}" + (f":{rule.group}" if rule.group else ""))
+
+    @property
+    def replies(self) -> str:
+        return self._k("replies")
+
+    @property
+    def unscored(self) -> str:
+        return self._k("unscored")
+
+    @property
+    def open_task(self) -> str:
+        return self._k("open_task")
+
+    def reply(self, reply_id: str) -> str:
+        return self._k(f"reply:{reply_id}")
+
+
+@dataclass(frozen=True)
+class TenantKeys:
+    """Keys shared by a tenant (the recovery desk, campaign counters): one slot per tenant."""
+
+    tenant: str
+
+    def _k(self, suffix: str) -> str:
+        return f"guard:{{{self.tenant}}}:{suffix}"
+
+    @property
+    def task_stream(self) -> str:
+        return self._k("tasks:stream")
+
+    @property
+    def task_index(self) -> str:
+        return self._k("tasks:index")
+
+    @property
+    def pending_replies(self) -> str:
+        return self._k("replies:pending")
+
+    def task(self, task_id: str) -> str:
+        return self._k(f"task:{task_id}")
+
+    def task_replies(self, task_id: str) -> str:
+        """The ids of every reply ever filed on a task (the task itself lists only the newest)."""
+        return self._k(f"task:{task_id}:replies")
+
+    def campaign(self, campaign_id: str) -> str:
+        return self._k(f"campaign:{campaign_id}")
