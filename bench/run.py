@@ -18,8 +18,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -33,8 +35,6 @@ from typing import Any
 BENCH = Path(__file__).resolve().parent
 REPO = BENCH.parent
 sys.path.insert(0, str(REPO))
-
-CHECK_SCRIPT = REPO / "guard/store/lua/check_touch.lua"
 
 
 def free_port() -> int:
@@ -107,6 +107,7 @@ class Bench:
         self.results: dict[str, Any] = {"host": {"cpus": os.cpu_count()}, "figures": {}}
         self.procs: list[subprocess.Popen[Any]] = []
         self.run_id = 0
+        self.check_call: list[str] = []  # one check-script call as guard sent it
 
     # -- processes --------------------------------------------------------------------------
 
@@ -176,25 +177,32 @@ class Bench:
             self.record(f"check_hot_{flight}", self.load(guard, "hot", flight))
 
     def commands_per_check(self, guard: str, redis: Redis) -> None:
-        """Commands guard sends Redis per recorded CheckTouch, read off Redis's MONITOR (script-inner calls apart)."""
+        """Commands guard sends Redis per recorded CheckTouch, read off Redis's MONITOR (script-inner calls apart).
+
+        The same watch keeps one check-script call exactly as guard sent it, for ``redis_ceiling``.
+        """
         import threading
 
-        import redis as redis_lib
-
-        seen: list[tuple[str, str]] = []
         marker = f"bench-stop-{os.getpid()}"
         ready = threading.Event()
+        lines: list[str] = []
 
         def monitor() -> None:
-            client = redis_lib.Redis(port=redis.port, decode_responses=True)
-            with client.monitor() as m:
+            with socket.create_connection(("127.0.0.1", redis.port)) as sock:
+                sock.sendall(b"MONITOR\r\n")
                 ready.set()
-                for info in m.listen():
-                    command = str(info.get("command", ""))
-                    if marker in command:
-                        break
-                    seen.append((str(info.get("client_type", "")), command.split(" ", 1)[0].lower()))
-            client.close()
+                buffer = b""
+                while True:
+                    chunk = sock.recv(1 << 16)
+                    if not chunk:
+                        return
+                    buffer += chunk
+                    *complete, buffer = buffer.split(b"\r\n")
+                    for raw in complete:
+                        line = raw.decode("ascii", "replace")
+                        if marker in line:
+                            return
+                        lines.append(line)
 
         thread = threading.Thread(target=monitor, daemon=True)
         thread.start()
@@ -204,15 +212,27 @@ class Bench:
         redis.client.echo(marker)
         thread.join(30)
         calls = result["calls"]
-        top = [c for kind, c in seen if kind != "lua"]
-        inner = [c for kind, c in seen if kind == "lua"]
-        by_command: dict[str, float] = {}
-        for c in top:
-            by_command[c] = by_command.get(c, 0) + 1
+        top: dict[str, int] = {}
+        inner = 0
+        sha = hashlib.sha1((Path(self.args.repo) / "guard/store/lua/check_touch.lua").read_bytes()).hexdigest()
+        for line in lines:
+            if not line.startswith("+") or "] " not in line:
+                continue
+            origin, _, rest = line.partition("] ")
+            args = _monitor_args(rest)
+            if not args:
+                continue
+            if "lua" in origin:
+                inner += 1
+                continue
+            name = args[0].lower()
+            top[name] = top.get(name, 0) + 1
+            if name == "evalsha" and args[1] == sha and not self.check_call:
+                self.check_call = args
         self.record("redis_commands_per_check", {
-            "per_check": round(len(top) / calls, 3),
-            "by_command": {k: round(v / calls, 3) for k, v in sorted(by_command.items())},
-            "inside_scripts_per_check": round(len(inner) / calls, 2)})
+            "per_check": round(sum(top.values()) / calls, 3),
+            "by_command": {k: round(v / calls, 3) for k, v in sorted(top.items())},
+            "inside_scripts_per_check": round(inner / calls, 2)})
 
     def batches(self, guard: str) -> None:
         for size in (100, 1000):
@@ -221,29 +241,16 @@ class Bench:
             self.record(f"check_touches_{size}", r)
 
     def redis_ceiling(self, redis: Redis) -> None:
-        """redis-benchmark runs the check script itself through EVALSHA: what one Redis can decide per second."""
-        if shutil.which("redis-benchmark") is None:
-            self.record("redis_benchmark_evalsha", "redis-benchmark not found")
+        """redis-benchmark runs guard's own check script through EVALSHA, with the arguments guard sent (caught by
+        MONITOR), each user, touch and campaign made random: what one Redis can decide per second."""
+        if shutil.which("redis-benchmark") is None or not self.check_call:
+            self.record("redis_benchmark_evalsha_per_s", "redis-benchmark or a caught check call is missing")
             return
-        sha = redis.client.script_load(CHECK_SCRIPT.read_text(encoding="utf-8"))
-        plan = {"t": int(time.time() * 1000), "now": int(time.time() * 1000), "touch_id": "t__rand_int__", "dry": False,
-                "checks": {c: True for c in ("unsubscribed", "channel", "category", "pause", "hold", "quiet_hours",
-                                              "caps")},
-                "channel": "push", "category": "promotion", "campaign": "c__rand_int__", "class": "marketing",
-                "channel_default": True, "category_default": True, "channel_legal": False,
-                "quiet": {"tz": "UTC", "start": 0, "end": 0, "segs": [[0, 0]]},
-                "rules": [{"id": "marketing_weekly", "limit": 3, "window": 604800000, "shadow": False, "user": False},
-                          {"id": "campaign_once_30d", "limit": 1, "window": 2592000000, "shadow": False, "user": False},
-                          {"id": "user_max_marketing_per_week", "limit": -1, "window": 604800000, "shadow": False,
-                           "user": True}],
-                "past_ms": 86400000, "record_ttl": 3024000000, "index_size": 200, "lookback": 259200000,
-                "pending_retry": 60000, "hv": "0", "deadline": 2**52}
-        base = "guard:{rb:u__rand_int__}:"
-        keys = [base + s for s in ("prefs", "touch:t__rand_int__", "hold", "touches", "unscored", "cap:marketing_weekly",
-                                   "cap:campaign_once_30d:c__rand_int__", "cap:user_max_marketing_per_week")]
+        args = [re.sub(r"b\d+x\d+x([utc])\d+", r"\1__rand_int__", a) for a in self.check_call[1:]]
+        args = [re.sub(r'("deadline(?:_ms)?":\s*)\d+', r"\g<1>9007199254740991", a) for a in args]  # never late
         requests = 20_000 if self.args.seconds >= 2 else 2_000
         cmd = ["redis-benchmark", "-p", str(redis.port), "-n", str(requests), "-c", "64", "-r", "20000", "-q",
-               "--csv", "evalsha", sha, str(len(keys)), *keys, json.dumps(plan, separators=(",", ":"))]
+               "--csv", "evalsha", *args]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
         # The command's own commas and quotes are not escaped in the CSV: read the figures from the end.
         rows = [row.split(",") for row in out.splitlines() if row.lower().startswith('"evalsha')]
@@ -322,6 +329,14 @@ class Bench:
         }
 
 
+def _monitor_args(rest: str) -> list[str]:
+    """The arguments of one MONITOR line: quoted, with Redis's own escapes (\\", \\xHH, \\n ...)."""
+    import codecs
+
+    return [codecs.escape_decode(m.encode("ascii"))[0].decode("utf-8", "replace")  # type: ignore[attr-defined]
+            for m in re.findall(r'"((?:[^"\\]|\\.)*)"', rest)]
+
+
 async def _peer(url: str, seconds: float) -> dict[str, Any]:
     """64 concurrent callers for ``seconds``: limits' moving-window hit() vs guard's one-script check, same Redis."""
     from limits import RateLimitItemPerDay
@@ -329,8 +344,8 @@ async def _peer(url: str, seconds: float) -> dict[str, Any]:
     from limits.aio.strategies import MovingWindowRateLimiter
 
     from guard import policy as policy_mod
+    from guard.app import wire
     from guard.domain.types import Touch, TouchClass
-    from guard.service import GuardService
     from guard.store.redis_store import RedisStore
 
     storage = RedisStorage("async+" + url)
@@ -352,7 +367,7 @@ async def _peer(url: str, seconds: float) -> dict[str, Any]:
     store = RedisStore.from_url(url)
     text = (REPO / "guard/default_policy.yaml").read_text(encoding="utf-8").replace(
         'start: "21:00", end: "08:00"', 'start: "00:00", end: "00:00"')
-    svc = GuardService(policy_mod.parse(text), store)
+    svc = wire(policy_mod.parse(text), store, None).service  # this checkout's guard, wired as app.py wires it
 
     async def check(i: int) -> None:
         await svc.check(Touch(f"g{os.getpid()}-{i % 20000}", "push", "promotion", f"c{i}", f"pt{time.time_ns()}",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from guard import logs, policy
@@ -127,6 +128,17 @@ def build(settings: Settings, model: SentimentModel | None = None) -> App:
         raise
     return App(settings, pol, store, parts.preferences, parts.service, parts.feedback, batcher, parts.counters, server,
                embedded)
+
+
+def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """The event loop ``guard serve`` runs on: uvloop (faster sockets and callbacks) or the standard one."""
+    if name == "asyncio":
+        return None
+    if name != "uvloop":
+        raise ValueError(f"GUARD_EVENT_LOOP: uvloop or asyncio is expected, got {name[:32]!r}")
+    import uvloop
+
+    return uvloop.new_event_loop
 
 
 async def serve(settings: Settings) -> None:

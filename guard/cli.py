@@ -228,7 +228,8 @@ def main(argv: list[str] | None = None) -> int:
         from guard.store.embedded import EmbeddedRedisError
 
         try:
-            asyncio.run(app.serve(settings))
+            with asyncio.Runner(loop_factory=app.loop_factory(settings.event_loop)) as runner:
+                runner.run(app.serve(settings))
         except (policy.PolicyError, EmbeddedRedisError, ModelError, ValueError, OSError) as exc:
             sys.stderr.write(f"guard serve: {exc}\n")
             return 2

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -48,15 +48,16 @@ class CapRule:
     shadow: bool
 
     def applies(self, touch_class: TouchClass, channel: str, category: str, campaign: str) -> bool:
-        if touch_class not in self.classes:
-            return False
-        if self.channels and channel not in self.channels:
-            return False
-        if self.categories and category not in self.categories:
-            return False
-        if self.campaigns and campaign not in self.campaigns:
-            return False
-        return not (self.per == "campaign" and not campaign)
+        return self.matches(touch_class, channel, category) and self.counts_campaign(campaign)
+
+    def matches(self, touch_class: TouchClass, channel: str, category: str) -> bool:
+        """The rule's class, channel and category scope holds this touch."""
+        return (touch_class in self.classes and (not self.channels or channel in self.channels)
+                and (not self.categories or category in self.categories))
+
+    def counts_campaign(self, campaign: str) -> bool:
+        """The rule's campaign scope holds this campaign (a per-campaign rule needs one)."""
+        return (not self.campaigns or campaign in self.campaigns) and not (self.per == "campaign" and not campaign)
 
     def check_for(self, channel: str, category: str, campaign: str) -> RuleCheck:
         group = {"user": "", "campaign": campaign, "channel": channel, "category": category}[self.per]
@@ -102,11 +103,19 @@ class Policy:
     max_schedule_ahead_ms: int
     source: str
     replies: ReplyPolicy
+    # (class, channel, category) → the rules that may apply (only a campaign can still rule one out)
+    _candidates: dict[tuple[TouchClass, str, str], tuple[CapRule, ...]] = field(
+        default_factory=dict, compare=False, repr=False)
 
     def rules_for(self, touch: Touch) -> tuple[RuleCheck, ...]:
         """The cap rules that count this touch, each with the counter it counts in."""
-        return tuple(r.check_for(touch.channel, touch.category, touch.campaign_id) for r in self.rules
-                     if r.applies(touch.touch_class, touch.channel, touch.category, touch.campaign_id))
+        key = (touch.touch_class, touch.channel, touch.category)
+        candidates = self._candidates.get(key)
+        if candidates is None:
+            candidates = tuple(r for r in self.rules if r.matches(*key))
+            self._candidates[key] = candidates
+        campaign = touch.campaign_id
+        return tuple(r.check_for(touch.channel, touch.category, campaign) for r in candidates if r.counts_campaign(campaign))
 
 
 def parse_duration(value: Any, where: str) -> int:

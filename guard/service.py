@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from guard import logs, metrics
 from guard.domain import clock, decide
@@ -77,7 +77,10 @@ class GuardService:
             raise InvalidArgument(prefix + "send_at", "is further ahead than the policy's max_schedule_ahead")
         if touch.at_ms and touch.at_ms < now_ms - 3_600_000:
             raise InvalidArgument(prefix + "send_at", "is more than an hour in the past")
-        return touch if touch.at_ms else replace(touch, at_ms=now_ms)
+        if touch.at_ms:
+            return touch
+        return Touch(touch.user_id, touch.channel, touch.category, touch.campaign_id, touch.touch_id, touch.touch_class,
+                     touch.dry_run, now_ms, touch.high_value)
 
     def fail_mode(self, touch: Touch) -> Outcome:
         if self.policy.classes[touch.touch_class].fail_open:
@@ -98,21 +101,31 @@ class GuardService:
             if pending and self.score_pending is not None and await self.score_pending(touch.user_id):
                 outcome = await self._decide(keys, touch, now)
         except StoreUnavailable as exc:
-            log.warning("store_unavailable", error=str(exc), touch_class=touch.touch_class.value)
-            outcome = self.fail_mode(touch)
-        outcome = replace(outcome, detail=decide.describe(outcome))
+            outcome = self._failed(touch, exc)
+        return self._finish(touch, outcome)
+
+    def _failed(self, touch: Touch, exc: StoreUnavailable) -> Outcome:
+        log.warning("store_unavailable", error=str(exc), touch_class=touch.touch_class.value)
+        return self.fail_mode(touch)
+
+    def _finish(self, touch: Touch, outcome: Outcome) -> Outcome:
+        """The answer as the caller gets it: described, counted, and its campaign credited when recorded."""
+        outcome = Outcome(outcome.verdict, outcome.reasons, outcome.retry_at_ms, outcome.caps, decide.describe(outcome),
+                          outcome.recorded, outcome.replayed, outcome.evaluated_at_ms)
         metrics.count_decision(outcome, touch.touch_class.value)
         if outcome.recorded and not outcome.replayed:
             self.counters.add(self.tenant, touch.campaign_id, "touches")
         return outcome
 
+    def _zone_for(self, touch: Touch) -> tuple[str, clock.Segments] | None:
+        name = self._zones.get(touch.user_id)
+        return (name, clock.segments_for(name, touch.at_ms)) if name else None
+
     async def _decide(self, keys: UserKeys, touch: Touch, now: int) -> Outcome:
         """The store's one round trip, sending the user's own zone when this process has learned it."""
         for _ in range(3):
-            name = self._zones.get(touch.user_id)
-            zone = (name, clock.segments_for(name, touch.at_ms)) if name else None
             try:
-                return await self.store.check_touch(keys, touch, self.policy, now, zone)
+                return await self.store.check_touch(keys, touch, self.policy, now, self._zone_for(touch))
             except ZoneNeeded as need:
                 self._learn_zone(touch.user_id, need.time_zone)
         raise StoreUnavailable("the user's quiet-hours zone kept changing during the check; try again")
@@ -126,24 +139,37 @@ class GuardService:
     async def check_many(self, touches: Sequence[Touch]) -> list[Outcome]:
         """Each exactly as ``check``; one user's touches in request order, all users at once.
 
-        Every user's next check is issued in the same loop iteration, so the connection writes
-        them to Redis as one pipeline: a batch costs as many round trips as its busiest user has
-        checks, not one per check.
+        Round k sends every user's k-th check to Redis as one pipeline, so a batch costs as many
+        round trips as its busiest user has checks, not one per check. A check that needs more
+        (a pending reply to score, the user's own zone) finishes the way a single check does.
         """
         if len(touches) > MAX_BATCH:
             raise InvalidArgument("checks", f"holds {len(touches)} items; at most {MAX_BATCH}")
         now = self.now()
         valid = [self.validate_touch(t, now, f"checks[{i}].") for i, t in enumerate(touches)]
-        by_user: dict[str, list[int]] = {}
+        queues: dict[str, list[int]] = {}
         for i, t in enumerate(valid):
-            by_user.setdefault(t.user_id, []).append(i)
+            queues.setdefault(t.user_id, []).append(i)
         results: list[Outcome | None] = [None] * len(valid)
-
-        async def run_user(indexes: list[int]) -> None:
-            for i in indexes:
-                results[i] = await self._check_valid(valid[i], now)
-
-        await asyncio.gather(*(run_user(ix) for ix in by_user.values()))
+        depth = max((len(q) for q in queues.values()), default=0)
+        for k in range(depth):
+            round_ = [q[k] for q in queues.values() if len(q) > k]
+            calls = [(self.keys(valid[i].user_id), valid[i], self._zone_for(valid[i])) for i in round_]
+            try:
+                answers: list[Outcome | Exception] = list(await self.store.check_touches(calls, self.policy, now))
+            except StoreUnavailable as exc:
+                answers = [exc] * len(round_)
+            slow = []
+            for i, answer in zip(round_, answers, strict=True):
+                if isinstance(answer, Outcome) and Reason.SENTIMENT_PENDING not in answer.reasons:
+                    results[i] = self._finish(valid[i], answer)
+                elif isinstance(answer, StoreUnavailable):
+                    results[i] = self._finish(valid[i], self._failed(valid[i], answer))
+                else:
+                    slow.append(i)
+            for i, outcome in zip(slow, await asyncio.gather(*(self._check_valid(valid[i], now) for i in slow)),
+                                  strict=True):
+                results[i] = outcome
         return [r for r in results if r is not None]
 
     async def cancel(self, user_id: str, touch_id: str) -> bool:

@@ -35,6 +35,7 @@ class Settings:
     sweep_seconds: float = 15.0  # GUARD_SWEEP_SECONDS: how often unscored replies are retried
     redis_appendfsync: str = "everysec"  # GUARD_REDIS_APPENDFSYNC: the embedded Redis's fsync (everysec, always, no)
     max_message_bytes: int = 4 << 20  # GUARD_MAX_MESSAGE_BYTES: largest gRPC message taken or sent
+    event_loop: str = "uvloop"  # GUARD_EVENT_LOOP: uvloop or asyncio
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:

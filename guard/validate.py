@@ -25,9 +25,6 @@ def shown(value: object, limit: int = ECHO_CHARS) -> str:
     return f"{text[:limit]!r}… ({len(text)} characters)"
 
 
-def _forbidden_in_id(ch: str) -> bool:
-    # isprintable() is False for every control (C0 and C1), format, private-use and separator character.
-    return ch.isspace() or not ch.isprintable() or ch in "{}"
 
 
 def check_id(value: str, field_name: str, *, required: bool = True) -> str:
@@ -38,7 +35,9 @@ def check_id(value: str, field_name: str, *, required: bool = True) -> str:
         return value
     if len(value) > MAX_ID_LENGTH:
         raise InvalidArgument(field_name, f"is longer than {MAX_ID_LENGTH} characters ({len(value)})")
-    if any(_forbidden_in_id(ch) for ch in value):
+    # isprintable() is False for every control (C0 and C1), format, private-use and separator character
+    # but the ASCII space, which is refused apart, as are braces (Redis Cluster hash tags).
+    if not value.isprintable() or " " in value or "{" in value or "}" in value:
         raise InvalidArgument(field_name, "must not contain white space, control characters or braces")
     return value
 

@@ -18,10 +18,10 @@ from importlib import resources
 from typing import Any
 
 import redis.asyncio as aioredis
-import redis.exceptions
 
 from guard import metrics
 from guard.errors import StoreUnavailable
+from guard.store.resp import Address, RespConnection
 
 
 def _source(name: str) -> str:
@@ -38,9 +38,13 @@ class Script:
 
 
 class Connection:
-    def __init__(self, client: aioredis.Redis, *, timeout_s: float = 1.0) -> None:
-        self.client = client
+    def __init__(self, client: aioredis.Redis, resp: RespConnection, *, timeout_s: float = 1.0,
+                 max_pipeline: int = 128) -> None:
+        self.client = client  # redis-py, for blocking stream reads and the tools that look at Redis directly
+        self.resp = resp  # the lean pipelined connection every other command goes through
         self.timeout_s = timeout_s
+        # A pipeline is written once this many commands wait, so Redis runs one chunk while the next is built.
+        self.max_pipeline = max_pipeline
         self._scripts: dict[str, Script] = {}
         self._queue: list[tuple[tuple[Any, ...], dict[str, Any], asyncio.Future[Any]]] = []
         self._flush_scheduled = False
@@ -52,11 +56,12 @@ class Connection:
             url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, decode_responses=True,
             health_check_interval=10,
         )
-        return cls(client, timeout_s=timeout_s)
+        return cls(client, RespConnection(Address.from_url(url), timeout_s=timeout_s), timeout_s=timeout_s)
 
     async def close(self) -> None:
         if self._in_flight:
             await asyncio.gather(*self._in_flight, return_exceptions=True)
+        await self.resp.close()
         await self.client.aclose()
 
     def script(self, name: str) -> Script:
@@ -74,7 +79,9 @@ class Connection:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Any] = loop.create_future()
         self._queue.append((args, options, future))
-        if not self._flush_scheduled:
+        if len(self._queue) >= self.max_pipeline:
+            self._write_queue()
+        elif not self._flush_scheduled:
             self._flush_scheduled = True
             loop.call_soon(self._flush)
         return await future
@@ -85,10 +92,41 @@ class Connection:
         try:
             return await self.execute("EVALSHA", script.sha, len(keys), *keys, *args)
         except StoreUnavailable as exc:
-            if not isinstance(exc.__cause__, redis.exceptions.NoScriptError):
+            if not str(exc.__cause__).startswith("NOSCRIPT"):
                 raise
         await self.execute("SCRIPT", "LOAD", script.source)
         return await self.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+
+    async def run_many(self, name: str, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]) -> list[Any]:
+        """One script, many times, written as one batch; each reply, or a ``StoreUnavailable`` in its place.
+
+        Unlike ``execute`` this makes no future per command: a batch of a thousand checks costs one.
+        """
+        script = self.script(name)
+        commands = [("EVALSHA", script.sha, len(keys), *keys, *args) for keys, args in calls]
+        replies = await self._send_now(commands)
+        if any(isinstance(r, Exception) and str(r).startswith("NOSCRIPT") for r in replies):
+            await self.execute("SCRIPT", "LOAD", script.source)
+            again = [i for i, r in enumerate(replies) if isinstance(r, Exception) and str(r).startswith("NOSCRIPT")]
+            for i, reply in zip(again, await self._send_now([commands[i] for i in again]), strict=True):
+                replies[i] = reply
+        out: list[Any] = []
+        for reply in replies:
+            if isinstance(reply, Exception):
+                metrics.STORE_ERRORS.inc()
+                error = StoreUnavailable(f"redis error: {reply}")
+                error.__cause__ = reply
+                out.append(error)
+            else:
+                out.append(reply)
+        return out
+
+    async def _send_now(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        try:
+            return await self.resp.send(commands)
+        except Exception as exc:
+            metrics.STORE_ERRORS.inc()
+            raise StoreUnavailable(f"redis unreachable: {exc}") from exc
 
     async def pipeline(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         """Several commands in one round trip, answered in order (errors raised as StoreUnavailable)."""
@@ -103,7 +141,11 @@ class Connection:
     # -- the pipeline writer -----------------------------------------------------------------
 
     def _flush(self) -> None:
+        """End of the loop iteration that queued the first waiting command: write what waits."""
         self._flush_scheduled = False
+        self._write_queue()
+
+    def _write_queue(self) -> None:
         batch, self._queue = self._queue, []
         if batch:
             task = asyncio.get_running_loop().create_task(self._send(batch))
@@ -112,14 +154,8 @@ class Connection:
 
     async def _send(self, batch: list[tuple[tuple[Any, ...], dict[str, Any], asyncio.Future[Any]]]) -> None:
         try:
-            if len(batch) == 1:
-                results: list[Any] = [await self._one(batch[0][0], batch[0][1])]
-            else:
-                async with self.client.pipeline(transaction=False) as pipe:
-                    for args, options, _ in batch:
-                        pipe.execute_command(*args, **options)
-                    results = await pipe.execute(raise_on_error=False)
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+            results = await self.resp.send([args for args, _, _ in batch])
+        except Exception as exc:  # every waiting caller hears of it: a future is never left unanswered
             metrics.STORE_ERRORS.inc()
             error = StoreUnavailable(f"redis unreachable: {exc}")
             error.__cause__ = exc
@@ -127,22 +163,23 @@ class Connection:
                 if not future.done():
                     future.set_exception(error)
             return
-        except Exception as exc:  # anything else is a failure of every command in the batch, never a lost future
-            results = [exc] * len(batch)
-        for (_, _, future), result in zip(batch, results, strict=True):
+        for (args, options, future), result in zip(batch, results, strict=True):
             if future.done():
                 continue
             if isinstance(result, Exception):
-                if not isinstance(result, redis.exceptions.NoScriptError):
+                if not str(result).startswith("NOSCRIPT"):
                     metrics.STORE_ERRORS.inc()
                 error = StoreUnavailable(f"redis error: {result}")
                 error.__cause__ = result
                 future.set_exception(error)
             else:
-                future.set_result(result)
+                future.set_result(_shaped(str(args[0]).upper(), result, options))
 
-    async def _one(self, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
-        try:
-            return await self.client.execute_command(*args, **options)  # type: ignore[no-untyped-call]
-        except redis.exceptions.ResponseError as exc:
-            return exc
+
+def _shaped(command: str, reply: Any, options: dict[str, Any]) -> Any:
+    """The few replies guard reads in another shape than RESP gives them."""
+    if command == "HGETALL" and isinstance(reply, list):
+        return dict(zip(reply[::2], reply[1::2], strict=True))
+    if options.get("withscores") and isinstance(reply, list):
+        return [(member, float(score)) for member, score in zip(reply[::2], reply[1::2], strict=True)]
+    return reply

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import orjson
 import redis.exceptions
 
 from guard import metrics
@@ -124,12 +125,30 @@ class RedisStore:
         ``zone`` carries the offsets of the user's own quiet-hours zone when the caller knows it;
         a user whose zone differs raises ``ZoneNeeded`` (nothing done) so the caller can send it.
         """
+        script_keys, args = self._check_call(keys, touch, policy, now_ms, zone)
+        return _check_answer(await self.conn.run("check_touch", script_keys, args), touch)
+
+    async def check_touches(self, calls: Sequence[tuple[UserKeys, Touch, tuple[str, clock.Segments] | None]],
+                            policy: Policy, now_ms: int) -> list[Outcome | Exception]:
+        """Many checks (of different users) written as one pipeline; each answer, or the failure of that check."""
+        built = [self._check_call(keys, touch, policy, now_ms, zone) for keys, touch, zone in calls]
+        replies = await self.conn.run_many("check_touch", built)
+        out: list[Outcome | Exception] = []
+        for (_, touch, _), reply in zip(calls, replies, strict=True):
+            try:
+                out.append(_check_answer(reply, touch))
+            except Exception as exc:  # each check fails alone: a late or zone-less one is one answer, not the batch
+                out.append(exc)
+        return out
+
+    def _check_call(self, keys: UserKeys, touch: Touch, policy: Policy, now_ms: int,
+                    zone: tuple[str, clock.Segments] | None) -> tuple[list[str], list[Any]]:
         rules = policy.rules_for(touch)
         user_rule = touch.touch_class is TouchClass.MARKETING
         cap_keys = [keys.cap(r) for r in rules]
         if user_rule:
             cap_keys.append(keys.cap(RuleCheck(USER_RULE_ID, "", 0, USER_RULE_WINDOW_MS)))
-        mine = json.dumps({
+        mine = orjson.dumps({
             "touch_id": touch.touch_id, "channel": touch.channel, "category": touch.category,
             "campaign_id": touch.campaign_id, "touch_class": touch.touch_class.value, "dry_run": touch.dry_run,
             "at_ms": touch.at_ms, "high_value": touch.high_value, "now_ms": now_ms,
@@ -140,13 +159,7 @@ class RedisStore:
             "zone": {"time_zone": zone[0], "segments": zone[1]} if zone else None,
         })
         script_keys = [keys.prefs, keys.touch(touch.touch_id), keys.hold, keys.touch_index, keys.unscored, *cap_keys]
-        kind, payload = await self.conn.run("check_touch", script_keys, [self._parts.get(policy, touch), mine])
-        if kind == "late":
-            metrics.STORE_ERRORS.inc()
-            raise StoreUnavailable("redis ran the check after the caller's deadline; nothing was recorded")
-        if kind == "zone":
-            raise ZoneNeeded(str(payload))
-        return outcome_from_script(payload, replayed=kind == "replay", at_ms=touch.at_ms)
+        return script_keys, [self._parts.get(policy, touch), mine]
 
     async def cancel_touch(self, keys: UserKeys, touch_id: str) -> bool:
         return bool(await self.conn.run("cancel_touch", [keys.touch(touch_id), keys.touch_index], [touch_id]))
@@ -195,9 +208,22 @@ class RedisStore:
         return int(raw) if raw else 0
 
 
+def _check_answer(reply: Any, touch: Touch) -> Outcome:
+    """The check script's reply as an outcome; ``StoreUnavailable`` (late) or ``ZoneNeeded`` raised."""
+    if isinstance(reply, Exception):
+        raise reply
+    kind, payload = reply
+    if kind == "late":
+        metrics.STORE_ERRORS.inc()
+        raise StoreUnavailable("redis ran the check after the caller's deadline; nothing was recorded")
+    if kind == "zone":
+        raise ZoneNeeded(str(payload))
+    return outcome_from_script(payload, replayed=kind == "replay", at_ms=touch.at_ms)
+
+
 def outcome_from_script(payload: str, *, replayed: bool, at_ms: int) -> Outcome:
     """The script's answer; records written before the names were spelled out (v, r, ra, rec) read too."""
-    data = json.loads(payload)
+    data = orjson.loads(payload)
     reasons = data.get("reasons", data.get("r")) or []
     caps = data.get("caps") or []
     retry = data.get("retry_at_ms", data.get("ra", -1))
