@@ -75,6 +75,7 @@ class App:
         if self.embedded is not None:
             self.embedded.stop()
         log.info("stopped")
+        logs.flush()
 
 
 @dataclass

@@ -2,15 +2,23 @@
 
 JSON lines when stderr is not a terminal (production, CI, containers), a
 readable console renderer when a person is watching.
+
+The service writes one line per call, so writing must be cheap: JSON lines are
+rendered by orjson and gathered in memory, and a writer thread puts them out every
+``FLUSH_SECONDS`` (and at exit). A warning or an error is written at once. A
+process killed with SIGKILL can lose the last fraction of a second of info lines.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import sys
+import threading
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
+import orjson
 import structlog
 
 MAX_LOGGED_CHARS = 256
@@ -24,15 +32,67 @@ def _bounded(_: object, __: str, event: MutableMapping[str, Any]) -> MutableMapp
     return event
 
 
+FLUSH_SECONDS = 0.2
+
+
+def _orjson(event: MutableMapping[str, Any], **_: Any) -> str:
+    return orjson.dumps(event, default=str).decode("utf-8")
+
+
+class _GatheringWriter:
+    """Lines gathered in memory and written by one thread, so a call pays no system call for its log line."""
+
+    def __init__(self, file: TextIO) -> None:
+        self.file = file
+        self.lines: list[str] = []
+        self.lock = threading.Lock()
+        self.wake = threading.Event()
+        threading.Thread(target=self._run, name="guard-log-writer", daemon=True).start()
+        atexit.register(self.flush)
+
+    def msg(self, message: str) -> None:
+        self.lines.append(message)
+        if '"level":"info"' not in message and '"level":"debug"' not in message:
+            self.flush()  # warnings and errors are written at once
+
+    def flush(self) -> None:
+        with self.lock:
+            lines, self.lines = self.lines, []
+            if lines:
+                self.file.write("\n".join(lines) + "\n")
+                self.file.flush()
+
+    def _run(self) -> None:
+        while not self.wake.wait(FLUSH_SECONDS):
+            self.flush()
+
+    info = debug = warning = error = critical = exception = log = msg
+
+
+_writer: _GatheringWriter | None = None
+
+
+def flush() -> None:
+    """Write whatever lines are gathered (for tests and orderly shutdown)."""
+    if _writer is not None:
+        _writer.flush()
+
+
 def configure(level: str = "info", json: bool | None = None) -> None:
     """Configure structlog once; safe to call again (tests do)."""
     if json is None:
         json = not sys.stderr.isatty()
+    global _writer
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer(ensure_ascii=False)
-        if json
-        else structlog.dev.ConsoleRenderer()
+        structlog.processors.JSONRenderer(serializer=_orjson) if json else structlog.dev.ConsoleRenderer()
     )
+    if json:
+        if _writer is None or _writer.file is not sys.stderr:
+            _writer = _GatheringWriter(sys.stderr)
+        writer = _writer
+        factory: Any = lambda *_: writer  # noqa: E731 - structlog calls the factory with the logger's name
+    else:
+        factory = structlog.PrintLoggerFactory(file=sys.stderr)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
@@ -45,7 +105,7 @@ def configure(level: str = "info", json: bool | None = None) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
         ),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=factory,
         cache_logger_on_first_use=False,
     )
 

@@ -56,6 +56,18 @@ class ServeProcess:
         self.proc = None
         return code
 
+    def events(self, name: str | None = None, timeout_s: float = 3.0) -> list[dict[str, object]]:
+        """The server's JSON log lines (of one event, if named); waits for lines still gathering."""
+        import json
+
+        deadline = time.monotonic() + timeout_s
+        while True:
+            found = [json.loads(line) for line in self.log.read_text().splitlines() if line.startswith("{")]
+            found = [e for e in found if name is None or e.get("event") == name]
+            if found or time.monotonic() > deadline:
+                return found
+            time.sleep(0.1)
+
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()

@@ -31,9 +31,14 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None,
 METHODS = {m.name: (svc.name, m) for svc in pb.DESCRIPTOR.services_by_name.values() for m in svc.methods}
 
 
-async def snapshot(store: Any) -> dict[bytes, bytes]:
-    """Every key and its serialized value: what 'nothing stored changed' compares."""
-    client = store.client.connection_pool  # a raw client, so values stay bytes
+async def snapshot(app: Any) -> dict[bytes, bytes]:
+    """Every key and its serialized value: what 'nothing stored changed' compares.
+
+    Campaign counters written off the response path are flushed first, so an earlier call's
+    increment cannot land between a failing call's two snapshots.
+    """
+    await app.counters.flush()
+    client = app.store.client.connection_pool  # a raw client, so values stay bytes
     import redis.asyncio as aioredis
 
     raw = aioredis.Redis(connection_pool=aioredis.ConnectionPool(**{**client.connection_kwargs,
@@ -126,12 +131,12 @@ PROBE_CASES: list[tuple[str, str, Any, str]] = [
 @pytest.mark.parametrize(("name", "method", "request_", "field"), PROBE_CASES, ids=[c[0] for c in PROBE_CASES])
 async def test_the_probes_bad_inputs_are_invalid_argument_naming_the_field(app, channel, name, method, request_, field):
     """Each case the hostile probe found: INVALID_ARGUMENT, the field first, a short message, nothing stored changed."""
-    before = await snapshot(app.store)
+    before = await snapshot(app)
     code, details = await call(channel, method, request_)
     assert code == grpc.StatusCode.INVALID_ARGUMENT, (name, code, details[:200])
     assert details.startswith(field + ":"), (name, details[:200])
     assert len(details) < 400, name
-    assert await snapshot(app.store) == before
+    assert await snapshot(app) == before
 
 
 async def test_fields_outside_the_mask_are_ignored_not_refused(app, channel):
@@ -149,12 +154,12 @@ async def test_a_reused_reply_id_with_other_words_is_refused(app, channel):
     first = pb.RecordReplyRequest(user_id="u1", channel="sms", text="谢谢，收到了", reply_id="r1")
     assert (await call(channel, "RecordReply", first))[0] == grpc.StatusCode.OK
     assert (await call(channel, "RecordReply", first))[0] == grpc.StatusCode.OK  # the same reply again: a replay
-    before = await snapshot(app.store)
+    before = await snapshot(app)
     for changed in (dict(text="STOP"), dict(channel="email")):
         code, details = await call(channel, "RecordReply", pb.RecordReplyRequest(
             **{"user_id": "u1", "channel": "sms", "text": "谢谢，收到了", "reply_id": "r1", **changed}))
         assert code == grpc.StatusCode.INVALID_ARGUMENT and details.startswith("reply_id:")
-    assert await snapshot(app.store) == before
+    assert await snapshot(app) == before
     assert (await app.preferences.get_preferences("u1")).channels == {}
 
 
@@ -164,10 +169,10 @@ async def test_a_message_over_the_limit_is_resource_exhausted(app, channel):
                                                               touch_id=f"{i:0120d}", campaign_id="c" * 120)
                                          for i in range(14_000)])
     assert big.ByteSize() > 4 << 20
-    before = await snapshot(app.store)
+    before = await snapshot(app)
     code, _ = await call(channel, "CheckTouches", big)
     assert code == grpc.StatusCode.RESOURCE_EXHAUSTED
-    assert await snapshot(app.store) == before
+    assert await snapshot(app) == before
 
 
 # -- generated requests ------------------------------------------------------------------------
@@ -285,13 +290,13 @@ async def test_generated_requests_never_crash_or_change_state_on_error(app, chan
         "task_id": "task-1", "user_id": "u1", "channel": "sms", "priority": "P3", "created_at": str(NOW_S * 1000),
         "due_at": str(NOW_S * 1000), "replies": "[]"})
     request = data.draw(message_strategy(METHODS[method][1].input_type), label="request")
-    before = await snapshot(app.store)
+    before = await snapshot(app)
     code, details = await call(channel, method, request)
     event(code.name + (" " + details.split(":")[0] if code == grpc.StatusCode.INVALID_ARGUMENT else ""))
     assert code in DOCUMENTED, (code, details[:300])
     if code != grpc.StatusCode.OK:
         assert len(details) < 600
-        assert await snapshot(app.store) == before
+        assert await snapshot(app) == before
 
 
 @pytest.mark.parametrize("method", sorted(METHODS))
@@ -299,9 +304,9 @@ async def test_generated_requests_never_crash_or_change_state_on_error(app, chan
 @given(body=st.binary(max_size=300))
 async def test_raw_bytes_never_crash_or_change_state_on_error(app, channel, method, body):
     """Whatever bytes arrive as a request body: a documented status (corrupt bytes name ``request``)."""
-    before = await snapshot(app.store)
+    before = await snapshot(app)
     code, details = await call(channel, method, body)
     event(code.name)
     assert code in DOCUMENTED, (code, details[:300])
     if code != grpc.StatusCode.OK:
-        assert await snapshot(app.store) == before
+        assert await snapshot(app) == before

@@ -54,8 +54,7 @@ def test_serve_with_no_configuration_counts_across_a_restart(serve_factory, tmp_
     scraped = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
     assert 'guard_decisions_total{decision="DEFER",reason="FREQUENCY_CAP",touch_class="marketing"} 1.0' in scraped
     assert 'guard_rpc_seconds_count{code="OK",method="CheckTouch"}' in scraped
-    log_lines = [line for line in server.log.read_text().splitlines() if '"event": "rpc"' in line]
-    assert any('"decision": "DEFER"' in line and '"ms":' in line for line in log_lines)
+    assert any(e.get("decision") == "DEFER" and "ms" in e for e in server.events("rpc"))
     assert server.stop() == 0
     assert "embedded_redis_started" in server.log.read_text()
 
@@ -203,7 +202,7 @@ def test_sigterm_lets_a_call_in_flight_finish(serve_factory, tmp_path):
             assert server.proc.wait(timeout=30) == 0
             server.proc = None
             slow.join()
-        assert '"event": "draining"' in server.log.read_text()
+        assert server.events("draining")
     finally:
         redis.stop()
 
