@@ -20,6 +20,7 @@ from guard.feedback import FeedbackService, Scorer
 from guard.preferences import PreferenceService
 from guard.sentiment.batcher import MicroBatcher
 from guard.sentiment.model import BUNDLED_MODEL, SentimentModel
+from guard.sentiment.remote import RemoteScorer
 from guard.service import GuardService
 from guard.settings import Settings
 from guard.store.counters import CampaignCounters
@@ -47,7 +48,7 @@ class App:
     preferences: PreferenceService
     service: GuardService
     feedback: FeedbackService
-    batcher: MicroBatcher
+    scorer: MicroBatcher | RemoteScorer
     counters: CampaignCounters
     server: GuardServer
     embedded: EmbeddedRedis | None = None
@@ -59,8 +60,9 @@ class App:
 
     async def start(self) -> None:
         await self.server.start()
-        self._tasks.append(asyncio.create_task(self.feedback.run_sweeper(self.settings.sweep_seconds)))
-        log.info("serving", listen=self.settings.listen, port=self.server.port)
+        if self.settings.worker_index == 0:  # one sweeper per deployment of workers is enough (and harmless twice)
+            self._tasks.append(asyncio.create_task(self.feedback.run_sweeper(self.settings.sweep_seconds)))
+        log.info("serving", listen=self.settings.listen, port=self.server.port, worker=self.settings.worker_index)
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Drain calls in flight, then close everything this app opened."""
@@ -69,7 +71,7 @@ class App:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        await self.batcher.close()
+        await self.scorer.close()
         await self.counters.close()
         await self.store.close()
         if self.embedded is not None:
@@ -101,7 +103,11 @@ def wire(pol: policy.Policy, store: RedisStore, scorer: Scorer | None, *, tenant
 
 
 def build(settings: Settings, model: SentimentModel | None = None) -> App:
-    """Wire the parts; ``model`` lets a caller share one loaded model between several apps."""
+    """Wire one serving process; ``model`` lets a caller share one loaded model between several apps.
+
+    A worker of ``guard serve --workers N`` (``settings.scorer_socket`` set) loads no model: it
+    sends replies to the scoring process the supervisor started.
+    """
     pol = policy.load(settings.policy)
     log.info("policy_loaded", source=pol.source, rules=[r.rule_id for r in pol.rules])
     embedded: EmbeddedRedis | None = None
@@ -113,22 +119,30 @@ def build(settings: Settings, model: SentimentModel | None = None) -> App:
         log.info("using_embedded_redis", url=url, data_dir=str(embedded.data_dir),
                  note="no GUARD_REDIS_URL given: guard runs its own persistent Redis")
     try:
-        if model is None:
-            model = SentimentModel(settings.sentiment_model or BUNDLED_MODEL, threads=settings.sentiment_threads,
-                                   quantize=settings.sentiment_quantize)
-        batcher = MicroBatcher(model.score, max_batch=settings.sentiment_max_batch,
-                               max_wait_s=settings.sentiment_max_wait_ms / 1000,
-                               max_in_flight=settings.sentiment_max_in_flight)
+        scorer: MicroBatcher | RemoteScorer
+        if settings.scorer_socket is not None:
+            scorer = RemoteScorer(settings.scorer_socket, timeout_s=max(5.0, settings.redis_timeout))
+        else:
+            scorer = batcher_for(settings, model)
         store = RedisStore.from_url(url, timeout_s=settings.redis_timeout)
-        parts = wire(pol, store, batcher.score, tenant=settings.tenant)
+        parts = wire(pol, store, scorer.score, tenant=settings.tenant)
         server = GuardServer(parts.service, parts.preferences, parts.feedback, settings.listen,
-                             max_message_bytes=settings.max_message_bytes)
+                             max_message_bytes=settings.max_message_bytes, reuse_port=settings.scorer_socket is not None)
     except BaseException:
         if embedded is not None:
             embedded.stop()
         raise
-    return App(settings, pol, store, parts.preferences, parts.service, parts.feedback, batcher, parts.counters, server,
+    return App(settings, pol, store, parts.preferences, parts.service, parts.feedback, scorer, parts.counters, server,
                embedded)
+
+
+def batcher_for(settings: Settings, model: SentimentModel | None = None) -> MicroBatcher:
+    """The model (loaded from disk unless given) behind the micro-batcher, as settings ask."""
+    if model is None:
+        model = SentimentModel(settings.sentiment_model or BUNDLED_MODEL, threads=settings.sentiment_threads,
+                               quantize=settings.sentiment_quantize)
+    return MicroBatcher(model.score, max_batch=settings.sentiment_max_batch,
+                        max_wait_s=settings.sentiment_max_wait_ms / 1000, max_in_flight=settings.sentiment_max_in_flight)
 
 
 def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -143,6 +157,12 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 async def serve(settings: Settings) -> None:
+    """``guard serve``: one process, or (``--workers N``) a supervisor of N workers and a scoring process."""
+    if settings.workers > 1:
+        from guard.supervisor import Supervisor
+
+        await Supervisor(settings).run()
+        return
     app = build(settings)
     if settings.metrics_listen:
         from prometheus_client import start_http_server
@@ -150,6 +170,18 @@ async def serve(settings: Settings) -> None:
         host, port = _host_port(settings.metrics_listen, "GUARD_METRICS_LISTEN")
         start_http_server(port, addr=host)
         log.info("metrics_listening", address=settings.metrics_listen)
+    await run_until_signalled(app)
+
+
+async def serve_worker(settings: Settings) -> None:
+    """One worker of ``--workers N``: the gRPC server on the shared port, scoring through the scorer."""
+    import structlog
+
+    structlog.contextvars.bind_contextvars(worker=settings.worker_index)  # every line says which worker wrote it
+    await run_until_signalled(build(settings))
+
+
+async def run_until_signalled(app: App) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -159,3 +191,24 @@ async def serve(settings: Settings) -> None:
         await stop.wait()
     finally:
         await app.stop()
+
+
+async def serve_scoring(settings: Settings) -> None:
+    """The scoring process of ``--workers N``: the one model, batching for every worker."""
+    from guard.sentiment.remote import ScoringServer
+
+    if settings.scorer_socket is None:
+        raise ValueError("GUARD_SCORER_SOCKET: the scoring process needs the socket path it serves on")
+    batcher = batcher_for(settings)
+    server = ScoringServer(batcher.score, settings.scorer_socket)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await server.start()
+    try:
+        await stop.wait()
+    finally:
+        await server.close()
+        await batcher.close()
+        logs.flush()

@@ -42,6 +42,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--policy", type=Path, help="policy file (GUARD_POLICY)")
     serve.add_argument("--redis-url", help="existing Redis (GUARD_REDIS_URL); default: embedded")
     serve.add_argument("--metrics-listen", help="host:port for Prometheus (GUARD_METRICS_LISTEN)")
+    serve.add_argument("--workers", type=int, help="serving processes on the port (GUARD_WORKERS; default 1)")
+    for internal in ("_worker", "_scorer"):  # started by the supervisor of --workers N, configured by environment
+        sub.add_parser(internal)
 
     pol = sub.add_parser("policy", help="policy tools")
     pol_sub = pol.add_subparsers(dest="policy_command", required=True)
@@ -213,27 +216,38 @@ def _client_call(args: argparse.Namespace) -> int:
     return 0
 
 
+def _serve(args: argparse.Namespace) -> int:
+    try:
+        if args.command == "serve":
+            settings = Settings.from_env(listen=args.listen, data_dir=args.data_dir, policy=args.policy,
+                                         redis_url=args.redis_url, metrics_listen=args.metrics_listen,
+                                         workers=args.workers)
+        else:
+            settings = Settings.from_env()
+        if settings.workers < 1:
+            raise ValueError(f"--workers / GUARD_WORKERS: 1 or more is expected, got {settings.workers}")
+    except ValueError as exc:
+        sys.stderr.write(f"guard: {exc}\n")
+        return 2
+    logs.configure(settings.log_level, None if settings.log_format == "auto" else settings.log_format == "json")
+    from guard import app, policy
+    from guard.sentiment.model import ModelError
+    from guard.store.embedded import EmbeddedRedisError
+
+    role = {"serve": app.serve, "_scorer": app.serve_scoring, "_worker": app.serve_worker}[args.command]
+    try:
+        with asyncio.Runner(loop_factory=app.loop_factory(settings.event_loop)) as runner:
+            runner.run(role(settings))
+    except (policy.PolicyError, EmbeddedRedisError, ModelError, ValueError, OSError, RuntimeError) as exc:
+        sys.stderr.write(f"guard {args.command.strip('_')}: {exc}\n")
+        return 2
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "serve":
-        try:
-            settings = Settings.from_env(listen=args.listen, data_dir=args.data_dir, policy=args.policy,
-                                         redis_url=args.redis_url, metrics_listen=args.metrics_listen)
-        except ValueError as exc:
-            sys.stderr.write(f"guard: {exc}\n")
-            return 2
-        logs.configure(settings.log_level, None if settings.log_format == "auto" else settings.log_format == "json")
-        from guard import app, policy
-        from guard.sentiment.model import ModelError
-        from guard.store.embedded import EmbeddedRedisError
-
-        try:
-            with asyncio.Runner(loop_factory=app.loop_factory(settings.event_loop)) as runner:
-                runner.run(app.serve(settings))
-        except (policy.PolicyError, EmbeddedRedisError, ModelError, ValueError, OSError) as exc:
-            sys.stderr.write(f"guard serve: {exc}\n")
-            return 2
-        return 0
+    if args.command in ("serve", "_worker", "_scorer"):
+        return _serve(args)
     if args.command == "policy":
         from guard import policy
 

@@ -36,6 +36,9 @@ class Settings:
     redis_appendfsync: str = "everysec"  # GUARD_REDIS_APPENDFSYNC: the embedded Redis's fsync (everysec, always, no)
     max_message_bytes: int = 4 << 20  # GUARD_MAX_MESSAGE_BYTES: largest gRPC message taken or sent
     event_loop: str = "uvloop"  # GUARD_EVENT_LOOP: uvloop or asyncio
+    workers: int = 1  # GUARD_WORKERS: serving processes on one port; more than 1 adds a scoring process
+    scorer_socket: Path | None = None  # GUARD_SCORER_SOCKET: set by the supervisor for its workers
+    worker_index: int = 0  # GUARD_WORKER_INDEX: set by the supervisor; worker 0 runs the sweeper
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -50,13 +53,14 @@ class Settings:
 
 
 def _convert(name: str, raw: str) -> object:
-    if name in ("data_dir", "policy", "sentiment_model"):
+    if name in ("data_dir", "policy", "sentiment_model", "scorer_socket"):
         return Path(raw)
     if name == "sentiment_quantize":
         if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
             raise ValueError(f"GUARD_SENTIMENT_QUANTIZE: true or false is expected, got {raw!r}")
         return raw.lower() in ("1", "true", "yes")
-    if name in ("sentiment_threads", "sentiment_max_batch", "sentiment_max_in_flight", "max_message_bytes"):
+    if name in ("sentiment_threads", "sentiment_max_batch", "sentiment_max_in_flight", "max_message_bytes", "workers",
+                "worker_index"):
         try:
             return int(raw)
         except ValueError:

@@ -15,27 +15,25 @@ before a new one starts.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import fcntl
 import os
 import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
 from guard import logs
+from guard.processes import spawn
 
 log = logs.get("guard.embedded_redis")
 
 LOCK_FILE = "guard.lock"
 PID_FILE = "redis.pid"
 APPENDFSYNC = ("everysec", "always", "no")
-_PR_SET_PDEATHSIG = 1
 
 
 class EmbeddedRedisError(RuntimeError):
@@ -55,15 +53,6 @@ def _ping(port: int) -> bool:
             return s.recv(16).startswith(b"+PONG")
     except OSError:
         return False
-
-
-def _die_with_parent(parent: int) -> None:
-    """Runs in the child before exec: the kernel sends SIGTERM when the parent goes, however it goes."""
-    if sys.platform.startswith("linux"):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
-    if os.getppid() != parent:  # the parent died before the request took hold
-        os._exit(1)
 
 
 def _serves(pid: int, data_dir: Path) -> bool:
@@ -102,9 +91,7 @@ class EmbeddedRedis:
         cmd = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
                "--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", "", "--daemonize", "no",
                "--logfile", str(self.data_dir / "redis.log")]
-        parent = os.getpid()
-        self.process = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                        stderr=subprocess.DEVNULL, preexec_fn=lambda: _die_with_parent(parent))
+        self.process = spawn(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         (self.data_dir / PID_FILE).write_text(f"{self.process.pid}\n", encoding="ascii")
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:

@@ -255,12 +255,13 @@ class GuardServer:
     """The aio server with health (overall, the service, and Redis apart) and reflection."""
 
     def __init__(self, service: GuardService, preferences: PreferenceService, feedback: FeedbackService, listen: str, *,
-                 max_message_bytes: int = 4 << 20) -> None:
+                 max_message_bytes: int = 4 << 20, reuse_port: bool = False) -> None:
         self.service = service
         # The message limit is set on purpose (not left to a library default): past it a call is
         # RESOURCE_EXHAUSTED before any of it is read; every field inside has its own limit.
+        # A lone server refuses a port in use; the workers of one supervisor share theirs (SO_REUSEPORT).
         self.server = grpc.aio.server(options=[
-            ("grpc.so_reuseport", 0),
+            ("grpc.so_reuseport", 1 if reuse_port else 0),
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
         ])
