@@ -283,6 +283,35 @@ class Bench:
         r = self.load(guard, "pending", 16, seconds=60, max_calls=calls + 1)
         self.record("check_with_pending_reply_16", r)
 
+    def workers(self, redis: Redis) -> None:
+        """1 worker against 2, driven by h2load (nghttp2's C client, so the load costs little CPU), then the
+        memory of every process of a 2-worker server (its scoring process and model included)."""
+        if shutil.which("h2load") is None:
+            self.record("workers", "h2load not found (Debian: nghttp2-client)")
+            return
+        from guard.v1 import guard_pb2 as pb
+
+        body = pb.CheckTouchRequest(user_id="h2load", channel="push", category="promotion", dry_run=True).SerializeToString()
+        frame = self.work / "check.bin"
+        frame.write_bytes(b"\x00" + len(body).to_bytes(4, "big") + body)
+        out: dict[str, Any] = {}
+        for workers in (1, 2):
+            target, proc = self.start_guard(redis, workers=workers)
+            if workers > 1:
+                time.sleep(2)  # every worker bound to the port before the clock starts
+            requests = int(max(2000, 3000 * self.args.seconds))
+            cmd = ["h2load", "-n", str(requests), "-c", "32", "-m", "4", "-t", "1", "-H", "content-type: application/grpc",
+                   "-H", "te: trailers", "-d", str(frame), f"http://{target}/guard.v1.EngagementGuard/CheckTouch"]
+            text = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+            rate = re.search(r"finished in [\d.]+s, ([\d.]+) req/s", text)
+            out[f"workers_{workers}_per_s"] = float(rate.group(1)) if rate else float("nan")
+            if workers > 1:
+                self.load(target, "reply", 4, seconds=1)  # the scoring process has scored before memory is read
+                self.memory(proc, "serve_memory_2_workers")
+            self.stop(proc)
+        out["two_over_one"] = round(out["workers_2_per_s"] / out["workers_1_per_s"], 3)
+        self.record("workers", out)
+
     def memory(self, proc: subprocess.Popen[Any], name: str) -> None:
         import psutil
 
@@ -307,6 +336,8 @@ class Bench:
             self.replies(guard)
             self.pending(guard, redis)
             self.memory(proc, "serve_memory")
+            self.stop(proc)
+            self.workers(redis)
         finally:
             for p in self.procs:
                 self.stop(p)
@@ -326,6 +357,8 @@ class Bench:
             if isinstance(f.get("redis_benchmark_evalsha_per_s"), float) else None,
             "record_reply_32_per_s": f["record_reply_32"]["per_s"],
             "record_reply_32_p99_ms": f["record_reply_32"]["p99_ms"],
+            "two_workers_over_one": f["workers"].get("two_over_one") if isinstance(f.get("workers"), dict) else None,
+            "rss_mb_two_workers_all_processes": f.get("serve_memory_2_workers", {}).get("rss_mb"),
         }
 
 
@@ -389,7 +422,8 @@ def table(results: dict[str, Any]) -> str:
     targets = {"check_over_echo_16": "≥ 0.70", "check_over_echo_64": "≥ 0.70", "check_p99_ms_at_1": "≤ 2",
                "redis_commands_per_check": "1", "batch_1000_over_single_at_1": "≥ 10",
                "batch_1000_over_redis_benchmark": "≥ 0.5", "record_reply_32_per_s": "≥ 150",
-               "record_reply_32_p99_ms": "≤ 250"}
+               "record_reply_32_p99_ms": "≤ 250", "two_workers_over_one": "≥ 1.7",
+               "rss_mb_two_workers_all_processes": "≤ 900"}
     for key, value in f["ratios"].items():
         rows.append((key, str(value), targets.get(key, "")))
     rows.append(("", "", ""))

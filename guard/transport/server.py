@@ -260,11 +260,16 @@ class GuardServer:
         # The message limit is set on purpose (not left to a library default): past it a call is
         # RESOURCE_EXHAUSTED before any of it is read; every field inside has its own limit.
         # A lone server refuses a port in use; the workers of one supervisor share theirs (SO_REUSEPORT).
-        self.server = grpc.aio.server(options=[
+        options: list[tuple[str, int]] = [
             ("grpc.so_reuseport", 1 if reuse_port else 0),
             ("grpc.max_receive_message_length", max_message_bytes),
             ("grpc.max_send_message_length", max_message_bytes),
-        ])
+        ]
+        if reuse_port:
+            # The kernel spreads connections, not calls, over the workers: a client connection is asked to
+            # reconnect after a while (GOAWAY), so long-lived clients are spread again over time.
+            options += [("grpc.max_connection_age_ms", 300_000), ("grpc.max_connection_age_grace_ms", 30_000)]
+        self.server = grpc.aio.server(options=options)
         add_servicer(EngagementGuardServicer(service, preferences, feedback), "EngagementGuard", self.server)
         add_servicer(RecoveryDeskServicer(feedback), "RecoveryDesk", self.server)
         self.health = health.aio.HealthServicer()
