@@ -104,7 +104,7 @@ async def test_pages_of_tasks_are_bounded_in_bytes_and_lose_no_task(loop_parts):
 
 @pytest.mark.parametrize("token", ["0-0", "99999999999999999999-0", "١٢٣-٠", "nan", "inf", "-1:task", "5:a b", "x" * 300])
 async def test_bad_page_tokens_are_invalid_argument(loop_parts, token):
-    guard, feedback, _, _ = loop_parts
+    _, feedback, _, _ = loop_parts
     with pytest.raises(InvalidArgument) as err:
         await feedback.list_tasks("", 10, token)
     assert err.value.field == "page_token"

@@ -6,9 +6,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from guard import policy
+from guard.app import wire
 from guard.domain import clock
 from guard.errors import InvalidArgument
-from guard.app import wire
 from guard.preferences import PreferencesPatch
 from tests.helpers import FakeClock, ms
 

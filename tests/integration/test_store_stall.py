@@ -7,8 +7,8 @@ import os
 import signal
 
 from guard import policy
-from guard.domain.types import Reason, Verdict
 from guard.app import wire
+from guard.domain.types import Reason, Verdict
 from guard.store.redis_store import RedisStore
 from tests.conftest import RedisProcess
 from tests.helpers import FakeClock, ms, touch
