@@ -303,7 +303,7 @@ class Bench:
             cmd = ["h2load", "-n", str(requests), "-c", "32", "-m", "4", "-t", "1", "-H", "content-type: application/grpc",
                    "-H", "te: trailers", "-d", str(frame), f"http://{target}/guard.v1.EngagementGuard/CheckTouch"]
             text = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
-            rate = re.search(r"finished in [\d.]+s, ([\d.]+) req/s", text)
+            rate = re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", text)
             out[f"workers_{workers}_per_s"] = float(rate.group(1)) if rate else float("nan")
             if workers > 1:
                 self.load(target, "reply", 4, seconds=1)  # the scoring process has scored before memory is read

@@ -21,6 +21,7 @@ import redis.asyncio as aioredis
 
 from guard import metrics
 from guard.errors import StoreUnavailable
+from guard.store.cluster import ClusterConnection
 from guard.store.resp import Address, RespConnection
 
 
@@ -37,8 +38,18 @@ class Script:
         self.sha = hashlib.sha1(self.source.encode("utf-8")).hexdigest()
 
 
+def cluster_seeds(url: str) -> list[Address]:
+    """The nodes named by ``redis+cluster://[user:password@]host:port[,host:port...]``."""
+    rest = url.removeprefix("redis+cluster://").split("/", 1)[0]
+    credentials, _, hosts = rest.rpartition("@")
+    seeds = [Address.from_url(f"redis://{credentials + '@' if credentials else ''}{h}") for h in hosts.split(",") if h]
+    if not seeds:
+        raise ValueError("GUARD_REDIS_URL: redis+cluster://host:port[,host:port...] names no node")
+    return seeds
+
+
 class Connection:
-    def __init__(self, client: aioredis.Redis, resp: RespConnection, *, timeout_s: float = 1.0,
+    def __init__(self, client: Any, resp: RespConnection | ClusterConnection, *, timeout_s: float = 1.0,
                  max_pipeline: int = 128) -> None:
         self.client = client  # redis-py, for blocking stream reads and the tools that look at Redis directly
         self.resp = resp  # the lean pipelined connection every other command goes through
@@ -52,6 +63,17 @@ class Connection:
 
     @classmethod
     def from_url(cls, url: str, *, timeout_s: float = 1.0) -> Connection:
+        """``redis://host:port/db`` for one Redis; ``redis+cluster://host:port[,host:port...]`` for a cluster
+        (any of its nodes; the rest are found from them)."""
+        if url.startswith("redis+cluster://"):
+            seeds = cluster_seeds(url)
+            from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+            cluster_client = RedisCluster(
+                startup_nodes=[ClusterNode(a.host, a.port) for a in seeds], socket_timeout=timeout_s,
+                socket_connect_timeout=timeout_s, decode_responses=True, password=seeds[0].password,
+                username=seeds[0].username)
+            return cls(cluster_client, ClusterConnection(seeds, timeout_s=timeout_s), timeout_s=timeout_s)
         client = aioredis.Redis.from_url(
             url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, decode_responses=True,
             health_check_interval=10,
