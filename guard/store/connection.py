@@ -13,16 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from importlib import resources
-from typing import Any
+from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
+import redis.exceptions
 
 from guard import metrics
 from guard.errors import StoreUnavailable
 from guard.store.cluster import ClusterConnection
 from guard.store.resp import Address, RespConnection
+
+T = TypeVar("T")
 
 
 def _source(name: str) -> str:
@@ -153,6 +156,17 @@ class Connection:
     async def pipeline(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         """Several commands in one round trip, answered in order (errors raised as StoreUnavailable)."""
         return list(await asyncio.gather(*(self.execute(*c) for c in commands)))
+
+    async def call(self, command: Callable[[], Awaitable[T]]) -> T:
+        """A redis-py call (the desk's blocking stream reads and the like): its errors become StoreUnavailable."""
+        try:
+            return await command()
+        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
+            metrics.STORE_ERRORS.inc()
+            raise StoreUnavailable(f"redis unreachable: {exc}") from exc
+        except redis.exceptions.RedisError as exc:
+            metrics.STORE_ERRORS.inc()
+            raise StoreUnavailable(f"redis error: {exc}") from exc
 
     async def ping(self) -> bool:
         try:

@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any
 
 import orjson
-import redis.exceptions
 
 from guard import metrics
 from guard.domain import clock
@@ -25,8 +24,6 @@ from guard.errors import StaleVersion, StoreUnavailable
 from guard.policy import Policy
 from guard.store.connection import Connection
 from guard.store.keys import TenantKeys, UserKeys
-
-T = TypeVar("T")
 
 # How long a recorded touch is remembered for idempotency and CancelTouch.
 RECORD_TTL_MS = 35 * 86_400_000
@@ -104,17 +101,6 @@ class RedisStore:
 
     async def ping(self) -> bool:
         return await self.conn.ping()
-
-    async def _guarded(self, call: Callable[[], Awaitable[T]]) -> T:
-        """A driver call off the hot path: its errors become StoreUnavailable, counted once."""
-        try:
-            return await call()
-        except (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError) as exc:
-            metrics.STORE_ERRORS.inc()
-            raise StoreUnavailable(f"redis unreachable: {exc}") from exc
-        except redis.exceptions.RedisError as exc:
-            metrics.STORE_ERRORS.inc()
-            raise StoreUnavailable(f"redis error: {exc}") from exc
 
     # -- touches ---------------------------------------------------------------------------
 
@@ -200,7 +186,7 @@ class RedisStore:
     async def consent_events(self, keys: UserKeys, count: int, before: str | None) -> list[tuple[str, dict[str, str]]]:
         """Newest first; ``before`` is an exclusive stream id (the page token)."""
         top = f"({before}" if before else "+"
-        rows: list[Any] = await self._guarded(lambda: self.client.xrevrange(keys.consent, top, "-", count=count))
+        rows: list[Any] = await self.conn.call(lambda: self.client.xrevrange(keys.consent, top, "-", count=count))
         return [(str(entry_id), dict(fields)) for entry_id, fields in rows or []]
 
     async def hold_until(self, keys: UserKeys) -> int:
@@ -318,7 +304,7 @@ class FeedbackStore:
 
     async def ensure_group(self) -> None:
         try:
-            await self.store._guarded(lambda: self.client.xgroup_create(self.tenant.task_stream, SUPPORT_GROUP, id="0",
+            await self.conn.call(lambda: self.client.xgroup_create(self.tenant.task_stream, SUPPORT_GROUP, id="0",
                                                                         mkstream=True))
         except StoreUnavailable as exc:
             if "BUSYGROUP" not in str(exc):
@@ -364,7 +350,7 @@ class FeedbackStore:
                 hashes = await pipe.execute()
             return [(str(r[0]), int(r[1]), dict(h)) for r, h in zip(rows, hashes, strict=True)]
 
-        return await self.store._guarded(fetch)
+        return await self.conn.call(fetch)
 
     async def claim(self, task_id: str, agent: str, now_ms: int) -> tuple[str, str]:
         t = self.tenant
@@ -384,7 +370,7 @@ class FeedbackStore:
 
     async def read_new(self, consumer: str, block_ms: int) -> list[tuple[str, str]]:
         """(stream id, task id) delivered to this consumer for the first time."""
-        rows = await self.store._guarded(lambda: self.client.xreadgroup(
+        rows = await self.conn.call(lambda: self.client.xreadgroup(
             SUPPORT_GROUP, consumer, {self.tenant.task_stream: ">"}, count=10, block=block_ms))
         out = []
         for _stream, entries in rows or []:
@@ -393,7 +379,7 @@ class FeedbackStore:
 
     async def reclaim(self, consumer: str, idle_ms: int) -> list[tuple[str, str]]:
         """Tasks another watcher received and nobody claimed within ``idle_ms``: now this consumer's."""
-        result = await self.store._guarded(lambda: self.client.xautoclaim(
+        result = await self.conn.call(lambda: self.client.xautoclaim(
             self.tenant.task_stream, SUPPORT_GROUP, consumer, min_idle_time=idle_ms, start_id="0-0", count=10))
         entries = result[1] if result else []
         return [(str(entry_id), str(fields.get("task_id", ""))) for entry_id, fields in entries if fields]

@@ -7,22 +7,18 @@ import subprocess
 import sys
 import threading
 import time
-from importlib import resources
 
 import grpc
 
 from guard.v1 import guard_pb2 as pb
 from guard.v1 import guard_pb2_grpc as pb_grpc
+from tests.helpers import QUIET_HOURS_OFF
+from tests.helpers import policy_file as shipped_with
 
 
 def policy_file(tmp_path) -> str:
     """The shipped policy with quiet hours off (the suite runs at any hour) and a quick redelivery."""
-    text = resources.files("guard").joinpath("default_policy.yaml").read_text(encoding="utf-8")
-    text = text.replace('start: "21:00", end: "08:00"', 'start: "00:00", end: "00:00"')
-    text = text.replace("redeliver_after: 60s", "redeliver_after: 1s")
-    path = tmp_path / "policy.yaml"
-    path.write_text(text, encoding="utf-8")
-    return str(path)
+    return str(shipped_with(tmp_path, quiet_hours=QUIET_HOURS_OFF, recovery={"redeliver_after": "1s"}))
 
 
 def watcher(target: str, consumer: str, out: queue.Queue, stop: threading.Event) -> grpc.Channel:
@@ -96,8 +92,7 @@ def test_a_watcher_killed_before_claiming_does_not_lose_its_task(serve_factory, 
     server = serve_factory({"GUARD_POLICY": policy_file(tmp_path)})
     server.start()
     first: queue.Queue = queue.Queue()
-    doomed = watcher(server.target, "desk-a", first, threading.Event())
-    time.sleep(0.5)
+    doomed = watcher(server.target, "desk-a", first, threading.Event())  # the group reads from the start: no race
     with grpc.insecure_channel(server.target) as channel:
         stub = pb_grpc.EngagementGuardStub(channel)
         opened = reply(stub, "垃圾短信，再发我就投诉到12315", "r1", user="u9")

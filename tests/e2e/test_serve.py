@@ -14,6 +14,7 @@ from grpc_reflection.v1alpha.proto_reflection_descriptor_database import ProtoRe
 from guard.v1 import guard_pb2 as pb
 from guard.v1 import guard_pb2_grpc as pb_grpc
 from tests.conftest import RedisProcess
+from tests.helpers import QUIET_HOURS_OFF, policy_file
 
 NIGHT_SAFE = pb.TRANSACTIONAL  # the tests run at any hour: quiet hours must not decide them
 
@@ -25,12 +26,7 @@ def check(stub, touch_id: str, **kw) -> pb.CheckTouchResponse:
 
 def open_day_policy(tmp_path) -> str:
     """The shipped policy with quiet hours that never apply, so the cap is what decides."""
-    from importlib import resources
-
-    text = resources.files("guard").joinpath("default_policy.yaml").read_text(encoding="utf-8")
-    path = tmp_path / "policy.yaml"
-    path.write_text(text.replace('start: "21:00", end: "08:00"', 'start: "00:00", end: "00:00"'), encoding="utf-8")
-    return str(path)
+    return str(policy_file(tmp_path, quiet_hours=QUIET_HOURS_OFF))
 
 
 def test_serve_with_no_configuration_counts_across_a_restart(serve_factory, tmp_path):
@@ -173,38 +169,51 @@ def test_redis_outage_follows_fail_modes_and_recovers(serve_factory, tmp_path):
 
 
 def test_sigterm_lets_a_call_in_flight_finish(serve_factory, tmp_path):
-    """A CheckTouch waiting on a slow Redis when SIGTERM arrives still gets its answer; the server exits 0."""
+    """A CheckTouch waiting on a stopped Redis when SIGTERM arrives still gets its answer; the server exits 0.
+
+    Ordered by what can be observed, not by sleeping: the check is in flight once its bytes wait in the
+    stopped Redis's socket, and the drain has begun once the server says so.
+    """
+    import os
     import signal
-    import threading
     import time
 
-    import redis as redis_lib
-
-    redis = RedisProcess(tmp_path / "redis", extra=["--enable-debug-command", "yes"])
+    redis = RedisProcess(tmp_path / "redis")
     redis.start()
     server = serve_factory({"GUARD_REDIS_URL": redis.url, "GUARD_REDIS_TIMEOUT": "5",
                             "GUARD_POLICY": open_day_policy(tmp_path)})
     server.start()
+    assert redis.proc is not None
     try:
         with grpc.insecure_channel(server.target) as channel:
             stub = pb_grpc.EngagementGuardStub(channel)
             assert check(stub, "warm").decision == pb.ALLOW
-            slow = threading.Thread(target=lambda: redis_lib.Redis(port=redis.port).execute_command("DEBUG", "SLEEP", "1.5"))
-            slow.start()
-            time.sleep(0.2)
+            waiting_before = _bytes_waiting_at(redis.port)
+            os.kill(redis.proc.pid, signal.SIGSTOP)
             in_flight = stub.CheckTouch.future(pb.CheckTouchRequest(user_id="u1", channel="push", category="content",
                                                                     touch_id="late"), timeout=15)
-            time.sleep(0.3)
+            deadline = time.monotonic() + 10
+            while _bytes_waiting_at(redis.port) <= waiting_before:
+                assert time.monotonic() < deadline, "the check never reached Redis"
+                time.sleep(0.02)
             assert server.proc is not None
             server.proc.send_signal(signal.SIGTERM)
+            assert server.events("draining", timeout_s=10)
+            os.kill(redis.proc.pid, signal.SIGCONT)
             answer = in_flight.result()
             assert answer.decision == pb.ALLOW and answer.recorded
             assert server.proc.wait(timeout=30) == 0
             server.proc = None
-            slow.join()
-        assert server.events("draining")
     finally:
+        os.kill(redis.proc.pid, signal.SIGCONT)
         redis.stop()
+
+
+def _bytes_waiting_at(port: int) -> int:
+    """Bytes sent to the server listening on ``port`` that it has not read yet (``ss``'s Recv-Q), all sockets."""
+    out = subprocess.run(["ss", "-tnH", "state", "established", f"( sport = :{port} )"], capture_output=True,
+                         text=True, check=True).stdout
+    return sum(int(line.split()[0]) for line in out.splitlines() if line.split())
 
 
 def test_a_megabyte_value_never_reaches_the_log_whole(serve_factory):
