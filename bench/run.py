@@ -283,6 +283,13 @@ class Bench:
         r = self.load(guard, "pending", 16, seconds=60, max_calls=calls + 1)
         self.record("check_with_pending_reply_16", r)
 
+    def scoring(self) -> None:
+        """Batched scoring against transformers.pipeline called once per text (bench/scoring.py, own process)."""
+        rounds = "2" if self.args.seconds >= 2 else "1"
+        out = subprocess.run([sys.executable, str(BENCH / "scoring.py"), "--rounds", rounds], capture_output=True,
+                             text=True, check=True)
+        self.record("scoring", json.loads(out.stdout.strip().splitlines()[-1]))
+
     def workers(self, redis: Redis) -> None:
         """1 worker against 2, driven by h2load (nghttp2's C client, so the load costs little CPU), then the
         memory of every process of a 2-worker server (its scoring process and model included)."""
@@ -338,6 +345,7 @@ class Bench:
             self.memory(proc, "serve_memory")
             self.stop(proc)
             self.workers(redis)
+            self.scoring()
         finally:
             for p in self.procs:
                 self.stop(p)
@@ -359,6 +367,7 @@ class Bench:
             "record_reply_32_p99_ms": f["record_reply_32"]["p99_ms"],
             "two_workers_over_one": f["workers"].get("two_over_one") if isinstance(f.get("workers"), dict) else None,
             "rss_mb_two_workers_all_processes": f.get("serve_memory_2_workers", {}).get("rss_mb"),
+            "scoring_batched_over_pipeline": f["scoring"]["batched_over_pipeline"],
         }
 
 
@@ -423,7 +432,7 @@ def table(results: dict[str, Any]) -> str:
                "redis_commands_per_check": "1", "batch_1000_over_single_at_1": "≥ 10",
                "batch_1000_over_redis_benchmark": "≥ 0.5", "record_reply_32_per_s": "≥ 150",
                "record_reply_32_p99_ms": "≤ 250", "two_workers_over_one": "≥ 1.7",
-               "rss_mb_two_workers_all_processes": "≤ 900"}
+               "rss_mb_two_workers_all_processes": "≤ 900", "scoring_batched_over_pipeline": "≥ 5"}
     for key, value in f["ratios"].items():
         rows.append((key, str(value), targets.get(key, "")))
     rows.append(("", "", ""))

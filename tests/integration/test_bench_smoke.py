@@ -25,4 +25,5 @@ def test_the_benchmark_suite_runs_every_figure(tmp_path):
     assert isinstance(figures["redis_benchmark_evalsha_per_s"], float)
     assert figures["limits_peer"]["guard_per_s"] > 0
     assert figures["workers"]["workers_2_per_s"] > 0 and figures["serve_memory_2_workers"]["processes"] == 4
+    assert figures["scoring"]["batched_per_s"] > 0 and figures["scoring"]["pipeline_one_by_one_per_s"] > 0
     assert "check_over_echo_16" in figures["ratios"] and "figure" in done.stdout
