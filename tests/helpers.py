@@ -54,3 +54,47 @@ def policy_file(directory: Path, **changes: Any) -> Path:
 
 
 QUIET_HOURS_OFF = {"time_zone": "UTC", "start": "00:00", "end": "00:00"}
+
+
+class Switchable:
+    """The real model, which a test can make fail (and mend) at will: a scorer (``switchable(texts)``) and a
+    model (``switchable.score(texts)``) alike."""
+
+    def __init__(self, model: Any) -> None:
+        self.model = model
+        self.broken = False
+
+    def __call__(self, texts: Any) -> Any:
+        if self.broken:
+            raise RuntimeError("model made to fail")
+        return self.model.score(texts)
+
+    score = __call__
+
+
+def race_check_touch(targets: list[str], user: str, senders: int = 50) -> list[Any]:
+    """``senders`` threads, each on a connection of its own to one of ``targets`` in turn, each sending one
+    marketing CheckTouch (its own touch and campaign) for ``user`` at once; their answers."""
+    import threading
+
+    import grpc
+
+    from guard.v1 import guard_pb2 as pb
+    from guard.v1 import guard_pb2_grpc as pb_grpc
+
+    answers: list[Any] = []
+    lock = threading.Lock()
+
+    def sender(i: int) -> None:
+        with grpc.insecure_channel(targets[i % len(targets)], options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
+            answer = pb_grpc.EngagementGuardStub(channel).CheckTouch(pb.CheckTouchRequest(
+                user_id=user, channel="push", category="promotion", touch_id=f"t{i}", campaign_id=f"c{i}"), timeout=30)
+        with lock:
+            answers.append(answer)
+
+    threads = [threading.Thread(target=sender, args=(i,)) for i in range(senders)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return answers

@@ -11,7 +11,7 @@ import pytest
 from guard.v1 import guard_pb2 as pb
 from guard.v1 import guard_pb2_grpc as pb_grpc
 from tests.e2e.test_feedback_loop import watcher
-from tests.helpers import QUIET_HOURS_OFF, policy_file
+from tests.helpers import QUIET_HOURS_OFF, policy_file, race_check_touch
 
 
 @pytest.mark.parametrize("backend", ["redis_server", "redis_cluster"])
@@ -26,22 +26,7 @@ def test_senders_racing_through_two_guard_processes_get_exactly_three(serve_fact
     servers = [serve_factory(env, data_dir=tmp_path / f"d{i}") for i in range(2)]
     for server in servers:
         server.start()
-    user = f"racer-{backend}"
-    answers: list[pb.CheckTouchResponse] = []
-    lock = threading.Lock()
-
-    def sender(i: int) -> None:
-        with grpc.insecure_channel(servers[i % 2].target) as channel:
-            answer = pb_grpc.EngagementGuardStub(channel).CheckTouch(pb.CheckTouchRequest(
-                user_id=user, channel="push", category="promotion", touch_id=f"t{i}", campaign_id=f"c{i}"), timeout=30)
-        with lock:
-            answers.append(answer)
-
-    threads = [threading.Thread(target=sender, args=(i,)) for i in range(50)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    answers = race_check_touch([s.target for s in servers], f"racer-{backend}")
     assert sum(a.decision == pb.ALLOW and a.recorded for a in answers) == 3
     assert all(list(a.reasons) == [pb.FREQUENCY_CAP] for a in answers if a.decision != pb.ALLOW)
     for server in servers:

@@ -12,17 +12,15 @@ import signal
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
 
 import grpc
 import redis as redis_lib
 
-from guard.sentiment.model import Score
 from guard.v1 import guard_pb2 as pb
 from guard.v1 import guard_pb2_grpc as pb_grpc
 from tests.conftest import RedisProcess
 from tests.e2e.test_feedback_loop import watcher
-from tests.helpers import QUIET_HOURS_OFF, policy_file
+from tests.helpers import QUIET_HOURS_OFF, Switchable, policy_file
 
 WINDOW_MS = 2000
 LIMIT = 5
@@ -93,19 +91,6 @@ def test_redis_killed_and_restarted_under_sixteen_senders_overfills_no_window(se
     redis.stop()
 
 
-class Flaky:
-    """The bundled model, made to fail for a while."""
-
-    def __init__(self, model: object) -> None:
-        self.model = model
-        self.broken = False
-
-    def score(self, texts: Sequence[str]) -> list[Score]:
-        if self.broken:
-            raise RuntimeError("model made to fail")
-        return self.model.score(texts)  # type: ignore[attr-defined, no-any-return]
-
-
 async def test_replies_recorded_while_the_model_fails_are_all_scored_held_and_tasked(redis_server, bundled_model, tmp_path):
     """The model down for 30 replies from 10 users: every reply is stored; once it is back, the sweep scores all,
     each complaining user is held with ONE task holding all of their complaints, and none is lost."""
@@ -117,7 +102,7 @@ async def test_replies_recorded_while_the_model_fails_are_all_scored_held_and_ta
     client = aioredis.Redis.from_url(redis_server.url)
     await client.flushdb()
     await client.aclose()
-    flaky = Flaky(bundled_model)
+    flaky = Switchable(bundled_model)
     settings = Settings(listen="127.0.0.1:0", redis_url=redis_server.url, sweep_seconds=0.3,
                         policy=policy_file(tmp_path, quiet_hours=QUIET_HOURS_OFF))
     app = build(settings, model=flaky)  # type: ignore[arg-type]

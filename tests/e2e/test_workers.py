@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import signal
-import threading
 import time
 import urllib.request
 
@@ -13,7 +12,7 @@ import psutil
 from guard.store.embedded import free_port
 from guard.v1 import guard_pb2 as pb
 from guard.v1 import guard_pb2_grpc as pb_grpc
-from tests.helpers import QUIET_HOURS_OFF, policy_file
+from tests.helpers import QUIET_HOURS_OFF, policy_file, race_check_touch
 
 
 def _children(pid: int) -> list[psutil.Process]:
@@ -34,22 +33,7 @@ def test_two_workers_keep_a_cap_exact_score_replies_and_drain_together(serve_fac
         time.sleep(0.2)
     roles = [" ".join(p.cmdline()[-1:]) for p in _children(server.proc.pid)]
     assert sorted(r for r in roles if r in ("_worker", "_scorer")) == ["_scorer", "_worker", "_worker"]
-    answers: list[pb.CheckTouchResponse] = []
-    lock = threading.Lock()
-
-    def sender(i: int) -> None:
-        # A connection of its own (no shared subchannel pool): connections spread over the workers.
-        with grpc.insecure_channel(server.target, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
-            answer = pb_grpc.EngagementGuardStub(channel).CheckTouch(pb.CheckTouchRequest(
-                user_id="racer", channel="push", category="promotion", touch_id=f"t{i}", campaign_id=f"c{i}"), timeout=30)
-        with lock:
-            answers.append(answer)
-
-    threads = [threading.Thread(target=sender, args=(i,)) for i in range(50)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+    answers = race_check_touch([server.target], "racer")
     assert sum(a.decision == pb.ALLOW for a in answers) == 3
     deadline = time.monotonic() + 10
     while len(logged := [e for e in server.events("rpc") if e.get("method") == "CheckTouch"]) < 50:

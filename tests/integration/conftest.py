@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 import pytest
 
 from guard import policy
 from guard.app import wire
 from guard.sentiment.batcher import MicroBatcher
-from guard.sentiment.model import BUNDLED_MODEL, Score, SentimentModel
-from tests.helpers import FakeClock, ms
+from guard.sentiment.model import BUNDLED_MODEL, SentimentModel
+from tests.helpers import FakeClock, Switchable, ms
 
 NOON = ms(2026, 11, 23, 12, 0, "Asia/Shanghai")
 
@@ -18,19 +16,6 @@ NOON = ms(2026, 11, 23, 12, 0, "Asia/Shanghai")
 @pytest.fixture(scope="session")
 def model() -> SentimentModel:
     return SentimentModel(BUNDLED_MODEL, threads=2)
-
-
-class Switchable:
-    """The real model, which a test can make fail (and mend) at will."""
-
-    def __init__(self, model: SentimentModel) -> None:
-        self.model = model
-        self.broken = False
-
-    def __call__(self, texts: Sequence[str]) -> list[Score]:
-        if self.broken:
-            raise RuntimeError("model made to fail")
-        return self.model.score(texts)
 
 
 @pytest.fixture
