@@ -35,7 +35,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     with (REPO / "data/marketing_replies/test.tsv").open(encoding="utf-8") as handle:
         texts = [row["text"] for row in csv.DictReader(handle, delimiter="\t")] * args.rounds
-    model = SentimentModel(BUNDLED_MODEL, threads=args.threads)
+    model = SentimentModel(BUNDLED_MODEL, threads=args.threads, precision="auto")  # as guard serves it by default
     classify = pipeline("text-classification", model=str(BUNDLED_MODEL), tokenizer=str(BUNDLED_MODEL), device=-1)
     model.score(texts[:8])
     classify(texts[:8])

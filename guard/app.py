@@ -140,7 +140,7 @@ def batcher_for(settings: Settings, model: SentimentModel | None = None) -> Micr
     """The model (loaded from disk unless given) behind the micro-batcher, as settings ask."""
     if model is None:
         model = SentimentModel(settings.sentiment_model or BUNDLED_MODEL, threads=settings.sentiment_threads,
-                               quantize=settings.sentiment_quantize)
+                               quantize=settings.sentiment_quantize, precision=settings.sentiment_precision)
     return MicroBatcher(model.score, max_batch=settings.sentiment_max_batch,
                         max_wait_s=settings.sentiment_max_wait_ms / 1000, max_in_flight=settings.sentiment_max_in_flight)
 

@@ -79,6 +79,7 @@ class Supervisor:
             "GUARD_DRAIN_SECONDS": str(s.drain_seconds), "GUARD_LOG_LEVEL": s.log_level, "GUARD_TENANT": s.tenant,
             "GUARD_LOG_FORMAT": s.log_format, "GUARD_SCORER_SOCKET": str(self.run_dir / "scorer.sock"),
             "GUARD_SENTIMENT_THREADS": str(s.sentiment_threads), "GUARD_SENTIMENT_QUANTIZE": str(s.sentiment_quantize),
+            "GUARD_SENTIMENT_PRECISION": s.sentiment_precision,
             "GUARD_SENTIMENT_MAX_BATCH": str(s.sentiment_max_batch),
             "GUARD_SENTIMENT_MAX_WAIT_MS": str(s.sentiment_max_wait_ms),
             "GUARD_SENTIMENT_MAX_IN_FLIGHT": str(s.sentiment_max_in_flight), "GUARD_SWEEP_SECONDS": str(s.sweep_seconds),

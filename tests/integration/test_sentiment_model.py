@@ -96,3 +96,19 @@ def test_cleaning_keeps_what_the_model_was_trained_on():
     from guard.sentiment.model import clean
 
     assert clean("多少钱？\u200b\x00 ok") == "多少钱？ ok"
+
+
+def test_bf16_reads_replies_as_fp32_does(bundled):
+    """bf16 matrix products (the default where the CPU has them) give the same labels, scores within 0.02,
+    and a score that still does not depend on what shares its batch."""
+    texts = ["别再发了，烦死了", "谢谢，收到了", "When does the sale end?", "Stop spamming me, I will report you",
+             "这个尺码有货吗", "Love it!"]
+    half = SentimentModel(BUNDLED_MODEL, threads=2, precision="bf16")
+    assert half.bf16
+    full, reduced = bundled.score(texts), half.score(texts)
+    assert [s.label for s in full] == [s.label for s in reduced]
+    assert max(abs(a.negative - b.negative) for a, b in zip(full, reduced, strict=True)) < 0.02
+    alone = [half.score([t])[0].negative for t in texts]
+    assert max(abs(a - b.negative) for a, b in zip(alone, reduced, strict=True)) < 0.002
+    with pytest.raises(ModelError):
+        SentimentModel(BUNDLED_MODEL, precision="fp8")
