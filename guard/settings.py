@@ -30,7 +30,7 @@ class Settings:
     sentiment_threads: int = 0  # GUARD_SENTIMENT_THREADS: torch CPU threads; 0 = torch's default
     sentiment_quantize: bool = False  # GUARD_SENTIMENT_QUANTIZE: int8 dynamic quantisation (scores then vary with the batch)
     sentiment_precision: str = "auto"  # GUARD_SENTIMENT_PRECISION: auto (bf16 where the CPU has it), fp32 or bf16
-    sentiment_max_batch: int = 32  # GUARD_SENTIMENT_MAX_BATCH: replies per model call
+    sentiment_max_batch: int = 16  # GUARD_SENTIMENT_MAX_BATCH: replies per model call (16: the best p99 under load)
     sentiment_max_wait_ms: float = 5.0  # GUARD_SENTIMENT_MAX_WAIT_MS: how long a batch waits for company
     sentiment_max_in_flight: int = 512  # GUARD_SENTIMENT_MAX_IN_FLIGHT: past it, scoring fails fast
     sweep_seconds: float = 15.0  # GUARD_SWEEP_SECONDS: how often unscored replies are retried
