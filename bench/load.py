@@ -53,15 +53,18 @@ def requests(kind: str, count: int, run: str, users: int = 20_000, batch: int = 
     raise SystemExit(f"unknown kind {kind!r}")
 
 
-async def drive(target: str, path: str, bodies: list[bytes], in_flight: int, seconds: float) -> dict[str, object]:
+async def drive(target: str, path: str, bodies: list[bytes], in_flight: int, seconds: float,
+                key: str = "") -> dict[str, object]:
     import grpc
+
+    metadata = (("authorization", f"Bearer {key}"),) if key else None
 
     latencies: list[float] = []
     codes: Counter[str] = Counter()
     next_index = 0
     async with grpc.aio.insecure_channel(target) as channel:
         call = channel.unary_unary(path, request_serializer=None, response_deserializer=None)
-        await call(bodies[-1], timeout=30)  # connect and warm up outside the clock
+        await call(bodies[-1], timeout=30, metadata=metadata)  # connect and warm up outside the clock
         stop_at = time.perf_counter() + seconds
 
         async def worker() -> None:
@@ -71,7 +74,7 @@ async def drive(target: str, path: str, bodies: list[bytes], in_flight: int, sec
                 next_index += 1
                 started = time.perf_counter()
                 try:
-                    await call(body, timeout=30)
+                    await call(body, timeout=30, metadata=metadata)
                     codes["OK"] += 1
                 except grpc.aio.AioRpcError as exc:
                     codes[exc.code().name] += 1
@@ -98,9 +101,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--max-calls", type=int, default=400_000)
     parser.add_argument("--run", default=str(int(time.time())))
+    parser.add_argument("--key", default="", help="the API key sent with every call")
     args = parser.parse_args()
     path, bodies = requests(args.kind, args.max_calls, args.run, batch=args.batch)
-    result = asyncio.run(drive(args.target, path, bodies, args.in_flight, args.seconds))
+    result = asyncio.run(drive(args.target, path, bodies, args.in_flight, args.seconds, args.key))
     sys.stdout.write(json.dumps(result) + "\n")
 
 

@@ -25,6 +25,7 @@ import re
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -108,6 +109,7 @@ class Bench:
         self.procs: list[subprocess.Popen[Any]] = []
         self.run_id = 0
         self.check_call: list[str] = []  # one check-script call as guard sent it
+        self.key = ""  # the admin key the first guard serve wrote (an older guard, without keys, ignores it)
 
     # -- processes --------------------------------------------------------------------------
 
@@ -120,12 +122,14 @@ class Bench:
         path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
         return path
 
-    def start_guard(self, redis: Redis, workers: int | None = None) -> tuple[str, subprocess.Popen[Any]]:
+    def start_guard(self, redis: Redis, workers: int | None = None, repo_dir: str | None = None,
+                    ) -> tuple[str, subprocess.Popen[Any]]:
         port = free_port()
-        repo = Path(self.args.repo).resolve()
+        repo = Path(repo_dir or self.args.repo).resolve()
+        data = self.work / f"data-{port}"
         env = {**os.environ, "GUARD_REDIS_URL": redis.url, "GUARD_POLICY": str(self.policy()),
                "GUARD_LISTEN": f"127.0.0.1:{port}", "GUARD_LOG_FORMAT": "json", "PYTHONPATH": str(repo),
-               "GUARD_DATA_DIR": str(self.work / "data")}
+               "GUARD_DATA_DIR": str(data)}
         if workers is not None:
             env["GUARD_WORKERS"] = str(workers)
         log = (self.work / f"serve-{port}.log").open("w")
@@ -134,6 +138,9 @@ class Bench:
         self.procs.append(proc)
         target = f"127.0.0.1:{port}"
         wait_serving(target, proc)
+        key_file = data / "admin.key"
+        if key_file.exists():  # the first guard on the bench's Redis made the key every later one accepts
+            self.key = key_file.read_text(encoding="ascii").strip()
         return target, proc
 
     def start_echo(self) -> str:
@@ -158,6 +165,8 @@ class Bench:
                "--run", f"b{os.getpid()}x{self.run_id}x"]
         for key, value in extra.items():
             cmd += [f"--{key.replace('_', '-')}", str(value)]
+        if self.key:
+            cmd += ["--key", self.key]
         out = subprocess.run(cmd, capture_output=True, text=True, check=True)
         return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
@@ -309,6 +318,8 @@ class Bench:
             requests = int(max(2000, 3000 * self.args.seconds))
             cmd = ["h2load", "-n", str(requests), "-c", "32", "-m", "4", "-t", "1", "-H", "content-type: application/grpc",
                    "-H", "te: trailers", "-d", str(frame), f"http://{target}/guard.v1.EngagementGuard/CheckTouch"]
+            if self.key:
+                cmd[-1:-1] = ["-H", f"authorization: Bearer {self.key}"]
             text = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
             rate = re.search(r"finished in [\d.]+m?s, ([\d.]+) req/s", text)
             out[f"workers_{workers}_per_s"] = float(rate.group(1)) if rate else float("nan")
@@ -330,8 +341,42 @@ class Bench:
 
     # -- the run ----------------------------------------------------------------------------
 
+    def versus(self, redis: Redis, before_repo: str) -> None:
+        """CheckTouch of this checkout against another's (``--before``), both serving on one Redis, measured in
+        alternating rounds (the first of each pair alternating too) so drift on a shared host falls on both alike;
+        medians of the rounds."""
+        before, before_proc = self.start_guard(redis, repo_dir=before_repo)
+        after, after_proc = self.start_guard(redis)
+        out: dict[str, Any] = {}
+        for flight in (1, 16):
+            rates: dict[str, list[float]] = {"before": [], "after": []}
+            p99: dict[str, list[float]] = {"before": [], "after": []}
+            for round_ in range(self.args.rounds):
+                pair = (("before", before), ("after", after))
+                for name, target in pair if round_ % 2 == 0 else pair[::-1]:  # who goes first alternates too
+                    result = self.load(target, "spread", flight)
+                    rates[name].append(result["per_s"])
+                    p99[name].append(result["p99_ms"])
+            for name in ("before", "after"):
+                out[f"{name}_{flight}_per_s"] = statistics.median(rates[name])
+                out[f"{name}_{flight}_p99_ms"] = statistics.median(p99[name])
+                out[f"{name}_{flight}_rounds"] = rates[name]
+            out[f"after_over_before_{flight}"] = round(out[f"after_{flight}_per_s"] / out[f"before_{flight}_per_s"], 3)
+        self.stop(before_proc)
+        self.stop(after_proc)
+        out["before_repo"] = str(Path(before_repo).resolve())
+        self.record("versus_before", out)
+
     def run(self) -> None:
         redis = Redis(self.work / "redis")
+        if self.args.before:
+            try:
+                self.versus(redis, self.args.before)
+            finally:
+                for p in self.procs:
+                    self.stop(p)
+                redis.stop()
+            return
         echo = self.start_echo()
         guard, proc = self.start_guard(redis)
         try:
@@ -386,9 +431,9 @@ async def _peer(url: str, seconds: float) -> dict[str, Any]:
     from limits.aio.strategies import MovingWindowRateLimiter
 
     from guard import policy as policy_mod
-    from guard.app import wire
     from guard.domain.types import Touch, TouchClass
     from guard.store.redis_store import RedisStore
+    from guard.tenants import wire
 
     storage = RedisStorage("async+" + url)
     limiter = MovingWindowRateLimiter(storage)
@@ -462,12 +507,18 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0, help="per figure (default 5)")
     parser.add_argument("--json", type=Path, default=Path("bench-results.json"), help="where every number goes")
     parser.add_argument("--repo", default=str(REPO), help="the checkout whose guard serve is measured")
+    parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of --before (default 5)")
+    parser.add_argument("--before", default="", help="another checkout: only measure CheckTouch of --repo against it, "
+                                                     "side by side (for a change to the hot path)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="guard-bench-") as tmp:
         bench = Bench(args, Path(tmp))
         bench.results["repo"] = str(Path(args.repo).resolve())
         bench.run()
-    print(table(bench.results))
+    if args.before:
+        print(json.dumps(bench.results["figures"]["versus_before"], indent=2))
+    else:
+        print(table(bench.results))
     args.json.write_text(json.dumps(bench.results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     print(f"all figures: {args.json}")
 

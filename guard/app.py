@@ -9,24 +9,30 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from guard import logs, policy
+from guard.access import Role, new_key
 from guard.domain import clock
-from guard.domain.clock import Clock
-from guard.feedback import FeedbackService, Scorer
+from guard.errors import StoreUnavailable
+from guard.feedback import FeedbackService
 from guard.preferences import PreferenceService
 from guard.sentiment.batcher import MicroBatcher
 from guard.sentiment.model import BUNDLED_MODEL, SentimentModel
 from guard.sentiment.remote import RemoteScorer
 from guard.service import GuardService
 from guard.settings import Settings
+from guard.store.control import ControlStore
 from guard.store.counters import CampaignCounters
 from guard.store.embedded import EmbeddedRedis
-from guard.store.redis_store import FeedbackStore, RedisStore
-from guard.transport.server import GuardServer
+from guard.store.redis_store import RedisStore
+from guard.tenants import DEFAULT_TENANT, Services, Tenants
+from guard.transport.authn import Authenticator
+from guard.transport.server import GuardServer, tls_from
 
 log = logs.get("guard.app")
 
@@ -45,11 +51,10 @@ class App:
     settings: Settings
     policy: policy.Policy
     store: RedisStore
-    preferences: PreferenceService
-    service: GuardService
-    feedback: FeedbackService
+    control: ControlStore
+    tenants: Tenants
+    auth: Authenticator
     scorer: MicroBatcher | RemoteScorer
-    counters: CampaignCounters
     server: GuardServer
     embedded: EmbeddedRedis | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
@@ -58,11 +63,70 @@ class App:
     def port(self) -> int:
         return int(self.server.port)
 
+    # The default tenant's use cases, for tests and tools that work in one tenant.
+    @property
+    def default(self) -> Services:
+        return self.tenants.get(DEFAULT_TENANT)
+
+    @property
+    def service(self) -> GuardService:
+        return self.default.service
+
+    @property
+    def preferences(self) -> PreferenceService:
+        return self.default.preferences
+
+    @property
+    def feedback(self) -> FeedbackService:
+        return self.default.feedback
+
+    @property
+    def counters(self) -> CampaignCounters:
+        return self.tenants.counters
+
     async def start(self) -> None:
+        try:
+            await self._catch_up()
+        except StoreUnavailable as exc:  # serve anyway: the fail modes answer until Redis does
+            log.warning("control_unreachable_at_start", error=str(exc),
+                        note="keys and tenants' policies are read as soon as Redis answers")
+            self._tasks.append(asyncio.create_task(self._catch_up_later()))
         await self.server.start()
+        self._tasks.append(asyncio.create_task(self.tenants.run(self.settings.control_poll_seconds, self._control_changed)))
+        self._tasks.append(asyncio.create_task(self._note_key_use()))
         if self.settings.worker_index == 0:  # one sweeper per deployment of workers is enough (and harmless twice)
-            self._tasks.append(asyncio.create_task(self.feedback.run_sweeper(self.settings.sweep_seconds)))
-        log.info("serving", listen=self.settings.listen, port=self.server.port, worker=self.settings.worker_index)
+            self._tasks.append(asyncio.create_task(self._sweep(self.settings.sweep_seconds)))
+        log.info("serving", listen=self.settings.listen, port=self.server.port, worker=self.settings.worker_index,
+                 tls=self.server.tls, mutual_tls=self.server.mutual_tls)
+
+    async def _catch_up(self) -> None:
+        await self.tenants.refresh()
+        await bootstrap_admin_key(self.control, self.settings.data_dir)
+
+    async def _catch_up_later(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.control_poll_seconds)
+            with contextlib.suppress(StoreUnavailable):
+                await self._catch_up()
+                return
+
+    async def _control_changed(self) -> None:
+        self.auth.forget()
+
+    async def _note_key_use(self, every_s: float = 30.0) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            await self.auth.flush_used(clock.system_clock())
+
+    async def _sweep(self, every_s: float) -> None:
+        while True:
+            try:
+                swept = await self.tenants.sweep()
+                if swept:
+                    log.info("sweep_scored", replies=swept)
+            except StoreUnavailable as exc:
+                log.warning("sweep_store_unavailable", error=str(exc))
+            await asyncio.sleep(every_s)
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Drain calls in flight, then close everything this app opened."""
@@ -71,8 +135,10 @@ class App:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        with contextlib.suppress(StoreUnavailable):
+            await self.auth.flush_used(clock.system_clock())
         await self.scorer.close()
-        await self.counters.close()
+        await self.tenants.counters.close()
         await self.store.close()
         if self.embedded is not None:
             self.embedded.stop()
@@ -80,26 +146,31 @@ class App:
         logs.flush()
 
 
-@dataclass
-class Services:
-    """The use cases, wired to one store: what the gRPC server (and the tests) call."""
-
-    preferences: PreferenceService
-    service: GuardService
-    feedback: FeedbackService
-    counters: CampaignCounters
+ADMIN_KEY_FILE = "admin.key"
 
 
-def wire(pol: policy.Policy, store: RedisStore, scorer: Scorer | None, *, tenant: str = "default",
-         now: Clock = clock.system_clock) -> Services:
-    """The one place the use cases meet: each gets what it needs in its constructor, except the
-    loop between checking and scoring (a check scores a user's pending replies through the feedback loop)."""
-    counters = CampaignCounters(store.conn)
-    preferences = PreferenceService(pol, store, now=now, tenant=tenant)
-    service = GuardService(pol, store, preferences, counters, now=now, tenant=tenant)
-    feedback = FeedbackService(service, preferences, FeedbackStore(store, tenant), scorer, counters)
-    service.score_pending = feedback.score_pending
-    return Services(preferences, service, feedback, counters)
+async def bootstrap_admin_key(control: ControlStore, data_dir: Path) -> Path | None:
+    """The first start's key: while no key exists at all, make an admin (and operator) key of the default
+    tenant and write it to ``admin.key`` (mode 0600) in the data directory. Later starts leave keys alone."""
+    key = new_key()
+    roles = (Role.ADMIN.value, Role.OPERATOR.value)
+    if not await control.create_key(key.key_id, key.digest, DEFAULT_TENANT, roles, "bootstrap admin",
+                                    clock.system_clock(), first=True):
+        return None
+    path = data_dir / ADMIN_KEY_FILE
+    write_private(path, key.secret + "\n")
+    log.info("admin_key_created", path=str(path), key_id=key.key_id, tenant=DEFAULT_TENANT, roles=list(roles),
+             note="no API key existed: this admin key of the default tenant is the only copy; the CLI reads it")
+    return path
+
+
+def write_private(path: Path, text: str) -> None:
+    """A file only its owner can read (0600), whatever was there before."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)  # an older file keeps its mode through O_TRUNC: set it anyway
 
 
 def build(settings: Settings, model: SentimentModel | None = None) -> App:
@@ -125,15 +196,18 @@ def build(settings: Settings, model: SentimentModel | None = None) -> App:
         else:
             scorer = batcher_for(settings, model)
         store = RedisStore.from_url(url, timeout_s=settings.redis_timeout)
-        parts = wire(pol, store, scorer.score, tenant=settings.tenant)
-        server = GuardServer(parts.service, parts.preferences, parts.feedback, settings.listen,
-                             max_message_bytes=settings.max_message_bytes, reuse_port=settings.scorer_socket is not None)
+        control = ControlStore(store.conn)
+        tenants = Tenants(control, store, scorer.score, pol)
+        auth = Authenticator(control, cache_s=settings.auth_cache_seconds,
+                             failures_per_minute=settings.auth_failures_per_minute)
+        server = GuardServer(tenants, auth, settings.listen, max_message_bytes=settings.max_message_bytes,
+                             reuse_port=settings.scorer_socket is not None, tls=tls_from(settings),
+                             reflection=settings.reflection)
     except BaseException:
         if embedded is not None:
             embedded.stop()
         raise
-    return App(settings, pol, store, parts.preferences, parts.service, parts.feedback, scorer, parts.counters, server,
-               embedded)
+    return App(settings, pol, store, control, tenants, auth, scorer, server, embedded)
 
 
 def batcher_for(settings: Settings, model: SentimentModel | None = None) -> MicroBatcher:

@@ -46,13 +46,48 @@ def build_parser() -> argparse.ArgumentParser:
     for internal in ("_worker", "_scorer"):  # started by the supervisor of --workers N, configured by environment
         sub.add_parser(internal)
 
+    def client_args(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--server", help="host:port of guard (GUARD_SERVER; default 127.0.0.1:50051)")
+
     pol = sub.add_parser("policy", help="policy tools")
     pol_sub = pol.add_subparsers(dest="policy_command", required=True)
     pol_check = pol_sub.add_parser("check", help="validate a policy file")
     pol_check.add_argument("file", type=Path)
+    pol_apply = pol_sub.add_parser("apply", help="validate a policy file and put it in force for a tenant")
+    client_args(pol_apply)
+    pol_apply.add_argument("file", type=Path)
+    pol_apply.add_argument("--tenant", default="", help="default: the key's own tenant")
+    pol_apply.add_argument("--actor", default="", help="who applies it (default: the key's name)")
+    pol_show = pol_sub.add_parser("show", help="print the policy in force for a tenant")
+    client_args(pol_show)
+    pol_show.add_argument("--tenant", default="", help="default: the key's own tenant")
 
-    def client_args(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--server", help="host:port of guard (GUARD_SERVER; default 127.0.0.1:50051)")
+    keys = sub.add_parser("keys", help="API keys of a tenant")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    key_create = keys_sub.add_parser("create", help="make a key; the key itself is printed alone on the last line")
+    client_args(key_create)
+    key_create.add_argument("--tenant", default="", help="default: the caller's tenant; another needs an operator key")
+    key_create.add_argument("--role", action="append", required=True, dest="roles",
+                            choices=["sender", "preferences", "support", "admin", "operator"])
+    key_create.add_argument("--name", required=True, help="who or what will use the key")
+    key_list = keys_sub.add_parser("list")
+    client_args(key_list)
+    key_list.add_argument("--tenant", default="")
+    key_revoke = keys_sub.add_parser("revoke")
+    client_args(key_revoke)
+    key_revoke.add_argument("key_id")
+    key_revoke.add_argument("--tenant", default="")
+
+    user = sub.add_parser("user", help="a data subject's requests: export, erase")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    export = user_sub.add_parser("export", help="everything guard holds on a user, as one JSON document")
+    client_args(export)
+    export.add_argument("user_id")
+    erase = user_sub.add_parser("erase", help="erase a user, keeping only the suppression record")
+    client_args(erase)
+    erase.add_argument("user_id")
+    erase.add_argument("--actor", required=True, help="who asked for the erasure")
+    erase.add_argument("--reason", default="")
 
     check = sub.add_parser("check", help="ask whether a touch may go out")
     client_args(check)
@@ -157,15 +192,83 @@ def _watch(client: Any, consumer: str, *, max_delay_s: float = 5.0) -> None:
         delay = min(delay * 2, max_delay_s)
 
 
+def _is_loopback(target: str) -> bool:
+    host = target.rpartition(":")[0].strip("[]") or target
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def api_key_for(settings: Settings) -> str:
+    """GUARD_API_KEY, or the admin key a local embedded server wrote into its data directory."""
+    if settings.api_key:
+        return settings.api_key.strip()
+    from guard.app import ADMIN_KEY_FILE
+
+    path = settings.data_dir / ADMIN_KEY_FILE
+    if _is_loopback(settings.server):
+        try:
+            return path.read_text(encoding="ascii").strip()
+        except OSError:
+            pass
+    raise SystemExit(f"guard: no API key: set GUARD_API_KEY (a local guard serve writes one to {path} on its first "
+                     "start)")
+
+
+def _client_tls(settings: Settings) -> Any:
+    from guard.transport.client import ClientTls
+
+    if settings.server_ca is None:
+        if settings.client_cert or settings.client_key:
+            raise SystemExit("guard: GUARD_CLIENT_CERT and GUARD_CLIENT_KEY need GUARD_SERVER_CA (TLS) too")
+        return None
+    try:
+        return ClientTls(settings.server_ca.read_bytes(),
+                         settings.client_cert.read_bytes() if settings.client_cert else None,
+                         settings.client_key.read_bytes() if settings.client_key else None)
+    except OSError as exc:
+        raise SystemExit(f"guard: cannot read {exc.filename}: {exc.strerror}") from None
+
+
 def _client_call(args: argparse.Namespace) -> int:
     import grpc
 
     from guard.transport.client import Client
 
-    settings = Settings.from_env(server=args.server)
-    client = Client(settings.server)
     try:
-        if args.command == "check":
+        settings = Settings.from_env(server=args.server)
+    except ValueError as exc:
+        sys.stderr.write(f"guard: {exc}\n")
+        return 2
+    client = Client(settings.server, api_key_for(settings), tls=_client_tls(settings))
+    try:
+        if args.command == "keys":
+            if args.keys_command == "create":
+                key, secret = client.create_key(args.tenant, args.roles, args.name)
+                _print(key)
+                sys.stdout.write(secret + "\n")
+            elif args.keys_command == "list":
+                _print(client.list_keys(args.tenant))
+            else:
+                _print(client.revoke_key(args.tenant, args.key_id))
+        elif args.command == "policy":
+            if args.policy_command == "apply":
+                try:
+                    text = args.file.read_text(encoding="utf-8")
+                except OSError as exc:
+                    raise SystemExit(f"guard: cannot read {args.file}: {exc.strerror}") from None
+                _print(_policy_summary(client.apply_policy(args.tenant, text, args.actor)))
+            else:
+                shown = client.policy(args.tenant)
+                sys.stdout.write(f"# tenant {shown.tenant}: " + (
+                    f"its own policy, version {shown.version}, applied by {shown.applied_by} at "
+                    f"{shown.applied_at.ToDatetime(UTC).isoformat()}" if shown.source == "tenant" else
+                    "the serving process's default policy") + "\n")
+                sys.stdout.write(shown.policy_yaml if shown.policy_yaml.endswith("\n") else shown.policy_yaml + "\n")
+        elif args.command == "user":
+            if args.user_command == "export":
+                _print(client.export_user(args.user_id))
+            else:
+                _print(client.erase_user(args.user_id, args.actor, args.reason))
+        elif args.command == "check":
             send_at = _when(args.send_at, "--send-at") if args.send_at else None
             _print(client.check(args.user_id, args.channel, args.category, campaign_id=args.campaign,
                                 touch_id=args.touch_id, touch_class=args.touch_class,
@@ -216,6 +319,26 @@ def _client_call(args: argparse.Namespace) -> int:
     return 0
 
 
+def _policy_summary(answer: dict[str, Any]) -> dict[str, Any]:
+    """What ``policy apply`` answers, without echoing the file back."""
+    return {k: v for k, v in answer.items() if k != "policy_yaml"}
+
+
+def _log_hash_key(settings: Settings) -> bytes:
+    """The key of the logs' user-id hash, kept beside the data (0600) so one user hashes alike across restarts."""
+    import secrets
+
+    from guard.app import write_private
+
+    path = settings.data_dir / "log-hash.key"
+    try:
+        return bytes.fromhex(path.read_text(encoding="ascii").strip())
+    except (OSError, ValueError):
+        key = secrets.token_bytes(32)
+        write_private(path, key.hex() + "\n")
+        return key
+
+
 def _serve(args: argparse.Namespace) -> int:
     try:
         if args.command == "serve":
@@ -229,7 +352,8 @@ def _serve(args: argparse.Namespace) -> int:
     except ValueError as exc:
         sys.stderr.write(f"guard: {exc}\n")
         return 2
-    logs.configure(settings.log_level, None if settings.log_format == "auto" else settings.log_format == "json")
+    hash_key = _log_hash_key(settings) if settings.log_user_ids == "hash" else None
+    logs.configure(settings.log_level, None if settings.log_format == "auto" else settings.log_format == "json", hash_key)
     from guard import app, policy
     from guard.sentiment.model import ModelError
     from guard.store.embedded import EmbeddedRedisError
@@ -248,7 +372,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command in ("serve", "_worker", "_scorer"):
         return _serve(args)
-    if args.command == "policy":
+    if args.command == "policy" and args.policy_command == "check":
         from guard import policy
 
         try:

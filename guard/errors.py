@@ -42,3 +42,19 @@ class StaleVersion(GuardError):
     def __init__(self, current: int) -> None:
         super().__init__(f"preferences are at version {current}")
         self.current = current
+
+
+class Unauthenticated(GuardError):
+    """No API key, or one that is unknown or revoked."""
+
+
+class PermissionDenied(GuardError):
+    """The key is good but its roles do not reach this call (or this tenant)."""
+
+
+class TooManyFailures(GuardError):
+    """This address failed to authenticate too often; it may try again after ``retry_after_s``."""
+
+    def __init__(self, retry_after_s: float) -> None:
+        super().__init__(f"too many failed authentications from this address; try again in {retry_after_s:.0f}s")
+        self.retry_after_s = retry_after_s

@@ -17,7 +17,7 @@ from typing import Any
 
 from guard import logs, metrics
 from guard.domain import replies as rules
-from guard.errors import InvalidArgument, NotFound, PreconditionFailed, StoreUnavailable
+from guard.errors import InvalidArgument, NotFound, PreconditionFailed
 from guard.policy import Policy
 from guard.preferences import PreferenceService, PreferencesPatch
 from guard.service import GuardService
@@ -159,7 +159,7 @@ class FeedbackService:
         reply = StoredReply(reply_id, text, received, channel, campaign, high_value)
         known = await self.store.record_reply(keys, reply_id, received, {
             "text": text, "channel": channel, "at": str(received), "campaign": campaign, "touch": in_reply_to,
-            "keyword": keyword, "hv": "1" if high_value else "0"})
+            "keyword": keyword, "hv": "1" if high_value else "0"}, self.policy.replies.text_retention_ms)
         if known is not None:
             if ("text" in known and known["text"] != text) or known.get("channel", channel) != channel:
                 raise InvalidArgument("reply_id", f"{shown(reply_id)} was recorded before with another text or channel; "
@@ -288,15 +288,17 @@ class FeedbackService:
             done += len(await self._score_and_apply(keys, items))
         return done
 
-    async def run_sweeper(self, every_s: float) -> None:
-        while True:
-            try:
-                swept = await self.sweep()
-                if swept:
-                    log.info("sweep_scored", replies=swept)
-            except StoreUnavailable as exc:
-                log.warning("sweep_store_unavailable", error=str(exc))
-            await asyncio.sleep(every_s)
+    async def retain(self) -> tuple[int, int]:
+        """Retention: drop replies' words past ``replies.retention`` and resolved tasks past ``recovery.retention``.
+
+        Run by the sweep; returns (replies whose words went, tasks deleted).
+        """
+        now = self.now()
+        texts = await self.store.forget_texts(now - self.policy.replies.text_retention_ms, now)
+        tasks = await self.store.trim_tasks(now - self.policy.replies.task_retention_ms)
+        if texts or tasks:
+            log.info("retention_applied", reply_texts_dropped=texts, tasks_deleted=tasks)
+        return texts, tasks
 
     # -- the recovery desk ----------------------------------------------------------------
 

@@ -32,6 +32,29 @@ def _bounded(_: object, __: str, event: MutableMapping[str, Any]) -> MutableMapp
     return event
 
 
+# Never written whole: a reply's words at any level; a user's id unless hashed (GUARD_LOG_USER_IDS=hash).
+PRIVATE_TEXT = ("text", "reply_text")
+_user_id_key: bytes | None = None
+
+
+def _private(_: object, __: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key in PRIVATE_TEXT:
+        event.pop(key, None)
+    user = event.pop("user_id", None)
+    if user and _user_id_key is not None:
+        event["user"] = hash_user(str(user))
+    return event
+
+
+def hash_user(user_id: str) -> str:
+    """A keyed hash of a user id: the same user reads the same across lines and restarts, and the id cannot be
+    recovered from the log by trying likely ids (phone numbers) without the key."""
+    import hashlib
+    import hmac
+
+    return hmac.new(_user_id_key or b"", user_id.encode("utf-8"), hashlib.sha256).hexdigest()[:16]
+
+
 FLUSH_SECONDS = 0.2
 
 
@@ -78,11 +101,12 @@ def flush() -> None:
         _writer.flush()
 
 
-def configure(level: str = "info", json: bool | None = None) -> None:
-    """Configure structlog once; safe to call again (tests do)."""
+def configure(level: str = "info", json: bool | None = None, user_id_key: bytes | None = None) -> None:
+    """Configure structlog once; safe to call again (tests do). ``user_id_key`` set, user ids are logged hashed."""
     if json is None:
         json = not sys.stderr.isatty()
-    global _writer
+    global _writer, _user_id_key
+    _user_id_key = user_id_key
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer(serializer=_orjson) if json else structlog.dev.ConsoleRenderer()
     )
@@ -98,6 +122,7 @@ def configure(level: str = "info", json: bool | None = None) -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _private,
             _bounded,
             structlog.processors.format_exc_info,
             renderer,

@@ -24,3 +24,6 @@ def count_decision(outcome: Outcome, touch_class: str) -> None:
 
 SENTIMENT_FAILURES = Counter("guard_sentiment_failures_total", "Scoring calls that failed or timed out (replies kept)")
 TASKS_OPENED = Counter("guard_recovery_tasks_opened_total", "Recovery tasks opened by priority", ["priority"])
+AUTH_FAILURES = Counter("guard_auth_failures_total",
+                        "Calls refused by authentication or authorisation, by reason "
+                        "(missing, unknown, revoked, role, tenant, limited)", ["reason"])

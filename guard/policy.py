@@ -90,6 +90,8 @@ class ReplyPolicy:
     sla_ms: Mapping[str, int]
     redeliver_after_ms: int
     max_task_replies: int = 20  # a task lists this many newest replies in full and counts the rest
+    text_retention_ms: int = 90 * 86_400_000  # a reply's words are dropped this long after it came
+    task_retention_ms: int = 180 * 86_400_000  # a resolved task is deleted this long after it was opened
 
 
 @dataclass(frozen=True)
@@ -106,6 +108,7 @@ class Policy:
     # (class, channel, category) → the rules that may apply (only a campaign can still rule one out)
     _candidates: dict[tuple[TouchClass, str, str], tuple[CapRule, ...]] = field(
         default_factory=dict, compare=False, repr=False)
+    text: str = field(default="", compare=False, repr=False)  # the YAML it was read from (guard policy show)
 
     def rules_for(self, touch: Touch) -> tuple[RuleCheck, ...]:
         """The cap rules that count this touch, each with the counter it counts in."""
@@ -293,7 +296,7 @@ def parse(text: str, source: str = "<policy>") -> Policy:
         ))
     retry = parse_duration(top.get("store_unavailable_retry_after", "30s"), r.where("store_unavailable_retry_after"))
     ahead = parse_duration(top.get("max_schedule_ahead", "90d"), r.where("max_schedule_ahead"))
-    return Policy(channels, categories, quiet, tuple(rules), classes, retry, ahead, source, _replies(r, top))
+    return Policy(channels, categories, quiet, tuple(rules), classes, retry, ahead, source, _replies(r, top), text=text)
 
 
 def _words(r: _Reader, value: Any, path: str, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -307,9 +310,9 @@ def _words(r: _Reader, value: Any, path: str, default: tuple[str, ...]) -> tuple
 def _replies(r: _Reader, top: dict[str, Any]) -> ReplyPolicy:
     rep = r.mapping(top.get("replies") or {}, "replies")
     r.only(rep, "replies", {"negative_threshold", "hold", "lookback", "attribution_window", "pending_retry_after",
-                            "score_wait", "opt_out_keywords", "opt_in_keywords", "legal_words"})
+                            "score_wait", "opt_out_keywords", "opt_in_keywords", "legal_words", "retention"})
     rec = r.mapping(top.get("recovery") or {}, "recovery")
-    r.only(rec, "recovery", {"sla", "redeliver_after", "max_replies_per_task"})
+    r.only(rec, "recovery", {"sla", "redeliver_after", "max_replies_per_task", "retention"})
     keep = rec.get("max_replies_per_task", 20)
     if not isinstance(keep, int) or isinstance(keep, bool) or not 1 <= keep <= 200:
         raise PolicyError(f"{r.where('recovery.max_replies_per_task')}: a whole number from 1 to 200 is expected")
@@ -337,7 +340,17 @@ def _replies(r: _Reader, top: dict[str, Any]) -> ReplyPolicy:
         sla_ms={k: parse_duration(v, r.where(f"recovery.sla.{k.lower()}")) for k, v in sla.items()},
         redeliver_after_ms=dur("redeliver_after", "60s", rec, "recovery"),
         max_task_replies=keep,
+        text_retention_ms=_retention(r, rep, "replies", "90d"),
+        task_retention_ms=_retention(r, rec, "recovery", "180d"),
     )
+
+
+def _retention(r: _Reader, section: dict[str, Any], name: str, default: str) -> int:
+    """A retention: at least a day (the sweep's pace), at most ten years."""
+    ms = parse_duration(section.get("retention", default), r.where(f"{name}.retention"))
+    if not 86_400_000 <= ms <= 3650 * 86_400_000:
+        raise PolicyError(f"{r.where(f'{name}.retention')}: between 1d and 3650d is expected")
+    return ms
 
 
 def load(path: Path | None) -> Policy:

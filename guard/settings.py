@@ -21,7 +21,6 @@ class Settings:
     redis_url: str = ""  # GUARD_REDIS_URL: an existing Redis instead of the embedded one
     redis_timeout: float = 1.0  # GUARD_REDIS_TIMEOUT: seconds per Redis call before the fail mode answers
     metrics_listen: str = ""  # GUARD_METRICS_LISTEN: host:port for Prometheus; empty = off
-    tenant: str = "default"  # GUARD_TENANT: key namespace until authentication names tenants
     drain_seconds: float = 10.0  # GUARD_DRAIN_SECONDS: grace for calls in flight after SIGTERM
     log_level: str = "info"  # GUARD_LOG_LEVEL
     log_format: str = "auto"  # GUARD_LOG_FORMAT: auto (JSON unless a terminal), json or console
@@ -40,6 +39,20 @@ class Settings:
     workers: int = 1  # GUARD_WORKERS: serving processes on one port; more than 1 adds a scoring process
     scorer_socket: Path | None = None  # GUARD_SCORER_SOCKET: set by the supervisor for its workers
     worker_index: int = 0  # GUARD_WORKER_INDEX: set by the supervisor; worker 0 runs the sweeper
+    # Trust: keys, TLS, privacy.
+    auth_cache_seconds: float = 30.0  # GUARD_AUTH_CACHE_SECONDS: how long a checked key's grant is trusted unasked
+    auth_failures_per_minute: int = 60  # GUARD_AUTH_FAILURES_PER_MINUTE: failed authentications one address may make
+    control_poll_seconds: float = 1.0  # GUARD_CONTROL_POLL_SECONDS: how often revoked keys and new policies are looked for
+    tls_cert: Path | None = None  # GUARD_TLS_CERT: the server's certificate chain (PEM); with GUARD_TLS_KEY, TLS on
+    tls_key: Path | None = None  # GUARD_TLS_KEY: the server's private key (PEM)
+    tls_client_ca: Path | None = None  # GUARD_TLS_CLIENT_CA: CA bundle; set, every client must show a certificate it signed
+    reflection: bool = True  # GUARD_REFLECTION: gRPC server reflection (for grpcurl-style clients), keyless
+    log_user_ids: str = "omit"  # GUARD_LOG_USER_IDS: omit (never logged) or hash (a keyed hash, to follow one user)
+    # The client commands (guard check, prefs, tasks, keys, policy ...).
+    api_key: str = ""  # GUARD_API_KEY: the key the client commands send; default: admin.key of a local embedded server
+    server_ca: Path | None = None  # GUARD_SERVER_CA: CA bundle the client commands trust; set, they speak TLS
+    client_cert: Path | None = None  # GUARD_CLIENT_CERT: the client commands' certificate, for mutual TLS
+    client_key: Path | None = None  # GUARD_CLIENT_KEY: its private key
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: object) -> Settings:
@@ -52,21 +65,37 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 
+    def to_env(self) -> dict[str, str]:
+        """These settings as the ``GUARD_*`` variables that ``from_env`` reads back (for child processes)."""
+        out = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if value is not None and value != "":
+                out[f"GUARD_{f.name.upper()}"] = str(value)
+        return out
+
+
+_PATHS = ("data_dir", "policy", "sentiment_model", "scorer_socket", "tls_cert", "tls_key", "tls_client_ca", "server_ca",
+          "client_cert", "client_key")
+
 
 def _convert(name: str, raw: str) -> object:
-    if name in ("data_dir", "policy", "sentiment_model", "scorer_socket"):
+    if name in _PATHS:
         return Path(raw)
-    if name == "sentiment_quantize":
+    if name in ("sentiment_quantize", "reflection"):
         if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
-            raise ValueError(f"GUARD_SENTIMENT_QUANTIZE: true or false is expected, got {raw!r}")
+            raise ValueError(f"GUARD_{name.upper()}: true or false is expected, got {raw!r}")
         return raw.lower() in ("1", "true", "yes")
     if name in ("sentiment_threads", "sentiment_max_batch", "sentiment_max_in_flight", "max_message_bytes", "workers",
-                "worker_index"):
+                "worker_index", "auth_failures_per_minute"):
         try:
             return int(raw)
         except ValueError:
             raise ValueError(f"GUARD_{name.upper()}: a whole number is expected, got {raw!r}") from None
-    if name in ("redis_timeout", "drain_seconds", "sentiment_max_wait_ms", "sweep_seconds"):
+    if name == "log_user_ids" and raw not in ("omit", "hash"):
+        raise ValueError(f"GUARD_LOG_USER_IDS: omit or hash is expected, got {raw[:32]!r}")
+    if name in ("redis_timeout", "drain_seconds", "sentiment_max_wait_ms", "sweep_seconds", "auth_cache_seconds",
+                "control_poll_seconds"):
         try:
             return float(raw)
         except ValueError:

@@ -72,26 +72,12 @@ class Supervisor:
         self.stopping = False
 
     def _env(self, redis_url: str) -> dict[str, str]:
+        """The workers' and the scorer's environment: every setting of this process, and where to find the rest."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("GUARD_")}
-        s = self.settings
-        for name, value in {
-            "GUARD_LISTEN": s.listen, "GUARD_REDIS_URL": redis_url, "GUARD_REDIS_TIMEOUT": str(s.redis_timeout),
-            "GUARD_DRAIN_SECONDS": str(s.drain_seconds), "GUARD_LOG_LEVEL": s.log_level, "GUARD_TENANT": s.tenant,
-            "GUARD_LOG_FORMAT": s.log_format, "GUARD_SCORER_SOCKET": str(self.run_dir / "scorer.sock"),
-            "GUARD_SENTIMENT_THREADS": str(s.sentiment_threads), "GUARD_SENTIMENT_QUANTIZE": str(s.sentiment_quantize),
-            "GUARD_SENTIMENT_PRECISION": s.sentiment_precision,
-            "GUARD_SENTIMENT_MAX_BATCH": str(s.sentiment_max_batch),
-            "GUARD_SENTIMENT_MAX_WAIT_MS": str(s.sentiment_max_wait_ms),
-            "GUARD_SENTIMENT_MAX_IN_FLIGHT": str(s.sentiment_max_in_flight), "GUARD_SWEEP_SECONDS": str(s.sweep_seconds),
-            "GUARD_MAX_MESSAGE_BYTES": str(s.max_message_bytes), "GUARD_EVENT_LOOP": s.event_loop,
-            "GUARD_DATA_DIR": str(s.data_dir),
-        }.items():
-            env[name] = value
-        if s.policy is not None:
-            env["GUARD_POLICY"] = str(s.policy)
-        if s.sentiment_model is not None:
-            env["GUARD_SENTIMENT_MODEL"] = str(s.sentiment_model)
-        if s.metrics_listen:
+        env.update(self.settings.to_env())
+        env.update({"GUARD_REDIS_URL": redis_url, "GUARD_SCORER_SOCKET": str(self.run_dir / "scorer.sock"),
+                    "GUARD_WORKERS": "1"})
+        if self.settings.metrics_listen:
             env["PROMETHEUS_MULTIPROC_DIR"] = str(self.run_dir / "metrics")
         return env
 

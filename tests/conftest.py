@@ -88,6 +88,15 @@ class RedisCluster3:
                 time.sleep(0.1)
             client.close()
 
+    def flush(self) -> None:
+        """Empty every master (tests that start guard on the cluster begin from nothing: no keys, no users)."""
+        import redis
+
+        for node in self.nodes:
+            client = redis.Redis(port=node.port)
+            client.flushall()
+            client.close()
+
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()

@@ -72,13 +72,42 @@ class Switchable:
     score = __call__
 
 
-def race_check_touch(targets: list[str], user: str, senders: int = 50) -> list[Any]:
+def admin_key(app: Any) -> str:
+    """The admin key an in-process app wrote on its first start."""
+    return str((app.settings.data_dir / "admin.key").read_text(encoding="ascii").strip())
+
+
+class _AioKey:
+    """Adds the key to every call of an aio channel (``aio_channel``)."""
+
+    def __init__(self, key: str) -> None:
+        self.metadata = (("authorization", f"Bearer {key}"),)
+
+    async def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(details._replace(metadata=tuple(details.metadata or ()) + self.metadata), request)
+
+    async def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return await continuation(details._replace(metadata=tuple(details.metadata or ()) + self.metadata), request)
+
+
+def aio_channel(target: str, key: str) -> Any:
+    import grpc
+
+    class Unary(_AioKey, grpc.aio.UnaryUnaryClientInterceptor):
+        pass
+
+    class Stream(_AioKey, grpc.aio.UnaryStreamClientInterceptor):
+        pass
+
+    return grpc.aio.insecure_channel(target, interceptors=[Unary(key), Stream(key)])
+
+
+def race_check_touch(targets: list[str], user: str, senders: int = 50, key: str = "") -> list[Any]:
     """``senders`` threads, each on a connection of its own to one of ``targets`` in turn, each sending one
     marketing CheckTouch (its own touch and campaign) for ``user`` at once; their answers."""
     import threading
 
-    import grpc
-
+    from guard.transport.client import connect
     from guard.v1 import guard_pb2 as pb
     from guard.v1 import guard_pb2_grpc as pb_grpc
 
@@ -86,7 +115,7 @@ def race_check_touch(targets: list[str], user: str, senders: int = 50) -> list[A
     lock = threading.Lock()
 
     def sender(i: int) -> None:
-        with grpc.insecure_channel(targets[i % len(targets)], options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
+        with connect(targets[i % len(targets)], key, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
             answer = pb_grpc.EngagementGuardStub(channel).CheckTouch(pb.CheckTouchRequest(
                 user_id=user, channel="push", category="promotion", touch_id=f"t{i}", campaign_id=f"c{i}"), timeout=30)
         with lock:

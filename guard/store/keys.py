@@ -82,6 +82,11 @@ class TenantKeys:
     def pending_replies(self) -> str:
         return self._k("replies:pending")
 
+    @property
+    def reply_texts(self) -> str:
+        """Every stored reply's words by arrival time (``"<user> <reply>"``): what retention drops, oldest first."""
+        return self._k("replies:texts")
+
     def task(self, task_id: str) -> str:
         return self._k(f"task:{task_id}")
 
@@ -91,3 +96,40 @@ class TenantKeys:
 
     def campaign(self, campaign_id: str) -> str:
         return self._k(f"campaign:{campaign_id}")
+
+
+@dataclass(frozen=True)
+class ControlKeys:
+    """The deployment's own records (tenants, API keys, tenants' policies): one slot, ``{control}``.
+
+    No tenant can be named ``control``'s way into a user's slot: tenant names hold no colon or
+    brace, so ``{control}`` never equals a ``{tenant:user}`` or ``{tenant}`` tag.
+    """
+
+    @staticmethod
+    def _k(suffix: str) -> str:
+        return f"guard:{{control}}:{suffix}"
+
+    @property
+    def revision(self) -> str:
+        """Bumped by every change of a key or a policy: what serving processes poll."""
+        return self._k("revision")
+
+    @property
+    def tenants(self) -> str:
+        return self._k("tenants")
+
+    @property
+    def key_index(self) -> str:
+        """Every key id, by creation time."""
+        return self._k("keys")
+
+    def key(self, key_id: str) -> str:
+        return self._k(f"key:{key_id}")
+
+    @property
+    def policy_versions(self) -> str:
+        return self._k("policy:versions")
+
+    def policy(self, tenant: str) -> str:
+        return self._k(f"policy:{tenant}")

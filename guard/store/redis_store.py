@@ -225,7 +225,8 @@ def outcome_from_script(payload: str, *, replayed: bool, at_ms: int) -> Outcome:
     )
 
 
-REPLY_RETENTION_MS = 90 * 86_400_000
+# A reply's record (score, label, action) outlives its words (the policy's replies.retention) by this much.
+REPLY_RECORD_AFTER_TEXT_MS = 365 * 86_400_000
 SUPPORT_GROUP = "support"
 
 
@@ -249,17 +250,44 @@ class FeedbackStore:
         self.tenant = TenantKeys(tenant)
 
     async def record_reply(
-        self, keys: UserKeys, reply_id: str, received_ms: int, fields: dict[str, str]
+        self, keys: UserKeys, reply_id: str, received_ms: int, fields: dict[str, str], text_retention_ms: int,
     ) -> dict[str, str] | None:
         """None when stored now; the stored fields when this reply_id was known (nothing changes then)."""
         flat = [x for kv in fields.items() for x in kv]
-        args = [reply_id, str(received_ms), str(REPLY_RETENTION_MS), *flat]
+        args = [reply_id, str(received_ms), str(text_retention_ms + REPLY_RECORD_AFTER_TEXT_MS), *flat]
         status, known = await self.conn.run("record_reply", [keys.reply(reply_id), keys.replies, keys.unscored], args)
         if status == "exists":
             pairs = json.loads(known)
             return dict(zip(pairs[::2], pairs[1::2], strict=True))
-        await self.conn.execute("ZADD", self.tenant.pending_replies, received_ms, f"{keys.user_id} {reply_id}")
+        member = f"{keys.user_id} {reply_id}"
+        await self.conn.pipeline([("ZADD", self.tenant.pending_replies, received_ms, member),
+                                  ("ZADD", self.tenant.reply_texts, received_ms, member)])
         return None
+
+    async def forget_texts(self, received_before_ms: int, now_ms: int, limit: int = 500) -> int:
+        """Drop the words of replies that came before ``received_before_ms`` (retention); how many were dropped."""
+        rows = await self.conn.execute("ZRANGEBYSCORE", self.tenant.reply_texts, "-inf", f"({received_before_ms}",
+                                       "LIMIT", 0, limit)
+        pairs = [str(r).split(" ", 1) for r in rows]
+        calls = [([UserKeys(self.tenant.tenant, p[0]).reply(p[1])], [str(now_ms)]) for p in pairs if len(p) == 2]
+        answers = await self.conn.run_many("reply_forget", calls) if calls else []
+        failed = [a for a in answers if isinstance(a, Exception)]
+        if failed:
+            raise failed[0]
+        if rows:
+            await self.conn.execute("ZREM", self.tenant.reply_texts, *rows)
+        return sum(int(a) for a in answers)
+
+    async def trim_tasks(self, created_before_ms: int, limit: int = 500) -> int:
+        """Delete resolved tasks opened before ``created_before_ms`` (retention); how many went."""
+        t = self.tenant
+        ids = [str(i) for i in await self.conn.execute("ZRANGEBYSCORE", t.task_index, "-inf", f"({created_before_ms}",
+                                                       "LIMIT", 0, limit)]
+        done = 0
+        for task_id in ids:
+            done += int(await self.conn.run("task_trim", [t.task(task_id), t.task_replies(task_id), t.task_index,
+                                                          t.task_stream], [task_id]))
+        return done
 
     async def reply(self, keys: UserKeys, reply_id: str) -> dict[str, str]:
         return dict(await self.conn.execute("HGETALL", keys.reply(reply_id)) or {})

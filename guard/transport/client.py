@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -19,11 +21,49 @@ def _dict(msg: Any) -> dict[str, Any]:
     return out
 
 
+class _WithKey(grpc.UnaryUnaryClientInterceptor, grpc.UnaryStreamClientInterceptor):  # type: ignore[misc]
+    """Adds ``authorization: Bearer <key>`` to every call on the channel."""
+
+    def __init__(self, key: str) -> None:
+        self.metadata = (("authorization", f"Bearer {key}"),)
+
+    def _details(self, details: Any) -> Any:
+        return details._replace(metadata=tuple(details.metadata or ()) + self.metadata)
+
+    def intercept_unary_unary(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+    def intercept_unary_stream(self, continuation: Any, details: Any, request: Any) -> Any:
+        return continuation(self._details(details), request)
+
+
+@dataclass(frozen=True)
+class ClientTls:
+    """PEM bytes: the CA the server's certificate must chain to, and the client's own certificate for mutual TLS."""
+
+    server_ca: bytes
+    client_cert: bytes | None = None
+    client_key: bytes | None = None
+
+
+def connect(target: str, key: str | None, tls: ClientTls | None = None,
+            options: list[tuple[str, Any]] | None = None) -> grpc.Channel:
+    """A blocking channel to guard that sends ``key`` with every call (TLS when ``tls`` is given)."""
+    if tls is None:
+        channel = grpc.insecure_channel(target, options=options)
+    else:
+        credentials = grpc.ssl_channel_credentials(tls.server_ca, tls.client_key, tls.client_cert)
+        channel = grpc.secure_channel(target, credentials, options=options)
+    return grpc.intercept_channel(channel, _WithKey(key)) if key else channel
+
+
 class Client:
-    def __init__(self, target: str, timeout_s: float = 5.0) -> None:
-        self.channel = grpc.insecure_channel(target)
+    def __init__(self, target: str, key: str | None = None, *, tls: ClientTls | None = None,
+                 timeout_s: float = 5.0) -> None:
+        self.channel = connect(target, key, tls)
         self.stub = pb_grpc.EngagementGuardStub(self.channel)  # type: ignore[no-untyped-call]
         self.desk = pb_grpc.RecoveryDeskStub(self.channel)  # type: ignore[no-untyped-call]
+        self.admin = pb_grpc.AdminStub(self.channel)  # type: ignore[no-untyped-call]
         self.timeout = timeout_s
 
     def close(self) -> None:
@@ -98,3 +138,35 @@ class Client:
     def cancel(self, user_id: str, touch_id: str) -> dict[str, Any]:
         return _dict(self.stub.CancelTouch(pb.CancelTouchRequest(user_id=user_id, touch_id=touch_id),
                                            timeout=self.timeout))
+
+    # -- data-subject requests -----------------------------------------------------------------
+
+    def export_user(self, user_id: str) -> dict[str, Any]:
+        answer = self.stub.ExportUserData(pb.ExportUserDataRequest(user_id=user_id), timeout=self.timeout * 6)
+        document: dict[str, Any] = json.loads(answer.document)
+        return document
+
+    def erase_user(self, user_id: str, actor: str, reason: str) -> dict[str, Any]:
+        return _dict(self.stub.EraseUser(pb.EraseUserRequest(user_id=user_id, actor=actor, reason=reason),
+                                         timeout=self.timeout * 6))
+
+    # -- keys and policy -------------------------------------------------------------------------
+
+    def create_key(self, tenant: str, roles: list[str], name: str) -> tuple[dict[str, Any], str]:
+        answer = self.admin.CreateApiKey(pb.CreateApiKeyRequest(
+            tenant=tenant, roles=[pb.Role.Value(r.upper()) for r in roles], name=name), timeout=self.timeout)
+        return _dict(answer.key), answer.secret
+
+    def list_keys(self, tenant: str) -> dict[str, Any]:
+        return _dict(self.admin.ListApiKeys(pb.ListApiKeysRequest(tenant=tenant), timeout=self.timeout))
+
+    def revoke_key(self, tenant: str, key_id: str) -> dict[str, Any]:
+        return _dict(self.admin.RevokeApiKey(pb.RevokeApiKeyRequest(tenant=tenant, key_id=key_id), timeout=self.timeout))
+
+    def apply_policy(self, tenant: str, text: str, actor: str) -> dict[str, Any]:
+        return _dict(self.admin.ApplyPolicy(pb.ApplyPolicyRequest(tenant=tenant, policy_yaml=text, actor=actor),
+                                            timeout=self.timeout))
+
+    def policy(self, tenant: str) -> pb.PolicyInForce:
+        answer: pb.PolicyInForce = self.admin.GetPolicy(pb.GetPolicyRequest(tenant=tenant), timeout=self.timeout)
+        return answer

@@ -72,6 +72,15 @@ class Priority(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     P1: _ClassVar[Priority]
     P2: _ClassVar[Priority]
     P3: _ClassVar[Priority]
+
+class Role(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    ROLE_UNSPECIFIED: _ClassVar[Role]
+    SENDER: _ClassVar[Role]
+    PREFERENCES: _ClassVar[Role]
+    SUPPORT: _ClassVar[Role]
+    ADMIN: _ClassVar[Role]
+    OPERATOR: _ClassVar[Role]
 MARKETING: TouchClass
 TRANSACTIONAL: TouchClass
 SERVICE: TouchClass
@@ -109,6 +118,12 @@ PRIORITY_UNSPECIFIED: Priority
 P1: Priority
 P2: Priority
 P3: Priority
+ROLE_UNSPECIFIED: Role
+SENDER: Role
+PREFERENCES: Role
+SUPPORT: Role
+ADMIN: Role
+OPERATOR: Role
 
 class CheckTouchRequest(_message.Message):
     __slots__ = ("user_id", "channel", "category", "campaign_id", "touch_id", "touch_class", "dry_run", "send_at", "high_value_user")
@@ -467,3 +482,127 @@ class ResolveRecoveryTaskRequest(_message.Message):
     note: str
     lift_hold: bool
     def __init__(self, task_id: _Optional[str] = ..., agent: _Optional[str] = ..., outcome: _Optional[_Union[TaskOutcome, str]] = ..., note: _Optional[str] = ..., lift_hold: _Optional[bool] = ...) -> None: ...
+
+class ExportUserDataRequest(_message.Message):
+    __slots__ = ("user_id",)
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    def __init__(self, user_id: _Optional[str] = ...) -> None: ...
+
+class ExportUserDataResponse(_message.Message):
+    __slots__ = ("document",)
+    DOCUMENT_FIELD_NUMBER: _ClassVar[int]
+    document: str
+    def __init__(self, document: _Optional[str] = ...) -> None: ...
+
+class EraseUserRequest(_message.Message):
+    __slots__ = ("user_id", "actor", "reason")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    actor: str
+    reason: str
+    def __init__(self, user_id: _Optional[str] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class EraseUserResponse(_message.Message):
+    __slots__ = ("keys_removed", "tasks_redacted", "channels_suppressed", "categories_suppressed", "unsubscribed_all")
+    KEYS_REMOVED_FIELD_NUMBER: _ClassVar[int]
+    TASKS_REDACTED_FIELD_NUMBER: _ClassVar[int]
+    CHANNELS_SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
+    CATEGORIES_SUPPRESSED_FIELD_NUMBER: _ClassVar[int]
+    UNSUBSCRIBED_ALL_FIELD_NUMBER: _ClassVar[int]
+    keys_removed: int
+    tasks_redacted: int
+    channels_suppressed: _containers.RepeatedScalarFieldContainer[str]
+    categories_suppressed: _containers.RepeatedScalarFieldContainer[str]
+    unsubscribed_all: bool
+    def __init__(self, keys_removed: _Optional[int] = ..., tasks_redacted: _Optional[int] = ..., channels_suppressed: _Optional[_Iterable[str]] = ..., categories_suppressed: _Optional[_Iterable[str]] = ..., unsubscribed_all: _Optional[bool] = ...) -> None: ...
+
+class ApiKey(_message.Message):
+    __slots__ = ("key_id", "tenant", "roles", "name", "created_at", "last_used_at", "revoked_at")
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    LAST_USED_AT_FIELD_NUMBER: _ClassVar[int]
+    REVOKED_AT_FIELD_NUMBER: _ClassVar[int]
+    key_id: str
+    tenant: str
+    roles: _containers.RepeatedScalarFieldContainer[Role]
+    name: str
+    created_at: _timestamp_pb2.Timestamp
+    last_used_at: _timestamp_pb2.Timestamp
+    revoked_at: _timestamp_pb2.Timestamp
+    def __init__(self, key_id: _Optional[str] = ..., tenant: _Optional[str] = ..., roles: _Optional[_Iterable[_Union[Role, str]]] = ..., name: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., last_used_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., revoked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class CreateApiKeyRequest(_message.Message):
+    __slots__ = ("tenant", "roles", "name")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    ROLES_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    roles: _containers.RepeatedScalarFieldContainer[Role]
+    name: str
+    def __init__(self, tenant: _Optional[str] = ..., roles: _Optional[_Iterable[_Union[Role, str]]] = ..., name: _Optional[str] = ...) -> None: ...
+
+class CreateApiKeyResponse(_message.Message):
+    __slots__ = ("key", "secret")
+    KEY_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    key: ApiKey
+    secret: str
+    def __init__(self, key: _Optional[_Union[ApiKey, _Mapping]] = ..., secret: _Optional[str] = ...) -> None: ...
+
+class ListApiKeysRequest(_message.Message):
+    __slots__ = ("tenant",)
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    def __init__(self, tenant: _Optional[str] = ...) -> None: ...
+
+class ListApiKeysResponse(_message.Message):
+    __slots__ = ("keys",)
+    KEYS_FIELD_NUMBER: _ClassVar[int]
+    keys: _containers.RepeatedCompositeFieldContainer[ApiKey]
+    def __init__(self, keys: _Optional[_Iterable[_Union[ApiKey, _Mapping]]] = ...) -> None: ...
+
+class RevokeApiKeyRequest(_message.Message):
+    __slots__ = ("tenant", "key_id")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    KEY_ID_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    key_id: str
+    def __init__(self, tenant: _Optional[str] = ..., key_id: _Optional[str] = ...) -> None: ...
+
+class ApplyPolicyRequest(_message.Message):
+    __slots__ = ("tenant", "policy_yaml", "actor")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    POLICY_YAML_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    policy_yaml: str
+    actor: str
+    def __init__(self, tenant: _Optional[str] = ..., policy_yaml: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
+
+class GetPolicyRequest(_message.Message):
+    __slots__ = ("tenant",)
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    def __init__(self, tenant: _Optional[str] = ...) -> None: ...
+
+class PolicyInForce(_message.Message):
+    __slots__ = ("tenant", "policy_yaml", "source", "version", "applied_at", "applied_by")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    POLICY_YAML_FIELD_NUMBER: _ClassVar[int]
+    SOURCE_FIELD_NUMBER: _ClassVar[int]
+    VERSION_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_AT_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_BY_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    policy_yaml: str
+    source: str
+    version: int
+    applied_at: _timestamp_pb2.Timestamp
+    applied_by: str
+    def __init__(self, tenant: _Optional[str] = ..., policy_yaml: _Optional[str] = ..., source: _Optional[str] = ..., version: _Optional[int] = ..., applied_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., applied_by: _Optional[str] = ...) -> None: ...

@@ -74,6 +74,16 @@ class EngagementGuardStub:
                 request_serializer=guard_dot_v1_dot_guard__pb2.RecordReplyRequest.SerializeToString,
                 response_deserializer=guard_dot_v1_dot_guard__pb2.RecordReplyResponse.FromString,
                 _registered_method=True)
+        self.ExportUserData = channel.unary_unary(
+                '/guard.v1.EngagementGuard/ExportUserData',
+                request_serializer=guard_dot_v1_dot_guard__pb2.ExportUserDataRequest.SerializeToString,
+                response_deserializer=guard_dot_v1_dot_guard__pb2.ExportUserDataResponse.FromString,
+                _registered_method=True)
+        self.EraseUser = channel.unary_unary(
+                '/guard.v1.EngagementGuard/EraseUser',
+                request_serializer=guard_dot_v1_dot_guard__pb2.EraseUserRequest.SerializeToString,
+                response_deserializer=guard_dot_v1_dot_guard__pb2.EraseUserResponse.FromString,
+                _registered_method=True)
 
 
 class EngagementGuardServicer:
@@ -134,6 +144,21 @@ class EngagementGuardServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ExportUserData(self, request, context):
+        """Everything guard holds on one user, as one JSON document (a data-subject access request). Role admin.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def EraseUser(self, request, context):
+        """Remove the user's replies, touches and preferences and the tasks' copies of their words; keep only
+        the suppression record consent law needs (which channels and categories they closed). Role admin.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EngagementGuardServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -176,6 +201,16 @@ def add_EngagementGuardServicer_to_server(servicer, server):
                     servicer.RecordReply,
                     request_deserializer=guard_dot_v1_dot_guard__pb2.RecordReplyRequest.FromString,
                     response_serializer=guard_dot_v1_dot_guard__pb2.RecordReplyResponse.SerializeToString,
+            ),
+            'ExportUserData': grpc.unary_unary_rpc_method_handler(
+                    servicer.ExportUserData,
+                    request_deserializer=guard_dot_v1_dot_guard__pb2.ExportUserDataRequest.FromString,
+                    response_serializer=guard_dot_v1_dot_guard__pb2.ExportUserDataResponse.SerializeToString,
+            ),
+            'EraseUser': grpc.unary_unary_rpc_method_handler(
+                    servicer.EraseUser,
+                    request_deserializer=guard_dot_v1_dot_guard__pb2.EraseUserRequest.FromString,
+                    response_serializer=guard_dot_v1_dot_guard__pb2.EraseUserResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -394,6 +429,313 @@ class EngagementGuard:
             '/guard.v1.EngagementGuard/RecordReply',
             guard_dot_v1_dot_guard__pb2.RecordReplyRequest.SerializeToString,
             guard_dot_v1_dot_guard__pb2.RecordReplyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ExportUserData(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/guard.v1.EngagementGuard/ExportUserData',
+            guard_dot_v1_dot_guard__pb2.ExportUserDataRequest.SerializeToString,
+            guard_dot_v1_dot_guard__pb2.ExportUserDataResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def EraseUser(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/guard.v1.EngagementGuard/EraseUser',
+            guard_dot_v1_dot_guard__pb2.EraseUserRequest.SerializeToString,
+            guard_dot_v1_dot_guard__pb2.EraseUserResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+
+class AdminStub:
+    """A tenant's keys and policy. Every call acts on the caller's own tenant; naming another
+    tenant needs the operator role (provisioning only: it grants no user data).
+    """
+
+    def __init__(self, channel):
+        """Constructor.
+
+        Args:
+            channel: A grpc.Channel.
+        """
+        self.CreateApiKey = channel.unary_unary(
+                '/guard.v1.Admin/CreateApiKey',
+                request_serializer=guard_dot_v1_dot_guard__pb2.CreateApiKeyRequest.SerializeToString,
+                response_deserializer=guard_dot_v1_dot_guard__pb2.CreateApiKeyResponse.FromString,
+                _registered_method=True)
+        self.ListApiKeys = channel.unary_unary(
+                '/guard.v1.Admin/ListApiKeys',
+                request_serializer=guard_dot_v1_dot_guard__pb2.ListApiKeysRequest.SerializeToString,
+                response_deserializer=guard_dot_v1_dot_guard__pb2.ListApiKeysResponse.FromString,
+                _registered_method=True)
+        self.RevokeApiKey = channel.unary_unary(
+                '/guard.v1.Admin/RevokeApiKey',
+                request_serializer=guard_dot_v1_dot_guard__pb2.RevokeApiKeyRequest.SerializeToString,
+                response_deserializer=guard_dot_v1_dot_guard__pb2.ApiKey.FromString,
+                _registered_method=True)
+        self.ApplyPolicy = channel.unary_unary(
+                '/guard.v1.Admin/ApplyPolicy',
+                request_serializer=guard_dot_v1_dot_guard__pb2.ApplyPolicyRequest.SerializeToString,
+                response_deserializer=guard_dot_v1_dot_guard__pb2.PolicyInForce.FromString,
+                _registered_method=True)
+        self.GetPolicy = channel.unary_unary(
+                '/guard.v1.Admin/GetPolicy',
+                request_serializer=guard_dot_v1_dot_guard__pb2.GetPolicyRequest.SerializeToString,
+                response_deserializer=guard_dot_v1_dot_guard__pb2.PolicyInForce.FromString,
+                _registered_method=True)
+
+
+class AdminServicer:
+    """A tenant's keys and policy. Every call acts on the caller's own tenant; naming another
+    tenant needs the operator role (provisioning only: it grants no user data).
+    """
+
+    def CreateApiKey(self, request, context):
+        """The new key is in the answer once and never again: guard keeps only its hash.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListApiKeys(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RevokeApiKey(self, request, context):
+        """Idempotent; every serving process refuses the key within seconds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ApplyPolicy(self, request, context):
+        """Validates the policy and stores it for the tenant; every serving process uses it within seconds.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetPolicy(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+
+def add_AdminServicer_to_server(servicer, server):
+    rpc_method_handlers = {
+            'CreateApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateApiKey,
+                    request_deserializer=guard_dot_v1_dot_guard__pb2.CreateApiKeyRequest.FromString,
+                    response_serializer=guard_dot_v1_dot_guard__pb2.CreateApiKeyResponse.SerializeToString,
+            ),
+            'ListApiKeys': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListApiKeys,
+                    request_deserializer=guard_dot_v1_dot_guard__pb2.ListApiKeysRequest.FromString,
+                    response_serializer=guard_dot_v1_dot_guard__pb2.ListApiKeysResponse.SerializeToString,
+            ),
+            'RevokeApiKey': grpc.unary_unary_rpc_method_handler(
+                    servicer.RevokeApiKey,
+                    request_deserializer=guard_dot_v1_dot_guard__pb2.RevokeApiKeyRequest.FromString,
+                    response_serializer=guard_dot_v1_dot_guard__pb2.ApiKey.SerializeToString,
+            ),
+            'ApplyPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.ApplyPolicy,
+                    request_deserializer=guard_dot_v1_dot_guard__pb2.ApplyPolicyRequest.FromString,
+                    response_serializer=guard_dot_v1_dot_guard__pb2.PolicyInForce.SerializeToString,
+            ),
+            'GetPolicy': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetPolicy,
+                    request_deserializer=guard_dot_v1_dot_guard__pb2.GetPolicyRequest.FromString,
+                    response_serializer=guard_dot_v1_dot_guard__pb2.PolicyInForce.SerializeToString,
+            ),
+    }
+    generic_handler = grpc.method_handlers_generic_handler(
+            'guard.v1.Admin', rpc_method_handlers)
+    server.add_generic_rpc_handlers((generic_handler,))
+    server.add_registered_method_handlers('guard.v1.Admin', rpc_method_handlers)
+
+
+ # This class is part of an EXPERIMENTAL API.
+class Admin:
+    """A tenant's keys and policy. Every call acts on the caller's own tenant; naming another
+    tenant needs the operator role (provisioning only: it grants no user data).
+    """
+
+    @staticmethod
+    def CreateApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/guard.v1.Admin/CreateApiKey',
+            guard_dot_v1_dot_guard__pb2.CreateApiKeyRequest.SerializeToString,
+            guard_dot_v1_dot_guard__pb2.CreateApiKeyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListApiKeys(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/guard.v1.Admin/ListApiKeys',
+            guard_dot_v1_dot_guard__pb2.ListApiKeysRequest.SerializeToString,
+            guard_dot_v1_dot_guard__pb2.ListApiKeysResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RevokeApiKey(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/guard.v1.Admin/RevokeApiKey',
+            guard_dot_v1_dot_guard__pb2.RevokeApiKeyRequest.SerializeToString,
+            guard_dot_v1_dot_guard__pb2.ApiKey.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ApplyPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/guard.v1.Admin/ApplyPolicy',
+            guard_dot_v1_dot_guard__pb2.ApplyPolicyRequest.SerializeToString,
+            guard_dot_v1_dot_guard__pb2.PolicyInForce.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetPolicy(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/guard.v1.Admin/GetPolicy',
+            guard_dot_v1_dot_guard__pb2.GetPolicyRequest.SerializeToString,
+            guard_dot_v1_dot_guard__pb2.PolicyInForce.FromString,
             options,
             channel_credentials,
             insecure,

@@ -24,6 +24,7 @@ class ServeProcess:
         self.env = {**os.environ, "GUARD_LOG_FORMAT": "json", **(env or {})}
         self.proc: subprocess.Popen[str] | None = None
         self.log = data_dir / "serve.log"
+        self.credentials: grpc.ChannelCredentials | None = None  # set: the server speaks TLS
 
     @property
     def target(self) -> str:
@@ -36,7 +37,9 @@ class ServeProcess:
             [sys.executable, "-m", "guard", "serve", "--listen", self.target, "--data-dir", str(self.data_dir)],
             env=self.env, stdout=handle, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + timeout_s
-        with grpc.insecure_channel(self.target) as channel:
+        opened = (grpc.secure_channel(self.target, self.credentials) if self.credentials is not None
+                  else grpc.insecure_channel(self.target))
+        with opened as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             while True:
                 assert self.proc.poll() is None, self.log.read_text()
@@ -48,6 +51,29 @@ class ServeProcess:
                     pass
                 assert time.monotonic() < deadline, "guard serve did not become healthy"
                 time.sleep(0.1)
+
+    @property
+    def key(self) -> str:
+        """The admin key the server wrote on its first start (tenant ``default``, roles admin and operator)."""
+        return (self.data_dir / "admin.key").read_text(encoding="ascii").strip()
+
+    @property
+    def cli_env(self) -> dict[str, str]:
+        """The environment of a ``guard`` client command run beside this server: it finds admin.key itself."""
+        env = {k: v for k, v in os.environ.items() if k != "GUARD_API_KEY"}
+        return {**env, "GUARD_DATA_DIR": str(self.data_dir)}
+
+    def cli(self, *args: str, key: str | None = None, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
+        """A ``guard`` client command against this server (with the admin key it finds, or ``key``)."""
+        env = self.cli_env if key is None else {**self.cli_env, "GUARD_API_KEY": key}
+        return subprocess.run([sys.executable, "-m", "guard", *args, "--server", self.target], env=env,
+                              capture_output=True, text=True, timeout=timeout_s)
+
+    def channel(self, key: str | None = None, **options: object) -> grpc.Channel:
+        """A channel to this server that sends ``key`` (default: the admin key) with every call."""
+        from guard.transport.client import connect
+
+        return connect(self.target, key or self.key, options=list(options.items()) or None)
 
     def stop(self) -> int:
         assert self.proc is not None
@@ -98,6 +124,8 @@ def bundled_model() -> object:
 @pytest.fixture
 async def app(redis_server, bundled_model, tmp_path) -> AsyncIterator[object]:
     """The service wired exactly as ``guard serve`` wires it, in this process, on a free port, quiet hours off."""
+    from dataclasses import replace
+
     import redis.asyncio as aioredis
 
     from guard.app import build
@@ -109,6 +137,7 @@ async def app(redis_server, bundled_model, tmp_path) -> AsyncIterator[object]:
     await client.aclose()
     settings = Settings(listen="127.0.0.1:0", redis_url=redis_server.url, sweep_seconds=3600,
                         policy=policy_file(tmp_path, quiet_hours=QUIET_HOURS_OFF, recovery={"redeliver_after": "1s"}))
+    settings = replace(settings, data_dir=tmp_path / "data")
     built = build(settings, model=bundled_model)  # type: ignore[arg-type]
     await built.start()
     yield built

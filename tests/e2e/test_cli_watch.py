@@ -3,20 +3,19 @@
 from __future__ import annotations
 
 import json
+import os
 import queue
 import subprocess
 import sys
 import threading
-
-import grpc
 
 from guard.v1 import guard_pb2 as pb
 from guard.v1 import guard_pb2_grpc as pb_grpc
 from tests.helpers import QUIET_HOURS_OFF, policy_file
 
 
-def _complain(target: str, user: str) -> str:
-    with grpc.insecure_channel(target) as channel:
+def _complain(server, user: str) -> str:
+    with server.channel() as channel:
         stub = pb_grpc.EngagementGuardStub(channel)
         return stub.RecordReply(pb.RecordReplyRequest(user_id=user, channel="sms", text="垃圾短信，再发就投诉",
                                                       reply_id=f"r-{user}"), timeout=30).task_id
@@ -26,16 +25,17 @@ def test_watch_reconnects_when_the_server_restarts(serve_factory, tmp_path):
     server = serve_factory({"GUARD_POLICY": str(policy_file(tmp_path, quiet_hours=QUIET_HOURS_OFF))})
     server.start()
     cli = subprocess.Popen([sys.executable, "-m", "guard", "tasks", "watch", "--consumer", "amy", "--server", server.target],
+                           env={**os.environ, "GUARD_API_KEY": server.key},
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: queue.Queue[str] = queue.Queue()
     assert cli.stdout is not None
     threading.Thread(target=lambda: [lines.put(line) for line in cli.stdout], daemon=True).start()  # type: ignore[union-attr]
     try:
-        first = _complain(server.target, "u1")
+        first = _complain(server, "u1")
         assert json.loads(lines.get(timeout=20))["task_id"] == first
         assert server.stop() == 0
         server.start()
-        second = _complain(server.target, "u2")
+        second = _complain(server, "u2")
         assert json.loads(lines.get(timeout=30))["task_id"] == second
         assert cli.poll() is None
     finally:

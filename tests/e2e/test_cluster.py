@@ -5,7 +5,6 @@ from __future__ import annotations
 import queue
 import threading
 
-import grpc
 import pytest
 
 from guard.v1 import guard_pb2 as pb
@@ -22,11 +21,13 @@ def test_senders_racing_through_two_guard_processes_get_exactly_three(serve_fact
 
     if backend == "redis_server":
         redis_lib.Redis.from_url(url).flushdb()
+    else:
+        request.getfixturevalue(backend).flush()
     env = {"GUARD_REDIS_URL": url, "GUARD_POLICY": str(policy_file(tmp_path, quiet_hours=QUIET_HOURS_OFF))}
     servers = [serve_factory(env, data_dir=tmp_path / f"d{i}") for i in range(2)]
     for server in servers:
         server.start()
-    answers = race_check_touch([s.target for s in servers], f"racer-{backend}")
+    answers = race_check_touch([s.target for s in servers], f"racer-{backend}", key=servers[0].key)
     assert sum(a.decision == pb.ALLOW and a.recorded for a in answers) == 3
     assert all(list(a.reasons) == [pb.FREQUENCY_CAP] for a in answers if a.decision != pb.ALLOW)
     for server in servers:
@@ -36,12 +37,13 @@ def test_senders_racing_through_two_guard_processes_get_exactly_three(serve_fact
 def test_the_feedback_loop_and_the_desk_on_a_cluster(serve_factory, tmp_path, redis_cluster):
     """A complaint holds marketing, reaches a watcher, is claimed and resolved with the hold lifted, on a cluster."""
     pol = policy_file(tmp_path, quiet_hours=QUIET_HOURS_OFF, recovery={"redeliver_after": "1s"})
+    redis_cluster.flush()
     server = serve_factory({"GUARD_REDIS_URL": redis_cluster.url, "GUARD_POLICY": str(pol)})
     server.start()
     tasks: queue.Queue = queue.Queue()
     stop = threading.Event()
-    watching = watcher(server.target, "amy", tasks, stop)
-    with grpc.insecure_channel(server.target) as channel:
+    watching = watcher(server, "amy", tasks, stop)
+    with server.channel() as channel:
         stub = pb_grpc.EngagementGuardStub(channel)
         desk = pb_grpc.RecoveryDeskStub(channel)
         reply = stub.RecordReply(pb.RecordReplyRequest(user_id="cl-u1", channel="sms", text="别再发了，烦死了，我要投诉",

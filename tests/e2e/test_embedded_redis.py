@@ -9,7 +9,6 @@ import subprocess
 import time
 from pathlib import Path
 
-import grpc
 import pytest
 
 from guard.store.embedded import PID_FILE, EmbeddedRedis, EmbeddedRedisError, _serves, free_port
@@ -33,7 +32,7 @@ def test_sigkill_of_guard_serve_takes_its_redis_along_and_loses_nothing(serve_fa
     """kill -9 the server: its Redis exits too; the next start runs one Redis and every recorded touch counts."""
     server = serve_factory({"GUARD_POLICY": open_day_policy(tmp_path)})
     server.start()
-    with grpc.insecure_channel(server.target) as channel:
+    with server.channel() as channel:
         stub = pb_grpc.EngagementGuardStub(channel)
         assert [check(stub, f"t{i}").decision for i in range(3)] == [pb.ALLOW] * 3
     first_redis = _redis_pid(server.data_dir)
@@ -46,7 +45,7 @@ def test_sigkill_of_guard_serve_takes_its_redis_along_and_loses_nothing(serve_fa
     server.start()
     second_redis = _redis_pid(server.data_dir)
     assert second_redis != first_redis and _serves(second_redis, server.data_dir / "redis")
-    with grpc.insecure_channel(server.target) as channel:
+    with server.channel() as channel:
         stub = pb_grpc.EngagementGuardStub(channel)
         after = check(stub, "t3")
         assert after.decision == pb.DEFER and list(after.reasons) == [pb.FREQUENCY_CAP]

@@ -20,7 +20,7 @@ from guard.v1 import guard_pb2 as pb
 from guard.v1 import guard_pb2_grpc as pb_grpc
 from tests.conftest import RedisProcess
 from tests.e2e.test_feedback_loop import watcher
-from tests.helpers import QUIET_HOURS_OFF, Switchable, policy_file
+from tests.helpers import QUIET_HOURS_OFF, Switchable, admin_key, aio_channel, policy_file
 
 WINDOW_MS = 2000
 LIMIT = 5
@@ -46,7 +46,7 @@ def test_redis_killed_and_restarted_under_sixteen_senders_overfills_no_window(se
     stop = threading.Event()
 
     def sender(n: int) -> None:
-        with grpc.insecure_channel(server.target) as channel:
+        with server.channel() as channel:
             stub = pb_grpc.EngagementGuardStub(channel)
             i = 0
             while not stop.is_set():
@@ -103,12 +103,12 @@ async def test_replies_recorded_while_the_model_fails_are_all_scored_held_and_ta
     await client.flushdb()
     await client.aclose()
     flaky = Switchable(bundled_model)
-    settings = Settings(listen="127.0.0.1:0", redis_url=redis_server.url, sweep_seconds=0.3,
+    settings = Settings(listen="127.0.0.1:0", redis_url=redis_server.url, sweep_seconds=0.3, data_dir=tmp_path / "data",
                         policy=policy_file(tmp_path, quiet_hours=QUIET_HOURS_OFF))
     app = build(settings, model=flaky)  # type: ignore[arg-type]
     await app.start()
     try:
-        async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as channel:
+        async with aio_channel(f"127.0.0.1:{app.port}", admin_key(app)) as channel:
             stub = pb_grpc.EngagementGuardStub(channel)
             desk = pb_grpc.RecoveryDeskStub(channel)
             flaky.broken = True
@@ -148,8 +148,8 @@ def test_server_killed_while_watchers_hold_unclaimed_tasks_loses_none(serve_fact
     server.start()
     first_seen: queue.Queue = queue.Queue()
     stop = threading.Event()
-    channel = watcher(server.target, "amy", first_seen, stop)
-    with grpc.insecure_channel(server.target) as ch:
+    channel = watcher(server, "amy", first_seen, stop)
+    with server.channel() as ch:
         stub = pb_grpc.EngagementGuardStub(ch)
         made = {stub.RecordReply(pb.RecordReplyRequest(user_id=f"u{i}", channel="sms", text="垃圾短信，再发就投诉",
                                                         reply_id=f"r{i}"), timeout=30).task_id for i in range(5)}
@@ -169,13 +169,13 @@ def test_server_killed_while_watchers_hold_unclaimed_tasks_loses_none(serve_fact
     server.start()
     again: queue.Queue = queue.Queue()
     stop2 = threading.Event()
-    channel2 = watcher(server.target, "bob", again, stop2)
+    channel2 = watcher(server, "bob", again, stop2)
     redelivered = set()
     deadline = time.monotonic() + 20
     while redelivered != made:
         assert time.monotonic() < deadline, f"never came again: {made - redelivered}"
         redelivered.add(again.get(timeout=20).task_id)
-    with grpc.insecure_channel(server.target) as ch:
+    with server.channel() as ch:
         desk = pb_grpc.RecoveryDeskStub(ch)
         for task_id in made:
             done = desk.ResolveRecoveryTask(pb.ResolveRecoveryTaskRequest(task_id=task_id, agent="bob",
@@ -213,7 +213,7 @@ def test_sigterm_under_load_finishes_calls_in_flight_and_refuses_the_rest_cleanl
     stop = threading.Event()
 
     def client(n: int) -> None:
-        with grpc.insecure_channel(server.target) as channel:
+        with server.channel() as channel:
             stub = pb_grpc.EngagementGuardStub(channel)
             i = 0
             while not stop.is_set():
@@ -248,7 +248,7 @@ def test_sigterm_under_load_finishes_calls_in_flight_and_refuses_the_rest_cleanl
     client_redis.close()
     assert server.events("draining")
     server.start()
-    with grpc.insecure_channel(server.target) as channel:
+    with server.channel() as channel:
         refused = [touch_id for _, touch_id, code, _ in seen if code == grpc.StatusCode.UNAVAILABLE]
         code, answer = _touch(pb_grpc.EngagementGuardStub(channel), "u0", refused[0])
         assert code == grpc.StatusCode.OK and answer is not None and answer.decision == pb.ALLOW

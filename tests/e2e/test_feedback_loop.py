@@ -21,8 +21,8 @@ def policy_file(tmp_path) -> str:
     return str(shipped_with(tmp_path, quiet_hours=QUIET_HOURS_OFF, recovery={"redeliver_after": "1s"}))
 
 
-def watcher(target: str, consumer: str, out: queue.Queue, stop: threading.Event) -> grpc.Channel:
-    channel = grpc.insecure_channel(target)
+def watcher(server, consumer: str, out: queue.Queue, stop: threading.Event) -> grpc.Channel:
+    channel = server.channel()
     desk = pb_grpc.RecoveryDeskStub(channel)
     stream = desk.WatchRecoveryTasks(pb.WatchRecoveryTasksRequest(consumer=consumer))
 
@@ -55,8 +55,8 @@ def test_complaints_hold_marketing_open_one_task_and_the_desk_lifts_it(serve_fac
     server.start()
     tasks: queue.Queue = queue.Queue()
     stop = threading.Event()
-    watch_channel = watcher(server.target, "desk-1", tasks, stop)
-    with grpc.insecure_channel(server.target) as channel:
+    watch_channel = watcher(server, "desk-1", tasks, stop)
+    with server.channel() as channel:
         stub = pb_grpc.EngagementGuardStub(channel)
         desk = pb_grpc.RecoveryDeskStub(channel)
         zh = reply(stub, "别再发了，烦死了", "r1")
@@ -92,15 +92,15 @@ def test_a_watcher_killed_before_claiming_does_not_lose_its_task(serve_factory, 
     server = serve_factory({"GUARD_POLICY": policy_file(tmp_path)})
     server.start()
     first: queue.Queue = queue.Queue()
-    doomed = watcher(server.target, "desk-a", first, threading.Event())  # the group reads from the start: no race
-    with grpc.insecure_channel(server.target) as channel:
+    doomed = watcher(server, "desk-a", first, threading.Event())  # the group reads from the start: no race
+    with server.channel() as channel:
         stub = pb_grpc.EngagementGuardStub(channel)
         opened = reply(stub, "垃圾短信，再发我就投诉到12315", "r1", user="u9")
         assert opened.task_id
         assert first.get(timeout=15).task_id == opened.task_id
         doomed.close()  # the watcher vanishes without claiming
         second: queue.Queue = queue.Queue()
-        survivor = watcher(server.target, "desk-b", second, threading.Event())
+        survivor = watcher(server, "desk-b", second, threading.Event())
         redelivered = second.get(timeout=20)
         assert redelivered.task_id == opened.task_id and redelivered.priority == pb.P1
         desk = pb_grpc.RecoveryDeskStub(channel)
@@ -112,7 +112,7 @@ def test_a_watcher_killed_before_claiming_does_not_lose_its_task(serve_factory, 
             assert exc.code() == grpc.StatusCode.FAILED_PRECONDITION
         survivor.close()
     cli = subprocess.run([sys.executable, "-m", "guard", "tasks", "list", "--server", server.target, "--status", "CLAIMED"],
-                         capture_output=True, text=True, timeout=30)
+                         capture_output=True, text=True, timeout=30, env=server.cli_env)
     assert cli.returncode == 0 and opened.task_id in cli.stdout
     assert server.stop() == 0
 
@@ -122,7 +122,7 @@ def test_replies_kept_while_the_model_cannot_run_are_scored_later(serve_factory,
     data = tmp_path / "data"
     broken = serve_factory({"GUARD_POLICY": policy_file(tmp_path), "GUARD_SENTIMENT_MAX_IN_FLIGHT": "0"}, data_dir=data)
     broken.start()
-    with grpc.insecure_channel(broken.target) as channel:
+    with broken.channel() as channel:
         stub = pb_grpc.EngagementGuardStub(channel)
         kept = reply(stub, "别再发了，烦死了", "r1")
         assert kept.label == pb.UNSCORED and kept.action == pb.NONE
@@ -132,7 +132,7 @@ def test_replies_kept_while_the_model_cannot_run_are_scored_later(serve_factory,
 
     mended = serve_factory({"GUARD_POLICY": policy_file(tmp_path), "GUARD_SWEEP_SECONDS": "0.5"}, data_dir=data)
     mended.start()
-    with grpc.insecure_channel(mended.target) as channel:
+    with mended.channel() as channel:
         stub = pb_grpc.EngagementGuardStub(channel)
         deadline = time.monotonic() + 20
         while (out := check(stub, "m2")).decision != pb.BLOCK:
@@ -147,7 +147,7 @@ def test_replies_kept_while_the_model_cannot_run_are_scored_later(serve_factory,
 def test_two_concurrent_calls_with_one_reply_id_open_one_task(serve_factory, tmp_path):
     server = serve_factory({"GUARD_POLICY": policy_file(tmp_path)})
     server.start()
-    with grpc.insecure_channel(server.target) as channel:
+    with server.channel() as channel:
         stub = pb_grpc.EngagementGuardStub(channel)
         results: list = []
         threads = [threading.Thread(target=lambda: results.append(reply(stub, "垃圾，再发就投诉", "same")))

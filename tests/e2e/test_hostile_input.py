@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from guard.v1 import guard_pb2 as pb
+from tests.helpers import admin_key, aio_channel
 
 # Statuses a well-formed call can meet on a healthy server (RESOURCE_EXHAUSTED: a message over the limit).
 DOCUMENTED = {grpc.StatusCode.OK, grpc.StatusCode.INVALID_ARGUMENT, grpc.StatusCode.NOT_FOUND,
@@ -71,7 +72,7 @@ async def call(channel: grpc.aio.Channel, method: str, request: Any) -> tuple[gr
 
 @pytest.fixture
 async def channel(app):
-    async with grpc.aio.insecure_channel(f"127.0.0.1:{app.port}") as ch:
+    async with aio_channel(f"127.0.0.1:{app.port}", admin_key(app)) as ch:
         yield ch
 
 

@@ -36,7 +36,7 @@ def test_serve_with_no_configuration_counts_across_a_restart(serve_factory, tmp_
     metrics_port = free_port()
     server = serve_factory({"GUARD_POLICY": open_day_policy(tmp_path), "GUARD_METRICS_LISTEN": f"127.0.0.1:{metrics_port}"})
     server.start()
-    with grpc.insecure_channel(server.target) as channel:
+    with server.channel() as channel:
         stub = pb_grpc.EngagementGuardStub(channel)
         health = health_pb2_grpc.HealthStub(channel)
         assert health.Check(health_pb2.HealthCheckRequest(service="guard.v1.EngagementGuard")).status == 1
@@ -55,7 +55,7 @@ def test_serve_with_no_configuration_counts_across_a_restart(serve_factory, tmp_
     assert "embedded_redis_started" in server.log.read_text()
 
     server.start()
-    with grpc.insecure_channel(server.target) as channel:
+    with server.channel() as channel:
         stub = pb_grpc.EngagementGuardStub(channel)
         again = check(stub, "t9")
         assert again.decision == pb.DEFER and list(again.reasons) == [pb.FREQUENCY_CAP]
@@ -68,7 +68,7 @@ def test_serve_with_no_configuration_counts_across_a_restart(serve_factory, tmp_
 def test_bad_input_is_invalid_argument_naming_the_field(serve_factory):
     server = serve_factory()
     server.start()
-    with grpc.insecure_channel(server.target) as channel:
+    with server.channel() as channel:
         stub = pb_grpc.EngagementGuardStub(channel)
         cases = [({"channel": "fax"}, "channel"), ({"user_id": ""}, "user_id"), ({"touch_id": ""}, "touch_id"),
                  ({"user_id": "u" * 200}, "user_id")]
@@ -96,7 +96,7 @@ def test_bad_input_is_invalid_argument_naming_the_field(serve_factory):
         assert "quiet_hours.time_zone" in err.value.details()
         assert stub.GetPreferences(pb.GetPreferencesRequest(user_id="u1"), timeout=10).version == 0
     cli = subprocess.run([sys.executable, "-m", "guard", "check", "--server", server.target, "u1", "fax", "content"],
-                         capture_output=True, text=True)
+                         capture_output=True, text=True, env=server.cli_env)
     assert cli.returncode == 2 and "INVALID_ARGUMENT: channel" in cli.stderr
     server.stop()
 
@@ -104,7 +104,7 @@ def test_bad_input_is_invalid_argument_naming_the_field(serve_factory):
 def test_preferences_ledger_and_optimistic_concurrency(serve_factory):
     server = serve_factory()
     server.start()
-    with grpc.insecure_channel(server.target) as channel:
+    with server.channel() as channel:
         stub = pb_grpc.EngagementGuardStub(channel)
 
         def update(paths, expected=None, **prefs):
@@ -135,14 +135,17 @@ def test_preferences_ledger_and_optimistic_concurrency(serve_factory):
 
 
 def test_redis_outage_follows_fail_modes_and_recovers(serve_factory, tmp_path):
-    """Redis stopped: marketing DEFER, transactional ALLOW, redis health NOT_SERVING; back when Redis returns."""
-    redis = RedisProcess(tmp_path / "redis")
+    """Redis stopped: marketing DEFER, transactional ALLOW, redis health NOT_SERVING; back when Redis returns.
+
+    The Redis keeps its data across the restart (append-only), as guard's own does: the API keys are in it.
+    """
+    redis = RedisProcess(tmp_path / "redis", extra=["--appendonly", "yes", "--appendfsync", "always"])
     redis.start()
     server = serve_factory({"GUARD_REDIS_URL": redis.url, "GUARD_REDIS_TIMEOUT": "0.3",
                             "GUARD_POLICY": open_day_policy(tmp_path)})
     server.start()
     try:
-        with grpc.insecure_channel(server.target) as channel:
+        with server.channel() as channel:
             stub = pb_grpc.EngagementGuardStub(channel)
             health = health_pb2_grpc.HealthStub(channel)
             assert check(stub, "a").decision == pb.ALLOW
@@ -185,7 +188,7 @@ def test_sigterm_lets_a_call_in_flight_finish(serve_factory, tmp_path):
     server.start()
     assert redis.proc is not None
     try:
-        with grpc.insecure_channel(server.target) as channel:
+        with server.channel() as channel:
             stub = pb_grpc.EngagementGuardStub(channel)
             assert check(stub, "warm").decision == pb.ALLOW
             waiting_before = _bytes_waiting_at(redis.port)
@@ -220,7 +223,7 @@ def test_a_megabyte_value_never_reaches_the_log_whole(serve_factory):
     """1 MB ids are refused before they are logged, and no log line carries a value longer than 256 characters."""
     server = serve_factory()
     server.start()
-    with grpc.insecure_channel(server.target) as channel:
+    with server.channel() as channel:
         desk = pb_grpc.RecoveryDeskStub(channel)
         stub = pb_grpc.EngagementGuardStub(channel)
         big = "t" * (1 << 20)

@@ -6,7 +6,6 @@ import signal
 import time
 import urllib.request
 
-import grpc
 import psutil
 
 from guard.store.embedded import free_port
@@ -33,7 +32,7 @@ def test_two_workers_keep_a_cap_exact_score_replies_and_drain_together(serve_fac
         time.sleep(0.2)
     roles = [" ".join(p.cmdline()[-1:]) for p in _children(server.proc.pid)]
     assert sorted(r for r in roles if r in ("_worker", "_scorer")) == ["_scorer", "_worker", "_worker"]
-    answers = race_check_touch([server.target], "racer")
+    answers = race_check_touch([server.target], "racer", key=server.key)
     assert sum(a.decision == pb.ALLOW for a in answers) == 3
     deadline = time.monotonic() + 10
     while len(logged := [e for e in server.events("rpc") if e.get("method") == "CheckTouch"]) < 50:
@@ -42,7 +41,7 @@ def test_two_workers_keep_a_cap_exact_score_replies_and_drain_together(serve_fac
     assert {e.get("worker") for e in logged} == {0, 1}  # the race really ran through both workers
     assert all(a.decision == pb.DEFER and list(a.reasons) == [pb.FREQUENCY_CAP] for a in answers if not a.recorded)
 
-    with grpc.insecure_channel(server.target) as channel:
+    with server.channel() as channel:
         stub = pb_grpc.EngagementGuardStub(channel)
         reply = stub.RecordReply(pb.RecordReplyRequest(user_id="u1", channel="sms", text="别再发了，烦死了", reply_id="r1"),
                                  timeout=60)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from guard import policy
-from guard.app import wire
 from guard.sentiment.batcher import MicroBatcher
 from guard.sentiment.model import BUNDLED_MODEL, SentimentModel
+from guard.tenants import wire
 from tests.helpers import FakeClock, Switchable, ms
 
 NOON = ms(2026, 11, 23, 12, 0, "Asia/Shanghai")

@@ -17,10 +17,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from guard import policy as policy_mod
-from guard.app import wire
 from guard.domain import decide
 from guard.domain.types import Preferences, Reason, Touch, TouchClass
 from guard.preferences import PreferencesPatch
+from guard.tenants import wire
 from tests.helpers import FakeClock, ms
 
 ZONES = ["Asia/Shanghai", "America/New_York", "Europe/Berlin", "Australia/Lord_Howe", "Asia/Kathmandu",

@@ -6,10 +6,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from guard import policy
-from guard.app import wire
 from guard.domain import clock
 from guard.errors import InvalidArgument
 from guard.preferences import PreferencesPatch
+from guard.tenants import wire
 from tests.helpers import FakeClock, ms
 
 NOW = ms(2026, 11, 23, 12, 0)

@@ -7,9 +7,9 @@ import os
 import signal
 
 from guard import policy
-from guard.app import wire
 from guard.domain.types import Reason, Verdict
 from guard.store.redis_store import RedisStore
+from guard.tenants import wire
 from tests.conftest import RedisProcess
 from tests.helpers import FakeClock, ms, touch
 

@@ -7,12 +7,12 @@ import asyncio
 import pytest
 
 from guard import policy
-from guard.app import wire
 from guard.domain.types import DAY_MS, Reason, TouchClass, Verdict
 from guard.errors import InvalidArgument
 from guard.preferences import PreferencesPatch
 from guard.service import GuardService
 from guard.store.redis_store import RedisStore
+from guard.tenants import wire
 from tests.helpers import FakeClock, ms, touch
 
 NOON = ms(2026, 11, 23, 12, 0, "Asia/Shanghai")

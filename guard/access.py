@@ -1,0 +1,160 @@
+"""Who may call what: roles, the grant an API key carries, the method table, key format, tenant names.
+
+Pure: no I/O. The transport asks ``Grant.allows`` before it touches any data, so a
+refusal never depends on (and so never reveals) whether a user or task exists.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from enum import StrEnum
+
+from guard.errors import InvalidArgument
+from guard.validate import shown
+
+
+class Role(StrEnum):
+    SENDER = "sender"
+    PREFERENCES = "preferences"
+    SUPPORT = "support"
+    ADMIN = "admin"  # everything of its own tenant
+    OPERATOR = "operator"  # keys and policies of every tenant; no user data
+
+
+ROLE_NAMES = frozenset(r.value for r in Role)
+
+
+_SENDER = frozenset({Role.SENDER, Role.ADMIN})
+_PREFERENCES = frozenset({Role.PREFERENCES, Role.ADMIN})
+_SUPPORT = frozenset({Role.SUPPORT, Role.ADMIN})
+_ADMIN = frozenset({Role.ADMIN})
+_PROVISIONING = frozenset({Role.ADMIN, Role.OPERATOR})
+
+# The roles any one of which lets a key call a method. A method missing here is refused (fail closed);
+# a test holds this table to the services' methods.
+METHOD_ROLES: dict[str, frozenset[Role]] = {
+    "CheckTouch": _SENDER, "CheckTouches": _SENDER, "CancelTouch": _SENDER, "RecordReply": _SENDER,
+    "GetPreferences": _PREFERENCES, "UpdatePreferences": _PREFERENCES, "ListConsentEvents": _PREFERENCES,
+    "GetUserState": _SUPPORT, "WatchRecoveryTasks": _SUPPORT, "ListRecoveryTasks": _SUPPORT,
+    "ClaimRecoveryTask": _SUPPORT, "ResolveRecoveryTask": _SUPPORT,
+    "ExportUserData": _ADMIN, "EraseUser": _ADMIN,
+    "CreateApiKey": _PROVISIONING, "ListApiKeys": _PROVISIONING, "RevokeApiKey": _PROVISIONING,
+    "ApplyPolicy": _PROVISIONING, "GetPolicy": _PROVISIONING,
+}
+
+
+@dataclass(frozen=True)
+class Grant:
+    """What one API key lets its holder do: one tenant, some roles."""
+
+    key_id: str
+    tenant: str
+    roles: frozenset[Role]
+    name: str
+
+    def allows(self, method: str) -> bool:
+        return not self.roles.isdisjoint(METHOD_ROLES.get(method, frozenset()))
+
+    def may_act_for(self, tenant: str) -> bool:
+        """Provisioning calls name a tenant; only an operator names another than its own."""
+        return tenant == self.tenant or Role.OPERATOR in self.roles
+
+
+_TENANT = re.compile(r"^[a-z0-9][a-z0-9_-]{0,47}$")
+
+
+def check_tenant(value: str, field_name: str = "tenant") -> str:
+    """Tenant names go into every Redis key's hash tag: no colon or brace, so no tenant reaches another's slot."""
+    if not _TENANT.match(value):
+        raise InvalidArgument(field_name, f"{shown(value)} is not a tenant name (lower-case letters, digits, '-' and "
+                                          "'_', at most 48, starting with a letter or digit)")
+    return value
+
+
+def parse_roles(values: list[str], field_name: str = "roles") -> frozenset[Role]:
+    if not values:
+        raise InvalidArgument(field_name, f"name at least one role ({', '.join(r.value for r in Role)})")
+    out = set()
+    for value in values:
+        try:
+            out.add(Role(value.strip().lower()))
+        except ValueError:
+            raise InvalidArgument(field_name, f"unknown role {shown(value)} (known: "
+                                              f"{', '.join(r.value for r in Role)})") from None
+    return frozenset(out)
+
+
+KEY_PREFIX = "gk_"
+
+
+@dataclass(frozen=True)
+class NewKey:
+    secret: str  # given to the caller once; guard keeps only ``digest``
+    key_id: str
+    digest: str
+
+
+def digest_of(secret: str) -> str:
+    return hashlib.sha256(secret.encode("utf-8")).hexdigest()
+
+
+def key_id_of(digest: str) -> str:
+    """The public name of a key: the first 16 hex digits of its hash (reveals nothing of the key)."""
+    return digest[:16]
+
+
+def new_key() -> NewKey:
+    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    digest = digest_of(secret)
+    return NewKey(secret, key_id_of(digest), digest)
+
+
+def same_digest(a: str, b: str) -> bool:
+    return hmac.compare_digest(a.encode("ascii", "replace"), b.encode("ascii", "replace"))
+
+
+def bearer(value: str) -> str:
+    """The key in an ``authorization`` value: ``Bearer <key>`` (the scheme in any case); '' when malformed."""
+    scheme, _, token = value.strip().partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+class FailureLimiter:
+    """Failed authentications per peer address: a token bucket of ``per_minute``, refilled evenly.
+
+    A peer out of tokens is refused before any lookup, so guessing keys costs Redis nothing; a peer
+    holding a key this process has already checked is never slowed by it.
+    """
+
+    MAX_PEERS = 10_000
+
+    def __init__(self, per_minute: int) -> None:
+        self.capacity = float(max(1, per_minute))
+        self.rate = self.capacity / 60.0
+        self._buckets: dict[str, tuple[float, float]] = {}  # peer -> (tokens, at)
+
+    def _tokens(self, peer: str, now: float) -> float:
+        tokens, at = self._buckets.get(peer, (self.capacity, now))
+        return min(self.capacity, tokens + (now - at) * self.rate)
+
+    def blocked(self, peer: str, now: float) -> float:
+        """Seconds until ``peer`` may try again; 0 when it may now."""
+        tokens = self._tokens(peer, now)
+        return 0.0 if tokens >= 1 else (1 - tokens) / self.rate
+
+    def failed(self, peer: str, now: float) -> None:
+        if len(self._buckets) >= self.MAX_PEERS and peer not in self._buckets:
+            self._buckets = {p: v for p, v in self._buckets.items() if self._tokens(p, now) < self.capacity}
+        self._buckets[peer] = (max(0.0, self._tokens(peer, now) - 1), now)
+
+
+def peer_host(peer: str) -> str:
+    """gRPC's ``ipv4:10.0.0.1:5000`` / ``ipv6:[::1]:5000`` without the port: one bucket per address."""
+    kind, _, rest = peer.partition(":")
+    if kind in ("ipv4", "ipv6"):
+        return rest.rpartition(":")[0] or rest
+    return peer

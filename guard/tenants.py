@@ -1,0 +1,124 @@
+"""Each tenant's use cases, wired with that tenant's own policy, and kept fresh without a restart.
+
+A tenant's services are wired on its first call, with the policy applied for it (``guard policy
+apply``) or else the serving process's default. ``refresh`` polls the control revision (one GET)
+and rewires a tenant whose policy version moved; calls in flight finish on the services they
+started with. The same poll tells the authenticator to forget cached grants, so a revoked key
+stops everywhere within ``GUARD_CONTROL_POLL_SECONDS``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from guard import logs, policy
+from guard.domain import clock
+from guard.domain.clock import Clock
+from guard.errors import StoreUnavailable
+from guard.feedback import FeedbackService, Scorer
+from guard.preferences import PreferenceService
+from guard.privacy import PrivacyService
+from guard.service import GuardService
+from guard.store.control import ControlStore
+from guard.store.counters import CampaignCounters
+from guard.store.redis_store import FeedbackStore, RedisStore
+
+log = logs.get("guard.tenants")
+
+DEFAULT_TENANT = "default"
+
+
+@dataclass
+class Services:
+    """The use cases of one tenant, wired to one store: what the gRPC server (and the tests) call."""
+
+    tenant: str
+    policy: policy.Policy
+    preferences: PreferenceService
+    service: GuardService
+    feedback: FeedbackService
+    counters: CampaignCounters
+    privacy: PrivacyService
+
+
+def wire(pol: policy.Policy, store: RedisStore, scorer: Scorer | None, *, tenant: str = "default",
+         now: Clock = clock.system_clock, counters: CampaignCounters | None = None) -> Services:
+    """The one place the use cases meet: each gets what it needs in its constructor, except the
+    loop between checking and scoring (a check scores a user's pending replies through the feedback loop)."""
+    counters = counters or CampaignCounters(store.conn)
+    preferences = PreferenceService(pol, store, now=now, tenant=tenant)
+    service = GuardService(pol, store, preferences, counters, now=now, tenant=tenant)
+    feedback = FeedbackService(service, preferences, FeedbackStore(store, tenant), scorer, counters)
+    service.score_pending = feedback.score_pending
+    return Services(tenant, pol, preferences, service, feedback, counters, PrivacyService(store, tenant, now=now))
+
+
+class Tenants:
+    def __init__(self, control: ControlStore, store: RedisStore, scorer: Scorer | None, default_policy: policy.Policy,
+                 *, counters: CampaignCounters | None = None, now: Clock = clock.system_clock) -> None:
+        self.control = control
+        self.store = store
+        self.scorer = scorer
+        self.default_policy = default_policy
+        self.counters = counters or CampaignCounters(store.conn)
+        self.now = now
+        self._services: dict[str, Services] = {}
+        self._own: dict[str, tuple[int, policy.Policy, str]] = {}  # tenant -> (version, policy, its YAML)
+        self._revision: int | None = None
+
+    def get(self, tenant: str) -> Services:
+        services = self._services.get(tenant)
+        if services is None:
+            own = self._own.get(tenant)
+            services = wire(own[1] if own else self.default_policy, self.store, self.scorer, tenant=tenant, now=self.now,
+                            counters=self.counters)
+            self._services[tenant] = services
+        return services
+
+    def own_policy(self, tenant: str) -> tuple[int, str] | None:
+        """(version, YAML) of the policy applied for ``tenant``, as this process has it; None: the default."""
+        own = self._own.get(tenant)
+        return (own[0], own[2]) if own else None
+
+    async def refresh(self) -> bool:
+        """Catch up with the control records; True when anything changed since the last call."""
+        revision = await self.control.revision()  # read first: a change landing meanwhile is seen next time
+        if revision == self._revision:
+            return False
+        for tenant, version in (await self.control.policy_versions()).items():
+            if tenant in self._own and self._own[tenant][0] == version:
+                continue
+            record = await self.control.policy(tenant)
+            if record is None:
+                continue
+            try:
+                loaded = policy.parse(record.yaml, source=f"tenant {tenant} policy v{record.version}")
+            except policy.PolicyError as exc:  # validated when applied; only another guard version could differ
+                log.error("tenant_policy_invalid", tenant=tenant, version=record.version, error=str(exc))
+                continue
+            self._own[tenant] = (record.version, loaded, record.yaml)
+            self._services.pop(tenant, None)  # rewired on its next call
+            log.info("tenant_policy_loaded", tenant=tenant, version=record.version)
+        self._revision = revision
+        return True
+
+    async def run(self, every_s: float, changed: Callable[[], Awaitable[None]]) -> None:
+        """Poll for ever; ``changed`` runs after a refresh that saw a change."""
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                if await self.refresh():
+                    await changed()
+            except StoreUnavailable as exc:
+                log.warning("control_poll_failed", error=str(exc))
+
+    async def sweep(self) -> int:
+        """The feedback sweep of every tenant guard knows of, and each one's retention."""
+        done = 0
+        for tenant in sorted({"default", *await self.control.tenants()}):
+            feedback = self.get(tenant).feedback
+            done += await feedback.sweep()
+            await feedback.retain()
+        return done

@@ -1,0 +1,69 @@
+"""Who may call what: the role table covers every method, and its small parts behave."""
+
+from __future__ import annotations
+
+import pytest
+
+from guard.access import METHOD_ROLES, FailureLimiter, Grant, Role, bearer, check_tenant, new_key, peer_host
+from guard.errors import InvalidArgument
+from guard.v1 import guard_pb2 as pb
+
+
+def test_every_method_of_every_service_has_its_roles():
+    methods = {m.name for s in pb.DESCRIPTOR.services_by_name.values() for m in s.methods}
+    assert methods == set(METHOD_ROLES)
+
+
+@pytest.mark.parametrize(("roles", "allowed"), [
+    ({Role.SENDER}, {"CheckTouch", "CheckTouches", "CancelTouch", "RecordReply"}),
+    ({Role.PREFERENCES}, {"GetPreferences", "UpdatePreferences", "ListConsentEvents"}),
+    ({Role.SUPPORT}, {"GetUserState", "WatchRecoveryTasks", "ListRecoveryTasks", "ClaimRecoveryTask",
+                      "ResolveRecoveryTask"}),
+    ({Role.OPERATOR}, {"CreateApiKey", "ListApiKeys", "RevokeApiKey", "ApplyPolicy", "GetPolicy"}),
+    ({Role.ADMIN}, set(METHOD_ROLES)),
+])
+def test_each_role_reaches_exactly_its_methods(roles, allowed):
+    grant = Grant("k", "acme", frozenset(roles), "n")
+    assert {m for m in METHOD_ROLES if grant.allows(m)} == allowed
+    assert not grant.allows("SomethingNew")  # a method missing from the table is refused
+
+
+def test_only_an_operator_acts_for_another_tenant():
+    assert Grant("k", "acme", frozenset({Role.ADMIN}), "n").may_act_for("acme")
+    assert not Grant("k", "acme", frozenset({Role.ADMIN}), "n").may_act_for("globex")
+    assert Grant("k", "acme", frozenset({Role.OPERATOR}), "n").may_act_for("globex")
+
+
+@pytest.mark.parametrize("name", ["", "Acme", "a:b", "a{b}", "-a", "a" * 49, "a b", "ä"])
+def test_tenant_names_cannot_reach_into_another_slot(name):
+    with pytest.raises(InvalidArgument) as err:
+        check_tenant(name)
+    assert err.value.field == "tenant"
+
+
+def test_keys_are_random_and_named_by_a_prefix_of_their_hash():
+    a, b = new_key(), new_key()
+    assert a.secret != b.secret and a.secret.startswith("gk_") and len(a.secret) > 40
+    assert a.key_id == a.digest[:16] and a.secret not in a.digest
+
+
+def test_bearer_values():
+    assert bearer("Bearer gk_x") == "gk_x"
+    assert bearer("bearer  gk_x ") == "gk_x"
+    assert bearer("Basic abc") == "" and bearer("gk_x") == ""
+
+
+def test_failures_are_limited_per_address_and_refill():
+    limiter = FailureLimiter(per_minute=3)
+    for _ in range(3):
+        assert limiter.blocked("10.0.0.1", 0.0) == 0
+        limiter.failed("10.0.0.1", 0.0)
+    assert limiter.blocked("10.0.0.1", 0.0) == pytest.approx(20.0)
+    assert limiter.blocked("10.0.0.2", 0.0) == 0  # another address is not slowed
+    assert limiter.blocked("10.0.0.1", 20.0) == 0  # one more try after a third of a minute
+
+
+def test_peer_host_drops_the_port():
+    assert peer_host("ipv4:10.1.2.3:5555") == "10.1.2.3"
+    assert peer_host("ipv6:[::1]:5555") == "[::1]"
+    assert peer_host("unix:/tmp/s") == "unix:/tmp/s"
