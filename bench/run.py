@@ -113,12 +113,13 @@ class Bench:
 
     # -- processes --------------------------------------------------------------------------
 
-    def policy(self) -> Path:
+    def policy(self, repo: Path = REPO) -> Path:
+        """The measured checkout's own shipped policy (an older one may not know a newer key), quiet hours off."""
         import yaml
 
-        data = yaml.safe_load((REPO / "guard/default_policy.yaml").read_text(encoding="utf-8"))
+        data = yaml.safe_load((repo / "guard/default_policy.yaml").read_text(encoding="utf-8"))
         data["quiet_hours"] = {"time_zone": "UTC", "start": "00:00", "end": "00:00"}  # the hour must not decide
-        path = self.work / "policy.yaml"
+        path = self.work / f"policy-{hashlib.sha1(str(repo).encode()).hexdigest()[:8]}.yaml"
         path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
         return path
 
@@ -127,7 +128,7 @@ class Bench:
         port = free_port()
         repo = Path(repo_dir or self.args.repo).resolve()
         data = self.work / f"data-{port}"
-        env = {**os.environ, "GUARD_REDIS_URL": redis.url, "GUARD_POLICY": str(self.policy()),
+        env = {**os.environ, "GUARD_REDIS_URL": redis.url, "GUARD_POLICY": str(self.policy(repo)),
                "GUARD_LISTEN": f"127.0.0.1:{port}", "GUARD_LOG_FORMAT": "json", "PYTHONPATH": str(repo),
                "GUARD_DATA_DIR": str(data)}
         if workers is not None:
