@@ -114,6 +114,17 @@ def serve_factory(tmp_path: Path) -> Iterator[object]:
         proc.kill()
 
 
+@pytest.fixture
+def private_redis(tmp_path: Path) -> Iterator[object]:
+    """A redis-server of this test's own, for a guard serve whose Redis the test reads directly."""
+    from tests.conftest import RedisProcess
+
+    server = RedisProcess(tmp_path / "redis")
+    server.start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def bundled_model() -> object:
     from guard.sentiment.model import BUNDLED_MODEL, SentimentModel

@@ -13,7 +13,6 @@ from google.protobuf import field_mask_pb2
 from guard.logs import hash_user
 from guard.v1 import guard_pb2 as pb
 from guard.v1 import guard_pb2_grpc as pb_grpc
-from tests.conftest import RedisProcess
 from tests.helpers import QUIET_HOURS_OFF, policy_file
 
 COMPLAINT = "你们天天发短信烦死了，再发就去12315投诉"
@@ -21,24 +20,16 @@ THANKS = "thanks, the parcel arrived"
 USER = "member-8821"
 
 
-@pytest.fixture
-def redis(tmp_path):
-    server = RedisProcess(tmp_path / "redis")
-    server.start()
-    yield server
-    server.stop()
-
-
 def _everything_of(client: redis_lib.Redis, user: str) -> list[str]:
     return sorted(k for k in client.scan_iter(match=f"guard:{{default:{user}}}:*", count=1000))
 
 
 def test_export_holds_everything_the_users_calls_stored_and_erasure_leaves_only_the_suppression(
-        serve_factory, tmp_path, redis):
-    server = serve_factory({"GUARD_REDIS_URL": redis.url, "GUARD_LOG_USER_IDS": "hash",
+        serve_factory, tmp_path, private_redis):
+    server = serve_factory({"GUARD_REDIS_URL": private_redis.url, "GUARD_LOG_USER_IDS": "hash",
                             "GUARD_POLICY": str(policy_file(tmp_path, quiet_hours=QUIET_HOURS_OFF))})
     server.start()
-    client = redis_lib.Redis.from_url(redis.url, decode_responses=True)
+    client = redis_lib.Redis.from_url(private_redis.url, decode_responses=True)
     with server.channel() as channel:
         stub = pb_grpc.EngagementGuardStub(channel)
         stub.UpdatePreferences(pb.UpdatePreferencesRequest(

@@ -7,7 +7,6 @@ import time
 import urllib.request
 
 import grpc
-import pytest
 import redis as redis_lib
 from google.protobuf import field_mask_pb2
 from grpc_health.v1 import health_pb2, health_pb2_grpc
@@ -16,18 +15,9 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from guard.store.embedded import free_port
 from guard.v1 import guard_pb2 as pb
 from guard.v1 import guard_pb2_grpc as pb_grpc
-from tests.conftest import RedisProcess
 from tests.helpers import QUIET_HOURS_OFF, policy_file
 
 COMPLAINT = "你们的推送太烦了，再发我就投诉到12315"
-
-
-@pytest.fixture
-def redis(tmp_path):
-    server = RedisProcess(tmp_path / "redis")
-    server.start()
-    yield server
-    server.stop()
 
 
 def _code(call, *args, **kwargs) -> tuple[grpc.StatusCode, str]:
@@ -49,9 +39,9 @@ def _new_key(server, *args: str, key: str | None = None) -> str:
     return out.stdout.strip().splitlines()[-1]
 
 
-def test_a_call_needs_a_good_key_with_the_right_role(serve_factory, tmp_path, redis):
+def test_a_call_needs_a_good_key_with_the_right_role(serve_factory, tmp_path, private_redis):
     metrics_port = free_port()
-    server = serve_factory({"GUARD_REDIS_URL": redis.url, "GUARD_METRICS_LISTEN": f"127.0.0.1:{metrics_port}",
+    server = serve_factory({"GUARD_REDIS_URL": private_redis.url, "GUARD_METRICS_LISTEN": f"127.0.0.1:{metrics_port}",
                             "GUARD_AUTH_FAILURES_PER_MINUTE": "8",
                             "GUARD_POLICY": str(policy_file(tmp_path, quiet_hours=QUIET_HOURS_OFF))})
     server.start()
@@ -104,7 +94,7 @@ def test_a_call_needs_a_good_key_with_the_right_role(serve_factory, tmp_path, re
     revoked = next(k for k in json.loads(server.cli("keys", "list").stdout)["keys"] if k["key_id"] == sender_id)
     assert revoked["revoked_at"] and revoked["roles"] == ["SENDER"]
     # Stored hashed: no key appears anywhere in Redis.
-    client = redis_lib.Redis.from_url(redis.url)
+    client = redis_lib.Redis.from_url(private_redis.url)
     dump = b"".join(client.dump(k) or b"" for k in client.scan_iter(count=1000))
     for secret in (sender, support, server.key):
         assert secret.encode() not in dump
@@ -131,9 +121,9 @@ def _tenant_admin(server, tenant: str) -> str:
     return _new_key(server, "--tenant", tenant, "--role", "admin", "--name", f"{tenant} admin")
 
 
-def test_two_tenants_with_the_same_user_ids_see_nothing_of_each_other(serve_factory, tmp_path, redis):
+def test_two_tenants_with_the_same_user_ids_see_nothing_of_each_other(serve_factory, tmp_path, private_redis):
     pol = policy_file(tmp_path, quiet_hours=QUIET_HOURS_OFF, recovery={"redeliver_after": "1s"})
-    server = serve_factory({"GUARD_REDIS_URL": redis.url, "GUARD_POLICY": str(pol)})
+    server = serve_factory({"GUARD_REDIS_URL": private_redis.url, "GUARD_POLICY": str(pol)})
     server.start()
     keys = {t: _tenant_admin(server, t) for t in ("acme", "globex")}
     tasks: dict[str, str] = {}
@@ -175,7 +165,7 @@ def test_two_tenants_with_the_same_user_ids_see_nothing_of_each_other(serve_fact
         code, _ = _code(pb_grpc.AdminStub(acme).ListApiKeys, pb.ListApiKeysRequest(tenant="globex"))
         assert code == grpc.StatusCode.PERMISSION_DENIED
     # In Redis: every key carries its tenant; the campaign counters are apart.
-    client = redis_lib.Redis.from_url(redis.url, decode_responses=True)
+    client = redis_lib.Redis.from_url(private_redis.url, decode_responses=True)
     time.sleep(0.3)  # the campaign counters are written every 100 ms
     assert [client.hget(f"guard:{{acme}}:campaign:c{i}", "touches") for i in range(3)] == ["1", "1", "1"]
     assert [client.hget(f"guard:{{globex}}:campaign:c{i}", "touches") for i in range(3)] == [None, None, None]
@@ -185,9 +175,9 @@ def test_two_tenants_with_the_same_user_ids_see_nothing_of_each_other(serve_fact
     assert server.stop() == 0
 
 
-def test_a_tenants_own_policy_reaches_every_serving_process_without_a_restart(serve_factory, tmp_path, redis):
+def test_a_tenants_own_policy_reaches_every_serving_process_without_a_restart(serve_factory, tmp_path, private_redis):
     pol = policy_file(tmp_path, quiet_hours=QUIET_HOURS_OFF)
-    env = {"GUARD_REDIS_URL": redis.url, "GUARD_POLICY": str(pol), "GUARD_CONTROL_POLL_SECONDS": "0.5"}
+    env = {"GUARD_REDIS_URL": private_redis.url, "GUARD_POLICY": str(pol), "GUARD_CONTROL_POLL_SECONDS": "0.5"}
     first, second = serve_factory(env, data_dir=tmp_path / "one"), serve_factory(env, data_dir=tmp_path / "two")
     first.start()
     second.start()
