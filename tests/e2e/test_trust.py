@@ -136,8 +136,9 @@ def test_two_tenants_with_the_same_user_ids_see_nothing_of_each_other(serve_fact
                     update_mask=field_mask_pb2.FieldMask(paths=["channels.sms"])), timeout=10)
                 for i in range(3):
                     stub.CheckTouch(_touch("u1", f"t{i}", campaign=f"c{i}"), timeout=10)
-            tasks[tenant] = stub.RecordReply(pb.RecordReplyRequest(user_id="u1", channel="push", text=COMPLAINT,
-                                                                   reply_id="r1"), timeout=30).task_id
+            tasks[tenant] = stub.RecordReply(pb.RecordReplyRequest(user_id="u1", channel="push",
+                                                                   text=f"{COMPLAINT} ({tenant})", reply_id="r1"),
+                                             timeout=30).task_id
     acme, globex = (server.channel(keys[t]) for t in ("acme", "globex"))
     with acme, globex:
         a, g = pb_grpc.EngagementGuardStub(acme), pb_grpc.EngagementGuardStub(globex)
@@ -161,6 +162,9 @@ def test_two_tenants_with_the_same_user_ids_see_nothing_of_each_other(serve_fact
         a_doc = json.loads(a.ExportUserData(pb.ExportUserDataRequest(user_id="u1"), timeout=30).document)
         g_doc = json.loads(g.ExportUserData(pb.ExportUserDataRequest(user_id="u1"), timeout=30).document)
         assert len(a_doc["touches"]) == 3 and g_doc["touches"] == [] and g_doc["preferences"] is None
+        assert [r["text"] for r in a_doc["replies"]] == [f"{COMPLAINT} (acme)"]
+        assert [r["text"] for r in g_doc["replies"]] == [f"{COMPLAINT} (globex)"]
+        assert [t["task_id"] for t in g_doc["tasks"]] == [tasks["globex"]]
         # A tenant's admin cannot provision another tenant.
         code, _ = _code(pb_grpc.AdminStub(acme).ListApiKeys, pb.ListApiKeysRequest(tenant="globex"))
         assert code == grpc.StatusCode.PERMISSION_DENIED
