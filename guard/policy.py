@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from guard.domain import clock
-from guard.domain.types import Check, QuietHours, RuleCheck, Touch, TouchClass
+from guard.domain.types import Check, EngagementPolicy, QuietHours, RuleCheck, Tier, TierRule, Touch, TouchClass
 
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d|w)$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
@@ -94,6 +94,13 @@ class ReplyPolicy:
     task_retention_ms: int = 180 * 86_400_000  # a resolved task is deleted this long after it was opened
 
 
+DEFAULT_ENGAGEMENT = EngagementPolicy(3 * 86_400_000, (
+    Tier("active", 0),
+    Tier("cooling", 3, (TierRule("7d", 1, 7 * 86_400_000),)),
+    Tier("dormant", 6, (TierRule("30d", 1, 30 * 86_400_000),)),
+))
+
+
 @dataclass(frozen=True)
 class Policy:
     channels: Mapping[str, ChannelPolicy]
@@ -109,6 +116,7 @@ class Policy:
     _candidates: dict[tuple[TouchClass, str, str], tuple[CapRule, ...]] = field(
         default_factory=dict, compare=False, repr=False)
     text: str = field(default="", compare=False, repr=False)  # the YAML it was read from (guard policy show)
+    engagement: EngagementPolicy = field(default_factory=lambda: DEFAULT_ENGAGEMENT)
 
     def rules_for(self, touch: Touch) -> tuple[RuleCheck, ...]:
         """The cap rules that count this touch, each with the counter it counts in."""
@@ -225,7 +233,7 @@ def parse(text: str, source: str = "<policy>") -> Policy:
     r = _Reader(lines)
     top = r.mapping(data, "")
     r.only(top, "", {"channels", "categories", "quiet_hours", "caps", "classes", "store_unavailable_retry_after",
-                     "max_schedule_ahead", "replies", "recovery"})
+                     "max_schedule_ahead", "replies", "recovery", "engagement"})
 
     channels: dict[str, ChannelPolicy] = {}
     for name, raw in r.mapping(top.get("channels"), "channels").items():
@@ -296,7 +304,8 @@ def parse(text: str, source: str = "<policy>") -> Policy:
         ))
     retry = parse_duration(top.get("store_unavailable_retry_after", "30s"), r.where("store_unavailable_retry_after"))
     ahead = parse_duration(top.get("max_schedule_ahead", "90d"), r.where("max_schedule_ahead"))
-    return Policy(channels, categories, quiet, tuple(rules), classes, retry, ahead, source, _replies(r, top), text=text)
+    return Policy(channels, categories, quiet, tuple(rules), classes, retry, ahead, source, _replies(r, top), text=text,
+                  engagement=_engagement(r, top.get("engagement")))
 
 
 def _words(r: _Reader, value: Any, path: str, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -343,6 +352,54 @@ def _replies(r: _Reader, top: dict[str, Any]) -> ReplyPolicy:
         text_retention_ms=_retention(r, rep, "replies", "90d"),
         task_retention_ms=_retention(r, rec, "recovery", "180d"),
     )
+
+
+MAX_TIERS = 8
+
+
+def _engagement(r: _Reader, raw: Any) -> EngagementPolicy:
+    """``engagement``: when a touch counts as ignored, and the tiers consecutive ignored touches lead to."""
+    if raw is None:
+        return DEFAULT_ENGAGEMENT
+    cfg = r.mapping(raw, "engagement")
+    r.only(cfg, "engagement", {"ignore_after", "tiers"})
+    ignore = parse_duration(cfg.get("ignore_after", "3d"), r.where("engagement.ignore_after"))
+    raw_tiers = cfg.get("tiers")
+    if raw_tiers is None:
+        return EngagementPolicy(ignore, DEFAULT_ENGAGEMENT.tiers)
+    if not isinstance(raw_tiers, list) or not 1 <= len(raw_tiers) <= MAX_TIERS:
+        raise PolicyError(f"{r.where('engagement.tiers')}: a list of 1 to {MAX_TIERS} tiers is expected")
+    tiers: list[Tier] = []
+    for i, item in enumerate(raw_tiers):
+        path = f"engagement.tiers[{i}]"
+        t = r.mapping(item, path)
+        r.only(t, path, {"name", "after_ignored", "caps", "shadow"})
+        name = r.ident(t.get("name"), path + ".name")
+        after = t.get("after_ignored", 0)
+        if not isinstance(after, int) or isinstance(after, bool) or not 0 <= after <= 50:
+            raise PolicyError(f"{r.where(path + '.after_ignored')}: a whole number from 0 to 50 is expected")
+        if i == 0 and after != 0:
+            raise PolicyError(f"{r.where(path + '.after_ignored')}: the first tier is where every user starts: 0")
+        if tiers and (after <= tiers[-1].after_ignored or name in {x.name for x in tiers}):
+            raise PolicyError(f"{r.where(path)}: tiers need distinct names and after_ignored rising from one to the next")
+        rules: list[TierRule] = []
+        raw_caps = t.get("caps") or []
+        if not isinstance(raw_caps, list):
+            raise PolicyError(f"{r.where(path + '.caps')}: a list of rules is expected")
+        for j, rule in enumerate(raw_caps):
+            rpath = f"{path}.caps[{j}]"
+            c = r.mapping(rule, rpath)
+            r.only(c, rpath, {"id", "limit", "window"})  # a tier's caps count every marketing touch of the user
+            limit = c.get("limit")
+            if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+                raise PolicyError(f"{r.where(rpath + '.limit')}: a whole number ≥ 1 is expected, got {limit!r}")
+            window = parse_duration(c.get("window"), r.where(rpath + ".window"))
+            if window > 90 * 86_400_000:
+                raise PolicyError(f"{r.where(rpath + '.window')}: at most 90d")
+            rule_id = r.ident(c.get("id", str(c.get("window"))), rpath + ".id")
+            rules.append(TierRule(rule_id, limit, window))
+        tiers.append(Tier(name, after, tuple(rules), r.boolean(t.get("shadow", False), path + ".shadow")))
+    return EngagementPolicy(ignore, tuple(tiers))
 
 
 def _retention(r: _Reader, section: dict[str, Any], name: str, default: str) -> int:

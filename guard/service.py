@@ -8,6 +8,7 @@ is made inside Redis by ``check_touch.lua``, whose specification is ``guard.doma
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -110,8 +111,7 @@ class GuardService:
 
     def _finish(self, touch: Touch, outcome: Outcome) -> Outcome:
         """The answer as the caller gets it: described, counted, and its campaign credited when recorded."""
-        outcome = Outcome(outcome.verdict, outcome.reasons, outcome.retry_at_ms, outcome.caps, decide.describe(outcome),
-                          outcome.recorded, outcome.replayed, outcome.evaluated_at_ms)
+        outcome = dataclasses.replace(outcome, detail=decide.describe(outcome))
         metrics.count_decision(outcome, touch.touch_class.value)
         if outcome.recorded and not outcome.replayed:
             self.counters.add(self.tenant, touch.campaign_id, "touches")

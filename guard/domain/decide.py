@@ -12,16 +12,19 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from guard.domain import clock
+from guard.domain.engagement import tier_at
 from guard.domain.types import (
     DAY_MS,
     DEFERRABLE,
     CapUsage,
     Check,
+    EngagementPolicy,
     Outcome,
     Preferences,
     QuietHours,
     Reason,
     RuleCheck,
+    Tier,
     Verdict,
 )
 
@@ -49,6 +52,10 @@ class Facts:
     events: Mapping[tuple[str, str], Sequence[int]]  # rule counter → recorded touch times (any order)
     pending_replies: bool = False  # unscored replies within the look-back
     pending_retry_ms: int = 60_000
+    engagement: EngagementPolicy | None = None  # the tiers (checked where the class checks engagement)
+    marketing_ms: Sequence[int] = ()  # times of the user's recorded marketing touches
+    last_interaction_ms: int = 0
+    tier_override: tuple[str, int] | None = None  # a manual calibration: (tier, until)
 
 
 def window_usage(events: Sequence[int], at_ms: int, window_ms: int) -> int:
@@ -97,6 +104,12 @@ def _active_rules(facts: Facts) -> list[RuleCheck]:
     return [r for r in rules if not (r.rule_id == USER_RULE_ID and r.limit <= 0)]
 
 
+def _tier(facts: Facts, at_ms: int) -> Tier | None:
+    if Check.ENGAGEMENT not in facts.checks or facts.engagement is None:
+        return None
+    return tier_at(facts.engagement, facts.marketing_ms, facts.last_interaction_ms, at_ms, facts.tier_override)
+
+
 def _timed(facts: Facts, at_ms: int) -> list[tuple[Reason, int]]:
     """Reasons that pass with time, each with the instant it passes, evaluated at ``at_ms``."""
     out: list[tuple[Reason, int]] = []
@@ -115,6 +128,12 @@ def _timed(facts: Facts, at_ms: int) -> list[tuple[Reason, int]]:
             events = facts.events.get(rule.counter, ())
             if window_usage(events, at_ms, rule.window_ms) + 1 > rule.limit:
                 out.append((Reason.FREQUENCY_CAP, cap_retry(events, at_ms, rule.window_ms, rule.limit)))
+    tier = _tier(facts, at_ms)
+    if tier is not None and not tier.shadow:
+        for tier_rule in tier.rules:
+            if window_usage(facts.marketing_ms, at_ms, tier_rule.window_ms) + 1 > tier_rule.limit:
+                out.append((Reason.LOW_ENGAGEMENT,
+                            cap_retry(facts.marketing_ms, at_ms, tier_rule.window_ms, tier_rule.limit)))
     return out
 
 
@@ -153,6 +172,13 @@ def decide(facts: Facts) -> Outcome:
         )
         for r in _active_rules(facts)
     ) if Check.CAPS in facts.checks else ()
+    tier = _tier(facts, facts.at_ms)
+    if tier is not None:
+        caps += tuple(
+            CapUsage(rule_id=f"tier.{tier.name}.{r.rule_id}", limit=r.limit,
+                     used=(used := window_usage(facts.marketing_ms, facts.at_ms, r.window_ms)), window_ms=r.window_ms,
+                     shadow=tier.shadow, exceeded=used + 1 > r.limit)
+            for r in tier.rules)
 
     retry: int | None = None
     if timed:
@@ -178,7 +204,8 @@ def decide(facts: Facts) -> Outcome:
     else:
         verdict = Verdict.ALLOW
         retry = None
-    return Outcome(verdict, tuple(reasons), retry, caps, detail="", evaluated_at_ms=facts.at_ms)
+    return Outcome(verdict, tuple(reasons), retry, caps, detail="", evaluated_at_ms=facts.at_ms,
+                   tier=tier.name if tier is not None else "")
 
 
 def describe(outcome: Outcome) -> str:

@@ -32,11 +32,12 @@ class Reason(enum.Enum):
     NEGATIVE_SENTIMENT = "NEGATIVE_SENTIMENT"
     SENTIMENT_PENDING = "SENTIMENT_PENDING"
     STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
+    LOW_ENGAGEMENT = "LOW_ENGAGEMENT"
 
 
 # Reasons that pass with time: a touch held back only by these is DEFERred.
 DEFERRABLE = frozenset({Reason.FREQUENCY_CAP, Reason.QUIET_HOURS, Reason.PAUSED,
-                        Reason.SENTIMENT_PENDING, Reason.STORE_UNAVAILABLE})
+                        Reason.SENTIMENT_PENDING, Reason.STORE_UNAVAILABLE, Reason.LOW_ENGAGEMENT})
 
 
 class Check(enum.Enum):
@@ -50,6 +51,7 @@ class Check(enum.Enum):
     HOLD = "hold"
     QUIET_HOURS = "quiet_hours"
     CAPS = "caps"
+    ENGAGEMENT = "engagement"  # the user's engagement tier (touches nobody opened demote it)
 
 
 MINUTE_MS = 60_000
@@ -99,6 +101,29 @@ class RuleCheck:
 
 
 @dataclass(frozen=True)
+class TierRule:
+    """A cap of an engagement tier: at most ``limit`` marketing touches in any ``window_ms``."""
+
+    rule_id: str
+    limit: int
+    window_ms: int
+
+
+@dataclass(frozen=True)
+class Tier:
+    name: str
+    after_ignored: int  # consecutive ignored marketing touches that put a user here
+    rules: tuple[TierRule, ...] = ()
+    shadow: bool = False  # counted and reported, never holding a touch back
+
+
+@dataclass(frozen=True)
+class EngagementPolicy:
+    ignore_after_ms: int  # a marketing touch with no interaction this long after it is ignored
+    tiers: tuple[Tier, ...]  # by after_ignored, the first at 0
+
+
+@dataclass(frozen=True)
 class Touch:
     user_id: str
     channel: str
@@ -131,3 +156,4 @@ class Outcome:
     recorded: bool = False
     replayed: bool = False
     evaluated_at_ms: int = 0
+    tier: str = ""  # the user's engagement tier at the touch ("" where the class does not check it)

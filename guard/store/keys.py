@@ -46,6 +46,26 @@ class UserKeys:
         return self._k(f"cap:{rule.rule_id}" + (f":{rule.group}" if rule.group else ""))
 
     @property
+    def marketing(self) -> str:
+        """The user's recorded marketing touches by time (the newest 64): what engagement tiers count."""
+        return self._k("marketing")
+
+    @property
+    def engagement(self) -> str:
+        """The user's last interaction and a manual tier calibration, if any."""
+        return self._k("engagement")
+
+    @property
+    def engagement_audit(self) -> str:
+        """Who calibrated the user's tier, when and why (the consent ledger's neighbour)."""
+        return self._k("engagement:audit")
+
+    @property
+    def stray_events(self) -> str:
+        """Engagement events for touches guard does not know, kept against the user."""
+        return self._k("events:unmatched")
+
+    @property
     def replies(self) -> str:
         return self._k("replies")
 

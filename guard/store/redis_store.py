@@ -19,7 +19,7 @@ import orjson
 from guard import metrics
 from guard.domain import clock
 from guard.domain.decide import USER_RULE_ID, USER_RULE_WINDOW_MS
-from guard.domain.types import CapUsage, Outcome, Reason, RuleCheck, Touch, TouchClass, Verdict
+from guard.domain.types import CapUsage, Check, Outcome, Reason, RuleCheck, Touch, TouchClass, Verdict
 from guard.errors import StaleVersion, StoreUnavailable
 from guard.policy import Policy
 from guard.store.connection import Connection
@@ -30,6 +30,9 @@ RECORD_TTL_MS = 35 * 86_400_000
 # How far into the past send_at may lie; cap events older than a window plus this are trimmed.
 PAST_TOLERANCE_MS = 86_400_000
 INDEX_SIZE = 200
+# A user's newest marketing touches kept for the engagement tiers: deeper than any tier's run, and than any
+# tier cap's limit, so the count and the windows stay exact.
+MARKETING_SIZE = 64
 # A check script that starts later than this share of the caller's timeout records nothing: its
 # answer would come too late to be heard, and a sender told DEFER must not find the touch counted.
 DEADLINE_SHARE = 0.8
@@ -77,9 +80,20 @@ class _Parts:
                                   "segments": year_segments},
                 "lookback_ms": policy.replies.lookback_ms, "pending_retry_ms": policy.replies.pending_retry_ms,
                 "past_ms": PAST_TOLERANCE_MS, "record_ttl_ms": RECORD_TTL_MS, "index_size": INDEX_SIZE,
+                "marketing_size": MARKETING_SIZE,
+                "engagement": _engagement_part(policy) if Check.ENGAGEMENT in policy.classes[touch.touch_class].checks
+                else None,
             })
             self.cache[key] = encoded
         return encoded
+
+
+def _engagement_part(policy: Policy) -> dict[str, Any]:
+    e = policy.engagement
+    return {"ignore_after_ms": e.ignore_after_ms,
+            "tiers": [{"name": t.name, "after_ignored": t.after_ignored, "shadow": t.shadow,
+                       "rules": [{"rule_id": r.rule_id, "limit": r.limit, "window_ms": r.window_ms} for r in t.rules]}
+                      for t in e.tiers]}
 
 
 class RedisStore:
@@ -144,7 +158,8 @@ class RedisStore:
             "user_rule": {"rule_id": USER_RULE_ID, "window_ms": USER_RULE_WINDOW_MS} if user_rule else None,
             "zone": {"time_zone": zone[0], "segments": zone[1]} if zone else None,
         })
-        script_keys = [keys.prefs, keys.touch(touch.touch_id), keys.hold, keys.touch_index, keys.unscored, *cap_keys]
+        script_keys = [keys.prefs, keys.touch(touch.touch_id), keys.hold, keys.touch_index, keys.unscored,
+                       keys.marketing, keys.engagement, *cap_keys]
         return script_keys, [self._parts.get(policy, touch), mine]
 
     async def cancel_touch(self, keys: UserKeys, touch_id: str) -> bool:
@@ -222,6 +237,7 @@ def outcome_from_script(payload: str, *, replayed: bool, at_ms: int) -> Outcome:
         recorded=bool(data.get("recorded", data.get("rec"))),
         replayed=replayed,
         evaluated_at_ms=at_ms,
+        tier=str(data.get("tier") or ""),
     )
 
 

@@ -65,6 +65,7 @@ def outcome_to_pb(outcome: Outcome) -> pb.CheckTouchResponse:
         detail=outcome.detail,
         replayed=outcome.replayed,
         evaluated_at=ms_to_ts(outcome.evaluated_at_ms),
+        tier=outcome.tier,
     )
     if outcome.retry_at_ms is not None:
         resp.retry_after.CopyFrom(ms_to_duration(outcome.retry_at_ms - outcome.evaluated_at_ms))

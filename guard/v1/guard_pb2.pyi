@@ -37,6 +37,7 @@ class Reason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     NEGATIVE_SENTIMENT: _ClassVar[Reason]
     SENTIMENT_PENDING: _ClassVar[Reason]
     STORE_UNAVAILABLE: _ClassVar[Reason]
+    LOW_ENGAGEMENT: _ClassVar[Reason]
 
 class ReplyLabel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -98,6 +99,7 @@ PAUSED: Reason
 NEGATIVE_SENTIMENT: Reason
 SENTIMENT_PENDING: Reason
 STORE_UNAVAILABLE: Reason
+LOW_ENGAGEMENT: Reason
 UNSCORED: ReplyLabel
 NEGATIVE: ReplyLabel
 NEUTRAL: ReplyLabel
@@ -164,7 +166,7 @@ class CapUsage(_message.Message):
     def __init__(self, rule_id: _Optional[str] = ..., limit: _Optional[int] = ..., used: _Optional[int] = ..., window: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., shadow: _Optional[bool] = ..., exceeded: _Optional[bool] = ...) -> None: ...
 
 class CheckTouchResponse(_message.Message):
-    __slots__ = ("decision", "reasons", "retry_after", "caps", "recorded", "detail", "replayed", "evaluated_at")
+    __slots__ = ("decision", "reasons", "retry_after", "caps", "recorded", "detail", "replayed", "evaluated_at", "tier")
     DECISION_FIELD_NUMBER: _ClassVar[int]
     REASONS_FIELD_NUMBER: _ClassVar[int]
     RETRY_AFTER_FIELD_NUMBER: _ClassVar[int]
@@ -173,6 +175,7 @@ class CheckTouchResponse(_message.Message):
     DETAIL_FIELD_NUMBER: _ClassVar[int]
     REPLAYED_FIELD_NUMBER: _ClassVar[int]
     EVALUATED_AT_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
     decision: Decision
     reasons: _containers.RepeatedScalarFieldContainer[Reason]
     retry_after: _duration_pb2.Duration
@@ -181,7 +184,8 @@ class CheckTouchResponse(_message.Message):
     detail: str
     replayed: bool
     evaluated_at: _timestamp_pb2.Timestamp
-    def __init__(self, decision: _Optional[_Union[Decision, str]] = ..., reasons: _Optional[_Iterable[_Union[Reason, str]]] = ..., retry_after: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., caps: _Optional[_Iterable[_Union[CapUsage, _Mapping]]] = ..., recorded: _Optional[bool] = ..., detail: _Optional[str] = ..., replayed: _Optional[bool] = ..., evaluated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    tier: str
+    def __init__(self, decision: _Optional[_Union[Decision, str]] = ..., reasons: _Optional[_Iterable[_Union[Reason, str]]] = ..., retry_after: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., caps: _Optional[_Iterable[_Union[CapUsage, _Mapping]]] = ..., recorded: _Optional[bool] = ..., detail: _Optional[str] = ..., replayed: _Optional[bool] = ..., evaluated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., tier: _Optional[str] = ...) -> None: ...
 
 class CheckTouchesRequest(_message.Message):
     __slots__ = ("checks",)

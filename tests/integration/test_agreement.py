@@ -2,9 +2,10 @@
 
 Random users (channels and categories closed or open, unsubscribed, paused, held, a reply not yet
 scored, their own quiet hours in zones with daylight saving and odd offsets, their own weekly
-maximum) receive random histories of touches of every class, some scheduled ahead, under a policy
-with a shadow rule. At every step the script's verdict, reasons, retry time and cap usage must equal
-the pure core's over the same state; and no window of a rule ever holds more than its limit.
+maximum, an interaction partway, a manual tier calibration) receive random histories of touches of
+every class, some scheduled ahead, under a policy with a shadow rule. At every step the script's
+verdict, reasons, retry time, engagement tier and cap usage must equal the pure core's over the same
+state; and no window of a rule ever holds more than its limit.
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ users = st.fixed_dictionaries({
     "weekly_max": st.sampled_from([0, 0, 1, 2, 4]),
     "hold_for_h": st.sampled_from([0, 0, 0, -2, 5, 100]),
     "pending_h_ago": st.sampled_from([None, None, None, 1, 80]),
+    "interaction_min": st.sampled_from([None, None, 600, 3000, 5000]),  # an open or a reply, this far in
+    "tier_override": st.sampled_from([None, None, None, ("dormant", 48), ("active", 200), ("cooling", -1)]),
 })
 steps = st.lists(st.tuples(
     st.integers(0, 5 * 24 * 60),  # minutes after the start
@@ -89,10 +92,19 @@ async def agree(store, user, history, start) -> set[str]:
     reply_at = start - user["pending_h_ago"] * HOUR if user["pending_h_ago"] is not None else None
     if reply_at is not None:
         await store.client.zadd(keys.unscored, {"r1": reply_at})
+    override = None
+    if user["tier_override"] is not None:
+        override = (user["tier_override"][0], start + user["tier_override"][1] * HOUR)
+        await store.client.hset(keys.engagement, mapping={"tier": override[0], "tier_until": override[1]})
+    last_interaction = 0
     events: dict[tuple[str, str], list[int]] = {}
+    marketing: list[int] = []  # recorded marketing touches: what the engagement tiers count
     seen_reasons: set[str] = set()
     for i, (minute, ahead, channel, category, campaign, cls, dry) in enumerate(sorted(history, key=lambda s: s[0])):
         clock.now_ms = start + minute * 60_000
+        if user["interaction_min"] is not None and not last_interaction and minute >= user["interaction_min"]:
+            last_interaction = start + user["interaction_min"] * 60_000
+            await store.client.hset(keys.engagement, "last_int", last_interaction)
         touch = Touch("u1", channel, category, campaign, "" if dry else f"t{i}", cls, dry,
                       clock.now_ms + ahead * 60_000)
         rules = list(POLICY.rules_for(touch))
@@ -105,14 +117,18 @@ async def agree(store, user, history, start) -> set[str]:
             channel_closed_by_law=channel_policy.closed_by_law, prefs=prefs, hold_until_ms=hold_until,
             default_quiet=POLICY.default_quiet, rules=rules, events=events,
             pending_replies=reply_at is not None and reply_at >= clock.now_ms - POLICY.replies.lookback_ms,
-            pending_retry_ms=POLICY.replies.pending_retry_ms)
+            pending_retry_ms=POLICY.replies.pending_retry_ms,
+            engagement=POLICY.engagement, marketing_ms=marketing, last_interaction_ms=last_interaction,
+            tier_override=override)
         expected = decide.decide(facts)
         got = await parts.service.check(touch)
-        assert (got.verdict, got.reasons, got.retry_at_ms) == (expected.verdict, expected.reasons, expected.retry_at_ms), (
-            i, touch, prefs)
+        assert (got.verdict, got.reasons, got.retry_at_ms, got.tier) == (
+            expected.verdict, expected.reasons, expected.retry_at_ms, expected.tier), (i, touch, prefs)
         assert [dataclasses.astuple(c) for c in got.caps] == [dataclasses.astuple(c) for c in expected.caps]
         seen_reasons.update(r.value for r in got.reasons)
         if got.recorded:
+            if cls is TouchClass.MARKETING:
+                marketing.append(touch.at_ms)
             for rule in rules:
                 if rule.limit > 0:
                     events.setdefault(rule.counter, []).append(touch.at_ms)
@@ -130,7 +146,7 @@ async def agree(store, user, history, start) -> set[str]:
 
 
 QUIET_USER = {"channels": {}, "categories": {}, "unsubscribed_all": False, "quiet_hours": None, "paused_for_h": 0,
-              "weekly_max": 0, "hold_for_h": 0, "pending_h_ago": None}
+              "weekly_max": 0, "hold_for_h": 0, "pending_h_ago": None, "interaction_min": None, "tier_override": None}
 ONE_PUSH = [(0, 0, "push", "promotion", "", TouchClass.MARKETING, False)]
 EVERY_REASON = {
     "UNSUBSCRIBED": ({"unsubscribed_all": True}, ONE_PUSH),
@@ -141,6 +157,9 @@ EVERY_REASON = {
     "SENTIMENT_PENDING": ({"pending_h_ago": 1}, ONE_PUSH),
     "QUIET_HOURS": ({"quiet_hours": ("Australia/Lord_Howe", "00:00", "23:45")}, ONE_PUSH),
     "FREQUENCY_CAP": ({"weekly_max": 1}, [(m, 0, "push", "promotion", "", TouchClass.MARKETING, False) for m in (0, 5)]),
+    # three marketing touches nobody opened, and four days later the user is cooling
+    "LOW_ENGAGEMENT": ({}, [(m, 0, c, "promotion", "", TouchClass.MARKETING, False)
+                            for m, c in ((0, "push"), (20, "wecom"), (40, "push"), (5760, "push"))]),
 }
 
 

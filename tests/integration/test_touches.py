@@ -66,6 +66,8 @@ async def test_touches_survive_in_the_rolling_window_and_age_out(store):
     for i in range(3):
         await svc.check(touch(touch_id=f"t{i}", campaign=f"c{i}"))
         clock.advance(DAY_MS)
+    # The user opened them all (else three ignored touches would make them cooling): the window alone decides.
+    await store.client.hset(svc.keys("u1").engagement, "last_int", clock.now_ms)
     out = await svc.check(touch(touch_id="t9"))
     assert out.verdict is Verdict.DEFER and out.retry_at_ms == NOON + 7 * DAY_MS
     clock.now_ms = NOON + 7 * DAY_MS

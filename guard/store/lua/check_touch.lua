@@ -1,7 +1,8 @@
 -- Decide one touch and record it when allowed, atomically. guard/domain/decide.py is its specification:
 -- every reason given here is given there, and the agreement property test holds the two together.
 -- KEYS[1] prefs doc   KEYS[2] touch record   KEYS[3] hold   KEYS[4] touch index   KEYS[5] unscored replies
--- KEYS[6..] one sorted set per cap rule in ARGV's rules, then one for user_rule when it is given
+-- KEYS[6] the user's marketing touches by time   KEYS[7] engagement (last interaction, tier calibration)
+-- KEYS[8..] one sorted set per cap rule in ARGV's rules, then one for user_rule when it is given
 -- ARGV[1] the policy's part for this class, channel and category (JSON, the same for every such touch)
 -- ARGV[2] this touch (JSON): its fields under their domain names, the rules that apply, the clock
 -- Returns {'new'|'replay', result JSON}, {'late', ''} (started after the caller's deadline: nothing done)
@@ -94,7 +95,7 @@ end
 local events = {}
 for i, rule in ipairs(rules) do
   local ev = {}
-  local rows = redis.call('ZRANGEBYSCORE', KEYS[5 + i], '(' .. (at - rule.window_ms), '+inf', 'WITHSCORES')
+  local rows = redis.call('ZRANGEBYSCORE', KEYS[7 + i], '(' .. (at - rule.window_ms), '+inf', 'WITHSCORES')
   for j = 2, #rows, 2 do table.insert(ev, tonumber(rows[j])) end
   table.sort(ev)
   events[i] = ev
@@ -129,6 +130,34 @@ local function cap_retry(ev, t, w, limit)
   return t
 end
 
+-- engagement tiers (guard/domain/engagement.py): the run of ignored marketing touches since the last
+-- interaction picks the tier, unless a manual calibration holds; a tier's caps count every marketing touch
+local eng = policy.engagement
+if type(eng) ~= 'table' then eng = nil end
+local marketing, last_int, override, override_until = {}, 0, '', 0
+if eng then
+  local rows = redis.call('ZRANGE', KEYS[6], 0, -1, 'WITHSCORES')
+  for j = 2, #rows, 2 do table.insert(marketing, tonumber(rows[j])) end
+  table.sort(marketing)
+  local e = redis.call('HMGET', KEYS[7], 'last_int', 'tier', 'tier_until')
+  last_int = tonumber(e[1] or '0') or 0
+  override, override_until = e[2] or '', tonumber(e[3] or '0') or 0
+end
+local function tier_at(t)
+  if override ~= '' and override_until > t then
+    for _, tier in ipairs(eng.tiers) do if tier.name == override then return tier end end
+  end
+  local run = 0
+  for _, m in ipairs(marketing) do
+    if m > last_int and m <= t - eng.ignore_after_ms then run = run + 1 end
+  end
+  local found = eng.tiers[1]
+  for _, tier in ipairs(eng.tiers) do
+    if tier.after_ignored <= run then found = tier end
+  end
+  return found
+end
+
 local function timed(t)
   local out = {}
   if checks.pause and (tonumber(prefs.paused_until or 0) or 0) > t then
@@ -139,6 +168,16 @@ local function timed(t)
     for i, rule in ipairs(rules) do
       if not rule.shadow and usage(events[i], t, rule.window_ms) + 1 > rule.limit then
         table.insert(out, {'FREQUENCY_CAP', cap_retry(events[i], t, rule.window_ms, rule.limit)})
+      end
+    end
+  end
+  if eng then
+    local tier = tier_at(t)
+    if not tier.shadow then
+      for _, rule in ipairs(tier.rules) do
+        if usage(marketing, t, rule.window_ms) + 1 > rule.limit then
+          table.insert(out, {'LOW_ENGAGEMENT', cap_retry(marketing, t, rule.window_ms, rule.limit)})
+        end
       end
     end
   end
@@ -156,6 +195,16 @@ if checks.caps then
     local used = usage(events[i], at, rule.window_ms)
     table.insert(caps, {rule.rule_id, rule.limit, used, rule.window_ms, rule.shadow and 1 or 0,
                         (used + 1 > rule.limit) and 1 or 0})
+  end
+end
+
+local tier_now = nil
+if eng then
+  tier_now = tier_at(at)
+  for _, rule in ipairs(tier_now.rules) do
+    local used = usage(marketing, at, rule.window_ms)
+    table.insert(caps, {'tier.' .. tier_now.name .. '.' .. rule.rule_id, rule.limit, used, rule.window_ms,
+                        tier_now.shadow and 1 or 0, (used + 1 > rule.limit) and 1 or 0})
   end
 end
 
@@ -197,16 +246,23 @@ else
   retry = -1
 end
 
-local result = {verdict = verdict, reasons = reasons, retry_at_ms = retry, caps = caps, recorded = false}
+local result = {verdict = verdict, reasons = reasons, retry_at_ms = retry, caps = caps, recorded = false,
+                tier = tier_now and tier_now.name or ''}
 if verdict == 'ALLOW' and not touch.dry_run and touch.touch_id ~= '' then
   result.recorded = true
   local keys = {}
   for i, rule in ipairs(rules) do
-    local k = KEYS[5 + i]
+    local k = KEYS[7 + i]
     redis.call('ZADD', k, at, touch.touch_id)
     redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. (touch.now_ms - rule.window_ms - policy.past_ms))
     redis.call('PEXPIRE', k, math.max(at - touch.now_ms, 0) + rule.window_ms + policy.past_ms)
     table.insert(keys, k)
+  end
+  if touch.touch_class == 'marketing' then
+    redis.call('ZADD', KEYS[6], at, touch.touch_id)
+    redis.call('ZREMRANGEBYRANK', KEYS[6], 0, -(policy.marketing_size + 1))
+    redis.call('PEXPIRE', KEYS[6], policy.record_ttl_ms)
+    table.insert(keys, KEYS[6])
   end
   redis.call('ZADD', KEYS[4], at, touch.touch_id)
   redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -(policy.index_size + 1))
