@@ -38,6 +38,7 @@ _PROVISIONING = frozenset({Role.ADMIN, Role.OPERATOR})
 # a test holds this table to the services' methods.
 METHOD_ROLES: dict[str, frozenset[Role]] = {
     "CheckTouch": _SENDER, "CheckTouches": _SENDER, "CancelTouch": _SENDER, "RecordReply": _SENDER,
+    "RecordEngagement": _SENDER, "RecordEngagements": _SENDER, "SetEngagementTier": _SUPPORT,
     "GetPreferences": _PREFERENCES, "UpdatePreferences": _PREFERENCES, "ListConsentEvents": _PREFERENCES,
     "GetUserState": _SUPPORT, "WatchRecoveryTasks": _SUPPORT, "ListRecoveryTasks": _SUPPORT,
     "ClaimRecoveryTask": _SUPPORT, "ResolveRecoveryTask": _SUPPORT,

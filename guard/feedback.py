@@ -38,6 +38,15 @@ Scorer = Callable[[Sequence[str]], Awaitable[Sequence[Any]]]  # texts → object
 
 
 @dataclass(frozen=True)
+class _Certain:
+    label: str
+    negative: float
+
+
+_CERTAINLY_NEGATIVE = _Certain("NEGATIVE", 1.0)
+
+
+@dataclass(frozen=True)
 class ReplyResult:
     label: str  # NEGATIVE, NEUTRAL, POSITIVE or UNSCORED
     negative: float
@@ -184,19 +193,37 @@ class FeedbackService:
         return ReplyResult(result.label, result.negative, result.action, result.task_id, campaign, False,
                            detail.get(result.action, "recorded"))
 
+    async def file_complaint(self, user_id: str, channel: str, campaign_id: str, touch_id: str, provider: str,
+                             at_ms: int) -> str:
+        """A spam complaint is a negative reply made with a button: stored like one (it is what the desk shows),
+        scored as certainly negative, and held and filed as a negative reply is. Idempotent per touch; the task."""
+        keys = self.guard.keys(user_id)
+        reply_id = f"spam:{touch_id}"
+        text = f"(spam complaint about touch {touch_id}, reported by {provider or 'the provider'})"
+        _, high_value = await self.store.touch_facts(keys, touch_id)
+        known = await self.store.record_reply(keys, reply_id, at_ms, {
+            "text": text, "channel": channel, "at": str(at_ms), "campaign": campaign_id, "touch": touch_id,
+            "keyword": "", "hv": "1" if high_value else "0"}, self.policy.replies.text_retention_ms, interaction=False)
+        if known is not None and known.get("state") == "scored":
+            return known.get("task", "")
+        reply = StoredReply(reply_id, text, at_ms, channel, campaign_id, high_value)
+        applied = await self._score_and_apply(keys, [reply], known_scores=[_CERTAINLY_NEGATIVE])
+        return applied[reply_id].task_id if reply_id in applied else ""
+
     def _replayed(self, known: dict[str, str]) -> ReplyResult:
         scored = known.get("state") == "scored"
         return ReplyResult(known.get("label", "UNSCORED") if scored else "UNSCORED",
                            float(known.get("negative", 0) or 0), known.get("action") or known.get("keyword") or "none",
                            known.get("task", ""), known.get("campaign", ""), True, "this reply_id was recorded before")
 
-    async def _score_and_apply(self, keys: UserKeys, items: Sequence[StoredReply]) -> dict[str, ScoreApplied]:
-        """Score replies and apply each once; {} when the model failed."""
-        if not items or self.scorer is None:
+    async def _score_and_apply(self, keys: UserKeys, items: Sequence[StoredReply],
+                               known_scores: Sequence[Any] | None = None) -> dict[str, ScoreApplied]:
+        """Score replies (unless ``known_scores`` are given) and apply each once; {} when the model failed."""
+        if not items or (self.scorer is None and known_scores is None):
             return {}
         try:
-            scores = await asyncio.wait_for(self.scorer([i.text for i in items]),
-                                            self.policy.replies.score_wait_ms / 1000)
+            scores = known_scores if known_scores is not None else await asyncio.wait_for(
+                self.scorer([i.text for i in items]), self.policy.replies.score_wait_ms / 1000)  # type: ignore[misc]
         except Exception as exc:  # the model failing must never lose a reply
             metrics.SENTIMENT_FAILURES.inc()
             log.warning("sentiment_unavailable", error=str(exc) or type(exc).__name__, replies=len(items))

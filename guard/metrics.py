@@ -27,3 +27,5 @@ TASKS_OPENED = Counter("guard_recovery_tasks_opened_total", "Recovery tasks open
 AUTH_FAILURES = Counter("guard_auth_failures_total",
                         "Calls refused by authentication or authorisation, by reason "
                         "(missing, unknown, revoked, role, tenant, limited)", ["reason"])
+ENGAGEMENT_EVENTS = Counter("guard_engagement_events_total",
+                            "Engagement events by event, and whether guard knew the touch", ["event", "touch"])

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from guard import logs, policy
 from guard.domain import clock
 from guard.domain.clock import Clock
+from guard.engagement import EngagementService
 from guard.errors import StoreUnavailable
 from guard.feedback import FeedbackService, Scorer
 from guard.preferences import PreferenceService
@@ -41,6 +42,7 @@ class Services:
     feedback: FeedbackService
     counters: CampaignCounters
     privacy: PrivacyService
+    engagement: EngagementService
 
 
 def wire(pol: policy.Policy, store: RedisStore, scorer: Scorer | None, *, tenant: str = "default",
@@ -52,7 +54,9 @@ def wire(pol: policy.Policy, store: RedisStore, scorer: Scorer | None, *, tenant
     service = GuardService(pol, store, preferences, counters, now=now, tenant=tenant)
     feedback = FeedbackService(service, preferences, FeedbackStore(store, tenant), scorer, counters)
     service.score_pending = feedback.score_pending
-    return Services(tenant, pol, preferences, service, feedback, counters, PrivacyService(store, tenant, now=now))
+    engagement = EngagementService(pol, store, preferences, feedback, counters, now=now, tenant=tenant)
+    return Services(tenant, pol, preferences, service, feedback, counters, PrivacyService(store, tenant, now=now),
+                    engagement)
 
 
 class Tenants:

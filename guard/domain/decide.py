@@ -56,6 +56,7 @@ class Facts:
     marketing_ms: Sequence[int] = ()  # times of the user's recorded marketing touches
     last_interaction_ms: int = 0
     tier_override: tuple[str, int] | None = None  # a manual calibration: (tier, until)
+    undeliverable: bool = False  # the channel hard-bounced for this user and has not delivered since
 
 
 def window_usage(events: Sequence[int], at_ms: int, window_ms: int) -> int:
@@ -149,6 +150,8 @@ def decide(facts: Facts) -> Outcome:
         reasons.append(Reason.CHANNEL_OPTED_OUT)
     if Check.CATEGORY in facts.checks and not _opted_in(prefs.categories, facts.category, facts.category_default):
         reasons.append(Reason.CATEGORY_OPTED_OUT)
+    if facts.undeliverable:  # a fact of the address, not a consent: every class
+        reasons.append(Reason.UNDELIVERABLE)
     on_hold = Check.HOLD in facts.checks and facts.hold_until_ms > facts.at_ms
     if on_hold:
         reasons.append(Reason.NEGATIVE_SENTIMENT)

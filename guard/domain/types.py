@@ -33,6 +33,7 @@ class Reason(enum.Enum):
     SENTIMENT_PENDING = "SENTIMENT_PENDING"
     STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
     LOW_ENGAGEMENT = "LOW_ENGAGEMENT"
+    UNDELIVERABLE = "UNDELIVERABLE"
 
 
 # Reasons that pass with time: a touch held back only by these is DEFERred.

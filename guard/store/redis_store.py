@@ -56,6 +56,15 @@ class StoredTouch:
     at_ms: int
 
 
+@dataclass(frozen=True)
+class EngagementRecorded:
+    fresh: bool  # first time for this (touch, event)
+    known: bool  # the touch is one guard recorded
+    channel: str
+    campaign_id: str
+    action: str  # none, interaction, deliverable, undeliverable
+
+
 class _Parts:
     """The policy's part of the check script's arguments, encoded once per class, channel, category and year."""
 
@@ -204,6 +213,28 @@ class RedisStore:
         rows: list[Any] = await self.conn.call(lambda: self.client.xrevrange(keys.consent, top, "-", count=count))
         return [(str(entry_id), dict(fields)) for entry_id, fields in rows or []]
 
+    # -- engagement -------------------------------------------------------------------------
+
+    async def record_engagement(self, keys: UserKeys, touch_id: str, event: str, occurred_ms: int, channel: str,
+                                detail: str) -> EngagementRecorded:
+        fresh, known, ch, campaign, action = await self.conn.run(
+            "engagement_record", [keys.touch(touch_id), keys.engagement, keys.stray_events],
+            [touch_id, event, str(occurred_ms), channel, detail, str(RECORD_TTL_MS * 12)])
+        return EngagementRecorded(bool(int(fresh)), bool(int(known)), str(ch), str(campaign), str(action))
+
+    async def touch_known(self, keys: UserKeys, touch_id: str) -> bool:
+        return bool(await self.conn.execute("EXISTS", keys.touch(touch_id)))
+
+    async def engagement(self, keys: UserKeys) -> tuple[dict[str, str], list[int]]:
+        """The user's engagement hash and the times of their recorded marketing touches."""
+        raw, rows = await self.conn.pipeline([("HGETALL", keys.engagement),
+                                              ("ZRANGE", keys.marketing, 0, -1, "WITHSCORES")])
+        return dict(raw or {}), sorted(int(float(score)) for score in rows[1::2])
+
+    async def set_tier(self, keys: UserKeys, tier: str, until_ms: int, now_ms: int, actor: str, reason: str) -> None:
+        await self.conn.run("tier_set", [keys.engagement, keys.engagement_audit],
+                            [tier, str(until_ms) if tier else "", str(now_ms), actor, reason, str(RECORD_TTL_MS * 12)])
+
     async def hold_until(self, keys: UserKeys) -> int:
         raw = await self.conn.execute("GET", keys.hold)
         return int(raw) if raw else 0
@@ -267,11 +298,17 @@ class FeedbackStore:
 
     async def record_reply(
         self, keys: UserKeys, reply_id: str, received_ms: int, fields: dict[str, str], text_retention_ms: int,
+        *, interaction: bool = True,
     ) -> dict[str, str] | None:
-        """None when stored now; the stored fields when this reply_id was known (nothing changes then)."""
+        """None when stored now; the stored fields when this reply_id was known (nothing changes then).
+
+        A reply is an interaction (the user is back in the first engagement tier) unless ``interaction`` is off.
+        """
         flat = [x for kv in fields.items() for x in kv]
-        args = [reply_id, str(received_ms), str(text_retention_ms + REPLY_RECORD_AFTER_TEXT_MS), *flat]
-        status, known = await self.conn.run("record_reply", [keys.reply(reply_id), keys.replies, keys.unscored], args)
+        args = [reply_id, str(received_ms), str(text_retention_ms + REPLY_RECORD_AFTER_TEXT_MS),
+                "1" if interaction else "0", *flat]
+        status, known = await self.conn.run("record_reply", [keys.reply(reply_id), keys.replies, keys.unscored,
+                                                             keys.engagement], args)
         if status == "exists":
             pairs = json.loads(known)
             return dict(zip(pairs[::2], pairs[1::2], strict=True))

@@ -16,7 +16,8 @@ from guard.store.redis_store import RedisStore
 
 _GLOB_SPECIAL = set("*?[]\\")
 # What follows a user's prefix in the names guard gives their keys (keys.UserKeys).
-_SUFFIXES = ("prefs", "consent", "hold", "touches", "replies", "unscored", "open_task")
+_SUFFIXES = ("prefs", "consent", "hold", "touches", "replies", "unscored", "open_task", "marketing", "engagement",
+             "engagement:audit", "events:unmatched")
 _SUFFIX_PREFIXES = ("touch:", "cap:", "reply:")
 
 

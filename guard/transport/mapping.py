@@ -6,6 +6,7 @@ from google.protobuf import duration_pb2, timestamp_pb2
 
 from guard.domain import clock
 from guard.domain.types import CapUsage, Outcome, Preferences, Touch, TouchClass
+from guard.engagement import EngagementState, Event, EventResult
 from guard.errors import InvalidArgument
 from guard.feedback import RecoveryTask, ReplyResult
 from guard.preferences import ConsentEvent, PreferencesPatch
@@ -110,8 +111,8 @@ def touch_record_to_pb(t: StoredTouch) -> pb.TouchRecord:
                           touch_class=_CLASS_BY_NAME.get(t.touch_class, pb.MARKETING), at=ms_to_ts(t.at_ms))
 
 
-def user_state_to_pb(user_id: str, state: UserState) -> pb.UserState:
-    msg = pb.UserState(preferences=prefs_to_pb(user_id, state.preferences),
+def user_state_to_pb(user_id: str, state: UserState, engagement: EngagementState) -> pb.UserState:
+    msg = pb.UserState(preferences=prefs_to_pb(user_id, state.preferences), engagement=engagement_to_pb(engagement),
                        recent_touches=[touch_record_to_pb(t) for t in state.recent_touches],
                        caps=[cap_to_pb(c) for c in state.caps],
                        consent_events=[consent_to_pb(e) for e in state.consent_events])
@@ -142,4 +143,29 @@ def task_to_pb(task: RecoveryTask) -> pb.RecoveryTask:
         note=task.note, replies_omitted=task.replies_omitted)
     for r in task.replies:
         msg.replies.append(pb.TaskReply(reply_id=r.reply_id, text=r.text, at=ms_to_ts(r.at_ms), negative_score=r.negative))
+    return msg
+
+
+def event_from_pb(msg: pb.EngagementEvent, prefix: str = "") -> Event:
+    occurred = ts_to_ms(msg.occurred_at, prefix + "occurred_at") if msg.HasField("occurred_at") else 0
+    if msg.HasField("occurred_at") and occurred <= 0:
+        raise InvalidArgument(prefix + "occurred_at", "must be after 1970")
+    kind = pb.EngagementEvent.Kind.Name(msg.event) if msg.event in pb.EngagementEvent.Kind.values() else ""
+    return Event(msg.touch_id, msg.user_id, "" if msg.event == 0 else kind, occurred, msg.detail, msg.provider,
+                 msg.channel)
+
+
+def event_result_to_pb(result: EventResult) -> pb.RecordEngagementResponse:
+    return pb.RecordEngagementResponse(replayed=result.replayed, touch_known=result.touch_known,
+                                       campaign_id=result.campaign_id, channel=result.channel, action=result.action,
+                                       task_id=result.task_id)
+
+
+def engagement_to_pb(state: EngagementState) -> pb.EngagementState:
+    msg = pb.EngagementState(tier=state.tier, ignored_in_a_row=state.ignored_in_a_row,
+                             override_tier=state.override_tier, undeliverable_channels=list(state.undeliverable))
+    if state.last_interaction_ms:
+        msg.last_interaction_at.CopyFrom(ms_to_ts(state.last_interaction_ms))
+    if state.override_until_ms:
+        msg.override_until.CopyFrom(ms_to_ts(state.override_until_ms))
     return msg

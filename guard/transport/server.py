@@ -121,7 +121,8 @@ class EngagementGuardServicer(pb_grpc.EngagementGuardServicer):
     @rpc
     async def GetUserState(
         self, caller: Caller, request: pb.GetUserStateRequest, context: Any, log_fields: dict[str, Any]) -> pb.UserState:
-        return mapping.user_state_to_pb(request.user_id, await caller.services.service.user_state(request.user_id))
+        state = await caller.services.service.user_state(request.user_id)
+        return mapping.user_state_to_pb(request.user_id, state, await caller.services.engagement.state(request.user_id))
 
     @rpc
     async def ListConsentEvents(
@@ -130,6 +131,31 @@ class EngagementGuardServicer(pb_grpc.EngagementGuardServicer):
         events, token = await caller.services.preferences.consent_events(request.user_id, request.page_size, request.page_token)
         return pb.ListConsentEventsResponse(events=[mapping.consent_to_pb(e) for e in events], next_page_token=token)
 
+
+    @rpc
+    async def RecordEngagement(self, caller: Caller, request: pb.EngagementEvent, context: Any,
+                               log_fields: dict[str, Any]) -> pb.RecordEngagementResponse:
+        result = await caller.services.engagement.record(mapping.event_from_pb(request))
+        log_fields.update(kind=pb.EngagementEvent.Kind.Name(request.event), known=result.touch_known,
+                          replayed=result.replayed, action=result.action)
+        return mapping.event_result_to_pb(result)
+
+    @rpc
+    async def RecordEngagements(self, caller: Caller, request: pb.RecordEngagementsRequest, context: Any,
+                                log_fields: dict[str, Any]) -> pb.RecordEngagementsResponse:
+        events = [mapping.event_from_pb(e, f"events[{i}].") for i, e in enumerate(request.events)]
+        results = await caller.services.engagement.record_many(events)
+        log_fields.update(items=len(results), fresh=sum(not r.replayed for r in results))
+        return pb.RecordEngagementsResponse(results=[mapping.event_result_to_pb(r) for r in results])
+
+    @rpc
+    async def SetEngagementTier(self, caller: Caller, request: pb.SetEngagementTierRequest, context: Any,
+                                log_fields: dict[str, Any]) -> pb.EngagementState:
+        until = mapping.ts_to_ms(request.until, "until") if request.HasField("until") else 0
+        state = await caller.services.engagement.set_tier(request.user_id, request.tier, until, request.reason,
+                                                          request.actor)
+        log_fields.update(tier=request.tier or "(computed)")
+        return mapping.engagement_to_pb(state)
 
     @rpc
     async def ExportUserData(

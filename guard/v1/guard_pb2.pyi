@@ -38,6 +38,7 @@ class Reason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     SENTIMENT_PENDING: _ClassVar[Reason]
     STORE_UNAVAILABLE: _ClassVar[Reason]
     LOW_ENGAGEMENT: _ClassVar[Reason]
+    UNDELIVERABLE: _ClassVar[Reason]
 
 class ReplyLabel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -100,6 +101,7 @@ NEGATIVE_SENTIMENT: Reason
 SENTIMENT_PENDING: Reason
 STORE_UNAVAILABLE: Reason
 LOW_ENGAGEMENT: Reason
+UNDELIVERABLE: Reason
 UNSCORED: ReplyLabel
 NEGATIVE: ReplyLabel
 NEUTRAL: ReplyLabel
@@ -349,19 +351,37 @@ class GetUserStateRequest(_message.Message):
     user_id: str
     def __init__(self, user_id: _Optional[str] = ...) -> None: ...
 
+class EngagementState(_message.Message):
+    __slots__ = ("tier", "last_interaction_at", "ignored_in_a_row", "override_tier", "override_until", "undeliverable_channels")
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    LAST_INTERACTION_AT_FIELD_NUMBER: _ClassVar[int]
+    IGNORED_IN_A_ROW_FIELD_NUMBER: _ClassVar[int]
+    OVERRIDE_TIER_FIELD_NUMBER: _ClassVar[int]
+    OVERRIDE_UNTIL_FIELD_NUMBER: _ClassVar[int]
+    UNDELIVERABLE_CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    tier: str
+    last_interaction_at: _timestamp_pb2.Timestamp
+    ignored_in_a_row: int
+    override_tier: str
+    override_until: _timestamp_pb2.Timestamp
+    undeliverable_channels: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, tier: _Optional[str] = ..., last_interaction_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ignored_in_a_row: _Optional[int] = ..., override_tier: _Optional[str] = ..., override_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., undeliverable_channels: _Optional[_Iterable[str]] = ...) -> None: ...
+
 class UserState(_message.Message):
-    __slots__ = ("preferences", "recent_touches", "caps", "holds", "consent_events")
+    __slots__ = ("engagement", "preferences", "recent_touches", "caps", "holds", "consent_events")
+    ENGAGEMENT_FIELD_NUMBER: _ClassVar[int]
     PREFERENCES_FIELD_NUMBER: _ClassVar[int]
     RECENT_TOUCHES_FIELD_NUMBER: _ClassVar[int]
     CAPS_FIELD_NUMBER: _ClassVar[int]
     HOLDS_FIELD_NUMBER: _ClassVar[int]
     CONSENT_EVENTS_FIELD_NUMBER: _ClassVar[int]
+    engagement: EngagementState
     preferences: Preferences
     recent_touches: _containers.RepeatedCompositeFieldContainer[TouchRecord]
     caps: _containers.RepeatedCompositeFieldContainer[CapUsage]
     holds: _containers.RepeatedCompositeFieldContainer[Hold]
     consent_events: _containers.RepeatedCompositeFieldContainer[ConsentEvent]
-    def __init__(self, preferences: _Optional[_Union[Preferences, _Mapping]] = ..., recent_touches: _Optional[_Iterable[_Union[TouchRecord, _Mapping]]] = ..., caps: _Optional[_Iterable[_Union[CapUsage, _Mapping]]] = ..., holds: _Optional[_Iterable[_Union[Hold, _Mapping]]] = ..., consent_events: _Optional[_Iterable[_Union[ConsentEvent, _Mapping]]] = ...) -> None: ...
+    def __init__(self, engagement: _Optional[_Union[EngagementState, _Mapping]] = ..., preferences: _Optional[_Union[Preferences, _Mapping]] = ..., recent_touches: _Optional[_Iterable[_Union[TouchRecord, _Mapping]]] = ..., caps: _Optional[_Iterable[_Union[CapUsage, _Mapping]]] = ..., holds: _Optional[_Iterable[_Union[Hold, _Mapping]]] = ..., consent_events: _Optional[_Iterable[_Union[ConsentEvent, _Mapping]]] = ...) -> None: ...
 
 class RecordReplyRequest(_message.Message):
     __slots__ = ("user_id", "channel", "text", "reply_id", "in_reply_to_touch_id", "campaign_id", "received_at")
@@ -610,3 +630,81 @@ class PolicyInForce(_message.Message):
     applied_at: _timestamp_pb2.Timestamp
     applied_by: str
     def __init__(self, tenant: _Optional[str] = ..., policy_yaml: _Optional[str] = ..., source: _Optional[str] = ..., version: _Optional[int] = ..., applied_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., applied_by: _Optional[str] = ...) -> None: ...
+
+class EngagementEvent(_message.Message):
+    __slots__ = ("touch_id", "user_id", "event", "occurred_at", "detail", "provider", "channel")
+    class Kind(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+        __slots__ = ()
+        KIND_UNSPECIFIED: _ClassVar[EngagementEvent.Kind]
+        DELIVERED: _ClassVar[EngagementEvent.Kind]
+        OPENED: _ClassVar[EngagementEvent.Kind]
+        CLICKED: _ClassVar[EngagementEvent.Kind]
+        CONVERTED: _ClassVar[EngagementEvent.Kind]
+        BOUNCED: _ClassVar[EngagementEvent.Kind]
+        SPAM_COMPLAINT: _ClassVar[EngagementEvent.Kind]
+        UNSUBSCRIBED: _ClassVar[EngagementEvent.Kind]
+    KIND_UNSPECIFIED: EngagementEvent.Kind
+    DELIVERED: EngagementEvent.Kind
+    OPENED: EngagementEvent.Kind
+    CLICKED: EngagementEvent.Kind
+    CONVERTED: EngagementEvent.Kind
+    BOUNCED: EngagementEvent.Kind
+    SPAM_COMPLAINT: EngagementEvent.Kind
+    UNSUBSCRIBED: EngagementEvent.Kind
+    TOUCH_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    EVENT_FIELD_NUMBER: _ClassVar[int]
+    OCCURRED_AT_FIELD_NUMBER: _ClassVar[int]
+    DETAIL_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    touch_id: str
+    user_id: str
+    event: EngagementEvent.Kind
+    occurred_at: _timestamp_pb2.Timestamp
+    detail: str
+    provider: str
+    channel: str
+    def __init__(self, touch_id: _Optional[str] = ..., user_id: _Optional[str] = ..., event: _Optional[_Union[EngagementEvent.Kind, str]] = ..., occurred_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., detail: _Optional[str] = ..., provider: _Optional[str] = ..., channel: _Optional[str] = ...) -> None: ...
+
+class RecordEngagementResponse(_message.Message):
+    __slots__ = ("replayed", "touch_known", "campaign_id", "channel", "action", "task_id")
+    REPLAYED_FIELD_NUMBER: _ClassVar[int]
+    TOUCH_KNOWN_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    ACTION_FIELD_NUMBER: _ClassVar[int]
+    TASK_ID_FIELD_NUMBER: _ClassVar[int]
+    replayed: bool
+    touch_known: bool
+    campaign_id: str
+    channel: str
+    action: str
+    task_id: str
+    def __init__(self, replayed: _Optional[bool] = ..., touch_known: _Optional[bool] = ..., campaign_id: _Optional[str] = ..., channel: _Optional[str] = ..., action: _Optional[str] = ..., task_id: _Optional[str] = ...) -> None: ...
+
+class RecordEngagementsRequest(_message.Message):
+    __slots__ = ("events",)
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    events: _containers.RepeatedCompositeFieldContainer[EngagementEvent]
+    def __init__(self, events: _Optional[_Iterable[_Union[EngagementEvent, _Mapping]]] = ...) -> None: ...
+
+class RecordEngagementsResponse(_message.Message):
+    __slots__ = ("results",)
+    RESULTS_FIELD_NUMBER: _ClassVar[int]
+    results: _containers.RepeatedCompositeFieldContainer[RecordEngagementResponse]
+    def __init__(self, results: _Optional[_Iterable[_Union[RecordEngagementResponse, _Mapping]]] = ...) -> None: ...
+
+class SetEngagementTierRequest(_message.Message):
+    __slots__ = ("user_id", "tier", "until", "reason", "actor")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    TIER_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    tier: str
+    until: _timestamp_pb2.Timestamp
+    reason: str
+    actor: str
+    def __init__(self, user_id: _Optional[str] = ..., tier: _Optional[str] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...

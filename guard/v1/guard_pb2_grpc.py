@@ -74,6 +74,21 @@ class EngagementGuardStub:
                 request_serializer=guard_dot_v1_dot_guard__pb2.RecordReplyRequest.SerializeToString,
                 response_deserializer=guard_dot_v1_dot_guard__pb2.RecordReplyResponse.FromString,
                 _registered_method=True)
+        self.RecordEngagement = channel.unary_unary(
+                '/guard.v1.EngagementGuard/RecordEngagement',
+                request_serializer=guard_dot_v1_dot_guard__pb2.EngagementEvent.SerializeToString,
+                response_deserializer=guard_dot_v1_dot_guard__pb2.RecordEngagementResponse.FromString,
+                _registered_method=True)
+        self.RecordEngagements = channel.unary_unary(
+                '/guard.v1.EngagementGuard/RecordEngagements',
+                request_serializer=guard_dot_v1_dot_guard__pb2.RecordEngagementsRequest.SerializeToString,
+                response_deserializer=guard_dot_v1_dot_guard__pb2.RecordEngagementsResponse.FromString,
+                _registered_method=True)
+        self.SetEngagementTier = channel.unary_unary(
+                '/guard.v1.EngagementGuard/SetEngagementTier',
+                request_serializer=guard_dot_v1_dot_guard__pb2.SetEngagementTierRequest.SerializeToString,
+                response_deserializer=guard_dot_v1_dot_guard__pb2.EngagementState.FromString,
+                _registered_method=True)
         self.ExportUserData = channel.unary_unary(
                 '/guard.v1.EngagementGuard/ExportUserData',
                 request_serializer=guard_dot_v1_dot_guard__pb2.ExportUserDataRequest.SerializeToString,
@@ -144,6 +159,28 @@ class EngagementGuardServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RecordEngagement(self, request, context):
+        """What an ESP or push provider reports of a touch (webhooks): deliveries, opens, clicks, conversions,
+        bounces, spam complaints, unsubscribes. Idempotent per (touch_id, event). Role sender.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RecordEngagements(self, request, context):
+        """Up to 1,000 events (providers deliver webhooks in bulk), each exactly as RecordEngagement.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetEngagementTier(self, request, context):
+        """Manual calibration of a user's engagement tier until a time (an empty tier ends it). Role support.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ExportUserData(self, request, context):
         """Everything guard holds on one user, as one JSON document (a data-subject access request). Role admin.
         """
@@ -201,6 +238,21 @@ def add_EngagementGuardServicer_to_server(servicer, server):
                     servicer.RecordReply,
                     request_deserializer=guard_dot_v1_dot_guard__pb2.RecordReplyRequest.FromString,
                     response_serializer=guard_dot_v1_dot_guard__pb2.RecordReplyResponse.SerializeToString,
+            ),
+            'RecordEngagement': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordEngagement,
+                    request_deserializer=guard_dot_v1_dot_guard__pb2.EngagementEvent.FromString,
+                    response_serializer=guard_dot_v1_dot_guard__pb2.RecordEngagementResponse.SerializeToString,
+            ),
+            'RecordEngagements': grpc.unary_unary_rpc_method_handler(
+                    servicer.RecordEngagements,
+                    request_deserializer=guard_dot_v1_dot_guard__pb2.RecordEngagementsRequest.FromString,
+                    response_serializer=guard_dot_v1_dot_guard__pb2.RecordEngagementsResponse.SerializeToString,
+            ),
+            'SetEngagementTier': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetEngagementTier,
+                    request_deserializer=guard_dot_v1_dot_guard__pb2.SetEngagementTierRequest.FromString,
+                    response_serializer=guard_dot_v1_dot_guard__pb2.EngagementState.SerializeToString,
             ),
             'ExportUserData': grpc.unary_unary_rpc_method_handler(
                     servicer.ExportUserData,
@@ -429,6 +481,87 @@ class EngagementGuard:
             '/guard.v1.EngagementGuard/RecordReply',
             guard_dot_v1_dot_guard__pb2.RecordReplyRequest.SerializeToString,
             guard_dot_v1_dot_guard__pb2.RecordReplyResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordEngagement(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/guard.v1.EngagementGuard/RecordEngagement',
+            guard_dot_v1_dot_guard__pb2.EngagementEvent.SerializeToString,
+            guard_dot_v1_dot_guard__pb2.RecordEngagementResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RecordEngagements(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/guard.v1.EngagementGuard/RecordEngagements',
+            guard_dot_v1_dot_guard__pb2.RecordEngagementsRequest.SerializeToString,
+            guard_dot_v1_dot_guard__pb2.RecordEngagementsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetEngagementTier(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/guard.v1.EngagementGuard/SetEngagementTier',
+            guard_dot_v1_dot_guard__pb2.SetEngagementTierRequest.SerializeToString,
+            guard_dot_v1_dot_guard__pb2.EngagementState.FromString,
             options,
             channel_credentials,
             insecure,

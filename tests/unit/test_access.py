@@ -15,10 +15,10 @@ def test_every_method_of_every_service_has_its_roles():
 
 
 @pytest.mark.parametrize(("roles", "allowed"), [
-    ({Role.SENDER}, {"CheckTouch", "CheckTouches", "CancelTouch", "RecordReply"}),
+    ({Role.SENDER}, {"CheckTouch", "CheckTouches", "CancelTouch", "RecordReply", "RecordEngagement", "RecordEngagements"}),
     ({Role.PREFERENCES}, {"GetPreferences", "UpdatePreferences", "ListConsentEvents"}),
     ({Role.SUPPORT}, {"GetUserState", "WatchRecoveryTasks", "ListRecoveryTasks", "ClaimRecoveryTask",
-                      "ResolveRecoveryTask"}),
+                      "ResolveRecoveryTask", "SetEngagementTier"}),
     ({Role.OPERATOR}, {"CreateApiKey", "ListApiKeys", "RevokeApiKey", "ApplyPolicy", "GetPolicy"}),
     ({Role.ADMIN}, set(METHOD_ROLES)),
 ])

@@ -65,3 +65,23 @@ def test_tier_policy_mistakes_name_the_key():
         with pytest.raises(PolicyError) as err:
             policy.parse(yaml.safe_dump(base))
         assert where in str(err.value)
+
+
+def test_a_shadow_tier_is_reported_and_never_holds_a_touch_back():
+    import dataclasses
+
+    from guard.domain import decide
+    from guard.domain.types import Check, EngagementPolicy, Preferences, QuietHours, Verdict
+
+    shadowed = EngagementPolicy(3 * DAY, tuple(dataclasses.replace(t, shadow=t.name == "cooling")
+                                               for t in ENGAGEMENT.tiers))
+    touches = [0, DAY, 2 * DAY]
+    for engagement, verdict in ((ENGAGEMENT, Verdict.DEFER), (shadowed, Verdict.ALLOW)):
+        out = decide.decide(decide.Facts(
+            at_ms=6 * DAY, checks=frozenset({Check.ENGAGEMENT}), channel="push", category="promotion",
+            channel_default=True, category_default=True, channel_closed_by_law=False, prefs=Preferences(),
+            hold_until_ms=0, default_quiet=QuietHours("UTC", 0, 0), rules=[], events={}, engagement=engagement,
+            marketing_ms=touches, last_interaction_ms=-1))
+        assert out.verdict is verdict and out.tier == "cooling"
+        assert [(c.rule_id, c.used, c.shadow, c.exceeded) for c in out.caps] == [
+            ("tier.cooling.7d", 3, engagement is shadowed, True)]
