@@ -78,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     key_revoke.add_argument("key_id")
     key_revoke.add_argument("--tenant", default="")
 
+    health = sub.add_parser("health", help="experience health and campaigns by fatigue index, as tables")
+    client_args(health)
+    health.add_argument("--window", default="7d", choices=["24h", "7d"])
+    health.add_argument("--strategies", action="store_true", help="strategies instead of campaigns")
+    health.add_argument("--json", action="store_true", help="the figures as JSON instead of tables")
+
     user = sub.add_parser("user", help="a data subject's requests: export, erase")
     user_sub = user.add_subparsers(dest="user_command", required=True)
     export = user_sub.add_parser("export", help="everything guard holds on a user, as one JSON document")
@@ -263,6 +269,13 @@ def _client_call(args: argparse.Namespace) -> int:
                     f"{shown.applied_at.ToDatetime(UTC).isoformat()}" if shown.source == "tenant" else
                     "the serving process's default policy") + "\n")
                 sys.stdout.write(shown.policy_yaml if shown.policy_yaml.endswith("\n") else shown.policy_yaml + "\n")
+        elif args.command == "health":
+            experience = client.experience(args.window)
+            ranked = client.ranked_health(args.strategies, args.window)
+            if args.json:
+                _print({"experience": experience, "ranked": ranked})
+            else:
+                sys.stdout.write(health_tables(experience, ranked, args.strategies))
         elif args.command == "user":
             if args.user_command == "export":
                 _print(client.export_user(args.user_id))
@@ -317,6 +330,41 @@ def _client_call(args: argparse.Namespace) -> int:
     finally:
         client.close()
     return 0
+
+
+def _table(rows: list[list[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+                   .rstrip() + "\n" for r in rows)
+
+
+def health_tables(experience: dict[str, Any], ranked: list[dict[str, Any]], strategies: bool) -> str:
+    """``guard health``: the tenant's experience health, then each campaign (or strategy), most fatigued first."""
+    def pct(x: Any) -> str:
+        return f"{100 * float(x or 0):.2f}%"
+
+    f, r = experience["figures"], experience["rates"]
+    out = [f"Experience health, last {experience['window']}\n", _table([
+        ["touches", "replies", "negative replies", "opt-outs", "spam complaints", "ignored / judged", "fatigue"],
+        [str(f["touches"]), str(f["replies"]), f"{f['negative_replies']} ({pct(r['negative_reply_rate'])})",
+         f"{int(f['opt_outs']) + int(f['list_unsubscribes'])} ({pct(r['opt_out_rate'])})",
+         f"{f['spam_complaints']} ({pct(r['complaint_rate'])})", f"{f['ignored']} / {f['judged']} "
+         f"({pct(r['ignore_rate'])})", str(experience["fatigue_index"])]]), "\n", _table([
+        ["tasks opened", "resolved", "within SLA", "recovered"],
+        [str(f["tasks_opened"]), str(f["tasks_resolved"]), pct(experience["resolved_in_sla_share"]),
+         pct(experience["recovered_share"])]])]
+    kind = "strategy" if strategies else "campaign"
+    rows = [[kind, "touches", "neg. replies", "opt-outs", "complaints", "ignored", "fatigue", "trend"]]
+    for item in ranked:
+        g, q = item["figures"], item["rates"]
+        rows.append([item["strategy_id" if strategies else "campaign_id"], str(g["touches"]),
+                     f"{g['negative_replies']} ({pct(q['negative_reply_rate'])})",
+                     f"{int(g['opt_outs']) + int(g['list_unsubscribes'])} ({pct(q['opt_out_rate'])})",
+                     f"{g['spam_complaints']} ({pct(q['complaint_rate'])})", f"{g['ignored']}/{g['judged']}",
+                     str(item["fatigue_index"]), f"{float(item['trend']):+.1f}"])
+    out += ["\n", f"{kind.capitalize()}s by fatigue index, last {experience['window']}\n",
+            _table(rows) if len(rows) > 1 else f"(no {kind} has figures in the window)\n"]
+    return "".join(out)
 
 
 def _policy_summary(answer: dict[str, Any]) -> dict[str, Any]:

@@ -129,8 +129,11 @@ class EngagementService:
                                              "unsubscribe must close a channel")
         done = await self.store.record_engagement(keys, e.touch_id, e.event, e.occurred_ms, e.channel, e.detail)
         metrics.ENGAGEMENT_EVENTS.labels(e.event, "known" if done.known else "unknown").inc()
-        if done.fresh and done.campaign_id:
-            self.counters.add(self.tenant, done.campaign_id, COUNTED[e.event])
+        if done.fresh:
+            at = done.sent_at_ms or e.occurred_ms
+            self.counters.add(self.tenant, done.campaign_id, COUNTED[e.event], strategy_id=done.strategy_id, at_ms=at)
+            if done.first_interaction:  # counted in the hour the touch went out: what its ignore rate is over
+                self.counters.add(self.tenant, done.campaign_id, "interacted", strategy_id=done.strategy_id, at_ms=at)
         action, task_id = done.action, ""
         if closing and done.channel:
             # Done again on a replay: closing a closed channel changes nothing, and a crash between storing

@@ -23,7 +23,7 @@ from guard.preferences import PreferenceService, PreferencesPatch
 from guard.service import GuardService
 from guard.store.counters import CampaignCounters
 from guard.store.keys import UserKeys
-from guard.store.redis_store import FeedbackStore, ScoreApplied
+from guard.store.redis_store import FeedbackStore, FirstInteraction, ScoreApplied
 from guard.validate import check_id, check_page_size, check_text, shown
 
 log = logs.get("guard.feedback")
@@ -125,8 +125,8 @@ class FeedbackService:
         rp = self.policy.replies
         self.keywords = rules.KeywordRules.of(rp.opt_out_keywords, rp.opt_in_keywords)
 
-    def _count(self, campaign_id: str, field_name: str) -> None:
-        self.counters.add(self.guard.tenant, campaign_id, field_name)
+    def _count(self, campaign_id: str, field_name: str, at_ms: int | None = None) -> None:
+        self.counters.add(self.guard.tenant, campaign_id, field_name, at_ms=at_ms)
 
     async def campaign_health(self, campaign_id: str) -> dict[str, int]:
         """Touches, negative replies and opt-outs of one campaign (the raw figures of a fatigue index)."""
@@ -169,7 +169,10 @@ class FeedbackService:
         known = await self.store.record_reply(keys, reply_id, received, {
             "text": text, "channel": channel, "at": str(received), "campaign": campaign, "touch": in_reply_to,
             "keyword": keyword, "hv": "1" if high_value else "0"}, self.policy.replies.text_retention_ms)
-        if known is not None:
+        if isinstance(known, FirstInteraction):
+            self.counters.add(self.guard.tenant, campaign, "interacted", strategy_id=known.strategy_id,
+                              at_ms=known.sent_at_ms)
+        elif known is not None:
             if ("text" in known and known["text"] != text) or known.get("channel", channel) != channel:
                 raise InvalidArgument("reply_id", f"{shown(reply_id)} was recorded before with another text or channel; "
                                                   "a new reply needs a new reply_id")
@@ -177,12 +180,13 @@ class FeedbackService:
                 await self._score_and_apply(keys, [StoredReply.from_hash(reply_id, known)])
                 known = await self.store.reply(keys, reply_id) or known
             return self._replayed(known)
+        self._count(campaign, "replies", received)
         if keyword:
             await self.preferences.update_preferences(
                 user_id, PreferencesPatch(paths=[f"channels.{channel}"], channels={channel: keyword == "opt_in"}),
                 source="keyword", actor=f"reply:{reply_id}", expected_version=None)
-            if campaign and keyword == "opt_out":
-                self._count(campaign, "opt_outs")
+            if keyword == "opt_out":
+                self._count(campaign, "opt_outs", received)
         applied = await self._score_and_apply(keys, [reply])
         result = applied.get(reply_id)
         if result is None:
@@ -204,7 +208,7 @@ class FeedbackService:
         known = await self.store.record_reply(keys, reply_id, at_ms, {
             "text": text, "channel": channel, "at": str(at_ms), "campaign": campaign_id, "touch": touch_id,
             "keyword": "", "hv": "1" if high_value else "0"}, self.policy.replies.text_retention_ms, interaction=False)
-        if known is not None and known.get("state") == "scored":
+        if isinstance(known, dict) and known.get("state") == "scored":
             return known.get("task", "")
         reply = StoredReply(reply_id, text, at_ms, channel, campaign_id, high_value)
         applied = await self._score_and_apply(keys, [reply], known_scores=[_CERTAINLY_NEGATIVE])
@@ -238,8 +242,8 @@ class FeedbackService:
                 task_id = await self._file(keys, applied.task_id, applied.negative, item, now, new=applied.task_is_new)
                 applied = replace(applied, task_id=task_id)
             out[item.reply_id] = applied
-            if applied.fresh and applied.action == "hold" and item.campaign_id:
-                self._count(item.campaign_id, "negative_replies")
+            if applied.fresh and applied.action == "hold" and known_scores is None:  # complaints count apart
+                self._count(item.campaign_id, "negative_replies", item.at_ms)
         return out
 
     async def _file(self, keys: UserKeys, task_id: str, negative: float, reply: StoredReply, now: int, *,
@@ -277,6 +281,7 @@ class FeedbackService:
             "replies": json.dumps([entry], ensure_ascii=False)})
         if opened:
             metrics.TASKS_OPENED.labels(prio).inc()
+            self._count(reply.campaign_id, "tasks_opened", now)
             log.info("recovery_task_opened", task_id=task_id, priority=prio)
         return opened
 
@@ -393,8 +398,16 @@ class FeedbackService:
         if outcome not in OUTCOMES:
             raise InvalidArgument("outcome", f"one of {', '.join(OUTCOMES)} is required")
         check_text(note, "note")
-        status, who = await self.store.resolve(task_id, agent, self.now(), outcome, note)
+        now = self.now()
+        status, who = await self.store.resolve(task_id, agent, now, outcome, note)
         self._raise_for(status, who, task_id)
+        if status == "ok":  # the experience health's desk figures, counted once
+            task = await self.get_task(task_id)
+            self._count("", "tasks_resolved", now)
+            if now <= task.due_ms:
+                self._count("", "tasks_resolved_in_sla", now)
+            if outcome == "RECOVERED":
+                self._count("", "tasks_recovered", now)
         held = await self.store.task_closed(self.guard.keys(who), task_id, lift_hold)
         log.info("recovery_task_resolved", task_id=task_id, outcome=outcome, lift_hold=lift_hold and held,
                  repeated=status == "again")

@@ -29,3 +29,5 @@ AUTH_FAILURES = Counter("guard_auth_failures_total",
                         "(missing, unknown, revoked, role, tenant, limited)", ["reason"])
 ENGAGEMENT_EVENTS = Counter("guard_engagement_events_total",
                             "Engagement events by event, and whether guard knew the touch", ["event", "touch"])
+FIGURES = Counter("guard_figures_total", "The tenant's figures (touches, opens, negative replies, opt-outs, "
+                  "spam complaints, tasks ...); per campaign they are in the health calls, not here", ["tenant", "figure"])

@@ -65,6 +65,7 @@ class GuardService:
         check_id(touch.user_id, prefix + "user_id")
         check_id(touch.touch_id, prefix + "touch_id", required=not touch.dry_run)
         check_id(touch.campaign_id, prefix + "campaign_id", required=False)
+        check_id(touch.strategy_id, prefix + "strategy_id", required=False)
         if touch.channel not in self.policy.channels:
             raise InvalidArgument(
                 prefix + "channel", f"unknown channel {shown(touch.channel)} (known: {', '.join(sorted(self.policy.channels))})"
@@ -78,10 +79,7 @@ class GuardService:
             raise InvalidArgument(prefix + "send_at", "is further ahead than the policy's max_schedule_ahead")
         if touch.at_ms and touch.at_ms < now_ms - 3_600_000:
             raise InvalidArgument(prefix + "send_at", "is more than an hour in the past")
-        if touch.at_ms:
-            return touch
-        return Touch(touch.user_id, touch.channel, touch.category, touch.campaign_id, touch.touch_id, touch.touch_class,
-                     touch.dry_run, now_ms, touch.high_value)
+        return touch if touch.at_ms else dataclasses.replace(touch, at_ms=now_ms)
 
     def fail_mode(self, touch: Touch) -> Outcome:
         if self.policy.classes[touch.touch_class].fail_open:
@@ -114,7 +112,8 @@ class GuardService:
         outcome = dataclasses.replace(outcome, detail=decide.describe(outcome))
         metrics.count_decision(outcome, touch.touch_class.value)
         if outcome.recorded and not outcome.replayed:
-            self.counters.add(self.tenant, touch.campaign_id, "touches")
+            self.counters.add(self.tenant, touch.campaign_id, "touches", strategy_id=touch.strategy_id,
+                              at_ms=touch.at_ms)
         return outcome
 
     def _zone_for(self, touch: Touch) -> tuple[str, clock.Segments] | None:

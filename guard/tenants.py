@@ -19,6 +19,7 @@ from guard.domain.clock import Clock
 from guard.engagement import EngagementService
 from guard.errors import StoreUnavailable
 from guard.feedback import FeedbackService, Scorer
+from guard.health import HealthService
 from guard.preferences import PreferenceService
 from guard.privacy import PrivacyService
 from guard.service import GuardService
@@ -43,6 +44,7 @@ class Services:
     counters: CampaignCounters
     privacy: PrivacyService
     engagement: EngagementService
+    health: HealthService
 
 
 def wire(pol: policy.Policy, store: RedisStore, scorer: Scorer | None, *, tenant: str = "default",
@@ -56,7 +58,7 @@ def wire(pol: policy.Policy, store: RedisStore, scorer: Scorer | None, *, tenant
     service.score_pending = feedback.score_pending
     engagement = EngagementService(pol, store, preferences, feedback, counters, now=now, tenant=tenant)
     return Services(tenant, pol, preferences, service, feedback, counters, PrivacyService(store, tenant, now=now),
-                    engagement)
+                    engagement, HealthService(pol, counters, tenant, now=now))
 
 
 class Tenants:

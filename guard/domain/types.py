@@ -135,6 +135,7 @@ class Touch:
     dry_run: bool
     at_ms: int
     high_value: bool = False  # the sender marks the user high-value (recovery tasks become P1)
+    strategy_id: str = ""  # the layering strategy or journey the campaign belongs to
 
 
 @dataclass(frozen=True)

@@ -1,57 +1,103 @@
-"""Per-campaign counters, counted off the response path.
+"""Campaign, strategy and tenant figures, counted off the response path.
 
-A recorded touch, a negative reply or an opt-out adds one to its campaign's figures. The
-campaign's hash lives in the tenant's slot, not the user's, so counting inside the check
-script would break the one-slot rule and counting beside it would cost every recorded
-touch a second round trip. Instead ``add`` only notes the increment in memory, and a
-flusher writes the sums every ``every_s`` seconds as one pipeline of HINCRBYs. What a
-crash can lose is the last interval's increments (figures for people, never a cap); a
-failed write keeps them for the next flush; ``close`` flushes what is left.
+A recorded touch, a reply, an engagement event or a task adds one to its figures. Those
+live in the tenant's slot, not the user's, so counting inside the check script would break
+the one-slot rule and counting beside it would cost every recorded touch a second round
+trip. Instead ``add`` only notes the increment in memory, and a flusher writes the sums
+every ``every_s`` seconds as one pipeline. What a crash can lose is the last interval's
+increments (figures for people, never a cap); a failed write keeps them for the next flush;
+``close`` flushes what is left.
+
+Figures are kept per hour (a hash per campaign, strategy or tenant and hour, kept 16 days),
+so any rolling window of whole hours, and the one before it, can be summed; a campaign's
+all-time totals are kept too.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import Counter
+from collections.abc import Sequence
 
-from guard import logs
+from guard import logs, metrics
 from guard.errors import StoreUnavailable
 from guard.store.connection import Connection
 from guard.store.keys import TenantKeys
 
 log = logs.get("guard.store.counters")
 
+HOUR_MS = 3_600_000
+KEEP_S = 16 * 86_400  # two 7-day windows and the ignore look-back
+
 
 class CampaignCounters:
     def __init__(self, conn: Connection, *, every_s: float = 0.1) -> None:
         self.conn = conn
         self.every_s = every_s
-        self._pending: Counter[tuple[str, str, str]] = Counter()
+        self._pending: Counter[tuple[str, str, str, int, str]] = Counter()  # tenant, scope, name, hour, figure
         self._task: asyncio.Task[None] | None = None
 
-    def add(self, tenant: str, campaign_id: str, field: str, n: int = 1) -> None:
-        """Count without waiting: the sum reaches Redis with the next flush."""
+    def add(self, tenant: str, campaign_id: str, field: str, n: int = 1, *, strategy_id: str = "",
+            at_ms: int | None = None) -> None:
+        """Count without waiting: the sum reaches Redis with the next flush. ``at_ms`` picks the hour."""
+        hour = (at_ms if at_ms is not None else time.time_ns() // 1_000_000) // HOUR_MS
+        self._pending[(tenant, "t", "", hour, field)] += n
+        metrics.FIGURES.labels(tenant, field).inc(n)
         if campaign_id:
-            self._pending[(tenant, campaign_id, field)] += n
-            if self._task is None:
-                with contextlib.suppress(RuntimeError):  # no running loop: counted at the next flush
-                    self._task = asyncio.get_running_loop().create_task(self._run())
+            self._pending[(tenant, "c", campaign_id, hour, field)] += n
+        if strategy_id:
+            self._pending[(tenant, "s", strategy_id, hour, field)] += n
+        if self._task is None:
+            with contextlib.suppress(RuntimeError):  # no running loop: counted at the next flush
+                self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def flush(self) -> None:
         if not self._pending:
             return
         batch, self._pending = self._pending, Counter()
+        commands: list[tuple[object, ...]] = []
+        buckets: set[str] = set()
+        latest: dict[tuple[str, str, str], int] = {}
+        for (tenant, scope, name, hour, field), n in batch.items():
+            keys = TenantKeys(tenant)
+            bucket = keys.figures(scope, name, hour)
+            commands.append(("HINCRBY", bucket, field, n))
+            buckets.add(bucket)
+            if scope == "c":
+                commands.append(("HINCRBY", keys.campaign(name), field, n))  # all-time totals
+            if scope != "t":
+                latest[(tenant, scope, name)] = max(latest.get((tenant, scope, name), 0), hour)
+        commands += [("EXPIRE", b, KEEP_S) for b in buckets]
+        commands += [("ZADD", TenantKeys(t).figure_index(scope), "GT", hour * HOUR_MS, name)
+                     for (t, scope, name), hour in latest.items()]
         try:
-            await self.conn.pipeline([("HINCRBY", TenantKeys(t).campaign(c), f, n) for (t, c, f), n in batch.items()])
+            await self.conn.pipeline(commands)
         except StoreUnavailable as exc:
             self._pending.update(batch)  # kept for the next flush
             log.warning("campaign_counters_unwritten", error=str(exc), pending=len(self._pending))
 
     async def read(self, tenant: str, campaign_id: str) -> dict[str, int]:
+        """A campaign's all-time totals."""
         await self.flush()
         raw = await self.conn.execute("HGETALL", TenantKeys(tenant).campaign(campaign_id))
         return {str(k): int(v) for k, v in dict(raw or {}).items()}
+
+    async def hours(self, tenant: str, scope: str, name: str, first_hour: int, last_hour: int) -> list[dict[str, int]]:
+        """The figures of each hour from ``first_hour`` to ``last_hour``, both included."""
+        await self.flush()
+        keys = TenantKeys(tenant)
+        rows = await self.conn.pipeline([("HGETALL", keys.figures(scope, name, h))
+                                         for h in range(first_hour, last_hour + 1)])
+        return [{str(k): int(v) for k, v in dict(r or {}).items()} for r in rows]
+
+    async def active(self, tenant: str, scope: str, since_ms: int) -> Sequence[str]:
+        """Campaigns (or strategies) with figures in an hour from ``since_ms`` on."""
+        await self.flush()
+        rows = await self.conn.execute("ZRANGEBYSCORE", TenantKeys(tenant).figure_index(scope),
+                                       since_ms - since_ms % HOUR_MS, "+inf")
+        return [str(r) for r in rows]
 
     async def _run(self) -> None:
         while True:

@@ -117,6 +117,14 @@ class TenantKeys:
     def campaign(self, campaign_id: str) -> str:
         return self._k(f"campaign:{campaign_id}")
 
+    def figures(self, scope: str, name: str, hour: int) -> str:
+        """One hour's figures of a campaign (scope ``c``), a strategy (``s``) or the whole tenant (``t``)."""
+        return self._k(f"fig:{scope}:{name}:{hour}")
+
+    def figure_index(self, scope: str) -> str:
+        """The campaigns (or strategies) with figures, by their latest hour with any."""
+        return self._k(f"fig:{scope}:index")
+
 
 @dataclass(frozen=True)
 class ControlKeys:

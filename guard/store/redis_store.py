@@ -57,12 +57,21 @@ class StoredTouch:
 
 
 @dataclass(frozen=True)
+class FirstInteraction:
+    sent_at_ms: int
+    strategy_id: str
+
+
+@dataclass(frozen=True)
 class EngagementRecorded:
     fresh: bool  # first time for this (touch, event)
     known: bool  # the touch is one guard recorded
     channel: str
     campaign_id: str
     action: str  # none, interaction, deliverable, undeliverable
+    strategy_id: str = ""
+    sent_at_ms: int = 0  # when the touch was sent (0: unknown touch)
+    first_interaction: bool = False  # the first open, click or conversion of this touch
 
 
 class _Parts:
@@ -159,7 +168,8 @@ class RedisStore:
             cap_keys.append(keys.cap(RuleCheck(USER_RULE_ID, "", 0, USER_RULE_WINDOW_MS)))
         mine = orjson.dumps({
             "touch_id": touch.touch_id, "channel": touch.channel, "category": touch.category,
-            "campaign_id": touch.campaign_id, "touch_class": touch.touch_class.value, "dry_run": touch.dry_run,
+            "campaign_id": touch.campaign_id, "strategy_id": touch.strategy_id,
+            "touch_class": touch.touch_class.value, "dry_run": touch.dry_run,
             "at_ms": touch.at_ms, "high_value": touch.high_value, "now_ms": now_ms,
             "deadline_ms": time.time_ns() // 1_000_000 + int(self.conn.timeout_s * 1000 * DEADLINE_SHARE),
             "rules": [{"rule_id": r.rule_id, "limit": r.limit, "window_ms": r.window_ms, "shadow": r.shadow}
@@ -217,10 +227,11 @@ class RedisStore:
 
     async def record_engagement(self, keys: UserKeys, touch_id: str, event: str, occurred_ms: int, channel: str,
                                 detail: str) -> EngagementRecorded:
-        fresh, known, ch, campaign, action = await self.conn.run(
+        fresh, known, ch, campaign, action, strategy, sent_at, first = await self.conn.run(
             "engagement_record", [keys.touch(touch_id), keys.engagement, keys.stray_events],
             [touch_id, event, str(occurred_ms), channel, detail, str(RECORD_TTL_MS * 12)])
-        return EngagementRecorded(bool(int(fresh)), bool(int(known)), str(ch), str(campaign), str(action))
+        return EngagementRecorded(bool(int(fresh)), bool(int(known)), str(ch), str(campaign), str(action),
+                                  str(strategy), int(float(sent_at or 0)), bool(int(first)))
 
     async def touch_known(self, keys: UserKeys, touch_id: str) -> bool:
         return bool(await self.conn.execute("EXISTS", keys.touch(touch_id)))
@@ -299,19 +310,24 @@ class FeedbackStore:
     async def record_reply(
         self, keys: UserKeys, reply_id: str, received_ms: int, fields: dict[str, str], text_retention_ms: int,
         *, interaction: bool = True,
-    ) -> dict[str, str] | None:
-        """None when stored now; the stored fields when this reply_id was known (nothing changes then).
+    ) -> dict[str, str] | FirstInteraction | None:
+        """The stored fields when this reply_id was known (nothing changes then); else None, or, when the reply
+        was the first interaction with the touch it answers, that touch's send time and strategy.
 
         A reply is an interaction (the user is back in the first engagement tier) unless ``interaction`` is off.
         """
         flat = [x for kv in fields.items() for x in kv]
         args = [reply_id, str(received_ms), str(text_retention_ms + REPLY_RECORD_AFTER_TEXT_MS),
                 "1" if interaction else "0", *flat]
+        replied_to = keys.touch(fields.get("touch", ""))  # touch:"" never exists: no touch, nothing marked
         status, known = await self.conn.run("record_reply", [keys.reply(reply_id), keys.replies, keys.unscored,
-                                                             keys.engagement], args)
+                                                             keys.engagement, replied_to], args)
         if status == "exists":
             pairs = json.loads(known)
             return dict(zip(pairs[::2], pairs[1::2], strict=True))
+        first, sent, strategy = json.loads(known)
+        if int(first):  # the first interaction with that touch: its campaign counts it in the hour it went out
+            return FirstInteraction(int(float(sent)), str(strategy))
         member = f"{keys.user_id} {reply_id}"
         await self.conn.pipeline([("ZADD", self.tenant.pending_replies, received_ms, member),
                                   ("ZADD", self.tenant.reply_texts, received_ms, member)])

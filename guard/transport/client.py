@@ -17,7 +17,8 @@ from guard.v1 import guard_pb2_grpc as pb_grpc
 
 
 def _dict(msg: Any) -> dict[str, Any]:
-    out: dict[str, Any] = json_format.MessageToDict(msg, preserving_proto_field_name=True)
+    out: dict[str, Any] = json_format.MessageToDict(msg, preserving_proto_field_name=True,
+                                                    always_print_fields_with_no_presence=True)
     return out
 
 
@@ -170,3 +171,23 @@ class Client:
     def policy(self, tenant: str) -> pb.PolicyInForce:
         answer: pb.PolicyInForce = self.admin.GetPolicy(pb.GetPolicyRequest(tenant=tenant), timeout=self.timeout)
         return answer
+
+    # -- health ---------------------------------------------------------------------------------
+
+    def experience(self, window: str) -> dict[str, Any]:
+        return _dict(self.stub.GetExperienceHealth(pb.GetExperienceHealthRequest(window=window), timeout=self.timeout))
+
+    def campaign_health(self, campaign_id: str, strategy_id: str, window: str) -> dict[str, Any]:
+        return _dict(self.stub.GetCampaignHealth(pb.GetCampaignHealthRequest(
+            campaign_id=campaign_id, strategy_id=strategy_id, window=window), timeout=self.timeout))
+
+    def ranked_health(self, strategies: bool, window: str, page_size: int = 500) -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = []
+        token = ""
+        while True:
+            answer = self.stub.ListCampaignHealth(pb.ListCampaignHealthRequest(
+                strategies=strategies, window=window, page_size=page_size, page_token=token), timeout=self.timeout * 6)
+            items += [_dict(i) for i in answer.items]
+            token = answer.next_page_token
+            if not token:
+                return items

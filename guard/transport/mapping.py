@@ -5,10 +5,12 @@ from __future__ import annotations
 from google.protobuf import duration_pb2, timestamp_pb2
 
 from guard.domain import clock
+from guard.domain.fatigue import Figures
 from guard.domain.types import CapUsage, Outcome, Preferences, Touch, TouchClass
 from guard.engagement import EngagementState, Event, EventResult
 from guard.errors import InvalidArgument
 from guard.feedback import RecoveryTask, ReplyResult
+from guard.health import Health
 from guard.preferences import ConsentEvent, PreferencesPatch
 from guard.service import UserState
 from guard.store.redis_store import StoredTouch
@@ -49,7 +51,7 @@ def touch_from_pb(req: pb.CheckTouchRequest, prefix: str = "") -> Touch:
         if at <= 0:
             raise InvalidArgument(prefix + "send_at", "must be after 1970")
     return Touch(req.user_id, req.channel, req.category, req.campaign_id, req.touch_id,
-                 _CLASS_TO_DOMAIN[req.touch_class], req.dry_run, at, req.high_value_user)
+                 _CLASS_TO_DOMAIN[req.touch_class], req.dry_run, at, req.high_value_user, req.strategy_id)
 
 
 def cap_to_pb(cap: CapUsage) -> pb.CapUsage:
@@ -169,3 +171,27 @@ def engagement_to_pb(state: EngagementState) -> pb.EngagementState:
     if state.override_until_ms:
         msg.override_until.CopyFrom(ms_to_ts(state.override_until_ms))
     return msg
+
+
+def _figures_to_pb(f: Figures) -> pb.HealthFigures:
+    return pb.HealthFigures(
+        touches=f.touches, deliveries=f.deliveries, opens=f.opens, clicks=f.clicks, conversions=f.conversions,
+        replies=f.replies, negative_replies=f.negative_replies, opt_outs=f.opt_outs,
+        list_unsubscribes=f.list_unsubscribes, spam_complaints=f.spam_complaints, bounces=f.bounces,
+        ignored=f.ignored, judged=f.judged, tasks_opened=f.tasks_opened, tasks_resolved=f.tasks_resolved,
+        tasks_resolved_in_sla=f.tasks_resolved_in_sla, tasks_recovered=f.tasks_recovered)
+
+
+def campaign_health_to_pb(h: Health) -> pb.CampaignHealth:
+    return pb.CampaignHealth(campaign_id=h.name if h.scope == "campaign" else "",
+                             strategy_id=h.name if h.scope == "strategy" else "", window=h.window,
+                             figures=_figures_to_pb(h.figures), rates=pb.HealthRates(**h.rates),
+                             fatigue_index=h.fatigue_index, previous_fatigue_index=h.previous_index, trend=h.trend)
+
+
+def experience_to_pb(h: Health) -> pb.ExperienceHealth:
+    f = h.figures
+    return pb.ExperienceHealth(window=h.window, figures=_figures_to_pb(f), rates=pb.HealthRates(**h.rates),
+                               fatigue_index=h.fatigue_index,
+                               resolved_in_sla_share=f.tasks_resolved_in_sla / f.tasks_resolved if f.tasks_resolved else 0,
+                               recovered_share=f.tasks_recovered / f.tasks_resolved if f.tasks_resolved else 0)

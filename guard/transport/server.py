@@ -158,6 +158,26 @@ class EngagementGuardServicer(pb_grpc.EngagementGuardServicer):
         return mapping.engagement_to_pb(state)
 
     @rpc
+    async def GetCampaignHealth(self, caller: Caller, request: pb.GetCampaignHealthRequest, context: Any,
+                                log_fields: dict[str, Any]) -> pb.CampaignHealth:
+        health = await caller.services.health.campaign(request.campaign_id, request.strategy_id, request.window)
+        return mapping.campaign_health_to_pb(health)
+
+    @rpc
+    async def ListCampaignHealth(self, caller: Caller, request: pb.ListCampaignHealthRequest, context: Any,
+                                 log_fields: dict[str, Any]) -> pb.ListCampaignHealthResponse:
+        items, token = await caller.services.health.ranked(request.strategies, request.window, request.page_size,
+                                                           request.page_token)
+        log_fields.update(items=len(items))
+        return pb.ListCampaignHealthResponse(items=[mapping.campaign_health_to_pb(h) for h in items],
+                                             next_page_token=token)
+
+    @rpc
+    async def GetExperienceHealth(self, caller: Caller, request: pb.GetExperienceHealthRequest, context: Any,
+                                  log_fields: dict[str, Any]) -> pb.ExperienceHealth:
+        return mapping.experience_to_pb(await caller.services.health.experience(request.window))
+
+    @rpc
     async def ExportUserData(
         self, caller: Caller, request: pb.ExportUserDataRequest, context: Any, log_fields: dict[str, Any]
     ) -> pb.ExportUserDataResponse:

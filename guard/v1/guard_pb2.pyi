@@ -130,7 +130,7 @@ ADMIN: Role
 OPERATOR: Role
 
 class CheckTouchRequest(_message.Message):
-    __slots__ = ("user_id", "channel", "category", "campaign_id", "touch_id", "touch_class", "dry_run", "send_at", "high_value_user")
+    __slots__ = ("user_id", "channel", "category", "campaign_id", "touch_id", "touch_class", "dry_run", "send_at", "high_value_user", "strategy_id")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
@@ -140,6 +140,7 @@ class CheckTouchRequest(_message.Message):
     DRY_RUN_FIELD_NUMBER: _ClassVar[int]
     SEND_AT_FIELD_NUMBER: _ClassVar[int]
     HIGH_VALUE_USER_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_ID_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     channel: str
     category: str
@@ -149,7 +150,8 @@ class CheckTouchRequest(_message.Message):
     dry_run: bool
     send_at: _timestamp_pb2.Timestamp
     high_value_user: bool
-    def __init__(self, user_id: _Optional[str] = ..., channel: _Optional[str] = ..., category: _Optional[str] = ..., campaign_id: _Optional[str] = ..., touch_id: _Optional[str] = ..., touch_class: _Optional[_Union[TouchClass, str]] = ..., dry_run: _Optional[bool] = ..., send_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., high_value_user: _Optional[bool] = ...) -> None: ...
+    strategy_id: str
+    def __init__(self, user_id: _Optional[str] = ..., channel: _Optional[str] = ..., category: _Optional[str] = ..., campaign_id: _Optional[str] = ..., touch_id: _Optional[str] = ..., touch_class: _Optional[_Union[TouchClass, str]] = ..., dry_run: _Optional[bool] = ..., send_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., high_value_user: _Optional[bool] = ..., strategy_id: _Optional[str] = ...) -> None: ...
 
 class CapUsage(_message.Message):
     __slots__ = ("rule_id", "limit", "used", "window", "shadow", "exceeded")
@@ -708,3 +710,125 @@ class SetEngagementTierRequest(_message.Message):
     reason: str
     actor: str
     def __init__(self, user_id: _Optional[str] = ..., tier: _Optional[str] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., reason: _Optional[str] = ..., actor: _Optional[str] = ...) -> None: ...
+
+class HealthFigures(_message.Message):
+    __slots__ = ("touches", "deliveries", "opens", "clicks", "conversions", "replies", "negative_replies", "opt_outs", "list_unsubscribes", "spam_complaints", "bounces", "ignored", "judged", "tasks_opened", "tasks_resolved", "tasks_resolved_in_sla", "tasks_recovered")
+    TOUCHES_FIELD_NUMBER: _ClassVar[int]
+    DELIVERIES_FIELD_NUMBER: _ClassVar[int]
+    OPENS_FIELD_NUMBER: _ClassVar[int]
+    CLICKS_FIELD_NUMBER: _ClassVar[int]
+    CONVERSIONS_FIELD_NUMBER: _ClassVar[int]
+    REPLIES_FIELD_NUMBER: _ClassVar[int]
+    NEGATIVE_REPLIES_FIELD_NUMBER: _ClassVar[int]
+    OPT_OUTS_FIELD_NUMBER: _ClassVar[int]
+    LIST_UNSUBSCRIBES_FIELD_NUMBER: _ClassVar[int]
+    SPAM_COMPLAINTS_FIELD_NUMBER: _ClassVar[int]
+    BOUNCES_FIELD_NUMBER: _ClassVar[int]
+    IGNORED_FIELD_NUMBER: _ClassVar[int]
+    JUDGED_FIELD_NUMBER: _ClassVar[int]
+    TASKS_OPENED_FIELD_NUMBER: _ClassVar[int]
+    TASKS_RESOLVED_FIELD_NUMBER: _ClassVar[int]
+    TASKS_RESOLVED_IN_SLA_FIELD_NUMBER: _ClassVar[int]
+    TASKS_RECOVERED_FIELD_NUMBER: _ClassVar[int]
+    touches: int
+    deliveries: int
+    opens: int
+    clicks: int
+    conversions: int
+    replies: int
+    negative_replies: int
+    opt_outs: int
+    list_unsubscribes: int
+    spam_complaints: int
+    bounces: int
+    ignored: int
+    judged: int
+    tasks_opened: int
+    tasks_resolved: int
+    tasks_resolved_in_sla: int
+    tasks_recovered: int
+    def __init__(self, touches: _Optional[int] = ..., deliveries: _Optional[int] = ..., opens: _Optional[int] = ..., clicks: _Optional[int] = ..., conversions: _Optional[int] = ..., replies: _Optional[int] = ..., negative_replies: _Optional[int] = ..., opt_outs: _Optional[int] = ..., list_unsubscribes: _Optional[int] = ..., spam_complaints: _Optional[int] = ..., bounces: _Optional[int] = ..., ignored: _Optional[int] = ..., judged: _Optional[int] = ..., tasks_opened: _Optional[int] = ..., tasks_resolved: _Optional[int] = ..., tasks_resolved_in_sla: _Optional[int] = ..., tasks_recovered: _Optional[int] = ...) -> None: ...
+
+class HealthRates(_message.Message):
+    __slots__ = ("complaint_rate", "opt_out_rate", "negative_reply_rate", "ignore_rate")
+    COMPLAINT_RATE_FIELD_NUMBER: _ClassVar[int]
+    OPT_OUT_RATE_FIELD_NUMBER: _ClassVar[int]
+    NEGATIVE_REPLY_RATE_FIELD_NUMBER: _ClassVar[int]
+    IGNORE_RATE_FIELD_NUMBER: _ClassVar[int]
+    complaint_rate: float
+    opt_out_rate: float
+    negative_reply_rate: float
+    ignore_rate: float
+    def __init__(self, complaint_rate: _Optional[float] = ..., opt_out_rate: _Optional[float] = ..., negative_reply_rate: _Optional[float] = ..., ignore_rate: _Optional[float] = ...) -> None: ...
+
+class CampaignHealth(_message.Message):
+    __slots__ = ("campaign_id", "strategy_id", "window", "figures", "rates", "fatigue_index", "previous_fatigue_index", "trend")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_ID_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    FIGURES_FIELD_NUMBER: _ClassVar[int]
+    RATES_FIELD_NUMBER: _ClassVar[int]
+    FATIGUE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    PREVIOUS_FATIGUE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    TREND_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    strategy_id: str
+    window: str
+    figures: HealthFigures
+    rates: HealthRates
+    fatigue_index: float
+    previous_fatigue_index: float
+    trend: float
+    def __init__(self, campaign_id: _Optional[str] = ..., strategy_id: _Optional[str] = ..., window: _Optional[str] = ..., figures: _Optional[_Union[HealthFigures, _Mapping]] = ..., rates: _Optional[_Union[HealthRates, _Mapping]] = ..., fatigue_index: _Optional[float] = ..., previous_fatigue_index: _Optional[float] = ..., trend: _Optional[float] = ...) -> None: ...
+
+class GetCampaignHealthRequest(_message.Message):
+    __slots__ = ("campaign_id", "strategy_id", "window")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_ID_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    strategy_id: str
+    window: str
+    def __init__(self, campaign_id: _Optional[str] = ..., strategy_id: _Optional[str] = ..., window: _Optional[str] = ...) -> None: ...
+
+class ListCampaignHealthRequest(_message.Message):
+    __slots__ = ("strategies", "window", "page_size", "page_token")
+    STRATEGIES_FIELD_NUMBER: _ClassVar[int]
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    PAGE_SIZE_FIELD_NUMBER: _ClassVar[int]
+    PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    strategies: bool
+    window: str
+    page_size: int
+    page_token: str
+    def __init__(self, strategies: _Optional[bool] = ..., window: _Optional[str] = ..., page_size: _Optional[int] = ..., page_token: _Optional[str] = ...) -> None: ...
+
+class ListCampaignHealthResponse(_message.Message):
+    __slots__ = ("items", "next_page_token")
+    ITEMS_FIELD_NUMBER: _ClassVar[int]
+    NEXT_PAGE_TOKEN_FIELD_NUMBER: _ClassVar[int]
+    items: _containers.RepeatedCompositeFieldContainer[CampaignHealth]
+    next_page_token: str
+    def __init__(self, items: _Optional[_Iterable[_Union[CampaignHealth, _Mapping]]] = ..., next_page_token: _Optional[str] = ...) -> None: ...
+
+class GetExperienceHealthRequest(_message.Message):
+    __slots__ = ("window",)
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    window: str
+    def __init__(self, window: _Optional[str] = ...) -> None: ...
+
+class ExperienceHealth(_message.Message):
+    __slots__ = ("window", "figures", "rates", "fatigue_index", "resolved_in_sla_share", "recovered_share")
+    WINDOW_FIELD_NUMBER: _ClassVar[int]
+    FIGURES_FIELD_NUMBER: _ClassVar[int]
+    RATES_FIELD_NUMBER: _ClassVar[int]
+    FATIGUE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    RESOLVED_IN_SLA_SHARE_FIELD_NUMBER: _ClassVar[int]
+    RECOVERED_SHARE_FIELD_NUMBER: _ClassVar[int]
+    window: str
+    figures: HealthFigures
+    rates: HealthRates
+    fatigue_index: float
+    resolved_in_sla_share: float
+    recovered_share: float
+    def __init__(self, window: _Optional[str] = ..., figures: _Optional[_Union[HealthFigures, _Mapping]] = ..., rates: _Optional[_Union[HealthRates, _Mapping]] = ..., fatigue_index: _Optional[float] = ..., resolved_in_sla_share: _Optional[float] = ..., recovered_share: _Optional[float] = ...) -> None: ...

@@ -89,6 +89,21 @@ class EngagementGuardStub:
                 request_serializer=guard_dot_v1_dot_guard__pb2.SetEngagementTierRequest.SerializeToString,
                 response_deserializer=guard_dot_v1_dot_guard__pb2.EngagementState.FromString,
                 _registered_method=True)
+        self.GetCampaignHealth = channel.unary_unary(
+                '/guard.v1.EngagementGuard/GetCampaignHealth',
+                request_serializer=guard_dot_v1_dot_guard__pb2.GetCampaignHealthRequest.SerializeToString,
+                response_deserializer=guard_dot_v1_dot_guard__pb2.CampaignHealth.FromString,
+                _registered_method=True)
+        self.ListCampaignHealth = channel.unary_unary(
+                '/guard.v1.EngagementGuard/ListCampaignHealth',
+                request_serializer=guard_dot_v1_dot_guard__pb2.ListCampaignHealthRequest.SerializeToString,
+                response_deserializer=guard_dot_v1_dot_guard__pb2.ListCampaignHealthResponse.FromString,
+                _registered_method=True)
+        self.GetExperienceHealth = channel.unary_unary(
+                '/guard.v1.EngagementGuard/GetExperienceHealth',
+                request_serializer=guard_dot_v1_dot_guard__pb2.GetExperienceHealthRequest.SerializeToString,
+                response_deserializer=guard_dot_v1_dot_guard__pb2.ExperienceHealth.FromString,
+                _registered_method=True)
         self.ExportUserData = channel.unary_unary(
                 '/guard.v1.EngagementGuard/ExportUserData',
                 request_serializer=guard_dot_v1_dot_guard__pb2.ExportUserDataRequest.SerializeToString,
@@ -181,6 +196,27 @@ class EngagementGuardServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def GetCampaignHealth(self, request, context):
+        """A campaign's or a strategy's figures over a rolling window, its fatigue index and trend. Role support.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListCampaignHealth(self, request, context):
+        """Every campaign (or strategy) with figures in the window, most fatigued first, paged. Role support.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetExperienceHealth(self, request, context):
+        """The tenant's experience health over a window: the negative rates, the desk's work. Role support.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ExportUserData(self, request, context):
         """Everything guard holds on one user, as one JSON document (a data-subject access request). Role admin.
         """
@@ -253,6 +289,21 @@ def add_EngagementGuardServicer_to_server(servicer, server):
                     servicer.SetEngagementTier,
                     request_deserializer=guard_dot_v1_dot_guard__pb2.SetEngagementTierRequest.FromString,
                     response_serializer=guard_dot_v1_dot_guard__pb2.EngagementState.SerializeToString,
+            ),
+            'GetCampaignHealth': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetCampaignHealth,
+                    request_deserializer=guard_dot_v1_dot_guard__pb2.GetCampaignHealthRequest.FromString,
+                    response_serializer=guard_dot_v1_dot_guard__pb2.CampaignHealth.SerializeToString,
+            ),
+            'ListCampaignHealth': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListCampaignHealth,
+                    request_deserializer=guard_dot_v1_dot_guard__pb2.ListCampaignHealthRequest.FromString,
+                    response_serializer=guard_dot_v1_dot_guard__pb2.ListCampaignHealthResponse.SerializeToString,
+            ),
+            'GetExperienceHealth': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetExperienceHealth,
+                    request_deserializer=guard_dot_v1_dot_guard__pb2.GetExperienceHealthRequest.FromString,
+                    response_serializer=guard_dot_v1_dot_guard__pb2.ExperienceHealth.SerializeToString,
             ),
             'ExportUserData': grpc.unary_unary_rpc_method_handler(
                     servicer.ExportUserData,
@@ -562,6 +613,87 @@ class EngagementGuard:
             '/guard.v1.EngagementGuard/SetEngagementTier',
             guard_dot_v1_dot_guard__pb2.SetEngagementTierRequest.SerializeToString,
             guard_dot_v1_dot_guard__pb2.EngagementState.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetCampaignHealth(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/guard.v1.EngagementGuard/GetCampaignHealth',
+            guard_dot_v1_dot_guard__pb2.GetCampaignHealthRequest.SerializeToString,
+            guard_dot_v1_dot_guard__pb2.CampaignHealth.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListCampaignHealth(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/guard.v1.EngagementGuard/ListCampaignHealth',
+            guard_dot_v1_dot_guard__pb2.ListCampaignHealthRequest.SerializeToString,
+            guard_dot_v1_dot_guard__pb2.ListCampaignHealthResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetExperienceHealth(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/guard.v1.EngagementGuard/GetExperienceHealth',
+            guard_dot_v1_dot_guard__pb2.GetExperienceHealthRequest.SerializeToString,
+            guard_dot_v1_dot_guard__pb2.ExperienceHealth.FromString,
             options,
             channel_credentials,
             insecure,

@@ -162,3 +162,39 @@ def test_a_calibration_overrides_the_computed_tier_until_it_ends(server):
         exported = server.cli("user", "export", "vip")
         audit = __import__("json").loads(exported.stdout)["other"]["engagement:audit"]
         assert [(a["actor"], a["new_tier"]) for a in audit] == [("amy", "dormant"), ("amy", "")]
+
+
+def test_guard_health_shows_exactly_what_was_fed_in(server):
+    with server.channel() as channel:
+        stub = pb_grpc.EngagementGuardStub(channel)
+        for i in range(5):
+            assert stub.CheckTouch(pb.CheckTouchRequest(
+                user_id=f"u{i}", channel="email", category="promotion", touch_id=f"s{i}", campaign_id="spring",
+                strategy_id="winback"), timeout=10).recorded
+        assert _touch(stub, "x1", "other").recorded
+        stub.RecordEngagements(pb.RecordEngagementsRequest(events=[
+            Kind(touch_id="s0", user_id="u0", event=Kind.DELIVERED), Kind(touch_id="s0", user_id="u0", event=Kind.OPENED),
+            Kind(touch_id="s1", user_id="u1", event=Kind.CLICKED),
+            Kind(touch_id="s2", user_id="u2", event=Kind.SPAM_COMPLAINT, provider="sendgrid"),
+            Kind(touch_id="s3", user_id="u3", event=Kind.UNSUBSCRIBED, provider="sendgrid")]), timeout=30)
+        stub.RecordReply(pb.RecordReplyRequest(user_id="u4", channel="email", text="别再发了，烦死了，再发就投诉",
+                                               reply_id="r1", in_reply_to_touch_id="s4"), timeout=30)
+    out = server.cli("health", "--window", "24h", "--json")
+    assert out.returncode == 0, out.stderr
+    data = __import__("json").loads(out.stdout)
+    spring = next(i for i in data["ranked"] if i["campaign_id"] == "spring")
+    f = spring["figures"]
+    assert {k: int(f[k]) for k in ("touches", "deliveries", "opens", "clicks", "spam_complaints", "list_unsubscribes",
+                                   "replies", "negative_replies", "tasks_opened")} == {
+        "touches": 5, "deliveries": 1, "opens": 1, "clicks": 1, "spam_complaints": 1, "list_unsubscribes": 1,
+        "replies": 1, "negative_replies": 1, "tasks_opened": 2}
+    assert spring["rates"]["complaint_rate"] == 0.2 and spring["fatigue_index"] > 0
+    assert [i["campaign_id"] for i in data["ranked"]] == ["spring", "spring-other"]  # most fatigued first
+    assert int(data["experience"]["figures"]["touches"]) == 6
+    table = server.cli("health", "--window", "24h")
+    lines = table.stdout.splitlines()
+    assert lines[0] == "Experience health, last 24h"
+    row = next(line for line in lines if line.startswith("spring "))
+    assert row.split()[:2] == ["spring", "5"] and "1 (20.00%)" in row
+    strategies = server.cli("health", "--window", "24h", "--strategies", "--json")
+    assert [i["strategy_id"] for i in __import__("json").loads(strategies.stdout)["ranked"]] == ["winback"]

@@ -19,12 +19,19 @@ def model() -> SentimentModel:
 
 
 @pytest.fixture
-async def loop_parts(store, model):
+async def wired(store, model):
+    """Every use case of one tenant, as ``guard serve`` wires them, on a clock the test moves."""
     clock = FakeClock(NOON)
     scorer = Switchable(model)
     batcher = MicroBatcher(scorer, max_batch=16, max_wait_s=0.002)
     parts = wire(policy.load(None), store, batcher.score, now=clock)
-    yield parts.service, parts.feedback, scorer, clock
+    yield parts, scorer, clock
     await batcher.close()
+
+
+@pytest.fixture
+def loop_parts(wired):
+    parts, scorer, clock = wired
+    return parts.service, parts.feedback, scorer, clock
 
 

@@ -272,7 +272,7 @@ if verdict == 'ALLOW' and not touch.dry_run and touch.touch_id ~= '' then
   local encoded = cjson.encode(result)
   redis.call('HSET', KEYS[2], 'state', 'recorded', 'result', encoded, 'keys', cjson.encode(keys), 'at', at,
     'channel', touch.channel, 'category', touch.category, 'campaign', touch.campaign_id,
-    'class', touch.touch_class, 'hv', touch.high_value and '1' or '0')
+    'class', touch.touch_class, 'hv', touch.high_value and '1' or '0', 'strategy', touch.strategy_id)
   redis.call('PEXPIRE', KEYS[2], math.max(at - touch.now_ms, 0) + policy.record_ttl_ms)
   return {'new', encoded}
 end
