@@ -43,7 +43,7 @@ METHOD_ROLES: dict[str, frozenset[Role]] = {
     "GetUserState": _SUPPORT, "WatchRecoveryTasks": _SUPPORT, "ListRecoveryTasks": _SUPPORT,
     "ClaimRecoveryTask": _SUPPORT, "ResolveRecoveryTask": _SUPPORT,
     "GetCampaignHealth": _SUPPORT, "ListCampaignHealth": _SUPPORT, "GetExperienceHealth": _SUPPORT,
-    "ExportUserData": _ADMIN, "EraseUser": _ADMIN,
+    "ExportUserData": _ADMIN, "EraseUser": _ADMIN, "ResumeCampaign": _ADMIN,
     "CreateApiKey": _PROVISIONING, "ListApiKeys": _PROVISIONING, "RevokeApiKey": _PROVISIONING,
     "ApplyPolicy": _PROVISIONING, "GetPolicy": _PROVISIONING,
 }

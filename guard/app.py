@@ -96,6 +96,7 @@ class App:
         self._tasks.append(asyncio.create_task(self._note_key_use()))
         if self.settings.worker_index == 0:  # one sweeper per deployment of workers is enough (and harmless twice)
             self._tasks.append(asyncio.create_task(self._sweep(self.settings.sweep_seconds)))
+            self._tasks.append(asyncio.create_task(self._evaluate_brakes(self.settings.brake_seconds)))
         log.info("serving", listen=self.settings.listen, port=self.server.port, worker=self.settings.worker_index,
                  tls=self.server.tls, mutual_tls=self.server.mutual_tls)
 
@@ -127,6 +128,15 @@ class App:
             except StoreUnavailable as exc:
                 log.warning("sweep_store_unavailable", error=str(exc))
             await asyncio.sleep(every_s)
+
+    async def _evaluate_brakes(self, every_s: float) -> None:
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self.tenants.evaluate_brakes()
+                await self.tenants.refresh_brakes()  # this process at once; the others at their next poll
+            except StoreUnavailable as exc:
+                log.warning("brakes_store_unavailable", error=str(exc))
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Drain calls in flight, then close everything this app opened."""

@@ -67,11 +67,12 @@ class StoredReply:
     channel: str
     campaign_id: str
     high_value: bool
+    strategy_id: str = ""
 
     @classmethod
     def from_hash(cls, reply_id: str, raw: dict[str, str]) -> StoredReply:
         return cls(reply_id, raw.get("text", ""), int(raw.get("at", 0)), raw.get("channel", ""),
-                   raw.get("campaign", ""), raw.get("hv") == "1")
+                   raw.get("campaign", ""), raw.get("hv") == "1", raw.get("strategy", ""))
 
 
 @dataclass(frozen=True)
@@ -97,6 +98,8 @@ class RecoveryTask:
     note: str
     replies: list[TaskReply] = field(default_factory=list)
     replies_omitted: int = 0  # earlier replies counted, not listed (the policy's max_replies_per_task)
+    kind: str = "USER"  # USER (a user's complaint) or CAMPAIGN (a braked campaign or strategy)
+    summary: str = ""  # what a campaign task is about
 
 
 def new_id(prefix: str, now_ms: int) -> str:
@@ -110,7 +113,8 @@ def task_from_hash(raw: dict[str, str]) -> RecoveryTask:
     return RecoveryTask(raw.get("task_id", ""), raw.get("user_id", ""), raw.get("channel", ""),
                         raw.get("campaign_id", ""), raw.get("priority", "P3"), int(raw.get("created_at", 0)),
                         int(raw.get("due_at", 0)), raw.get("status", "OPEN"), raw.get("assignee", ""),
-                        raw.get("outcome", ""), raw.get("note", ""), replies, int(raw.get("replies_omitted", 0)))
+                        raw.get("outcome", ""), raw.get("note", ""), replies, int(raw.get("replies_omitted", 0)),
+                        raw.get("kind", "USER"), raw.get("summary", ""))
 
 
 class FeedbackService:
@@ -125,8 +129,8 @@ class FeedbackService:
         rp = self.policy.replies
         self.keywords = rules.KeywordRules.of(rp.opt_out_keywords, rp.opt_in_keywords)
 
-    def _count(self, campaign_id: str, field_name: str, at_ms: int | None = None) -> None:
-        self.counters.add(self.guard.tenant, campaign_id, field_name, at_ms=at_ms)
+    def _count(self, campaign_id: str, field_name: str, at_ms: int | None = None, strategy_id: str = "") -> None:
+        self.counters.add(self.guard.tenant, campaign_id, field_name, at_ms=at_ms, strategy_id=strategy_id)
 
     async def campaign_health(self, campaign_id: str) -> dict[str, int]:
         """Touches, negative replies and opt-outs of one campaign (the raw figures of a fatigue index)."""
@@ -157,18 +161,23 @@ class FeedbackService:
         received = received_ms or now
         keys = self.guard.keys(user_id)
         window = self.policy.replies.attribution_window_ms
-        touch_campaign, high_value = await self.store.touch_facts(keys, in_reply_to) if in_reply_to else ("", False)
+        touch_campaign, high_value, touch_strategy = (await self.store.touch_facts(keys, in_reply_to) if in_reply_to
+                                                      else ("", False, ""))
         # The last touch matters only for what the request and the replied-to touch leave open.
         needs_last = not in_reply_to or not (campaign_id or touch_campaign)
         last = await self.store.last_touch(keys) if needs_last else None
         campaign = rules.attribute(campaign_id, touch_campaign, last[:2] if last else None, received, window)
         if not in_reply_to and last is not None and received - last[1] <= window:
             high_value = last[2]
+        # The strategy of the touch the campaign came from (none when the caller named another campaign).
+        strategy = touch_strategy if campaign and campaign == touch_campaign else (
+            last[3] if last is not None and campaign and campaign == last[0] else "")
         keyword = self.keywords.action(text) or ""
-        reply = StoredReply(reply_id, text, received, channel, campaign, high_value)
+        reply = StoredReply(reply_id, text, received, channel, campaign, high_value, strategy)
         known = await self.store.record_reply(keys, reply_id, received, {
             "text": text, "channel": channel, "at": str(received), "campaign": campaign, "touch": in_reply_to,
-            "keyword": keyword, "hv": "1" if high_value else "0"}, self.policy.replies.text_retention_ms)
+            "keyword": keyword, "hv": "1" if high_value else "0", "strategy": strategy},
+            self.policy.replies.text_retention_ms)
         if isinstance(known, FirstInteraction):
             self.counters.add(self.guard.tenant, campaign, "interacted", strategy_id=known.strategy_id,
                               at_ms=known.sent_at_ms)
@@ -180,13 +189,13 @@ class FeedbackService:
                 await self._score_and_apply(keys, [StoredReply.from_hash(reply_id, known)])
                 known = await self.store.reply(keys, reply_id) or known
             return self._replayed(known)
-        self._count(campaign, "replies", received)
+        self._count(campaign, "replies", received, strategy)
         if keyword:
             await self.preferences.update_preferences(
                 user_id, PreferencesPatch(paths=[f"channels.{channel}"], channels={channel: keyword == "opt_in"}),
                 source="keyword", actor=f"reply:{reply_id}", expected_version=None)
             if keyword == "opt_out":
-                self._count(campaign, "opt_outs", received)
+                self._count(campaign, "opt_outs", received, strategy)
         applied = await self._score_and_apply(keys, [reply])
         result = applied.get(reply_id)
         if result is None:
@@ -204,13 +213,14 @@ class FeedbackService:
         keys = self.guard.keys(user_id)
         reply_id = f"spam:{touch_id}"
         text = f"(spam complaint about touch {touch_id}, reported by {provider or 'the provider'})"
-        _, high_value = await self.store.touch_facts(keys, touch_id)
+        _, high_value, strategy = await self.store.touch_facts(keys, touch_id)
         known = await self.store.record_reply(keys, reply_id, at_ms, {
             "text": text, "channel": channel, "at": str(at_ms), "campaign": campaign_id, "touch": touch_id,
-            "keyword": "", "hv": "1" if high_value else "0"}, self.policy.replies.text_retention_ms, interaction=False)
+            "keyword": "", "hv": "1" if high_value else "0", "strategy": strategy},
+            self.policy.replies.text_retention_ms, interaction=False)
         if isinstance(known, dict) and known.get("state") == "scored":
             return known.get("task", "")
-        reply = StoredReply(reply_id, text, at_ms, channel, campaign_id, high_value)
+        reply = StoredReply(reply_id, text, at_ms, channel, campaign_id, high_value, strategy)
         applied = await self._score_and_apply(keys, [reply], known_scores=[_CERTAINLY_NEGATIVE])
         return applied[reply_id].task_id if reply_id in applied else ""
 
@@ -243,7 +253,7 @@ class FeedbackService:
                 applied = replace(applied, task_id=task_id)
             out[item.reply_id] = applied
             if applied.fresh and applied.action == "hold" and known_scores is None:  # complaints count apart
-                self._count(item.campaign_id, "negative_replies", item.at_ms)
+                self._count(item.campaign_id, "negative_replies", item.at_ms, item.strategy_id)
         return out
 
     async def _file(self, keys: UserKeys, task_id: str, negative: float, reply: StoredReply, now: int, *,
@@ -281,9 +291,20 @@ class FeedbackService:
             "replies": json.dumps([entry], ensure_ascii=False)})
         if opened:
             metrics.TASKS_OPENED.labels(prio).inc()
-            self._count(reply.campaign_id, "tasks_opened", now)
+            self._count(reply.campaign_id, "tasks_opened", now, reply.strategy_id)
             log.info("recovery_task_opened", task_id=task_id, priority=prio)
         return opened
+
+    async def open_campaign_task(self, campaign_id: str, summary: str, now: int) -> str:
+        """A P1 task for a braked campaign or strategy, so a person looks at it."""
+        task_id = new_id("task-", now)
+        sla = self.policy.replies.sla_ms["P1"]
+        await self.store.create_task(task_id, now, "", {
+            "task_id": task_id, "user_id": "", "channel": "", "campaign_id": campaign_id, "priority": "P1",
+            "created_at": str(now), "due_at": str(now + sla), "replies": "[]", "kind": "CAMPAIGN", "summary": summary})
+        metrics.TASKS_OPENED.labels("P1").inc()
+        log.info("campaign_task_opened", task_id=task_id, campaign=campaign_id)
+        return task_id
 
     async def score_pending(self, user_id: str) -> bool:
         """Score this user's unscored recent replies (CheckTouch's look-back); False if any is left."""
@@ -408,6 +429,8 @@ class FeedbackService:
                 self._count("", "tasks_resolved_in_sla", now)
             if outcome == "RECOVERED":
                 self._count("", "tasks_recovered", now)
+        if not who:  # a campaign task (or an erased user's): nobody to release; a campaign is resumed apart
+            return await self.get_task(task_id)
         held = await self.store.task_closed(self.guard.keys(who), task_id, lift_hold)
         log.info("recovery_task_resolved", task_id=task_id, outcome=outcome, lift_hold=lift_hold and held,
                  repeated=status == "again")

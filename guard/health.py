@@ -59,12 +59,19 @@ class HealthService:
             raise InvalidArgument("window", f"{shown(name)} is not a window (24h or 7d)")
         return name, WINDOWS[name]
 
-    async def health(self, scope: str, name: str, window: str) -> Health:
+    async def health(self, scope: str, name: str, window: str, since_ms: int = 0,
+                     base: dict[str, int] | None = None) -> Health:
+        """``since_ms``: only what came after it counts (a brake rule after a resume): hours before it are left
+        out, and ``base``, what its own hour held at that moment, is taken off that hour."""
         window, hours = self.window_hours(window)
         last = self.now() // HOUR_MS
         shift = -(-self.policy.engagement.ignore_after_ms // HOUR_MS)  # whole hours, rounded up
         first = last - 2 * hours + 1 - shift  # the window before too, and the cohort its ignore rate is over
         rows = await self.counters.hours(self.tenant, SCOPES[scope], name, first, last)
+        since_hour = since_ms // HOUR_MS
+        rows = [{} if first + i < since_hour else
+                {k: v - (base or {}).get(k, 0) for k, v in row.items()} if first + i == since_hour else row
+                for i, row in enumerate(rows)]
 
         def figures(end: int) -> Figures:  # the window ending at hour ``end`` (an index into rows)
             span = rows[end - hours + 1:end + 1]
@@ -75,7 +82,8 @@ class HealthService:
             return Figures.of(counts)
 
         current, previous = figures(len(rows) - 1), figures(len(rows) - 1 - hours)
-        return Health(scope, name, window, current, rates(current), index(current), index(previous))
+        levels = self.policy.fatigue.components
+        return Health(scope, name, window, current, rates(current), index(current, levels), index(previous, levels))
 
     async def campaign(self, campaign_id: str, strategy_id: str, window: str) -> Health:
         if bool(campaign_id) == bool(strategy_id):
@@ -99,6 +107,11 @@ class HealthService:
         every.sort(key=lambda h: (-h.fatigue_index, h.name))
         page = every[offset:offset + size]
         return page, str(offset + size) if offset + size < len(every) else ""
+
+    async def hour_now(self, scope: str, name: str) -> dict[str, int]:
+        """The figures of the current hour so far."""
+        hour = self.now() // HOUR_MS
+        return (await self.counters.hours(self.tenant, SCOPES[scope], name, hour, hour))[0]
 
     async def experience(self, window: str) -> Health:
         return await self.health("tenant", "", window)

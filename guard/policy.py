@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from guard.domain import clock
+from guard.domain.fatigue import DEFAULT_COMPONENTS, RATES, Component
 from guard.domain.types import Check, EngagementPolicy, QuietHours, RuleCheck, Tier, TierRule, Touch, TouchClass
 
 _DURATION = re.compile(r"^(\d+)(ms|s|m|h|d|w)$")
@@ -102,6 +103,25 @@ DEFAULT_ENGAGEMENT = EngagementPolicy(3 * 86_400_000, (
 
 
 @dataclass(frozen=True)
+class BrakeRule:
+    """Trips when a campaign's (or strategy's) figures over ``window`` pass any threshold."""
+
+    rule_id: str
+    scope: str  # campaign or strategy
+    window: str  # 24h or 7d
+    min_touches: int
+    thresholds: Mapping[str, float]  # a rate name or fatigue_index → the level that trips the brake
+    release_after_ms: int  # 0: until an operator resumes
+    shadow: bool
+
+
+@dataclass(frozen=True)
+class FatiguePolicy:
+    components: Mapping[str, Component]
+    brakes: tuple[BrakeRule, ...] = ()
+
+
+@dataclass(frozen=True)
 class Policy:
     channels: Mapping[str, ChannelPolicy]
     categories: Mapping[str, bool]  # category → default opt-in
@@ -117,6 +137,7 @@ class Policy:
         default_factory=dict, compare=False, repr=False)
     text: str = field(default="", compare=False, repr=False)  # the YAML it was read from (guard policy show)
     engagement: EngagementPolicy = field(default_factory=lambda: DEFAULT_ENGAGEMENT)
+    fatigue: FatiguePolicy = field(default_factory=lambda: FatiguePolicy(DEFAULT_COMPONENTS))
 
     def rules_for(self, touch: Touch) -> tuple[RuleCheck, ...]:
         """The cap rules that count this touch, each with the counter it counts in."""
@@ -233,7 +254,7 @@ def parse(text: str, source: str = "<policy>") -> Policy:
     r = _Reader(lines)
     top = r.mapping(data, "")
     r.only(top, "", {"channels", "categories", "quiet_hours", "caps", "classes", "store_unavailable_retry_after",
-                     "max_schedule_ahead", "replies", "recovery", "engagement"})
+                     "max_schedule_ahead", "replies", "recovery", "engagement", "fatigue"})
 
     channels: dict[str, ChannelPolicy] = {}
     for name, raw in r.mapping(top.get("channels"), "channels").items():
@@ -305,7 +326,7 @@ def parse(text: str, source: str = "<policy>") -> Policy:
     retry = parse_duration(top.get("store_unavailable_retry_after", "30s"), r.where("store_unavailable_retry_after"))
     ahead = parse_duration(top.get("max_schedule_ahead", "90d"), r.where("max_schedule_ahead"))
     return Policy(channels, categories, quiet, tuple(rules), classes, retry, ahead, source, _replies(r, top), text=text,
-                  engagement=_engagement(r, top.get("engagement")))
+                  engagement=_engagement(r, top.get("engagement")), fatigue=_fatigue(r, top.get("fatigue")))
 
 
 def _words(r: _Reader, value: Any, path: str, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -400,6 +421,64 @@ def _engagement(r: _Reader, raw: Any) -> EngagementPolicy:
             rules.append(TierRule(rule_id, limit, window))
         tiers.append(Tier(name, after, tuple(rules), r.boolean(t.get("shadow", False), path + ".shadow")))
     return EngagementPolicy(ignore, tuple(tiers))
+
+
+BRAKE_SIGNALS = (*RATES, "fatigue_index")
+
+
+def _number(r: _Reader, value: Any, path: str, low: float, high: float) -> float:
+    if not isinstance(value, int | float) or isinstance(value, bool) or not low <= value <= high:
+        raise PolicyError(f"{r.where(path)}: a number from {low:g} to {high:g} is expected")
+    return float(value)
+
+
+def _fatigue(r: _Reader, raw: Any) -> FatiguePolicy:
+    """``fatigue``: the index's levels and weights (``index``), and the brake rules (``brake``)."""
+    if raw is None:
+        return FatiguePolicy(DEFAULT_COMPONENTS)
+    cfg = r.mapping(raw, "fatigue")
+    r.only(cfg, "fatigue", {"index", "brake"})
+    components = dict(DEFAULT_COMPONENTS)
+    levels = r.mapping(cfg.get("index") or {}, "fatigue.index")
+    r.only(levels, "fatigue.index", set(RATES))
+    for name, item in levels.items():
+        path = f"fatigue.index.{name}"
+        c = r.mapping(item, path)
+        r.only(c, path, {"good", "bad", "weight"})
+        base = components[name]
+        good = _number(r, c.get("good", base.good), path + ".good", 0, 1)
+        bad = _number(r, c.get("bad", base.bad), path + ".bad", 0, 1)
+        if bad <= good:
+            raise PolicyError(f"{r.where(path)}: bad must be above good")
+        components[name] = Component(good, bad, _number(r, c.get("weight", base.weight), path + ".weight", 0, 100))
+    brakes: list[BrakeRule] = []
+    raw_brakes = cfg.get("brake") or []
+    if not isinstance(raw_brakes, list):
+        raise PolicyError(f"{r.where('fatigue.brake')}: a list of rules is expected")
+    for i, item in enumerate(raw_brakes):
+        path = f"fatigue.brake[{i}]"
+        b = r.mapping(item, path)
+        r.only(b, path, {"id", "scope", "window", "min_touches", "when", "release_after", "shadow"})
+        scope = b.get("scope", "campaign")
+        if scope not in ("campaign", "strategy"):
+            raise PolicyError(f"{r.where(path + '.scope')}: campaign or strategy is expected")
+        window = str(b.get("window", "24h"))
+        if window not in ("24h", "7d"):
+            raise PolicyError(f"{r.where(path + '.window')}: 24h or 7d is expected")
+        minimum = b.get("min_touches", 100)
+        if not isinstance(minimum, int) or isinstance(minimum, bool) or minimum < 1:
+            raise PolicyError(f"{r.where(path + '.min_touches')}: a whole number ≥ 1 is expected")
+        when = r.mapping(b.get("when"), path + ".when")
+        r.only(when, path + ".when", set(BRAKE_SIGNALS))
+        if not when:
+            raise PolicyError(f"{r.where(path + '.when')}: name at least one of {', '.join(BRAKE_SIGNALS)}")
+        thresholds = {k: _number(r, v, f"{path}.when.{k}", 0, 100 if k == "fatigue_index" else 1)
+                      for k, v in when.items()}
+        release = b.get("release_after")
+        brakes.append(BrakeRule(r.ident(b.get("id"), path + ".id"), scope, window, minimum, thresholds,
+                                parse_duration(release, r.where(path + ".release_after")) if release else 0,
+                                r.boolean(b.get("shadow", False), path + ".shadow")))
+    return FatiguePolicy(components, tuple(brakes))
 
 
 def _retention(r: _Reader, section: dict[str, Any], name: str, default: str) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from guard import logs, metrics
@@ -20,6 +20,7 @@ from guard.domain.types import CapUsage, Outcome, Preferences, Reason, Touch, To
 from guard.errors import InvalidArgument, StoreUnavailable
 from guard.policy import Policy
 from guard.preferences import ConsentEvent, PreferenceService
+from guard.store.brakes import Brake
 from guard.store.counters import CampaignCounters
 from guard.store.keys import UserKeys
 from guard.store.redis_store import RedisStore, StoredTouch, ZoneNeeded
@@ -54,6 +55,8 @@ class GuardService:
         self.now = now
         self.tenant = tenant
         self.score_pending: PendingScorer | None = None
+        # Campaigns (c:<id>) and strategies (s:<id>) braked now, as the last control poll read them.
+        self.brakes: Mapping[str, Brake] = {}
         self._zones: OrderedDict[str, str] = OrderedDict()
 
     def keys(self, user_id: str) -> UserKeys:
@@ -116,6 +119,17 @@ class GuardService:
                               at_ms=touch.at_ms)
         return outcome
 
+    def braked(self, touch: Touch) -> bool:
+        """Whether the touch's campaign or strategy is braked (marketing only; read from memory, no round trip)."""
+        if not self.brakes or touch.touch_class is not TouchClass.MARKETING:
+            return False
+        for field in (f"c:{touch.campaign_id}" if touch.campaign_id else "", f"s:{touch.strategy_id}" if touch.strategy_id
+                      else ""):
+            brake = self.brakes.get(field) if field else None
+            if brake is not None and brake.blocks(touch.at_ms):
+                return True
+        return False
+
     def _zone_for(self, touch: Touch) -> tuple[str, clock.Segments] | None:
         name = self._zones.get(touch.user_id)
         return (name, clock.segments_for(name, touch.at_ms)) if name else None
@@ -124,7 +138,8 @@ class GuardService:
         """The store's one round trip, sending the user's own zone when this process has learned it."""
         for _ in range(3):
             try:
-                return await self.store.check_touch(keys, touch, self.policy, now, self._zone_for(touch))
+                return await self.store.check_touch(keys, touch, self.policy, now, self._zone_for(touch),
+                                                    braked=self.braked(touch))
             except ZoneNeeded as need:
                 self._learn_zone(touch.user_id, need.time_zone)
         raise StoreUnavailable("the user's quiet-hours zone kept changing during the check; try again")
@@ -153,7 +168,8 @@ class GuardService:
         depth = max((len(q) for q in queues.values()), default=0)
         for k in range(depth):
             round_ = [q[k] for q in queues.values() if len(q) > k]
-            calls = [(self.keys(valid[i].user_id), valid[i], self._zone_for(valid[i])) for i in round_]
+            calls = [(self.keys(valid[i].user_id), valid[i], self._zone_for(valid[i]), self.braked(valid[i]))
+                     for i in round_]
             try:
                 answers: list[Outcome | Exception] = list(await self.store.check_touches(calls, self.policy, now))
             except StoreUnavailable as exc:

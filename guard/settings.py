@@ -33,6 +33,7 @@ class Settings:
     sentiment_max_wait_ms: float = 5.0  # GUARD_SENTIMENT_MAX_WAIT_MS: how long a batch waits for company
     sentiment_max_in_flight: int = 512  # GUARD_SENTIMENT_MAX_IN_FLIGHT: past it, scoring fails fast
     sweep_seconds: float = 15.0  # GUARD_SWEEP_SECONDS: how often unscored replies are retried
+    brake_seconds: float = 1.0  # GUARD_BRAKE_SECONDS: how often the fatigue brake rules are evaluated
     redis_appendfsync: str = "everysec"  # GUARD_REDIS_APPENDFSYNC: the embedded Redis's fsync (everysec, always, no)
     max_message_bytes: int = 4 << 20  # GUARD_MAX_MESSAGE_BYTES: largest gRPC message taken or sent
     event_loop: str = "uvloop"  # GUARD_EVENT_LOOP: uvloop or asyncio
@@ -95,7 +96,7 @@ def _convert(name: str, raw: str) -> object:
     if name == "log_user_ids" and raw not in ("omit", "hash"):
         raise ValueError(f"GUARD_LOG_USER_IDS: omit or hash is expected, got {raw[:32]!r}")
     if name in ("redis_timeout", "drain_seconds", "sentiment_max_wait_ms", "sweep_seconds", "auth_cache_seconds",
-                "control_poll_seconds"):
+                "control_poll_seconds", "brake_seconds"):
         try:
             return float(raw)
         except ValueError:

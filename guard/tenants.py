@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from guard import logs, policy
+from guard.brakes import BrakeService
 from guard.domain import clock
 from guard.domain.clock import Clock
 from guard.engagement import EngagementService
@@ -23,6 +24,7 @@ from guard.health import HealthService
 from guard.preferences import PreferenceService
 from guard.privacy import PrivacyService
 from guard.service import GuardService
+from guard.store.brakes import Brake, BrakeStore
 from guard.store.control import ControlStore
 from guard.store.counters import CampaignCounters
 from guard.store.redis_store import FeedbackStore, RedisStore
@@ -45,6 +47,7 @@ class Services:
     privacy: PrivacyService
     engagement: EngagementService
     health: HealthService
+    brakes: BrakeService
 
 
 def wire(pol: policy.Policy, store: RedisStore, scorer: Scorer | None, *, tenant: str = "default",
@@ -57,8 +60,10 @@ def wire(pol: policy.Policy, store: RedisStore, scorer: Scorer | None, *, tenant
     feedback = FeedbackService(service, preferences, FeedbackStore(store, tenant), scorer, counters)
     service.score_pending = feedback.score_pending
     engagement = EngagementService(pol, store, preferences, feedback, counters, now=now, tenant=tenant)
+    health = HealthService(pol, counters, tenant, now=now)
+    brakes = BrakeService(pol, BrakeStore(store.conn, tenant), health, counters, feedback, now=now)
     return Services(tenant, pol, preferences, service, feedback, counters, PrivacyService(store, tenant, now=now),
-                    engagement, HealthService(pol, counters, tenant, now=now))
+                    engagement, health, brakes)
 
 
 class Tenants:
@@ -73,6 +78,7 @@ class Tenants:
         self._services: dict[str, Services] = {}
         self._own: dict[str, tuple[int, policy.Policy, str]] = {}  # tenant -> (version, policy, its YAML)
         self._revision: int | None = None
+        self._brakes: dict[str, dict[str, Brake]] = {}  # tenant -> the brake table the last poll read
 
     def get(self, tenant: str) -> Services:
         services = self._services.get(tenant)
@@ -80,6 +86,7 @@ class Tenants:
             own = self._own.get(tenant)
             services = wire(own[1] if own else self.default_policy, self.store, self.scorer, tenant=tenant, now=self.now,
                             counters=self.counters)
+            services.service.brakes = self._brakes.get(tenant, {})
             self._services[tenant] = services
         return services
 
@@ -110,6 +117,13 @@ class Tenants:
         self._revision = revision
         return True
 
+    async def refresh_brakes(self) -> None:
+        """Read the brake table of every tenant this process serves (one HGETALL each)."""
+        for tenant, services in list(self._services.items()):
+            table = await BrakeStore(self.store.conn, tenant).table()
+            self._brakes[tenant] = table
+            services.service.brakes = table
+
     async def run(self, every_s: float, changed: Callable[[], Awaitable[None]]) -> None:
         """Poll for ever; ``changed`` runs after a refresh that saw a change."""
         while True:
@@ -117,8 +131,16 @@ class Tenants:
             try:
                 if await self.refresh():
                     await changed()
+                await self.refresh_brakes()
             except StoreUnavailable as exc:
                 log.warning("control_poll_failed", error=str(exc))
+
+    async def evaluate_brakes(self) -> int:
+        """Every tenant's brake rules, once."""
+        trips = 0
+        for tenant in sorted({"default", *await self.control.tenants()}):
+            trips += await self.get(tenant).brakes.evaluate()
+        return trips
 
     async def sweep(self) -> int:
         """The feedback sweep of every tenant guard knows of, and each one's retention."""

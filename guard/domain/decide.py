@@ -57,6 +57,7 @@ class Facts:
     last_interaction_ms: int = 0
     tier_override: tuple[str, int] | None = None  # a manual calibration: (tier, until)
     undeliverable: bool = False  # the channel hard-bounced for this user and has not delivered since
+    campaign_braked: bool = False  # the touch's campaign or strategy is braked (fatigue.brake)
 
 
 def window_usage(events: Sequence[int], at_ms: int, window_ms: int) -> int:
@@ -152,6 +153,8 @@ def decide(facts: Facts) -> Outcome:
         reasons.append(Reason.CATEGORY_OPTED_OUT)
     if facts.undeliverable:  # a fact of the address, not a consent: every class
         reasons.append(Reason.UNDELIVERABLE)
+    if facts.campaign_braked:
+        reasons.append(Reason.CAMPAIGN_FATIGUED)
     on_hold = Check.HOLD in facts.checks and facts.hold_until_ms > facts.at_ms
     if on_hold:
         reasons.append(Reason.NEGATIVE_SENTIMENT)

@@ -4,7 +4,7 @@ Four negative rates, each per touch sent: users who ignored the touch, who answe
 who opted out because of it, who reported it as spam. Each rate becomes a score from 0 (at or
 below the level a healthy programme lives with) to 1 (at or above the level where harm is done),
 and the index is their weighted mean times 100. The default levels and weights, and why they are
-what they are, are in README ("Fatigue index"); a policy may set its own.
+what they are, are in README ("Fatigue index"); a policy may set its own (``fatigue.index``).
 """
 
 from __future__ import annotations

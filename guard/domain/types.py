@@ -34,6 +34,7 @@ class Reason(enum.Enum):
     STORE_UNAVAILABLE = "STORE_UNAVAILABLE"
     LOW_ENGAGEMENT = "LOW_ENGAGEMENT"
     UNDELIVERABLE = "UNDELIVERABLE"
+    CAMPAIGN_FATIGUED = "CAMPAIGN_FATIGUED"
 
 
 # Reasons that pass with time: a touch held back only by these is DEFERred.

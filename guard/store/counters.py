@@ -72,6 +72,7 @@ class CampaignCounters:
         commands += [("EXPIRE", b, KEEP_S) for b in buckets]
         commands += [("ZADD", TenantKeys(t).figure_index(scope), "GT", hour * HOUR_MS, name)
                      for (t, scope, name), hour in latest.items()]
+        commands += [("SADD", TenantKeys(t).figures_dirty(scope), name) for (t, scope, name) in latest]
         try:
             await self.conn.pipeline(commands)
         except StoreUnavailable as exc:
@@ -98,6 +99,12 @@ class CampaignCounters:
         rows = await self.conn.execute("ZRANGEBYSCORE", TenantKeys(tenant).figure_index(scope),
                                        since_ms - since_ms % HOUR_MS, "+inf")
         return [str(r) for r in rows]
+
+    async def moved(self, tenant: str, scope: str, limit: int = 1000) -> list[str]:
+        """Take (and forget) the campaigns or strategies whose figures moved since this was last asked."""
+        await self.flush()
+        rows = await self.conn.execute("SPOP", TenantKeys(tenant).figures_dirty(scope), limit)
+        return [str(r) for r in rows or []]
 
     async def _run(self) -> None:
         while True:

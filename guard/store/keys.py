@@ -121,6 +121,24 @@ class TenantKeys:
         """One hour's figures of a campaign (scope ``c``), a strategy (``s``) or the whole tenant (``t``)."""
         return self._k(f"fig:{scope}:{name}:{hour}")
 
+    @property
+    def brakes(self) -> str:
+        """Campaigns (``c:<id>``) and strategies (``s:<id>``) braked now: what every serving process polls."""
+        return self._k("brakes")
+
+    @property
+    def brakes_resumed(self) -> str:
+        """When each was last resumed: a rule looks only at figures from then on."""
+        return self._k("brakes:resumed")
+
+    @property
+    def brakes_audit(self) -> str:
+        return self._k("brakes:audit")
+
+    def figures_dirty(self, scope: str) -> str:
+        """Campaigns (or strategies) whose figures moved since the brake rules last looked at them."""
+        return self._k(f"fig:{scope}:dirty")
+
     def figure_index(self, scope: str) -> str:
         """The campaigns (or strategies) with figures, by their latest hour with any."""
         return self._k(f"fig:{scope}:index")

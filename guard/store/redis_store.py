@@ -137,22 +137,22 @@ class RedisStore:
     # -- touches ---------------------------------------------------------------------------
 
     async def check_touch(self, keys: UserKeys, touch: Touch, policy: Policy, now_ms: int,
-                          zone: tuple[str, clock.Segments] | None = None) -> Outcome:
+                          zone: tuple[str, clock.Segments] | None = None, *, braked: bool = False) -> Outcome:
         """One round trip: decide, and record when allowed and not a dry run.
 
         ``zone`` carries the offsets of the user's own quiet-hours zone when the caller knows it;
         a user whose zone differs raises ``ZoneNeeded`` (nothing done) so the caller can send it.
         """
-        script_keys, args = self._check_call(keys, touch, policy, now_ms, zone)
+        script_keys, args = self._check_call(keys, touch, policy, now_ms, zone, braked)
         return _check_answer(await self.conn.run("check_touch", script_keys, args), touch)
 
-    async def check_touches(self, calls: Sequence[tuple[UserKeys, Touch, tuple[str, clock.Segments] | None]],
+    async def check_touches(self, calls: Sequence[tuple[UserKeys, Touch, tuple[str, clock.Segments] | None, bool]],
                             policy: Policy, now_ms: int) -> list[Outcome | Exception]:
         """Many checks (of different users) written as one pipeline; each answer, or the failure of that check."""
-        built = [self._check_call(keys, touch, policy, now_ms, zone) for keys, touch, zone in calls]
+        built = [self._check_call(keys, touch, policy, now_ms, zone, braked) for keys, touch, zone, braked in calls]
         replies = await self.conn.run_many("check_touch", built)
         out: list[Outcome | Exception] = []
-        for (_, touch, _), reply in zip(calls, replies, strict=True):
+        for (_, touch, _, _), reply in zip(calls, replies, strict=True):
             try:
                 out.append(_check_answer(reply, touch))
             except Exception as exc:  # each check fails alone: a late or zone-less one is one answer, not the batch
@@ -160,7 +160,7 @@ class RedisStore:
         return out
 
     def _check_call(self, keys: UserKeys, touch: Touch, policy: Policy, now_ms: int,
-                    zone: tuple[str, clock.Segments] | None) -> tuple[list[str], list[Any]]:
+                    zone: tuple[str, clock.Segments] | None, braked: bool = False) -> tuple[list[str], list[Any]]:
         rules = policy.rules_for(touch)
         user_rule = touch.touch_class is TouchClass.MARKETING
         cap_keys = [keys.cap(r) for r in rules]
@@ -170,7 +170,7 @@ class RedisStore:
             "touch_id": touch.touch_id, "channel": touch.channel, "category": touch.category,
             "campaign_id": touch.campaign_id, "strategy_id": touch.strategy_id,
             "touch_class": touch.touch_class.value, "dry_run": touch.dry_run,
-            "at_ms": touch.at_ms, "high_value": touch.high_value, "now_ms": now_ms,
+            "at_ms": touch.at_ms, "high_value": touch.high_value, "now_ms": now_ms, "braked": braked,
             "deadline_ms": time.time_ns() // 1_000_000 + int(self.conn.timeout_s * 1000 * DEADLINE_SHARE),
             "rules": [{"rule_id": r.rule_id, "limit": r.limit, "window_ms": r.window_ms, "shadow": r.shadow}
                       for r in rules],
@@ -383,19 +383,20 @@ class FeedbackStore:
         pairs = [str(r).split(" ", 1) for r in rows]
         return [(p[0], p[1]) for p in pairs if len(p) == 2]
 
-    async def last_touch(self, keys: UserKeys) -> tuple[str, int, bool] | None:
-        """(campaign, time, high-value mark) of the user's most recent recorded touch."""
+    async def last_touch(self, keys: UserKeys) -> tuple[str, int, bool, str] | None:
+        """(campaign, time, high-value mark, strategy) of the user's most recent recorded touch."""
         rows = await self.conn.execute("ZREVRANGE", keys.touch_index, 0, 0, "WITHSCORES", withscores=True)
         if not rows:
             return None
         touch_id, at = rows[0]
-        campaign, hv = await self.conn.execute("HMGET", keys.touch(str(touch_id)), "campaign", "hv")
-        return (str(campaign or ""), int(at), hv == "1")
+        campaign, hv, strategy = await self.conn.execute("HMGET", keys.touch(str(touch_id)), "campaign", "hv",
+                                                         "strategy")
+        return (str(campaign or ""), int(at), hv == "1", str(strategy or ""))
 
-    async def touch_facts(self, keys: UserKeys, touch_id: str) -> tuple[str, bool]:
-        """(campaign, high-value mark) of one recorded touch; ("", False) when unknown."""
-        campaign, hv = await self.conn.execute("HMGET", keys.touch(touch_id), "campaign", "hv")
-        return str(campaign or ""), hv == "1"
+    async def touch_facts(self, keys: UserKeys, touch_id: str) -> tuple[str, bool, str]:
+        """(campaign, high-value mark, strategy) of one recorded touch; ("", False, "") when unknown."""
+        campaign, hv, strategy = await self.conn.execute("HMGET", keys.touch(touch_id), "campaign", "hv", "strategy")
+        return str(campaign or ""), hv == "1", str(strategy or "")
 
     # -- the recovery desk ----------------------------------------------------------------
 

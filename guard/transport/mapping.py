@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from google.protobuf import duration_pb2, timestamp_pb2
 
 from guard.domain import clock
@@ -13,6 +15,7 @@ from guard.feedback import RecoveryTask, ReplyResult
 from guard.health import Health
 from guard.preferences import ConsentEvent, PreferencesPatch
 from guard.service import UserState
+from guard.store.brakes import Brake
 from guard.store.redis_store import StoredTouch
 from guard.v1 import guard_pb2 as pb
 from guard.validate import MAX_TIMESTAMP_S, timestamp_ms
@@ -142,7 +145,7 @@ def task_to_pb(task: RecoveryTask) -> pb.RecoveryTask:
         status=pb.TaskStatus.Value(task.status if task.status in ("OPEN", "CLAIMED", "RESOLVED") else "TASK_STATUS_UNSPECIFIED"),
         assignee=task.assignee,
         outcome=pb.TaskOutcome.Value(task.outcome or "TASK_OUTCOME_UNSPECIFIED"),
-        note=task.note, replies_omitted=task.replies_omitted)
+        note=task.note, replies_omitted=task.replies_omitted, kind=task.kind, summary=task.summary)
     for r in task.replies:
         msg.replies.append(pb.TaskReply(reply_id=r.reply_id, text=r.text, at=ms_to_ts(r.at_ms), negative_score=r.negative))
     return msg
@@ -182,11 +185,18 @@ def _figures_to_pb(f: Figures) -> pb.HealthFigures:
         tasks_resolved_in_sla=f.tasks_resolved_in_sla, tasks_recovered=f.tasks_recovered)
 
 
-def campaign_health_to_pb(h: Health) -> pb.CampaignHealth:
-    return pb.CampaignHealth(campaign_id=h.name if h.scope == "campaign" else "",
-                             strategy_id=h.name if h.scope == "strategy" else "", window=h.window,
-                             figures=_figures_to_pb(h.figures), rates=pb.HealthRates(**h.rates),
-                             fatigue_index=h.fatigue_index, previous_fatigue_index=h.previous_index, trend=h.trend)
+def campaign_health_to_pb(h: Health, brakes: Mapping[str, Brake]) -> pb.CampaignHealth:
+    msg = pb.CampaignHealth(campaign_id=h.name if h.scope == "campaign" else "",
+                            strategy_id=h.name if h.scope == "strategy" else "", window=h.window,
+                            figures=_figures_to_pb(h.figures), rates=pb.HealthRates(**h.rates),
+                            fatigue_index=h.fatigue_index, previous_fatigue_index=h.previous_index, trend=h.trend)
+    brake = brakes.get(("c:" if h.scope == "campaign" else "s:") + h.name)
+    if brake is not None:
+        msg.brake.CopyFrom(pb.Brake(rule=brake.rule, braked_at=ms_to_ts(brake.at_ms), shadow=brake.shadow,
+                                    signal=brake.signal, value=brake.value))
+        if brake.until_ms:
+            msg.brake.until.CopyFrom(ms_to_ts(brake.until_ms))
+    return msg
 
 
 def experience_to_pb(h: Health) -> pb.ExperienceHealth:

@@ -161,7 +161,7 @@ class EngagementGuardServicer(pb_grpc.EngagementGuardServicer):
     async def GetCampaignHealth(self, caller: Caller, request: pb.GetCampaignHealthRequest, context: Any,
                                 log_fields: dict[str, Any]) -> pb.CampaignHealth:
         health = await caller.services.health.campaign(request.campaign_id, request.strategy_id, request.window)
-        return mapping.campaign_health_to_pb(health)
+        return mapping.campaign_health_to_pb(health, caller.services.service.brakes)
 
     @rpc
     async def ListCampaignHealth(self, caller: Caller, request: pb.ListCampaignHealthRequest, context: Any,
@@ -169,13 +169,23 @@ class EngagementGuardServicer(pb_grpc.EngagementGuardServicer):
         items, token = await caller.services.health.ranked(request.strategies, request.window, request.page_size,
                                                            request.page_token)
         log_fields.update(items=len(items))
-        return pb.ListCampaignHealthResponse(items=[mapping.campaign_health_to_pb(h) for h in items],
+        brakes = caller.services.service.brakes
+        return pb.ListCampaignHealthResponse(items=[mapping.campaign_health_to_pb(h, brakes) for h in items],
                                              next_page_token=token)
 
     @rpc
     async def GetExperienceHealth(self, caller: Caller, request: pb.GetExperienceHealthRequest, context: Any,
                                   log_fields: dict[str, Any]) -> pb.ExperienceHealth:
         return mapping.experience_to_pb(await caller.services.health.experience(request.window))
+
+    @rpc
+    async def ResumeCampaign(self, caller: Caller, request: pb.ResumeCampaignRequest, context: Any,
+                             log_fields: dict[str, Any]) -> pb.ResumeCampaignResponse:
+        done = await caller.services.brakes.resume(request.campaign_id, request.strategy_id, request.actor,
+                                                   request.reason)
+        await self.tenants.refresh_brakes()  # this process at once; the others at their next poll
+        log_fields.update(resumed=done)
+        return pb.ResumeCampaignResponse(resumed=done)
 
     @rpc
     async def ExportUserData(

@@ -39,6 +39,7 @@ class Reason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     STORE_UNAVAILABLE: _ClassVar[Reason]
     LOW_ENGAGEMENT: _ClassVar[Reason]
     UNDELIVERABLE: _ClassVar[Reason]
+    CAMPAIGN_FATIGUED: _ClassVar[Reason]
 
 class ReplyLabel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -102,6 +103,7 @@ SENTIMENT_PENDING: Reason
 STORE_UNAVAILABLE: Reason
 LOW_ENGAGEMENT: Reason
 UNDELIVERABLE: Reason
+CAMPAIGN_FATIGUED: Reason
 UNSCORED: ReplyLabel
 NEGATIVE: ReplyLabel
 NEUTRAL: ReplyLabel
@@ -434,7 +436,7 @@ class TaskReply(_message.Message):
     def __init__(self, reply_id: _Optional[str] = ..., text: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., negative_score: _Optional[float] = ...) -> None: ...
 
 class RecoveryTask(_message.Message):
-    __slots__ = ("task_id", "user_id", "channel", "replies", "campaign_id", "priority", "created_at", "due_at", "status", "assignee", "outcome", "note", "replies_omitted")
+    __slots__ = ("task_id", "user_id", "channel", "replies", "campaign_id", "priority", "created_at", "due_at", "status", "assignee", "outcome", "note", "replies_omitted", "kind", "summary")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
@@ -448,6 +450,8 @@ class RecoveryTask(_message.Message):
     OUTCOME_FIELD_NUMBER: _ClassVar[int]
     NOTE_FIELD_NUMBER: _ClassVar[int]
     REPLIES_OMITTED_FIELD_NUMBER: _ClassVar[int]
+    KIND_FIELD_NUMBER: _ClassVar[int]
+    SUMMARY_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     user_id: str
     channel: str
@@ -461,7 +465,9 @@ class RecoveryTask(_message.Message):
     outcome: TaskOutcome
     note: str
     replies_omitted: int
-    def __init__(self, task_id: _Optional[str] = ..., user_id: _Optional[str] = ..., channel: _Optional[str] = ..., replies: _Optional[_Iterable[_Union[TaskReply, _Mapping]]] = ..., campaign_id: _Optional[str] = ..., priority: _Optional[_Union[Priority, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[TaskStatus, str]] = ..., assignee: _Optional[str] = ..., outcome: _Optional[_Union[TaskOutcome, str]] = ..., note: _Optional[str] = ..., replies_omitted: _Optional[int] = ...) -> None: ...
+    kind: str
+    summary: str
+    def __init__(self, task_id: _Optional[str] = ..., user_id: _Optional[str] = ..., channel: _Optional[str] = ..., replies: _Optional[_Iterable[_Union[TaskReply, _Mapping]]] = ..., campaign_id: _Optional[str] = ..., priority: _Optional[_Union[Priority, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[TaskStatus, str]] = ..., assignee: _Optional[str] = ..., outcome: _Optional[_Union[TaskOutcome, str]] = ..., note: _Optional[str] = ..., replies_omitted: _Optional[int] = ..., kind: _Optional[str] = ..., summary: _Optional[str] = ...) -> None: ...
 
 class WatchRecoveryTasksRequest(_message.Message):
     __slots__ = ("consumer",)
@@ -762,7 +768,7 @@ class HealthRates(_message.Message):
     def __init__(self, complaint_rate: _Optional[float] = ..., opt_out_rate: _Optional[float] = ..., negative_reply_rate: _Optional[float] = ..., ignore_rate: _Optional[float] = ...) -> None: ...
 
 class CampaignHealth(_message.Message):
-    __slots__ = ("campaign_id", "strategy_id", "window", "figures", "rates", "fatigue_index", "previous_fatigue_index", "trend")
+    __slots__ = ("campaign_id", "strategy_id", "window", "figures", "rates", "fatigue_index", "previous_fatigue_index", "trend", "brake")
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_ID_FIELD_NUMBER: _ClassVar[int]
     WINDOW_FIELD_NUMBER: _ClassVar[int]
@@ -771,6 +777,7 @@ class CampaignHealth(_message.Message):
     FATIGUE_INDEX_FIELD_NUMBER: _ClassVar[int]
     PREVIOUS_FATIGUE_INDEX_FIELD_NUMBER: _ClassVar[int]
     TREND_FIELD_NUMBER: _ClassVar[int]
+    BRAKE_FIELD_NUMBER: _ClassVar[int]
     campaign_id: str
     strategy_id: str
     window: str
@@ -779,7 +786,42 @@ class CampaignHealth(_message.Message):
     fatigue_index: float
     previous_fatigue_index: float
     trend: float
-    def __init__(self, campaign_id: _Optional[str] = ..., strategy_id: _Optional[str] = ..., window: _Optional[str] = ..., figures: _Optional[_Union[HealthFigures, _Mapping]] = ..., rates: _Optional[_Union[HealthRates, _Mapping]] = ..., fatigue_index: _Optional[float] = ..., previous_fatigue_index: _Optional[float] = ..., trend: _Optional[float] = ...) -> None: ...
+    brake: Brake
+    def __init__(self, campaign_id: _Optional[str] = ..., strategy_id: _Optional[str] = ..., window: _Optional[str] = ..., figures: _Optional[_Union[HealthFigures, _Mapping]] = ..., rates: _Optional[_Union[HealthRates, _Mapping]] = ..., fatigue_index: _Optional[float] = ..., previous_fatigue_index: _Optional[float] = ..., trend: _Optional[float] = ..., brake: _Optional[_Union[Brake, _Mapping]] = ...) -> None: ...
+
+class Brake(_message.Message):
+    __slots__ = ("rule", "braked_at", "until", "shadow", "signal", "value")
+    RULE_FIELD_NUMBER: _ClassVar[int]
+    BRAKED_AT_FIELD_NUMBER: _ClassVar[int]
+    UNTIL_FIELD_NUMBER: _ClassVar[int]
+    SHADOW_FIELD_NUMBER: _ClassVar[int]
+    SIGNAL_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    rule: str
+    braked_at: _timestamp_pb2.Timestamp
+    until: _timestamp_pb2.Timestamp
+    shadow: bool
+    signal: str
+    value: float
+    def __init__(self, rule: _Optional[str] = ..., braked_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., shadow: _Optional[bool] = ..., signal: _Optional[str] = ..., value: _Optional[float] = ...) -> None: ...
+
+class ResumeCampaignRequest(_message.Message):
+    __slots__ = ("campaign_id", "strategy_id", "actor", "reason")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    STRATEGY_ID_FIELD_NUMBER: _ClassVar[int]
+    ACTOR_FIELD_NUMBER: _ClassVar[int]
+    REASON_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: str
+    strategy_id: str
+    actor: str
+    reason: str
+    def __init__(self, campaign_id: _Optional[str] = ..., strategy_id: _Optional[str] = ..., actor: _Optional[str] = ..., reason: _Optional[str] = ...) -> None: ...
+
+class ResumeCampaignResponse(_message.Message):
+    __slots__ = ("resumed",)
+    RESUMED_FIELD_NUMBER: _ClassVar[int]
+    resumed: bool
+    def __init__(self, resumed: _Optional[bool] = ...) -> None: ...
 
 class GetCampaignHealthRequest(_message.Message):
     __slots__ = ("campaign_id", "strategy_id", "window")

@@ -104,6 +104,11 @@ class EngagementGuardStub:
                 request_serializer=guard_dot_v1_dot_guard__pb2.GetExperienceHealthRequest.SerializeToString,
                 response_deserializer=guard_dot_v1_dot_guard__pb2.ExperienceHealth.FromString,
                 _registered_method=True)
+        self.ResumeCampaign = channel.unary_unary(
+                '/guard.v1.EngagementGuard/ResumeCampaign',
+                request_serializer=guard_dot_v1_dot_guard__pb2.ResumeCampaignRequest.SerializeToString,
+                response_deserializer=guard_dot_v1_dot_guard__pb2.ResumeCampaignResponse.FromString,
+                _registered_method=True)
         self.ExportUserData = channel.unary_unary(
                 '/guard.v1.EngagementGuard/ExportUserData',
                 request_serializer=guard_dot_v1_dot_guard__pb2.ExportUserDataRequest.SerializeToString,
@@ -217,6 +222,14 @@ class EngagementGuardServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ResumeCampaign(self, request, context):
+        """Lift the brake of a campaign or strategy (ledgered with actor and reason); its rules then look only at
+        figures from the resume on. Role admin.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ExportUserData(self, request, context):
         """Everything guard holds on one user, as one JSON document (a data-subject access request). Role admin.
         """
@@ -304,6 +317,11 @@ def add_EngagementGuardServicer_to_server(servicer, server):
                     servicer.GetExperienceHealth,
                     request_deserializer=guard_dot_v1_dot_guard__pb2.GetExperienceHealthRequest.FromString,
                     response_serializer=guard_dot_v1_dot_guard__pb2.ExperienceHealth.SerializeToString,
+            ),
+            'ResumeCampaign': grpc.unary_unary_rpc_method_handler(
+                    servicer.ResumeCampaign,
+                    request_deserializer=guard_dot_v1_dot_guard__pb2.ResumeCampaignRequest.FromString,
+                    response_serializer=guard_dot_v1_dot_guard__pb2.ResumeCampaignResponse.SerializeToString,
             ),
             'ExportUserData': grpc.unary_unary_rpc_method_handler(
                     servicer.ExportUserData,
@@ -694,6 +712,33 @@ class EngagementGuard:
             '/guard.v1.EngagementGuard/GetExperienceHealth',
             guard_dot_v1_dot_guard__pb2.GetExperienceHealthRequest.SerializeToString,
             guard_dot_v1_dot_guard__pb2.ExperienceHealth.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ResumeCampaign(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/guard.v1.EngagementGuard/ResumeCampaign',
+            guard_dot_v1_dot_guard__pb2.ResumeCampaignRequest.SerializeToString,
+            guard_dot_v1_dot_guard__pb2.ResumeCampaignResponse.FromString,
             options,
             channel_credentials,
             insecure,

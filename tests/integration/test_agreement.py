@@ -21,6 +21,7 @@ from guard import policy as policy_mod
 from guard.domain import decide
 from guard.domain.types import Preferences, Reason, Touch, TouchClass
 from guard.preferences import PreferencesPatch
+from guard.store.brakes import Brake
 from guard.tenants import wire
 from tests.helpers import FakeClock, ms
 
@@ -55,6 +56,7 @@ users = st.fixed_dictionaries({
     "interaction_min": st.sampled_from([None, None, 600, 3000, 5000]),  # an open or a reply, this far in
     "tier_override": st.sampled_from([None, None, None, ("dormant", 48), ("active", 200), ("cooling", -1)]),
     "undeliverable": st.sampled_from([None, None, None, "push", "sms"]),  # a hard bounce on that channel
+    "braked": st.sampled_from([False, False, False, True]),  # campaign c1 braked (fatigue.brake)
 })
 steps = st.lists(st.tuples(
     st.integers(0, 5 * 24 * 60),  # minutes after the start
@@ -97,6 +99,8 @@ async def agree(store, user, history, start) -> set[str]:
     if user["tier_override"] is not None:
         override = (user["tier_override"][0], start + user["tier_override"][1] * HOUR)
         await store.client.hset(keys.engagement, mapping={"tier": override[0], "tier_until": override[1]})
+    if user["braked"]:
+        parts.service.brakes = {"c:c1": Brake("optouts", start, 0, False, "opt_out_rate", 0.5)}
     if user["undeliverable"]:
         await store.client.hset(keys.engagement, f"undeliverable:{user['undeliverable']}", start)
     last_interaction = 0
@@ -122,7 +126,8 @@ async def agree(store, user, history, start) -> set[str]:
             pending_replies=reply_at is not None and reply_at >= clock.now_ms - POLICY.replies.lookback_ms,
             pending_retry_ms=POLICY.replies.pending_retry_ms,
             engagement=POLICY.engagement, marketing_ms=marketing, last_interaction_ms=last_interaction,
-            tier_override=override, undeliverable=channel == user["undeliverable"])
+            tier_override=override, undeliverable=channel == user["undeliverable"],
+            campaign_braked=user["braked"] and campaign == "c1" and cls is TouchClass.MARKETING)
         expected = decide.decide(facts)
         got = await parts.service.check(touch)
         assert (got.verdict, got.reasons, got.retry_at_ms, got.tier) == (
@@ -150,7 +155,7 @@ async def agree(store, user, history, start) -> set[str]:
 
 QUIET_USER = {"channels": {}, "categories": {}, "unsubscribed_all": False, "quiet_hours": None, "paused_for_h": 0,
               "weekly_max": 0, "hold_for_h": 0, "pending_h_ago": None, "interaction_min": None, "tier_override": None,
-              "undeliverable": None}
+              "undeliverable": None, "braked": False}
 ONE_PUSH = [(0, 0, "push", "promotion", "", TouchClass.MARKETING, False)]
 EVERY_REASON = {
     "UNSUBSCRIBED": ({"unsubscribed_all": True}, ONE_PUSH),
@@ -158,6 +163,7 @@ EVERY_REASON = {
     "CATEGORY_OPTED_OUT": ({"categories": {"promotion": False}}, ONE_PUSH),
     "PAUSED": ({"paused_for_h": 30}, ONE_PUSH),
     "UNDELIVERABLE": ({"undeliverable": "push"}, ONE_PUSH),
+    "CAMPAIGN_FATIGUED": ({"braked": True}, [(0, 0, "push", "promotion", "c1", TouchClass.MARKETING, False)]),
     "NEGATIVE_SENTIMENT": ({"hold_for_h": 5}, ONE_PUSH),
     "SENTIMENT_PENDING": ({"pending_h_ago": 1}, ONE_PUSH),
     "QUIET_HOURS": ({"quiet_hours": ("Australia/Lord_Howe", "00:00", "23:45")}, ONE_PUSH),

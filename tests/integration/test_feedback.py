@@ -30,7 +30,8 @@ async def test_complaint_holds_marketing_and_opens_one_task(loop_parts):
     otp = await guard.check(touch(touch_id="otp", touch_class=TouchClass.TRANSACTIONAL))
     assert otp.verdict is Verdict.ALLOW
     counters = await feedback.campaign_health("spring")
-    assert counters == {"touches": 1, "negative_replies": 2}  # the second reply goes to the last touch, "spring"
+    # The second reply goes to the last touch, "spring"; the first answered t1 (an interaction with it).
+    assert counters == {"touches": 1, "replies": 2, "negative_replies": 2, "interacted": 1, "tasks_opened": 1}
     await feedback.record("u1", "sms", "退订", "r3")
     assert (await feedback.campaign_health("spring"))["opt_outs"] == 1
 

@@ -33,7 +33,9 @@ async def test_figures_and_the_fatigue_index_of_a_campaign_and_its_strategy(wire
     assert health.fatigue_index == index(f) > 0 and health.previous_index == 0
     assert health.trend == health.fatigue_index
     strategy = await parts.health.campaign("", "winback", "7d")
-    assert (strategy.figures.touches, strategy.figures.judged, strategy.figures.interacted) == (6, 6, 3)
+    g = strategy.figures
+    assert (g.touches, g.judged, g.interacted, g.replies, g.negative_replies, g.opt_outs, g.spam_complaints,
+            g.tasks_opened) == (6, 6, 3, 2, 1, 1, 1, 2)
     # The 24-hour window four days on holds none of it: everything happened earlier.
     assert (await parts.health.campaign("spring", "", "24h")).figures == Figures()
     # A week on, the same figures are the previous window's: the trend turns down.

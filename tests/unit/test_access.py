@@ -18,7 +18,8 @@ def test_every_method_of_every_service_has_its_roles():
     ({Role.SENDER}, {"CheckTouch", "CheckTouches", "CancelTouch", "RecordReply", "RecordEngagement", "RecordEngagements"}),
     ({Role.PREFERENCES}, {"GetPreferences", "UpdatePreferences", "ListConsentEvents"}),
     ({Role.SUPPORT}, {"GetUserState", "WatchRecoveryTasks", "ListRecoveryTasks", "ClaimRecoveryTask",
-                      "ResolveRecoveryTask", "SetEngagementTier"}),
+                      "ResolveRecoveryTask", "SetEngagementTier", "GetCampaignHealth", "ListCampaignHealth",
+                      "GetExperienceHealth"}),
     ({Role.OPERATOR}, {"CreateApiKey", "ListApiKeys", "RevokeApiKey", "ApplyPolicy", "GetPolicy"}),
     ({Role.ADMIN}, set(METHOD_ROLES)),
 ])

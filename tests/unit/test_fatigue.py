@@ -43,3 +43,49 @@ def test_anchors():
     half = Figures(touches=10_000, spam_complaints=20)
     assert rates(half)["complaint_rate"] == 0.002 and index(half) == 20.0
     assert index(Figures()) == 0
+
+
+def test_a_brake_trips_only_with_touches_enough_and_a_signal_at_its_threshold():
+    from guard.brakes import tripped
+    from guard.policy import BrakeRule
+
+    rule = BrakeRule("optouts", "campaign", "24h", 100, {"opt_out_rate": 0.02, "fatigue_index": 80}, 0, False)
+    assert tripped(rule, 99, {"opt_out_rate": 0.5}) is None  # too few touches to judge
+    assert tripped(rule, 100, {"opt_out_rate": 0.019, "fatigue_index": 79.9}) is None
+    assert tripped(rule, 100, {"opt_out_rate": 0.02}) == ("opt_out_rate", 0.02)
+    assert tripped(rule, 500, {"opt_out_rate": 0.0, "fatigue_index": 80.0}) == ("fatigue_index", 80.0)
+
+
+def test_brake_and_index_policy_mistakes_name_the_key():
+    import pytest
+    import yaml
+
+    from guard import policy
+    from guard.policy import PolicyError
+
+    base = yaml.safe_load(policy.load(None).text)
+    for fatigue, where in (({"brake": [{"id": "b", "when": {"open_rate": 0.1}}]}, "fatigue.brake[0].when"),
+                           ({"brake": [{"id": "b", "when": {}}]}, "fatigue.brake[0].when"),
+                           ({"brake": [{"id": "b", "scope": "user", "when": {"opt_out_rate": 0.1}}]},
+                            "fatigue.brake[0].scope"),
+                           ({"brake": [{"id": "b", "when": {"opt_out_rate": 2}}]}, "fatigue.brake[0].when.opt_out_rate"),
+                           ({"index": {"ignore_rate": {"good": 0.9, "bad": 0.5}}}, "fatigue.index.ignore_rate")):
+        base["fatigue"] = fatigue
+        with pytest.raises(PolicyError) as err:
+            policy.parse(yaml.safe_dump(base))
+        assert where in str(err.value)
+    base["fatigue"] = {"index": {"complaint_rate": {"weight": 1}},
+                       "brake": [{"id": "b", "window": "7d", "min_touches": 5, "when": {"complaint_rate": 0.003},
+                                  "release_after": "12h", "shadow": True}]}
+    parsed = policy.parse(yaml.safe_dump(base)).fatigue
+    assert parsed.components["complaint_rate"].weight == 1 and parsed.components["complaint_rate"].bad == 0.003
+    assert parsed.brakes[0].release_after_ms == 12 * 3_600_000 and parsed.brakes[0].shadow
+
+
+def test_a_shadow_brake_or_one_past_its_release_blocks_nothing():
+    from guard.store.brakes import Brake
+
+    assert Brake("r", 0, 0, False, "opt_out_rate", 0.5).blocks(10**13)  # until resumed
+    assert not Brake("r", 0, 0, True, "opt_out_rate", 0.5).blocks(1)  # shadow: reported only
+    assert Brake("r", 0, 100, False, "opt_out_rate", 0.5).blocks(99)
+    assert not Brake("r", 0, 100, False, "opt_out_rate", 0.5).blocks(100)  # release_after has passed

@@ -57,6 +57,7 @@ if checks.category and choice(prefs.categories, touch.category, policy.category_
   add('CATEGORY_OPTED_OUT')
 end
 if redis.call('HEXISTS', KEYS[7], 'undeliverable:' .. touch.channel) == 1 then add('UNDELIVERABLE') end
+if touch.braked == true then add('CAMPAIGN_FATIGUED') end  -- its campaign or strategy is braked (the caller knows)
 local hold_until = tonumber(redis.call('GET', KEYS[3]) or '0') or 0
 if checks.hold and hold_until > at then add('NEGATIVE_SENTIMENT') end
 
@@ -226,7 +227,7 @@ if pending then retry = math.max(retry, at + policy.pending_retry_ms) end
 local blocking, only_hold = 0, true
 for _, r in ipairs(reasons) do
   if r == 'UNSUBSCRIBED' or r == 'CHANNEL_OPTED_OUT' or r == 'CATEGORY_OPTED_OUT' or r == 'NEGATIVE_SENTIMENT'
-      or r == 'UNDELIVERABLE' then
+      or r == 'UNDELIVERABLE' or r == 'CAMPAIGN_FATIGUED' then
     blocking = blocking + 1
     if r ~= 'NEGATIVE_SENTIMENT' then only_hold = false end
   end
