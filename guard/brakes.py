@@ -66,8 +66,9 @@ class BrakeService:
             return 0
         resumed = await self.store.resumed()
         scopes = {"campaign": "c", "strategy": "s"}
-        # Only what moved since the last look can have crossed a threshold; once a minute, everything active
-        # (a rate also rises when old touches leave the window).
+        # Only what a harm (a complaint, an opt-out, a negative reply) befell since the last look can have crossed a
+        # threshold; once a minute, everything active (a rate also rises as touches age into the ignored or leave
+        # the window).
         full = now - self._last_full >= FULL_LOOK_MS
         if full:
             self._last_full = now
@@ -77,7 +78,9 @@ class BrakeService:
             hours = HealthService.window_hours(rule.window)[1]
             names = (await self.counters.active(self.health.tenant, scopes[rule.scope], now - hours * 3_600_000)
                      if full else sorted(moved[rule.scope]))
-            for name in names:
+            # Fewer touches ever than the rule needs in its window: nothing to read (one HGET each, batched).
+            totals = await self.counters.totals(self.health.tenant, scopes[rule.scope], names, "touches")
+            for name in (n for n, total in zip(names, totals, strict=True) if total >= rule.min_touches):
                 field = field_of(rule.scope, name)
                 if field in table:
                     continue

@@ -4,7 +4,7 @@ A recorded touch, a reply, an engagement event or a task adds one to its figures
 live in the tenant's slot, not the user's, so counting inside the check script would break
 the one-slot rule and counting beside it would cost every recorded touch a second round
 trip. Instead ``add`` only notes the increment in memory, and a flusher writes the sums
-every ``every_s`` seconds as one pipeline. What a crash can lose is the last interval's
+every ``every_s`` seconds, one script call per tenant (``figures_add.lua``). What a crash can lose is the last interval's
 increments (figures for people, never a cap); a failed write keeps them for the next flush;
 ``close`` flushes what is left.
 
@@ -20,6 +20,7 @@ import contextlib
 import time
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 from guard import logs, metrics
 from guard.errors import StoreUnavailable
@@ -38,13 +39,17 @@ class CampaignCounters:
         self.every_s = every_s
         self._pending: Counter[tuple[str, str, str, int, str]] = Counter()  # tenant, scope, name, hour, figure
         self._task: asyncio.Task[None] | None = None
+        self._metric: dict[tuple[str, str], Any] = {}  # the tenant figure's metric child, looked up once
 
     def add(self, tenant: str, campaign_id: str, field: str, n: int = 1, *, strategy_id: str = "",
             at_ms: int | None = None) -> None:
         """Count without waiting: the sum reaches Redis with the next flush. ``at_ms`` picks the hour."""
         hour = (at_ms if at_ms is not None else time.time_ns() // 1_000_000) // HOUR_MS
         self._pending[(tenant, "t", "", hour, field)] += n
-        metrics.FIGURES.labels(tenant, field).inc(n)
+        counter = self._metric.get((tenant, field))
+        if counter is None:
+            counter = self._metric[(tenant, field)] = metrics.FIGURES.labels(tenant, field)
+        counter.inc(n)
         if campaign_id:
             self._pending[(tenant, "c", campaign_id, hour, field)] += n
         if strategy_id:
@@ -57,26 +62,16 @@ class CampaignCounters:
         if not self._pending:
             return
         batch, self._pending = self._pending, Counter()
-        commands: list[tuple[object, ...]] = []
-        buckets: set[str] = set()
-        latest: dict[tuple[str, str, str], int] = {}
+        by_tenant: dict[str, list[tuple[str, str, int, str, int]]] = {}
         for (tenant, scope, name, hour, field), n in batch.items():
-            keys = TenantKeys(tenant)
-            bucket = keys.figures(scope, name, hour)
-            commands.append(("HINCRBY", bucket, field, n))
-            buckets.add(bucket)
-            if scope == "c":
-                commands.append(("HINCRBY", keys.campaign(name), field, n))  # all-time totals
-            if scope != "t":
-                latest[(tenant, scope, name)] = max(latest.get((tenant, scope, name), 0), hour)
-        commands += [("EXPIRE", b, KEEP_S) for b in buckets]
-        commands += [("ZADD", TenantKeys(t).figure_index(scope), "GT", hour * HOUR_MS, name)
-                     for (t, scope, name), hour in latest.items()]
-        commands += [("SADD", TenantKeys(t).figures_dirty(scope), name) for (t, scope, name) in latest]
+            by_tenant.setdefault(tenant, []).append((scope, name, hour, field, n))
+        written: set[str] = set()
         try:
-            await self.conn.pipeline(commands)
+            for tenant, items in by_tenant.items():  # one script per tenant: its keys share one slot
+                await self.conn.run("figures_add", *_script_call(tenant, items))
+                written.add(tenant)
         except StoreUnavailable as exc:
-            self._pending.update(batch)  # kept for the next flush
+            self._pending.update(Counter({k: n for k, n in batch.items() if k[0] not in written}))  # the next flush
             log.warning("campaign_counters_unwritten", error=str(exc), pending=len(self._pending))
 
     async def read(self, tenant: str, campaign_id: str) -> dict[str, int]:
@@ -84,6 +79,12 @@ class CampaignCounters:
         await self.flush()
         raw = await self.conn.execute("HGETALL", TenantKeys(tenant).campaign(campaign_id))
         return {str(k): int(v) for k, v in dict(raw or {}).items()}
+
+    async def totals(self, tenant: str, scope: str, names: Sequence[str], field: str) -> list[int]:
+        """One all-time figure of many campaigns (or strategies), in one round trip."""
+        keys = TenantKeys(tenant)
+        rows = await self.conn.pipeline([("HGET", keys.totals(scope, n), field) for n in names]) if names else []
+        return [int(r or 0) for r in rows]
 
     async def hours(self, tenant: str, scope: str, name: str, first_hour: int, last_hour: int) -> list[dict[str, int]]:
         """The figures of each hour from ``first_hour`` to ``last_hour``, both included."""
@@ -119,3 +120,22 @@ class CampaignCounters:
             self._task = None
         with contextlib.suppress(StoreUnavailable):
             await self.flush()
+
+
+def _script_call(tenant: str, items: Sequence[tuple[str, str, int, str, int]]) -> tuple[list[str], list[object]]:
+    """``figures_add.lua``'s keys and arguments for one tenant's increments (scope, name, hour, figure, n)."""
+    keys = TenantKeys(tenant)
+    names = [keys.figure_index("c"), keys.figure_index("s"), keys.figures_dirty("c"), keys.figures_dirty("s")]
+    position: dict[str, int] = {}
+
+    def at(key: str) -> int:
+        if key not in position:
+            names.append(key)
+            position[key] = len(names)
+        return position[key]
+
+    args: list[object] = [KEEP_S]
+    for scope, name, hour, field, n in items:
+        args += [at(keys.figures(scope, name, hour)), at(keys.totals(scope, name)) if scope != "t" else 0,
+                 scope, name, field, n, hour * HOUR_MS]
+    return names, args

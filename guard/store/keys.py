@@ -115,7 +115,12 @@ class TenantKeys:
         return self._k(f"task:{task_id}:replies")
 
     def campaign(self, campaign_id: str) -> str:
+        """A campaign's all-time figures."""
         return self._k(f"campaign:{campaign_id}")
+
+    def totals(self, scope: str, name: str) -> str:
+        """The all-time figures of a campaign (scope ``c``: ``campaign``) or a strategy (``s``)."""
+        return self.campaign(name) if scope == "c" else self._k(f"strategy:{name}")
 
     def figures(self, scope: str, name: str, hour: int) -> str:
         """One hour's figures of a campaign (scope ``c``), a strategy (``s``) or the whole tenant (``t``)."""
@@ -136,7 +141,7 @@ class TenantKeys:
         return self._k("brakes:audit")
 
     def figures_dirty(self, scope: str) -> str:
-        """Campaigns (or strategies) whose figures moved since the brake rules last looked at them."""
+        """Campaigns (or strategies) a harm befell since the brake rules last looked at them."""
         return self._k(f"fig:{scope}:dirty")
 
     def figure_index(self, scope: str) -> str:
