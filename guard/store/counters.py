@@ -4,9 +4,9 @@ A recorded touch, a reply, an engagement event or a task adds one to its figures
 live in the tenant's slot, not the user's, so counting inside the check script would break
 the one-slot rule and counting beside it would cost every recorded touch a second round
 trip. Instead ``add`` only notes the increment in memory, and a flusher writes the sums
-every ``every_s`` seconds, one script call per tenant (``figures_add.lua``). What a crash can lose is the last interval's
-increments (figures for people, never a cap); a failed write keeps them for the next flush;
-``close`` flushes what is left.
+every ``every_s`` seconds, one script call per tenant (``figures_add.lua``). What a crash can
+lose is the last interval's increments (figures for people, never a cap); a failed write keeps
+them for the next flush; ``close`` flushes what is left.
 
 Figures are kept per hour (a hash per campaign, strategy or tenant and hour, kept 16 days),
 so any rolling window of whole hours, and the one before it, can be summed; a campaign's
