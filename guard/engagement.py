@@ -26,7 +26,7 @@ from guard.preferences import PreferenceService, PreferencesPatch
 from guard.store.counters import CampaignCounters
 from guard.store.keys import UserKeys
 from guard.store.redis_store import RedisStore
-from guard.validate import check_id, check_name, check_text, check_word, shown
+from guard.validate import by_user, check_id, check_name, check_text, check_word, shown
 
 log = logs.get("guard.engagement")
 
@@ -109,16 +109,13 @@ class EngagementService:
             raise InvalidArgument("events", f"holds {len(events)} items; at most {MAX_BATCH}")
         now = self.now()
         valid = [self._validate(e, now, f"events[{i}].") for i, e in enumerate(events)]
-        by_user: dict[str, list[int]] = {}
-        for i, e in enumerate(valid):
-            by_user.setdefault(e.user_id, []).append(i)
         results: list[EventResult | None] = [None] * len(valid)
 
         async def one_user(indexes: list[int]) -> None:
             for i in indexes:
                 results[i] = await self._record(valid[i])
 
-        await asyncio.gather(*(one_user(ix) for ix in by_user.values()))
+        await asyncio.gather(*(one_user(ix) for ix in by_user([e.user_id for e in valid]).values()))
         return [r for r in results if r is not None]
 
     async def _record(self, e: Event) -> EventResult:

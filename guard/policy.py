@@ -293,9 +293,7 @@ def parse(text: str, source: str = "<policy>") -> Policy:
             raise PolicyError(f"{r.where('classes')}: class {touch_class.value!r} is missing")
 
     rules: list[CapRule] = []
-    caps = top.get("caps") or []
-    if not isinstance(caps, list):
-        raise PolicyError(f"{r.where('caps')}: a list of rules is expected")
+    caps = _rules(r, top.get("caps"), "caps")
     seen: set[str] = set()
     for i, raw in enumerate(caps):
         path = f"caps[{i}]"
@@ -327,6 +325,15 @@ def parse(text: str, source: str = "<policy>") -> Policy:
     ahead = parse_duration(top.get("max_schedule_ahead", "90d"), r.where("max_schedule_ahead"))
     return Policy(channels, categories, quiet, tuple(rules), classes, retry, ahead, source, _replies(r, top), text=text,
                   engagement=_engagement(r, top.get("engagement")), fatigue=_fatigue(r, top.get("fatigue")))
+
+
+def _rules(r: _Reader, value: Any, path: str) -> list[Any]:
+    """A list of rules (absent: none)."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise PolicyError(f"{r.where(path)}: a list of rules is expected")
+    return value
 
 
 def _words(r: _Reader, value: Any, path: str, default: tuple[str, ...]) -> tuple[str, ...]:
@@ -404,10 +411,7 @@ def _engagement(r: _Reader, raw: Any) -> EngagementPolicy:
         if tiers and (after <= tiers[-1].after_ignored or name in {x.name for x in tiers}):
             raise PolicyError(f"{r.where(path)}: tiers need distinct names and after_ignored rising from one to the next")
         rules: list[TierRule] = []
-        raw_caps = t.get("caps") or []
-        if not isinstance(raw_caps, list):
-            raise PolicyError(f"{r.where(path + '.caps')}: a list of rules is expected")
-        for j, rule in enumerate(raw_caps):
+        for j, rule in enumerate(_rules(r, t.get("caps"), path + ".caps")):
             rpath = f"{path}.caps[{j}]"
             c = r.mapping(rule, rpath)
             r.only(c, rpath, {"id", "limit", "window"})  # a tier's caps count every marketing touch of the user
@@ -452,10 +456,7 @@ def _fatigue(r: _Reader, raw: Any) -> FatiguePolicy:
             raise PolicyError(f"{r.where(path)}: bad must be above good")
         components[name] = Component(good, bad, _number(r, c.get("weight", base.weight), path + ".weight", 0, 100))
     brakes: list[BrakeRule] = []
-    raw_brakes = cfg.get("brake") or []
-    if not isinstance(raw_brakes, list):
-        raise PolicyError(f"{r.where('fatigue.brake')}: a list of rules is expected")
-    for i, item in enumerate(raw_brakes):
+    for i, item in enumerate(_rules(r, cfg.get("brake"), "fatigue.brake")):
         path = f"fatigue.brake[{i}]"
         b = r.mapping(item, path)
         r.only(b, path, {"id", "scope", "window", "min_touches", "when", "release_after", "shadow"})

@@ -24,7 +24,7 @@ from guard.store.brakes import Brake
 from guard.store.counters import CampaignCounters
 from guard.store.keys import UserKeys
 from guard.store.redis_store import RedisStore, StoredTouch, ZoneNeeded
-from guard.validate import check_id, shown
+from guard.validate import by_user, check_id, shown
 
 log = logs.get("guard.service")
 
@@ -161,9 +161,7 @@ class GuardService:
             raise InvalidArgument("checks", f"holds {len(touches)} items; at most {MAX_BATCH}")
         now = self.now()
         valid = [self.validate_touch(t, now, f"checks[{i}].") for i, t in enumerate(touches)]
-        queues: dict[str, list[int]] = {}
-        for i, t in enumerate(valid):
-            queues.setdefault(t.user_id, []).append(i)
+        queues = by_user([t.user_id for t in valid])
         results: list[Outcome | None] = [None] * len(valid)
         depth = max((len(q) for q in queues.values()), default=0)
         for k in range(depth):

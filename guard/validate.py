@@ -7,6 +7,8 @@ cannot turn into an oversized status message or a megabyte log line.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from guard.errors import InvalidArgument
 
 MAX_ID_LENGTH = 128
@@ -81,3 +83,11 @@ def check_name(value: str, field_name: str, *, max_chars: int = MAX_ID_LENGTH) -
     if any(not (ch.isprintable() or ch == " ") for ch in value):
         raise InvalidArgument(field_name, "must not contain control characters")
     return value
+
+
+def by_user(user_ids: Sequence[str]) -> dict[str, list[int]]:
+    """The positions of each user's items in a batch, in request order (a batch runs users at once, each in order)."""
+    out: dict[str, list[int]] = {}
+    for i, user in enumerate(user_ids):
+        out.setdefault(user, []).append(i)
+    return out
