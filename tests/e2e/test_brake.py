@@ -40,7 +40,9 @@ def _first_change(stubs: list, campaign: str, braked: bool, deadline_s: float) -
 def test_a_campaign_wearing_users_out_is_braked_everywhere_and_resumes(serve_factory, tmp_path, private_redis):
     pol = policy_file(tmp_path, quiet_hours=QUIET_HOURS_OFF, caps=[], fatigue=BRAKE)
     env = {"GUARD_REDIS_URL": private_redis.url, "GUARD_POLICY": str(pol), "GUARD_BRAKE_SECONDS": "0.5"}
-    first, second = serve_factory(env, data_dir=tmp_path / "one"), serve_factory(env, data_dir=tmp_path / "two")
+    first = serve_factory(env, data_dir=tmp_path / "one")
+    # The second evaluates no rules (as a worker past the first of --workers): the brake reaches it by the poll.
+    second = serve_factory({**env, "GUARD_WORKER_INDEX": "1"}, data_dir=tmp_path / "two")
     first.start()
     second.start()
     client = redis_lib.Redis.from_url(private_redis.url, decode_responses=True)

@@ -43,6 +43,8 @@ def test_a_call_needs_a_good_key_with_the_right_role(serve_factory, tmp_path, pr
     metrics_port = free_port()
     server = serve_factory({"GUARD_REDIS_URL": private_redis.url, "GUARD_METRICS_LISTEN": f"127.0.0.1:{metrics_port}",
                             "GUARD_AUTH_FAILURES_PER_MINUTE": "8",
+                            # a revocation must not wait for the poll in the process that revokes
+                            "GUARD_CONTROL_POLL_SECONDS": "60",
                             "GUARD_POLICY": str(policy_file(tmp_path, quiet_hours=QUIET_HOURS_OFF))})
     server.start()
     assert (server.data_dir / "admin.key").stat().st_mode & 0o777 == 0o600
