@@ -146,7 +146,8 @@ async def app(redis_server, bundled_model, tmp_path) -> AsyncIterator[object]:
     client = aioredis.Redis.from_url(redis_server.url)
     await client.flushdb()
     await client.aclose()
-    settings = Settings(listen="127.0.0.1:0", redis_url=redis_server.url, sweep_seconds=3600,
+    # No sweep and no brake evaluation behind the tests' backs: tests compare the store before and after a call.
+    settings = Settings(listen="127.0.0.1:0", redis_url=redis_server.url, sweep_seconds=3600, brake_seconds=3600,
                         policy=policy_file(tmp_path, quiet_hours=QUIET_HOURS_OFF, recovery={"redeliver_after": "1s"}))
     settings = replace(settings, data_dir=tmp_path / "data")
     built = build(settings, model=bundled_model)  # type: ignore[arg-type]
