@@ -126,14 +126,20 @@ class Tenants:
 
     async def run(self, every_s: float, changed: Callable[[], Awaitable[None]]) -> None:
         """Poll for ever; ``changed`` runs after a refresh that saw a change."""
+        failing = False
         while True:
             await asyncio.sleep(every_s)
             try:
                 if await self.refresh():
                     await changed()
                 await self.refresh_brakes()
+                if failing:
+                    log.info("control_poll_recovered")
+                failing = False
             except StoreUnavailable as exc:
-                log.warning("control_poll_failed", error=str(exc))
+                if not failing:  # once per outage, not once a second
+                    log.warning("control_poll_failed", error=str(exc), note="keys and brakes as last read")
+                failing = True
 
     async def evaluate_brakes(self) -> int:
         """Every tenant's brake rules, once."""
