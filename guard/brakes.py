@@ -119,5 +119,5 @@ class BrakeService:
         check_text(reason, "reason", required=True)
         field = field_of(scope, name)
         done = await self.store.release(field, self.now(), actor, reason, "resume", await self._base(field))
-        log.info("brake_resumed", target=field_of(scope, name), actor=actor, resumed=done)
+        log.info("brake_resumed", target=field, actor=actor, resumed=done)
         return done

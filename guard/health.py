@@ -7,7 +7,7 @@ whose verdict came due in the window: those sent ``ignore_after`` earlier.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from guard.domain import clock
 from guard.domain.clock import Clock
@@ -116,5 +116,3 @@ class HealthService:
     async def experience(self, window: str) -> Health:
         return await self.health("tenant", "", window)
 
-
-FIGURE_NAMES = tuple(f.name for f in fields(Figures))

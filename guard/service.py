@@ -20,7 +20,7 @@ from guard.domain.types import CapUsage, Outcome, Preferences, Reason, Touch, To
 from guard.errors import InvalidArgument, StoreUnavailable
 from guard.policy import Policy
 from guard.preferences import ConsentEvent, PreferenceService
-from guard.store.brakes import Brake
+from guard.store.brakes import Brake, field_of
 from guard.store.counters import CampaignCounters
 from guard.store.keys import UserKeys
 from guard.store.redis_store import RedisStore, StoredTouch, ZoneNeeded
@@ -123,12 +123,9 @@ class GuardService:
         """Whether the touch's campaign or strategy is braked (marketing only; read from memory, no round trip)."""
         if not self.brakes or touch.touch_class is not TouchClass.MARKETING:
             return False
-        for field in (f"c:{touch.campaign_id}" if touch.campaign_id else "", f"s:{touch.strategy_id}" if touch.strategy_id
-                      else ""):
-            brake = self.brakes.get(field) if field else None
-            if brake is not None and brake.blocks(touch.at_ms):
-                return True
-        return False
+        braked = [self.brakes.get(field_of("campaign", touch.campaign_id)) if touch.campaign_id else None,
+                  self.brakes.get(field_of("strategy", touch.strategy_id)) if touch.strategy_id else None]
+        return any(b is not None and b.blocks(touch.at_ms) for b in braked)
 
     def _zone_for(self, touch: Touch) -> tuple[str, clock.Segments] | None:
         name = self._zones.get(touch.user_id)

@@ -30,6 +30,8 @@ RECORD_TTL_MS = 35 * 86_400_000
 # How far into the past send_at may lie; cap events older than a window plus this are trimmed.
 PAST_TOLERANCE_MS = 86_400_000
 INDEX_SIZE = 200
+# How long a user's engagement records (last interaction, calibration, its audit, unmatched events) live.
+ENGAGEMENT_TTL_MS = 12 * RECORD_TTL_MS
 # A user's newest marketing touches kept for the engagement tiers: deeper than any tier's run, and than any
 # tier cap's limit, so the count and the windows stay exact.
 MARKETING_SIZE = 64
@@ -229,7 +231,7 @@ class RedisStore:
                                 detail: str) -> EngagementRecorded:
         fresh, known, ch, campaign, action, strategy, sent_at, first = await self.conn.run(
             "engagement_record", [keys.touch(touch_id), keys.engagement, keys.stray_events],
-            [touch_id, event, str(occurred_ms), channel, detail, str(RECORD_TTL_MS * 12)])
+            [touch_id, event, str(occurred_ms), channel, detail, str(ENGAGEMENT_TTL_MS)])
         return EngagementRecorded(bool(int(fresh)), bool(int(known)), str(ch), str(campaign), str(action),
                                   str(strategy), int(float(sent_at or 0)), bool(int(first)))
 
@@ -244,7 +246,7 @@ class RedisStore:
 
     async def set_tier(self, keys: UserKeys, tier: str, until_ms: int, now_ms: int, actor: str, reason: str) -> None:
         await self.conn.run("tier_set", [keys.engagement, keys.engagement_audit],
-                            [tier, str(until_ms) if tier else "", str(now_ms), actor, reason, str(RECORD_TTL_MS * 12)])
+                            [tier, str(until_ms) if tier else "", str(now_ms), actor, reason, str(ENGAGEMENT_TTL_MS)])
 
     async def hold_until(self, keys: UserKeys) -> int:
         raw = await self.conn.execute("GET", keys.hold)

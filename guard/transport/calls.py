@@ -67,6 +67,14 @@ def lenient(message_type: Any) -> Callable[[bytes], Any]:
     return decode
 
 
+def status_for(exc: BaseException) -> grpc.StatusCode | None:
+    """The status a typed failure maps to; None for anything else (an internal error)."""
+    for error_type, status in STATUS_BY_ERROR:
+        if isinstance(exc, error_type):
+            return status
+    return None
+
+
 @dataclass(frozen=True)
 class Caller:
     """Who is calling (the key's grant) and the use cases of their tenant: the tenant comes from the key."""
@@ -100,11 +108,11 @@ def rpc(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
                 fields["user_id"] = user  # dropped by the log's privacy step, or hashed (GUARD_LOG_USER_IDS=hash)
             return await method(self, Caller(grant, self.tenants.get(grant.tenant)), request, context, fields)
         except Exception as exc:
-            for error_type, status in STATUS_BY_ERROR:
-                if isinstance(exc, error_type):
-                    code = status
-                    fields["error"] = str(exc)
-                    await context.abort(status, str(exc))
+            status = status_for(exc)
+            if status is not None:
+                code = status
+                fields["error"] = str(exc)
+                await context.abort(status, str(exc))
             code = grpc.StatusCode.INTERNAL
             log.exception("rpc_failed", method=name)
             await context.abort(code, "internal error; see the server log")

@@ -15,7 +15,7 @@ from guard.feedback import RecoveryTask, ReplyResult
 from guard.health import Health
 from guard.preferences import ConsentEvent, PreferencesPatch
 from guard.service import UserState
-from guard.store.brakes import Brake
+from guard.store.brakes import Brake, field_of
 from guard.store.redis_store import StoredTouch
 from guard.v1 import guard_pb2 as pb
 from guard.validate import MAX_TIMESTAMP_S, timestamp_ms
@@ -155,9 +155,9 @@ def event_from_pb(msg: pb.EngagementEvent, prefix: str = "") -> Event:
     occurred = ts_to_ms(msg.occurred_at, prefix + "occurred_at") if msg.HasField("occurred_at") else 0
     if msg.HasField("occurred_at") and occurred <= 0:
         raise InvalidArgument(prefix + "occurred_at", "must be after 1970")
-    kind = pb.EngagementEvent.Kind.Name(msg.event) if msg.event in pb.EngagementEvent.Kind.values() else ""
-    return Event(msg.touch_id, msg.user_id, "" if msg.event == 0 else kind, occurred, msg.detail, msg.provider,
-                 msg.channel)
+    known = msg.event != pb.EngagementEvent.KIND_UNSPECIFIED and msg.event in pb.EngagementEvent.Kind.values()
+    return Event(msg.touch_id, msg.user_id, pb.EngagementEvent.Kind.Name(msg.event) if known else "", occurred,
+                 msg.detail, msg.provider, msg.channel)
 
 
 def event_result_to_pb(result: EventResult) -> pb.RecordEngagementResponse:
@@ -190,7 +190,7 @@ def campaign_health_to_pb(h: Health, brakes: Mapping[str, Brake]) -> pb.Campaign
                             strategy_id=h.name if h.scope == "strategy" else "", window=h.window,
                             figures=_figures_to_pb(h.figures), rates=pb.HealthRates(**h.rates),
                             fatigue_index=h.fatigue_index, previous_fatigue_index=h.previous_index, trend=h.trend)
-    brake = brakes.get(("c:" if h.scope == "campaign" else "s:") + h.name)
+    brake = brakes.get(field_of(h.scope, h.name))
     if brake is not None:
         msg.brake.CopyFrom(pb.Brake(rule=brake.rule, braked_at=ms_to_ts(brake.at_ms), shadow=brake.shadow,
                                     signal=brake.signal, value=brake.value))

@@ -26,7 +26,7 @@ from guard.tenants import Tenants
 from guard.transport import mapping
 from guard.transport.admin import AdminServicer
 from guard.transport.authn import Authenticator
-from guard.transport.calls import STATUS_BY_ERROR, Caller, Undecodable, lenient, rpc
+from guard.transport.calls import Caller, Undecodable, lenient, rpc, status_for
 from guard.v1 import guard_pb2 as pb
 from guard.v1 import guard_pb2_grpc as pb_grpc
 from guard.validate import check_id
@@ -223,11 +223,11 @@ class RecoveryDeskServicer(pb_grpc.RecoveryDeskServicer):
                 raise request.error()
             check_id(request.consumer, "consumer")
         except Exception as exc:
-            for error_type, status in STATUS_BY_ERROR:
-                if isinstance(exc, error_type):
-                    log.info("rpc", method="WatchRecoveryTasks", code=status.name, error=str(exc))
-                    await context.abort(status, str(exc))
-            raise
+            status = status_for(exc)
+            if status is None:
+                raise
+            log.info("rpc", method="WatchRecoveryTasks", code=status.name, error=str(exc))
+            await context.abort(status, str(exc))
         feedback = self.tenants.get(grant.tenant).feedback
         log.info("watch_started", consumer=request.consumer, tenant=grant.tenant, key=grant.key_id)
         sent = 0
@@ -235,10 +235,8 @@ class RecoveryDeskServicer(pb_grpc.RecoveryDeskServicer):
             async for task in feedback.watch(request.consumer):
                 sent += 1
                 yield mapping.task_to_pb(task)
-        except InvalidArgument as exc:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, str(exc))
-        except StoreUnavailable as exc:
-            await context.abort(grpc.StatusCode.UNAVAILABLE, str(exc))
+        except (InvalidArgument, StoreUnavailable) as exc:
+            await context.abort(status_for(exc) or grpc.StatusCode.INTERNAL, str(exc))
         finally:
             log.info("watch_ended", consumer=request.consumer, delivered=sent)
 
