@@ -130,7 +130,7 @@ class Bench:
         data = self.work / f"data-{port}"
         env = {**os.environ, "GUARD_REDIS_URL": redis.url, "GUARD_POLICY": str(self.policy(repo)),
                "GUARD_LISTEN": f"127.0.0.1:{port}", "GUARD_LOG_FORMAT": "json", "PYTHONPATH": str(repo),
-               "GUARD_DATA_DIR": str(data)}
+               "GUARD_DATA_DIR": str(data), "GUARD_HTTP_LISTEN": f"127.0.0.1:{free_port()}"}
         if workers is not None:
             env["GUARD_WORKERS"] = str(workers)
         log = (self.work / f"serve-{port}.log").open("w")

@@ -43,9 +43,9 @@ METHOD_ROLES: dict[str, frozenset[Role]] = {
     "GetUserState": _SUPPORT, "WatchRecoveryTasks": _SUPPORT, "ListRecoveryTasks": _SUPPORT,
     "ClaimRecoveryTask": _SUPPORT, "ResolveRecoveryTask": _SUPPORT,
     "GetCampaignHealth": _SUPPORT, "ListCampaignHealth": _SUPPORT, "GetExperienceHealth": _SUPPORT,
-    "ExportUserData": _ADMIN, "EraseUser": _ADMIN, "ResumeCampaign": _ADMIN,
+    "ExportUserData": _ADMIN, "EraseUser": _ADMIN, "ResumeCampaign": _ADMIN, "CreatePreferenceLink": _SENDER,
     "CreateApiKey": _PROVISIONING, "ListApiKeys": _PROVISIONING, "RevokeApiKey": _PROVISIONING,
-    "ApplyPolicy": _PROVISIONING, "GetPolicy": _PROVISIONING,
+    "ApplyPolicy": _PROVISIONING, "GetPolicy": _PROVISIONING, "RotateLinkSecret": _PROVISIONING,
 }
 
 

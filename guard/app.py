@@ -20,6 +20,7 @@ from guard.access import Role, new_key
 from guard.domain import clock
 from guard.errors import StoreUnavailable
 from guard.feedback import FeedbackService
+from guard.links import PreferenceLinks
 from guard.preferences import PreferenceService
 from guard.sentiment.batcher import MicroBatcher
 from guard.sentiment.model import BUNDLED_MODEL, SentimentModel
@@ -33,6 +34,8 @@ from guard.store.redis_store import RedisStore
 from guard.tenants import DEFAULT_TENANT, Services, Tenants
 from guard.transport.authn import Authenticator
 from guard.transport.server import GuardServer, tls_from
+from guard.web.http import HttpServer, host_port
+from guard.web.site import Web, build_site
 
 log = logs.get("guard.app")
 
@@ -57,7 +60,13 @@ class App:
     scorer: MicroBatcher | RemoteScorer
     server: GuardServer
     embedded: EmbeddedRedis | None = None
+    web: Web | None = None  # the pages; None when GUARD_HTTP_LISTEN is off
+    http: HttpServer | None = None
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @property
+    def http_port(self) -> int:
+        return self.http.port if self.http is not None else 0
 
     @property
     def port(self) -> int:
@@ -92,6 +101,9 @@ class App:
                         note="keys and tenants' policies are read as soon as Redis answers")
             self._tasks.append(asyncio.create_task(self._catch_up_later()))
         await self.server.start()
+        if self.http is not None:
+            await self.http.start()
+            self._public_url()
         self._tasks.append(asyncio.create_task(self.tenants.run(self.settings.control_poll_seconds, self._control_changed)))
         self._tasks.append(asyncio.create_task(self._note_key_use()))
         if self.settings.worker_index == 0:  # one sweeper per deployment of workers is enough (and harmless twice)
@@ -99,6 +111,19 @@ class App:
             self._tasks.append(asyncio.create_task(self._evaluate_brakes(self.settings.brake_seconds)))
         log.info("serving", listen=self.settings.listen, port=self.server.port, worker=self.settings.worker_index,
                  tls=self.server.tls, mutual_tls=self.server.mutual_tls)
+
+    def _public_url(self) -> None:
+        """Links point at GUARD_PUBLIC_URL, or else at the listener itself (fine on one machine, said in the log)."""
+        if self.settings.public_url or self.http is None or self.web is None:
+            return
+        host, _ = host_port(self.settings.http_listen)
+        if host in ("0.0.0.0", "::", ""):
+            log.warning("public_url_unset", note="GUARD_HTTP_LISTEN listens on every address: set GUARD_PUBLIC_URL to the "
+                                                 "address users reach, or preference links will say localhost")
+            host = "localhost"
+        url = f"http://{'[' + host + ']' if ':' in host else host}:{self.http.port}"
+        self.tenants.links.public_url = url
+        self.web.public_url = url
 
     async def _catch_up(self) -> None:
         await self.tenants.refresh()
@@ -139,8 +164,11 @@ class App:
                 log.warning("brakes_store_unavailable", error=str(exc))
 
     async def stop(self, grace_s: float | None = None) -> None:
-        """Drain calls in flight, then close everything this app opened."""
-        await self.server.drain(self.settings.drain_seconds if grace_s is None else grace_s)
+        """Drain calls and requests in flight (both servers at once), then close everything this app opened."""
+        grace = self.settings.drain_seconds if grace_s is None else grace_s
+        if self.web is not None:
+            self.web.stopping.set()  # live streams end, so the HTTP drain is not held by them
+        await asyncio.gather(self.server.drain(grace), *([self.http.stop()] if self.http is not None else []))
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -207,17 +235,25 @@ def build(settings: Settings, model: SentimentModel | None = None) -> App:
             scorer = batcher_for(settings, model)
         store = RedisStore.from_url(url, timeout_s=settings.redis_timeout)
         control = ControlStore(store.conn)
-        tenants = Tenants(control, store, scorer.score, pol)
+        pages = settings.http_listen not in ("", "off")
+        links = PreferenceLinks(control, settings.public_url or (f"http://{settings.http_listen}" if pages else ""))
+        tenants = Tenants(control, store, scorer.score, pol, links=links)
         auth = Authenticator(control, cache_s=settings.auth_cache_seconds,
                              failures_per_minute=settings.auth_failures_per_minute)
         server = GuardServer(tenants, auth, settings.listen, max_message_bytes=settings.max_message_bytes,
                              reuse_port=settings.scorer_socket is not None, tls=tls_from(settings),
                              reflection=settings.reflection)
+        web = http = None
+        if pages:
+            host_port(settings.http_listen)  # a bad address is refused before anything starts
+            web = Web(tenants, auth, control, links.public_url, settings.desk_session_hours)
+            http = HttpServer(build_site(web), settings.http_listen, reuse_port=settings.scorer_socket is not None,
+                              grace_s=settings.drain_seconds)
     except BaseException:
         if embedded is not None:
             embedded.stop()
         raise
-    return App(settings, pol, store, control, tenants, auth, scorer, server, embedded)
+    return App(settings, pol, store, control, tenants, auth, scorer, server, embedded, web, http)
 
 
 def batcher_for(settings: Settings, model: SentimentModel | None = None) -> MicroBatcher:

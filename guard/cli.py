@@ -32,6 +32,15 @@ def _when(value: str, flag: str) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+def _seconds(value: str, flag: str) -> int:
+    from guard.policy import PolicyError, parse_duration
+
+    try:
+        return parse_duration(value, flag) // 1000
+    except PolicyError:
+        raise SystemExit(f"guard: {flag} expects a duration such as 12h or 30d, got {value!r}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="guard", description="The feedback-aware engagement guard.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -43,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--redis-url", help="existing Redis (GUARD_REDIS_URL); default: embedded")
     serve.add_argument("--metrics-listen", help="host:port for Prometheus (GUARD_METRICS_LISTEN)")
     serve.add_argument("--workers", type=int, help="serving processes on the port (GUARD_WORKERS; default 1)")
+    serve.add_argument("--http-listen", help="host:port of the pages (GUARD_HTTP_LISTEN; default 127.0.0.1:8080; "
+                                             "'' turns them off)")
+    serve.add_argument("--public-url", help="the pages' address as people reach it (GUARD_PUBLIC_URL)")
     for internal in ("_worker", "_scorer"):  # started by the supervisor of --workers N, configured by environment
         sub.add_parser(internal)
 
@@ -126,6 +138,21 @@ def build_parser() -> argparse.ArgumentParser:
     put.add_argument("--source", default="support")
     put.add_argument("--actor", default="cli")
     put.add_argument("--expected-version", type=int)
+
+    link = prefs_sub.add_parser("link", help="a signed address of the user's own preference page (and one-click "
+                                             "unsubscribe) to put in a message")
+    client_args(link)
+    link.add_argument("user_id")
+    link.add_argument("--ttl", default="", metavar="DURATION", help="how long it works: 12h, 30d ... (default 30d)")
+    link.add_argument("--locale", default="", choices=["", "en", "zh"], help="the page's language (default: the browser's)")
+
+    links = sub.add_parser("links", help="the secrets that sign preference links")
+    links_sub = links.add_subparsers(dest="links_command", required=True)
+    rotate = links_sub.add_parser("rotate", help="sign new links with a new secret; older links keep working until "
+                                                 "they expire, unless --retire-previous")
+    client_args(rotate)
+    rotate.add_argument("--tenant", default="", help="default: the key's own tenant")
+    rotate.add_argument("--retire-previous", action="store_true", help="every link signed before stops working now")
 
     state = sub.add_parser("state", help="everything support needs to explain a decision")
     client_args(state)
@@ -304,8 +331,12 @@ def _client_call(args: argparse.Namespace) -> int:
                 _print(client.claim(args.task_id, args.agent))
             else:
                 _print(client.resolve(args.task_id, args.agent, args.outcome, args.note, args.lift_hold))
+        elif args.command == "links":
+            _print(client.rotate_link_secret(args.tenant, args.retire_previous))
         elif args.prefs_command == "get":
             _print(client.get_preferences(args.user_id))
+        elif args.prefs_command == "link":
+            _print(client.preference_link(args.user_id, _seconds(args.ttl, "--ttl") if args.ttl else 0, args.locale))
         else:
             quiet = None
             if args.quiet_hours:
@@ -392,7 +423,7 @@ def _serve(args: argparse.Namespace) -> int:
         if args.command == "serve":
             settings = Settings.from_env(listen=args.listen, data_dir=args.data_dir, policy=args.policy,
                                          redis_url=args.redis_url, metrics_listen=args.metrics_listen,
-                                         workers=args.workers)
+                                         workers=args.workers, http_listen=args.http_listen, public_url=args.public_url)
         else:
             settings = Settings.from_env()
         if settings.workers < 1:

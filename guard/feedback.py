@@ -445,6 +445,20 @@ class FeedbackService:
         if status == "resolved":
             raise PreconditionFailed(f"task {task_id} is already resolved")
 
+    async def desk_stream_end(self) -> str:
+        return await self.store.stream_end()
+
+    async def new_tasks(self, after: str, block_ms: int = 250) -> tuple[str, list[RecoveryTask]]:
+        """Open tasks that entered the desk stream after ``after`` (a live view's read; claims nothing), and
+        where the next read starts."""
+        tasks = []
+        for stream_id, task_id in await self.store.stream_after(after, block_ms):
+            after = stream_id
+            raw = await self.store.task(task_id)
+            if raw and raw.get("status") == "OPEN":
+                tasks.append(task_from_hash(raw))
+        return after, tasks
+
     async def watch(self, consumer: str, block_ms: int = 250) -> AsyncIterator[RecoveryTask]:
         """New tasks for this watcher, and tasks a vanished watcher left unclaimed (at-least-once).
 

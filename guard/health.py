@@ -44,6 +44,17 @@ def _sum(rows: list[dict[str, int]]) -> dict[str, int]:
     return out
 
 
+def _figures(rows: list[dict[str, int]], end: int, hours: int, shift: int) -> Figures:
+    """The window of ``hours`` ending at hour ``end`` (an index into ``rows``); its ignore rate over the cohort
+    sent ``shift`` hours earlier."""
+    span = rows[end - hours + 1:end + 1]
+    cohort = rows[end - hours + 1 - shift:end + 1 - shift]
+    counts = _sum(span)
+    counts["judged"] = sum(r.get("touches", 0) for r in cohort)
+    counts["interacted"] = sum(r.get("interacted", 0) for r in cohort)
+    return Figures.of(counts)
+
+
 class HealthService:
     def __init__(self, policy: Policy, counters: CampaignCounters, tenant: str, *,
                  now: Clock = clock.system_clock) -> None:
@@ -73,15 +84,7 @@ class HealthService:
                 {k: v - (base or {}).get(k, 0) for k, v in row.items()} if first + i == since_hour else row
                 for i, row in enumerate(rows)]
 
-        def figures(end: int) -> Figures:  # the window ending at hour ``end`` (an index into rows)
-            span = rows[end - hours + 1:end + 1]
-            cohort = rows[end - hours + 1 - shift:end + 1 - shift]
-            counts = _sum(span)
-            counts["judged"] = sum(r.get("touches", 0) for r in cohort)
-            counts["interacted"] = sum(r.get("interacted", 0) for r in cohort)
-            return Figures.of(counts)
-
-        current, previous = figures(len(rows) - 1), figures(len(rows) - 1 - hours)
+        current, previous = _figures(rows, len(rows) - 1, hours, shift), _figures(rows, len(rows) - 1 - hours, hours, shift)
         levels = self.policy.fatigue.components
         return Health(scope, name, window, current, rates(current), index(current, levels), index(previous, levels))
 
@@ -107,6 +110,14 @@ class HealthService:
         every.sort(key=lambda h: (-h.fatigue_index, h.name))
         page = every[offset:offset + size]
         return page, str(offset + size) if offset + size < len(every) else ""
+
+    async def trail(self, scope: str, name: str, days: int = 7) -> list[float]:
+        """The fatigue index of each of the last ``days`` 24-hour windows, oldest first (the desk's small chart)."""
+        last = self.now() // HOUR_MS
+        shift = -(-self.policy.engagement.ignore_after_ms // HOUR_MS)
+        rows = await self.counters.hours(self.tenant, SCOPES[scope], name, last - days * 24 + 1 - 24 - shift, last)
+        levels = self.policy.fatigue.components
+        return [index(_figures(rows, end, 24, shift), levels) for end in range(len(rows) - 1 - (days - 1) * 24, len(rows), 24)]
 
     async def hour_now(self, scope: str, name: str) -> dict[str, int]:
         """The figures of the current hour so far."""

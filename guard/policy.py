@@ -34,6 +34,7 @@ class ChannelPolicy:
     name: str
     default_opt_in: bool
     closed_by_law: bool
+    labels: Mapping[str, str] = field(default_factory=dict)  # locale → display name (the preference center's)
 
 
 @dataclass(frozen=True)
@@ -138,6 +139,12 @@ class Policy:
     text: str = field(default="", compare=False, repr=False)  # the YAML it was read from (guard policy show)
     engagement: EngagementPolicy = field(default_factory=lambda: DEFAULT_ENGAGEMENT)
     fatigue: FatiguePolicy = field(default_factory=lambda: FatiguePolicy(DEFAULT_COMPONENTS))
+    category_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # category → locale → display name
+
+    def label(self, kind: str, name: str, locale: str) -> str:
+        """The display name of a channel or category in ``locale`` (English, then the name itself, when absent)."""
+        labels = self.channels[name].labels if kind == "channel" else self.category_labels.get(name, {})
+        return labels.get(locale) or labels.get("en") or name
 
     def rules_for(self, touch: Touch) -> tuple[RuleCheck, ...]:
         """The cap rules that count this touch, each with the counter it counts in."""
@@ -261,16 +268,19 @@ def parse(text: str, source: str = "<policy>") -> Policy:
         path = f"channels.{name}"
         r.ident(name, path)
         cfg = r.mapping(raw or {}, path)
-        r.only(cfg, path, {"default_opt_in", "closed_by_law"})
+        r.only(cfg, path, {"default_opt_in", "closed_by_law", "label"})
         channels[name] = ChannelPolicy(name, r.boolean(cfg.get("default_opt_in", True), path + ".default_opt_in"),
-                                       r.boolean(cfg.get("closed_by_law", False), path + ".closed_by_law"))
+                                       r.boolean(cfg.get("closed_by_law", False), path + ".closed_by_law"),
+                                       _labels(r, cfg.get("label"), path + ".label"))
     categories: dict[str, bool] = {}
+    category_labels: dict[str, Mapping[str, str]] = {}
     for name, raw in r.mapping(top.get("categories"), "categories").items():
         path = f"categories.{name}"
         r.ident(name, path)
         cfg = r.mapping(raw or {}, path)
-        r.only(cfg, path, {"default_opt_in"})
+        r.only(cfg, path, {"default_opt_in", "label"})
         categories[name] = r.boolean(cfg.get("default_opt_in", True), path + ".default_opt_in")
+        category_labels[name] = _labels(r, cfg.get("label"), path + ".label")
 
     quiet = _quiet(r, top.get("quiet_hours"), "quiet_hours")
 
@@ -324,7 +334,25 @@ def parse(text: str, source: str = "<policy>") -> Policy:
     retry = parse_duration(top.get("store_unavailable_retry_after", "30s"), r.where("store_unavailable_retry_after"))
     ahead = parse_duration(top.get("max_schedule_ahead", "90d"), r.where("max_schedule_ahead"))
     return Policy(channels, categories, quiet, tuple(rules), classes, retry, ahead, source, _replies(r, top), text=text,
-                  engagement=_engagement(r, top.get("engagement")), fatigue=_fatigue(r, top.get("fatigue")))
+                  engagement=_engagement(r, top.get("engagement")), fatigue=_fatigue(r, top.get("fatigue")),
+                  category_labels=category_labels)
+
+
+LABEL_LOCALES = ("en", "zh")
+
+
+def _labels(r: _Reader, raw: Any, path: str) -> Mapping[str, str]:
+    """Display names by locale: ``{en: Text messages, zh: 短信}``; a missing one falls back to the name."""
+    if raw is None:
+        return {}
+    cfg = r.mapping(raw, path)
+    r.only(cfg, path, set(LABEL_LOCALES))
+    out = {}
+    for locale, value in cfg.items():
+        if not isinstance(value, str) or not value.strip() or len(value) > 64:
+            raise PolicyError(f"{r.where(path + '.' + locale)}: a display name of 1 to 64 characters is expected")
+        out[locale] = value.strip()
+    return out
 
 
 def _rules(r: _Reader, value: Any, path: str) -> list[Any]:

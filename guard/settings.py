@@ -21,6 +21,9 @@ class Settings:
     redis_url: str = ""  # GUARD_REDIS_URL: an existing Redis instead of the embedded one
     redis_timeout: float = 1.0  # GUARD_REDIS_TIMEOUT: seconds per Redis call before the fail mode answers
     metrics_listen: str = ""  # GUARD_METRICS_LISTEN: host:port for Prometheus; empty = off
+    http_listen: str = "127.0.0.1:8080"  # GUARD_HTTP_LISTEN: host:port of the pages (preference center, desk); empty = off
+    public_url: str = ""  # GUARD_PUBLIC_URL: the pages' address as people reach it, for links; default http://<http_listen>
+    desk_session_hours: float = 8.0  # GUARD_DESK_SESSION_HOURS: how long a desk sign-in lasts
     drain_seconds: float = 10.0  # GUARD_DRAIN_SECONDS: grace for calls in flight after SIGTERM
     log_level: str = "info"  # GUARD_LOG_LEVEL
     log_format: str = "auto"  # GUARD_LOG_FORMAT: auto (JSON unless a terminal), json or console
@@ -96,7 +99,7 @@ def _convert(name: str, raw: str) -> object:
     if name == "log_user_ids" and raw not in ("omit", "hash"):
         raise ValueError(f"GUARD_LOG_USER_IDS: omit or hash is expected, got {raw[:32]!r}")
     if name in ("redis_timeout", "drain_seconds", "sentiment_max_wait_ms", "sweep_seconds", "auth_cache_seconds",
-                "control_poll_seconds", "brake_seconds"):
+                "control_poll_seconds", "brake_seconds", "desk_session_hours"):
         try:
             return float(raw)
         except ValueError:

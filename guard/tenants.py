@@ -21,6 +21,7 @@ from guard.engagement import EngagementService
 from guard.errors import StoreUnavailable
 from guard.feedback import FeedbackService, Scorer
 from guard.health import HealthService
+from guard.links import PreferenceLinks
 from guard.preferences import PreferenceService
 from guard.privacy import PrivacyService
 from guard.service import GuardService
@@ -68,8 +69,11 @@ def wire(pol: policy.Policy, store: RedisStore, scorer: Scorer | None, *, tenant
 
 class Tenants:
     def __init__(self, control: ControlStore, store: RedisStore, scorer: Scorer | None, default_policy: policy.Policy,
-                 *, counters: CampaignCounters | None = None, now: Clock = clock.system_clock) -> None:
+                 *, counters: CampaignCounters | None = None, now: Clock = clock.system_clock,
+                 links: PreferenceLinks | None = None) -> None:
         self.control = control
+        self.links = links or PreferenceLinks(control, "", now=now)
+        self.on_change: list[Callable[[], None]] = [self.links.forget]  # run when the control revision moves
         self.store = store
         self.scorer = scorer
         self.default_policy = default_policy
@@ -100,6 +104,8 @@ class Tenants:
         revision = await self.control.revision()  # read first: a change landing meanwhile is seen next time
         if revision == self._revision:
             return False
+        for forget in self.on_change:
+            forget()
         for tenant, version in (await self.control.policy_versions()).items():
             if tenant in self._own and self._own[tenant][0] == version:
                 continue

@@ -93,6 +93,25 @@ class ControlStore:
         raw = await self.conn.execute("HGETALL", K.policy_versions)
         return {str(t): int(v) for t, v in dict(raw or {}).items()}
 
+    # -- preference links and the pages' own secret ------------------------------------------------
+
+    async def link_secrets(self, tenant: str) -> tuple[str, dict[str, bytes]]:
+        """(the id signing now or '', every accepted secret by id)."""
+        raw = dict(await self.conn.execute("HGETALL", K.link_secrets(tenant)) or {})
+        secrets = {str(f)[2:]: bytes.fromhex(str(v)) for f, v in raw.items() if str(f).startswith("s:")}
+        return str(raw.get("current", "")), secrets
+
+    async def change_link_secret(self, tenant: str, mode: str, secret_id: str, secret: bytes, *,
+                                 retire_previous: bool = False, keep: int = 4) -> str:
+        """``ensure`` (the first secret, made while there is none) or ``rotate``; the id signing now."""
+        return str(await self.conn.run("link_secret", [K.link_secrets(tenant), K.revision, K.tenants],
+                                       [mode, secret_id, secret.hex(), "1" if retire_previous else "0", str(keep), tenant]))
+
+    async def web_secret(self, candidate: bytes) -> bytes:
+        """The deployment's pages secret: ``candidate`` when none existed yet, else the one every process shares."""
+        await self.conn.execute("SET", K.web_secret, candidate.hex(), "NX")
+        return bytes.fromhex(str(await self.conn.execute("GET", K.web_secret)))
+
     async def policy(self, tenant: str) -> PolicyRecord | None:
         raw = dict(await self.conn.execute("HGETALL", K.policy(tenant)) or {})
         if not raw:

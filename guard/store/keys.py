@@ -184,3 +184,12 @@ class ControlKeys:
 
     def policy(self, tenant: str) -> str:
         return self._k(f"policy:{tenant}")
+
+    def link_secrets(self, tenant: str) -> str:
+        """The secrets that sign a tenant's preference links: ``current`` names the one signing now."""
+        return self._k(f"links:{tenant}")
+
+    @property
+    def web_secret(self) -> str:
+        """The deployment's one secret for desk session cookies and form tokens (made on first use)."""
+        return self._k("web:secret")

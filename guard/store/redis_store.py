@@ -477,6 +477,19 @@ class FeedbackStore:
             out += [(str(entry_id), str(fields.get("task_id", ""))) for entry_id, fields in entries]
         return out
 
+    async def stream_end(self) -> str:
+        """The id of the desk stream's newest entry ('0-0' when empty): where a live view starts reading."""
+        rows = await self.conn.execute("XREVRANGE", self.tenant.task_stream, "+", "-", "COUNT", 1)
+        return str(rows[0][0]) if rows else "0-0"
+
+    async def stream_after(self, last_id: str, block_ms: int) -> list[tuple[str, str]]:
+        """(stream id, task id) added after ``last_id``, read without a consumer group: a view, not a claim."""
+        rows = await self.conn.call(lambda: self.client.xread({self.tenant.task_stream: last_id}, count=50, block=block_ms))
+        out = []
+        for _stream, entries in rows or []:
+            out += [(str(entry_id), str(fields.get("task_id", ""))) for entry_id, fields in entries]
+        return out
+
     async def reclaim(self, consumer: str, idle_ms: int) -> list[tuple[str, str]]:
         """Tasks another watcher received and nobody claimed within ``idle_ms``: now this consumer's."""
         result = await self.conn.call(lambda: self.client.xautoclaim(

@@ -119,6 +119,14 @@ class AdminServicer(pb_grpc.AdminServicer):
         return self._in_force(tenant, request.policy_yaml, "tenant", version, now, actor)
 
     @rpc
+    async def RotateLinkSecret(self, caller: Caller, request: pb.RotateLinkSecretRequest, context: Any,
+                               log_fields: dict[str, Any]) -> pb.RotateLinkSecretResponse:
+        tenant = target_tenant(caller.grant, request.tenant)
+        current, accepted = await self.tenants.links.rotate(tenant, request.retire_previous)
+        log_fields.update(for_tenant=tenant, retire_previous=request.retire_previous)
+        return pb.RotateLinkSecretResponse(secret_id=current, accepted_ids=accepted)
+
+    @rpc
     async def GetPolicy(self, caller: Caller, request: pb.GetPolicyRequest, context: Any,
                         log_fields: dict[str, Any]) -> pb.PolicyInForce:
         tenant = target_tenant(caller.grant, request.tenant)

@@ -151,6 +151,16 @@ class Client:
         return _dict(self.stub.EraseUser(pb.EraseUserRequest(user_id=user_id, actor=actor, reason=reason),
                                          timeout=self.timeout * 6))
 
+    def preference_link(self, user_id: str, ttl_s: int = 0, locale: str = "") -> dict[str, Any]:
+        req = pb.CreatePreferenceLinkRequest(user_id=user_id, locale=locale)
+        if ttl_s:
+            req.ttl.FromSeconds(ttl_s)
+        return _dict(self.stub.CreatePreferenceLink(req, timeout=self.timeout))
+
+    def rotate_link_secret(self, tenant: str, retire_previous: bool) -> dict[str, Any]:
+        return _dict(self.admin.RotateLinkSecret(pb.RotateLinkSecretRequest(tenant=tenant, retire_previous=retire_previous),
+                                                 timeout=self.timeout))
+
     # -- keys and policy -------------------------------------------------------------------------
 
     def create_key(self, tenant: str, roles: list[str], name: str) -> tuple[dict[str, Any], str]:

@@ -40,6 +40,13 @@ def ms_to_ts(ms: int) -> timestamp_pb2.Timestamp:
     return timestamp_pb2.Timestamp(seconds=ms // 1000, nanos=(ms % 1000) * 1_000_000)
 
 
+def duration_ms(value: duration_pb2.Duration, field_name: str) -> int:
+    """A Duration as whole milliseconds; a negative or out-of-range one names its field."""
+    if value.seconds < 0 or value.nanos < 0 or value.seconds > 10 * 366 * 86_400:
+        raise InvalidArgument(field_name, "must be a positive duration of at most 10 years")
+    return int(value.seconds) * 1000 + int(value.nanos) // 1_000_000
+
+
 def ms_to_duration(ms: int) -> duration_pb2.Duration:
     ms = min(max(0, ms), _MAX_MS)
     return duration_pb2.Duration(seconds=ms // 1000, nanos=(ms % 1000) * 1_000_000)

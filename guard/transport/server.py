@@ -21,6 +21,7 @@ from grpc_reflection.v1alpha import reflection as grpc_reflection
 
 from guard import logs
 from guard.errors import InvalidArgument, StoreUnavailable
+from guard.links import ONE_CLICK
 from guard.settings import Settings
 from guard.tenants import Tenants
 from guard.transport import mapping
@@ -194,6 +195,15 @@ class EngagementGuardServicer(pb_grpc.EngagementGuardServicer):
         document = await caller.services.privacy.export(request.user_id)
         log_fields.update(keys=len(document["keys"]), tasks=len(document["tasks"]))
         return pb.ExportUserDataResponse(document=orjson.dumps(document).decode("utf-8"))
+
+    @rpc
+    async def CreatePreferenceLink(self, caller: Caller, request: pb.CreatePreferenceLinkRequest, context: Any,
+                                   log_fields: dict[str, Any]) -> pb.PreferenceLink:
+        ttl_ms = mapping.duration_ms(request.ttl, "ttl") if request.HasField("ttl") else 0
+        link = await self.tenants.links.create(caller.grant.tenant, request.user_id, ttl_ms, request.locale)
+        out = pb.PreferenceLink(url=link.url, list_unsubscribe_url=link.unsubscribe_url, list_unsubscribe_post=ONE_CLICK)
+        out.expires_at.CopyFrom(mapping.ms_to_ts(link.expires_ms))
+        return out
 
     @rpc
     async def EraseUser(self, caller: Caller, request: pb.EraseUserRequest, context: Any,

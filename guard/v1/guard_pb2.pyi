@@ -874,3 +874,41 @@ class ExperienceHealth(_message.Message):
     resolved_in_sla_share: float
     recovered_share: float
     def __init__(self, window: _Optional[str] = ..., figures: _Optional[_Union[HealthFigures, _Mapping]] = ..., rates: _Optional[_Union[HealthRates, _Mapping]] = ..., fatigue_index: _Optional[float] = ..., resolved_in_sla_share: _Optional[float] = ..., recovered_share: _Optional[float] = ...) -> None: ...
+
+class CreatePreferenceLinkRequest(_message.Message):
+    __slots__ = ("user_id", "ttl", "locale")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    TTL_FIELD_NUMBER: _ClassVar[int]
+    LOCALE_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    ttl: _duration_pb2.Duration
+    locale: str
+    def __init__(self, user_id: _Optional[str] = ..., ttl: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., locale: _Optional[str] = ...) -> None: ...
+
+class PreferenceLink(_message.Message):
+    __slots__ = ("url", "list_unsubscribe_url", "list_unsubscribe_post", "expires_at")
+    URL_FIELD_NUMBER: _ClassVar[int]
+    LIST_UNSUBSCRIBE_URL_FIELD_NUMBER: _ClassVar[int]
+    LIST_UNSUBSCRIBE_POST_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    list_unsubscribe_url: str
+    list_unsubscribe_post: str
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, url: _Optional[str] = ..., list_unsubscribe_url: _Optional[str] = ..., list_unsubscribe_post: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class RotateLinkSecretRequest(_message.Message):
+    __slots__ = ("tenant", "retire_previous")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    RETIRE_PREVIOUS_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    retire_previous: bool
+    def __init__(self, tenant: _Optional[str] = ..., retire_previous: _Optional[bool] = ...) -> None: ...
+
+class RotateLinkSecretResponse(_message.Message):
+    __slots__ = ("secret_id", "accepted_ids")
+    SECRET_ID_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_IDS_FIELD_NUMBER: _ClassVar[int]
+    secret_id: str
+    accepted_ids: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, secret_id: _Optional[str] = ..., accepted_ids: _Optional[_Iterable[str]] = ...) -> None: ...

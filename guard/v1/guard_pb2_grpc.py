@@ -119,6 +119,11 @@ class EngagementGuardStub:
                 request_serializer=guard_dot_v1_dot_guard__pb2.EraseUserRequest.SerializeToString,
                 response_deserializer=guard_dot_v1_dot_guard__pb2.EraseUserResponse.FromString,
                 _registered_method=True)
+        self.CreatePreferenceLink = channel.unary_unary(
+                '/guard.v1.EngagementGuard/CreatePreferenceLink',
+                request_serializer=guard_dot_v1_dot_guard__pb2.CreatePreferenceLinkRequest.SerializeToString,
+                response_deserializer=guard_dot_v1_dot_guard__pb2.PreferenceLink.FromString,
+                _registered_method=True)
 
 
 class EngagementGuardServicer:
@@ -245,6 +250,14 @@ class EngagementGuardServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreatePreferenceLink(self, request, context):
+        """A signed, expiring address of the user's own preference page, and the RFC 8058 one-click unsubscribe
+        address and header for email senders. Role sender.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EngagementGuardServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -332,6 +345,11 @@ def add_EngagementGuardServicer_to_server(servicer, server):
                     servicer.EraseUser,
                     request_deserializer=guard_dot_v1_dot_guard__pb2.EraseUserRequest.FromString,
                     response_serializer=guard_dot_v1_dot_guard__pb2.EraseUserResponse.SerializeToString,
+            ),
+            'CreatePreferenceLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreatePreferenceLink,
+                    request_deserializer=guard_dot_v1_dot_guard__pb2.CreatePreferenceLinkRequest.FromString,
+                    response_serializer=guard_dot_v1_dot_guard__pb2.PreferenceLink.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -803,6 +821,33 @@ class EngagementGuard:
             metadata,
             _registered_method=True)
 
+    @staticmethod
+    def CreatePreferenceLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/guard.v1.EngagementGuard/CreatePreferenceLink',
+            guard_dot_v1_dot_guard__pb2.CreatePreferenceLinkRequest.SerializeToString,
+            guard_dot_v1_dot_guard__pb2.PreferenceLink.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
 
 class AdminStub:
     """A tenant's keys and policy. Every call acts on the caller's own tenant; naming another
@@ -839,6 +884,11 @@ class AdminStub:
                 '/guard.v1.Admin/GetPolicy',
                 request_serializer=guard_dot_v1_dot_guard__pb2.GetPolicyRequest.SerializeToString,
                 response_deserializer=guard_dot_v1_dot_guard__pb2.PolicyInForce.FromString,
+                _registered_method=True)
+        self.RotateLinkSecret = channel.unary_unary(
+                '/guard.v1.Admin/RotateLinkSecret',
+                request_serializer=guard_dot_v1_dot_guard__pb2.RotateLinkSecretRequest.SerializeToString,
+                response_deserializer=guard_dot_v1_dot_guard__pb2.RotateLinkSecretResponse.FromString,
                 _registered_method=True)
 
 
@@ -880,6 +930,14 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def RotateLinkSecret(self, request, context):
+        """A new secret signs the tenant's preference links from now on; links signed by the previous ones keep
+        working until they expire, unless retire_previous (after a leak: every older link stops at once).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -907,6 +965,11 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.GetPolicy,
                     request_deserializer=guard_dot_v1_dot_guard__pb2.GetPolicyRequest.FromString,
                     response_serializer=guard_dot_v1_dot_guard__pb2.PolicyInForce.SerializeToString,
+            ),
+            'RotateLinkSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateLinkSecret,
+                    request_deserializer=guard_dot_v1_dot_guard__pb2.RotateLinkSecretRequest.FromString,
+                    response_serializer=guard_dot_v1_dot_guard__pb2.RotateLinkSecretResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1046,6 +1109,33 @@ class Admin:
             '/guard.v1.Admin/GetPolicy',
             guard_dot_v1_dot_guard__pb2.GetPolicyRequest.SerializeToString,
             guard_dot_v1_dot_guard__pb2.PolicyInForce.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateLinkSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/guard.v1.Admin/RotateLinkSecret',
+            guard_dot_v1_dot_guard__pb2.RotateLinkSecretRequest.SerializeToString,
+            guard_dot_v1_dot_guard__pb2.RotateLinkSecretResponse.FromString,
             options,
             channel_credentials,
             insecure,

@@ -21,6 +21,7 @@ class ServeProcess:
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.port = free_port()
+        self.http_port = free_port()
         self.env = {**os.environ, "GUARD_LOG_FORMAT": "json", **(env or {})}
         self.proc: subprocess.Popen[str] | None = None
         self.log = data_dir / "serve.log"
@@ -34,7 +35,8 @@ class ServeProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         handle = self.log.open("a")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "guard", "serve", "--listen", self.target, "--data-dir", str(self.data_dir)],
+            [sys.executable, "-m", "guard", "serve", "--listen", self.target, "--data-dir", str(self.data_dir),
+             "--http-listen", f"127.0.0.1:{self.http_port}"],
             env=self.env, stdout=handle, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + timeout_s
         opened = (grpc.secure_channel(self.target, self.credentials) if self.credentials is not None
@@ -51,6 +53,11 @@ class ServeProcess:
                     pass
                 assert time.monotonic() < deadline, "guard serve did not become healthy"
                 time.sleep(0.1)
+
+    @property
+    def http(self) -> str:
+        """The pages' address (preference center, desk)."""
+        return f"http://127.0.0.1:{self.http_port}"
 
     @property
     def key(self) -> str:
@@ -147,7 +154,8 @@ async def app(redis_server, bundled_model, tmp_path) -> AsyncIterator[object]:
     await client.flushdb()
     await client.aclose()
     # No sweep and no brake evaluation behind the tests' backs: tests compare the store before and after a call.
-    settings = Settings(listen="127.0.0.1:0", redis_url=redis_server.url, sweep_seconds=3600, brake_seconds=3600,
+    settings = Settings(listen="127.0.0.1:0", http_listen="127.0.0.1:0", redis_url=redis_server.url, sweep_seconds=3600,
+                        brake_seconds=3600,
                         policy=policy_file(tmp_path, quiet_hours=QUIET_HOURS_OFF, recovery={"redeliver_after": "1s"}))
     settings = replace(settings, data_dir=tmp_path / "data")
     built = build(settings, model=bundled_model)  # type: ignore[arg-type]

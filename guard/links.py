@@ -1,0 +1,121 @@
+"""Preference links: a user's own page, reached by a signed, expiring address instead of an account.
+
+Each tenant has its own signing secrets in the control records. Rotating makes a new secret sign
+from then on while the older ones still verify (so links already mailed keep working until they
+expire); retiring drops the older ones at once. Every process caches the secrets and forgets them
+when the control revision moves; a token naming a secret this process has not seen yet makes it
+read them again, so a rotation elsewhere never refuses a fresh link.
+"""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from guard import logs
+from guard.access import check_tenant
+from guard.domain import clock, tokens
+from guard.domain.clock import Clock
+from guard.errors import InvalidArgument
+from guard.store.control import ControlStore
+from guard.validate import check_id, shown
+
+log = logs.get("guard.links")
+
+PURPOSE = "preferences"
+DEFAULT_TTL_MS = 30 * 86_400_000
+MAX_TTL_MS = 366 * 86_400_000
+MAX_SECRETS = 4  # kept per tenant: the one signing now and the three before it
+LOCALES = ("en", "zh")
+ONE_CLICK = "List-Unsubscribe=One-Click"  # RFC 8058's List-Unsubscribe-Post value (and the POST body)
+
+
+@dataclass(frozen=True)
+class Link:
+    url: str
+    unsubscribe_url: str
+    expires_ms: int
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Whom a verified link names."""
+
+    tenant: str
+    user_id: str
+    expires_ms: int
+
+
+def locale_of(value: str, field_name: str = "locale") -> str:
+    """``en`` / ``zh`` from a locale or language tag (``zh-CN``, ``en_GB``); '' stays ''."""
+    if not value:
+        return ""
+    lang = value.replace("_", "-").split("-", 1)[0].lower()
+    if lang not in LOCALES:
+        raise InvalidArgument(field_name, f"{shown(value)} is not a locale the pages speak ({', '.join(LOCALES)})")
+    return lang
+
+
+def new_secret_id(now_ms: int) -> str:
+    """Time-ordered (the store keeps the newest), then random."""
+    return f"{now_ms:012x}{secrets.token_hex(3)}"
+
+
+class PreferenceLinks:
+    def __init__(self, control: ControlStore, public_url: str, *, now: Clock = clock.system_clock) -> None:
+        self.control = control
+        self.public_url = public_url.rstrip("/")
+        self.now = now
+        self._secrets: dict[str, tuple[str, dict[str, bytes]]] = {}  # tenant -> (signing id, accepted by id)
+
+    def forget(self) -> None:
+        """The control revision moved: a rotation may have happened."""
+        self._secrets.clear()
+
+    async def _load(self, tenant: str) -> tuple[str, dict[str, bytes]]:
+        found = await self.control.link_secrets(tenant)
+        self._secrets[tenant] = found
+        return found
+
+    async def create(self, tenant: str, user_id: str, ttl_ms: int = 0, locale: str = "") -> Link:
+        check_id(user_id, "user_id")
+        if ttl_ms < 0 or ttl_ms > MAX_TTL_MS:
+            raise InvalidArgument("ttl", "must be between 1 second and 366 days (unset: 30 days)")
+        lang = locale_of(locale)
+        now = self.now()
+        current, accepted = self._secrets.get(tenant) or await self._load(tenant)
+        if not current:
+            current = await self.control.change_link_secret(tenant, "ensure", new_secret_id(now), secrets.token_bytes(32))
+            current, accepted = await self._load(tenant)
+        expires = now + (ttl_ms or DEFAULT_TTL_MS)
+        token = tokens.sign(PURPOSE, [tenant, user_id], expires, current, accepted[current])
+        query = f"?lang={lang}" if lang else ""
+        return Link(f"{self.public_url}/p/{token}{query}", f"{self.public_url}/u/{token}", expires)
+
+    async def open(self, token: str) -> Subject:
+        """Whom a link names; raises ``tokens.BadToken`` for a forged, altered or expired one."""
+        secret_id = token.split(".", 1)[0]
+        tenant_hint = ""
+        try:  # the tenant is inside the signed payload; read it unverified only to find which secrets to try
+            tenant_hint = tokens.unverified_fields(token)[0]
+            check_tenant(tenant_hint)
+        except (tokens.BadToken, IndexError, InvalidArgument):
+            raise tokens.BadToken("malformed") from None
+        known = self._secrets.get(tenant_hint)
+        if known is None or secret_id not in known[1]:
+            known = await self._load(tenant_hint)
+        fields, expires = tokens.verify(PURPOSE, token, known[1], self.now())
+        if len(fields) != 2 or fields[0] != tenant_hint:
+            raise tokens.BadToken("malformed")
+        return Subject(fields[0], fields[1], expires)
+
+    async def rotate(self, tenant: str, retire_previous: bool) -> tuple[str, list[str]]:
+        """(the id signing now, every accepted id)."""
+        check_tenant(tenant)
+        current = await self.control.change_link_secret(
+            tenant, "rotate", new_secret_id(self.now()), secrets.token_bytes(32), retire_previous=retire_previous,
+            keep=MAX_SECRETS)
+        _, accepted = await self._load(tenant)
+        log.info("link_secret_rotated", tenant=tenant, secret_id=current, retired_previous=retire_previous,
+                 accepted=len(accepted))
+        return current, sorted(accepted)

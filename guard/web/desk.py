@@ -1,0 +1,332 @@
+"""The recovery desk: the support team's queue, task pages and campaign health, at ``/desk``.
+
+Agents sign in with an API key holding the ``support`` (or ``admin``) role; the key is checked by the
+same authenticator as every gRPC call (its failure limit included) and exchanged for a signed,
+HttpOnly, SameSite=Strict session cookie naming the key, its tenant and the agent. The key itself is
+never stored in the cookie. Each request checks that the key is still unrevoked (cached for a few
+seconds and forgotten whenever the control revision moves), so revoking a key signs its agent out.
+Every action is the agent's: claims and resolutions carry the key's name.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response, StreamingResponse
+from starlette.routing import Route
+
+from guard import logs
+from guard.domain import tokens
+from guard.errors import GuardError, NotFound, PreconditionFailed, StoreUnavailable
+from guard.feedback import OUTCOMES, RecoveryTask
+from guard.tenants import Services
+from guard.web.site import Web, locale_for, plain
+
+log = logs.get("guard.web.desk")
+
+COOKIE = "guard_desk"
+LOGIN_COOKIE = "guard_desk_login"
+PURPOSE = "desk-session"
+SECRET_ID = "w"
+KEY_CHECK_S = 5.0
+PRIORITY_RANK = {"P1": 1, "P2": 2, "P3": 3}
+FILTERS = ("all", "mine", "unclaimed")
+MAX_QUEUE = 500
+HEARTBEAT_S = 15.0
+
+
+@dataclass(frozen=True)
+class Session:
+    key_id: str
+    tenant: str
+    agent: str
+    token: str
+
+
+def agent_name(name: str, key_id: str) -> str:
+    """The name actions are recorded under: the key's name made an id (no spaces), else its public id."""
+    cleaned = re.sub(r"[\s{}]+", "-", name.strip())[:64].strip("-")
+    return cleaned if cleaned and cleaned.isprintable() else key_id
+
+
+def due_text(due_ms: int, now_ms: int, t: dict[str, str]) -> tuple[str, bool]:
+    """The time left on the SLA (or by how long it is overdue) in hours and minutes."""
+    left = due_ms - now_ms
+    minutes = abs(left) // 60_000
+    span = f"{minutes // 60}h {minutes % 60:02d}m"
+    return (f"{t['desk.overdue']} {span}", True) if left < 0 else (f"{span} {t['desk.left']}", False)
+
+
+def spark(values: list[float], width: int = 140, height: int = 32) -> str:
+    """An SVG polyline's points for a 0–100 series (the 7-day fatigue chart); drawn without script or style."""
+    if not values:
+        return ""
+    step = width / max(1, len(values) - 1)
+    return " ".join(f"{i * step:.1f},{height - 2 - (min(100.0, max(0.0, v)) / 100) * (height - 4):.1f}"
+                    for i, v in enumerate(values))
+
+
+class KeyChecks:
+    """Whether a signed-in key is still unrevoked, asked of the store at most every few seconds."""
+
+    def __init__(self) -> None:
+        self._ok: dict[str, float] = {}
+        self.revision_seen = -1
+
+    def fresh(self, key_id: str) -> bool:
+        return self._ok.get(key_id, 0.0) > time.monotonic()
+
+    def note(self, key_id: str) -> None:
+        if len(self._ok) > 10_000:
+            self._ok.clear()
+        self._ok[key_id] = time.monotonic() + KEY_CHECK_S
+
+    def forget(self) -> None:
+        self._ok.clear()
+
+
+def routes(web: Web) -> list[Route]:
+    checks = KeyChecks()
+    web.tenants.on_change.append(checks.forget)
+
+    async def session_of(request: Request) -> Session | None:
+        raw = request.cookies.get(COOKIE, "")
+        if not raw:
+            return None
+        try:
+            fields, _ = tokens.verify(PURPOSE, raw, {SECRET_ID: await web.secret()}, int(time.time() * 1000))
+        except tokens.BadToken:
+            return None
+        if len(fields) != 3:
+            return None
+        key_id, tenant, agent = fields
+        if not checks.fresh(key_id):
+            record = await web.control.key(key_id)
+            if record is None or record.revoked_ms or record.tenant != tenant:
+                return None
+            checks.note(key_id)
+        return Session(key_id, tenant, agent, raw)
+
+    def csrf_of(session: Session) -> str:
+        return tokens.tag("desk-form", session.token, web._secret)
+
+    async def checked(request: Request) -> tuple[Session, dict[str, Any]] | Response:
+        """The signed-in agent and, for a POST, its form after the CSRF check; else where to go instead."""
+        session = await session_of(request)
+        if session is None:
+            return RedirectResponse("/desk/login", status_code=303)
+        form: dict[str, Any] = {}
+        if request.method == "POST":
+            data = await request.form()
+            if not tokens.same(str(data.get("csrf", "")), csrf_of(session)):
+                return web.render(request, "message.html", locale_for(request), 403, title="desk.title",
+                                  text="csrf.failed")
+            form = {k: v for k, v in data.items() if isinstance(v, str)}
+        return session, form
+
+    def page(request: Request, name: str, session: Session | None, status: int = 200, **values: Any) -> Response:
+        return web.render(request, name, locale_for(request), status, agent=session.agent if session else "",
+                          csrf=csrf_of(session) if session else "", **values)
+
+    # -- signing in and out -------------------------------------------------------------------
+
+    async def login_form(request: Request, error: str = "", status: int = 200) -> Response:
+        await web.secret()
+        nonce = secrets.token_urlsafe(16)
+        response = page(request, "desk_login.html", None, status, error=error, login_csrf=nonce)
+        response.set_cookie(LOGIN_COOKIE, nonce, max_age=1800, path="/desk", httponly=True, samesite="strict",
+                            secure=web.secure_cookies)
+        return response
+
+    async def login_page(request: Request) -> Response:
+        return await login_form(request)
+
+    async def login(request: Request) -> Response:
+        from guard.errors import PermissionDenied, TooManyFailures, Unauthenticated
+
+        data = await request.form()
+        nonce = request.cookies.get(LOGIN_COOKIE, "")
+        if not nonce or not tokens.same(str(data.get("csrf", "")), nonce):
+            return await login_form(request, "csrf.failed", 403)
+        key = str(data.get("key", "")).strip()
+        host = request.client.host if request.client else "unknown"
+        try:
+            grant = await web.auth.authorize([("authorization", f"Bearer {key}")], lambda: f"ipv4:{host}:0",
+                                             "ListRecoveryTasks")
+        except (Unauthenticated, PermissionDenied):
+            return await login_form(request, "desk.signin.failed", 401)
+        except TooManyFailures:
+            return await login_form(request, "desk.signin.failed", 429)
+        agent = agent_name(grant.name, grant.key_id)
+        expires = int(time.time() * 1000) + int(web.session_hours * 3_600_000)
+        token = tokens.sign(PURPOSE, [grant.key_id, grant.tenant, agent], expires, SECRET_ID, await web.secret())
+        response = RedirectResponse(f"/desk?lang={locale_for(request)}", status_code=303)
+        response.set_cookie(COOKIE, token, max_age=int(web.session_hours * 3600), path="/desk", httponly=True,
+                            samesite="strict", secure=web.secure_cookies)
+        response.delete_cookie(LOGIN_COOKIE, path="/desk")
+        log.info("desk_signed_in", key=grant.key_id, tenant=grant.tenant, agent=agent)
+        return response
+
+    async def logout(request: Request) -> Response:
+        got = await checked(request)
+        response = RedirectResponse("/desk/login", status_code=303)
+        response.delete_cookie(COOKIE, path="/desk")
+        if not isinstance(got, Response):
+            log.info("desk_signed_out", key=got[0].key_id, agent=got[0].agent)
+        return response
+
+    # -- the queue ----------------------------------------------------------------------------
+
+    async def open_tasks(services: Services) -> list[RecoveryTask]:
+        found: list[RecoveryTask] = []
+        for status in ("OPEN", "CLAIMED"):
+            token = ""
+            while len(found) < MAX_QUEUE:
+                tasks, token = await services.feedback.list_tasks(status, 500, token)
+                found += tasks
+                if not token:
+                    break
+        found.sort(key=lambda task: (PRIORITY_RANK.get(task.priority, 9), task.due_ms, task.task_id))
+        return found[:MAX_QUEUE]
+
+    def row(task: RecoveryTask, now_ms: int, t: dict[str, str]) -> dict[str, Any]:
+        sla, overdue = due_text(task.due_ms, now_ms, t)
+        return {"task": task, "sla": sla, "overdue": overdue,
+                "rank": f"{PRIORITY_RANK.get(task.priority, 9)}-{task.due_ms:015d}-{task.task_id}"}
+
+    async def queue(request: Request) -> Response:
+        got = await checked(request)
+        if isinstance(got, Response):
+            return got
+        session, _ = got
+        services = web.tenants.get(session.tenant)
+        which = request.query_params.get("filter", "all")
+        which = which if which in FILTERS else "all"
+        tasks = await open_tasks(services)
+        if which == "mine":
+            tasks = [task for task in tasks if task.status == "CLAIMED" and task.assignee == session.agent]
+        elif which == "unclaimed":
+            tasks = [task for task in tasks if task.status == "OPEN"]
+        now, t = services.feedback.now(), _words(request)
+        return page(request, "desk_queue.html", session, rows=[row(task, now, t) for task in tasks], filter=which,
+                    filters=FILTERS)
+
+    async def events(request: Request) -> Response:
+        """Server-sent events: each new open task as a rendered queue row, read from the desk's stream."""
+        got = await checked(request)
+        if isinstance(got, Response):
+            return plain("sign in first", 401)
+        session, _ = got
+        services = web.tenants.get(session.tenant)
+        locale, t = locale_for(request), _words(request)
+        template = web.templates.get_template("desk_row.html")
+        start = await services.feedback.desk_stream_end()
+
+        async def stream() -> AsyncIterator[str]:
+            after, quiet_since = start, time.monotonic()
+            yield "retry: 3000\n\n"
+            while not web.stopping.is_set():
+                try:
+                    after, tasks = await services.feedback.new_tasks(after)
+                except StoreUnavailable:
+                    await asyncio.sleep(1.0)
+                    continue
+                now = services.feedback.now()
+                for task in tasks:
+                    html = template.render(r=row(task, now, t), t=t, locale=locale).replace("\n", " ")
+                    yield f"event: task\ndata: {html}\n\n"
+                    quiet_since = time.monotonic()
+                if time.monotonic() - quiet_since > HEARTBEAT_S:
+                    yield ": still here\n\n"
+                    quiet_since = time.monotonic()
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers={"x-accel-buffering": "no"})
+
+    # -- a task ---------------------------------------------------------------------------------
+
+    async def task_page(request: Request, session: Session, message: str = "", status: int = 200) -> Response:
+        services = web.tenants.get(session.tenant)
+        try:
+            task = await services.feedback.get_task(request.path_params["task_id"])
+        except (NotFound, GuardError):
+            return page(request, "message.html", session, 404, title="desk.title", text="desk.not_found")
+        state = None
+        if task.user_id:
+            state = await services.service.user_state(task.user_id)
+        now, t = services.feedback.now(), _words(request)
+        policy = services.policy
+        return page(request, "desk_task.html", session, status, r=row(task, now, t), task=task, state=state,
+                    message=message, outcomes=OUTCOMES, when=_when, now=now,
+                    channel_label=lambda n: policy.label("channel", n, locale_for(request)) if n in policy.channels else n,
+                    category_label=lambda n: policy.label("category", n, locale_for(request)),
+                    channels=policy.channels, categories=policy.categories)
+
+    async def task_view(request: Request) -> Response:
+        got = await checked(request)
+        if isinstance(got, Response):
+            return got
+        return await task_page(request, got[0])
+
+    async def act(request: Request) -> Response:
+        got = await checked(request)
+        if isinstance(got, Response):
+            return got
+        session, form = got
+        services = web.tenants.get(session.tenant)
+        task_id, action = request.path_params["task_id"], request.path_params["action"]
+        if action not in ("claim", "resolve"):
+            return plain("no such action", 404)
+        try:
+            if action == "claim":
+                await services.feedback.claim(task_id, session.agent)
+            else:
+                await services.feedback.resolve(task_id, session.agent, form.get("outcome", ""), form.get("note", ""),
+                                                form.get("lift_hold") == "on")
+        except PreconditionFailed as exc:
+            return await task_page(request, session, str(exc), 409)
+        except GuardError as exc:
+            return await task_page(request, session, str(exc), 400)
+        log.info("desk_action", action=action, task_id=task_id, agent=session.agent)
+        return RedirectResponse(f"/desk/tasks/{task_id}?lang={locale_for(request)}", status_code=303)
+
+    # -- campaign health --------------------------------------------------------------------------
+
+    async def health(request: Request) -> Response:
+        got = await checked(request)
+        if isinstance(got, Response):
+            return got
+        session, _ = got
+        services = web.tenants.get(session.tenant)
+        experience = await services.health.experience("7d")
+        ranked, _ = await services.health.ranked(False, "7d", 100, "")
+        rows = [{"health": h, "points": spark(await services.health.trail("campaign", h.name))} for h in ranked]
+        return page(request, "desk_health.html", session, experience=experience, rows=rows)
+
+    return [
+        Route("/desk/login", login_page, methods=["GET"]), Route("/desk/login", login, methods=["POST"]),
+        Route("/desk/logout", logout, methods=["POST"]),
+        Route("/desk", queue, methods=["GET"]), Route("/desk/events", events, methods=["GET"]),
+        Route("/desk/health", health, methods=["GET"]),
+        Route("/desk/tasks/{task_id}", task_view, methods=["GET"]),
+        Route("/desk/tasks/{task_id}/{action:str}", act, methods=["POST"]),
+    ]
+
+
+def _words(request: Request) -> dict[str, str]:
+    from guard.web import i18n
+
+    return i18n.words(locale_for(request))
+
+
+def _when(ms: int, zone: str = "UTC") -> str:
+    from guard.domain import clock
+
+    return datetime.fromtimestamp(ms / 1000, clock.zone(zone)).strftime("%Y-%m-%d %H:%M %Z") if ms else ""

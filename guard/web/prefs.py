@@ -1,0 +1,221 @@
+"""The preference center: a user's own page behind a signed link, and RFC 8058 one-click unsubscribe.
+
+The page writes through ``PreferenceService.update_preferences`` like any other client, with source
+``preference_center`` and actor ``self``, and only the fields the user actually changed (so the
+consent ledger records choices, not a form's echo of defaults). The form carries the version it
+was rendered from: a save against preferences that changed meanwhile is refused and the page
+shows them as they are now.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from guard import logs
+from guard.domain import clock, tokens
+from guard.domain.types import Preferences
+from guard.errors import Conflict, InvalidArgument
+from guard.links import Subject
+from guard.preferences import PreferencesPatch
+from guard.tenants import Services
+from guard.web.site import Web, locale_for, plain
+
+log = logs.get("guard.web.prefs")
+
+SOURCE, ACTOR = "preference_center", "self"
+ONE_CLICK_SOURCE, ONE_CLICK_ACTOR = "list_unsubscribe", "one_click"
+PAUSES = {"pause_week": 7, "pause_month": 30}  # days
+TIME_ZONES = ("Asia/Shanghai", "Asia/Hong_Kong", "Asia/Taipei", "Asia/Singapore", "Asia/Tokyo", "Asia/Kolkata",
+              "Europe/London", "Europe/Berlin", "America/New_York", "America/Chicago", "America/Los_Angeles", "UTC")
+MAX_FORM_BYTES = 64 * 1024
+_STATUS = {"malformed": 400, "forged": 403, "expired": 410}
+
+
+def _csrf(secret: bytes, token: str) -> str:
+    return tokens.tag("prefs-form", token, secret)
+
+
+class Form:
+    """The page's form, read into the values of a patch: each path only when it differs from what is stored."""
+
+    def __init__(self, services: Services, prefs: Preferences, data: FormData, now_ms: int) -> None:
+        self.services, self.prefs, self.data, self.now = services, prefs, data, now_ms
+
+    def _on(self, name: str) -> bool:
+        return self.data.get(name) == "on"
+
+    def patch(self) -> PreferencesPatch:
+        """The page has two forms: the preferences (saved whole) and the pause (its buttons only)."""
+        if self.data.get("form") == "pause":
+            paused = self._pause(str(self.data.get("action", "")))
+            return PreferencesPatch(paths=["paused_until"] if paused is not None else [], paused_until_ms=paused or 0)
+        pol, prefs = self.services.policy, self.prefs
+        paths: list[str] = []
+        channels: dict[str, bool] = {}
+        categories: dict[str, bool] = {}
+        for name, ch in pol.channels.items():
+            wanted = self._on(f"channel.{name}")
+            if wanted != prefs.channels.get(name, ch.default_opt_in):
+                paths.append(f"channels.{name}")
+                channels[name] = wanted
+        for name, default in pol.categories.items():
+            wanted = self._on(f"category.{name}")
+            if wanted != prefs.categories.get(name, default):
+                paths.append(f"categories.{name}")
+                categories[name] = wanted
+        quiet: tuple[str, str, str] | None = None
+        if self._on("quiet"):
+            quiet = (str(self.data.get("quiet_tz", "")), str(self.data.get("quiet_start", "")),
+                     str(self.data.get("quiet_end", "")))
+        stored = prefs.quiet_hours
+        stored_tuple = (None if stored is None else
+                        (stored.time_zone, clock.format_hhmm(stored.start_minute), clock.format_hhmm(stored.end_minute)))
+        if quiet != stored_tuple:
+            paths.append("quiet_hours")
+        raw_max = str(self.data.get("max_week", "0")).strip() or "0"
+        if not raw_max.isdigit() or len(raw_max) > 4:
+            raise InvalidArgument("preferences.max_marketing_per_week", "must be a whole number between 0 and 1000")
+        if int(raw_max) != prefs.max_marketing_per_week:
+            paths.append("max_marketing_per_week")
+        unsub = self._on("unsubscribed_all")
+        if unsub != prefs.unsubscribed_all:
+            paths.append("unsubscribed_all")
+        return PreferencesPatch(paths=paths, channels=channels, categories=categories, unsubscribed_all=unsub,
+                                quiet_hours=quiet, max_marketing_per_week=int(raw_max))
+
+    def _pause(self, action: str) -> int | None:
+        """The new end of the pause, for the pause buttons and Resume; None: the pause is left as it is."""
+        if action in PAUSES:
+            return self.now + PAUSES[action] * 86_400_000
+        if action == "resume":
+            return 0
+        if action == "pause_date":
+            raw = str(self.data.get("pause_until", ""))
+            try:
+                day = datetime.strptime(raw, "%Y-%m-%d").replace(tzinfo=clock.zone(self._zone()))
+            except ValueError:
+                raise InvalidArgument("preferences.paused_until", "choose a date to pause until") from None
+            until = int(day.timestamp() * 1000)
+            if until <= self.now:
+                raise InvalidArgument("preferences.paused_until", "choose a date after today")
+            return until
+        return None
+
+    def _zone(self) -> str:
+        quiet = self.prefs.quiet_hours or self.services.policy.default_quiet
+        return quiet.time_zone
+
+
+def _view(services: Services, prefs: Preferences, locale: str, now_ms: int) -> dict[str, Any]:
+    pol = services.policy
+    quiet = prefs.quiet_hours
+    shown_quiet = quiet or pol.default_quiet
+    zones = list(TIME_ZONES) if shown_quiet.time_zone in TIME_ZONES else [shown_quiet.time_zone, *TIME_ZONES]
+    paused_until = ""
+    if prefs.paused_until_ms > now_ms:
+        local = datetime.fromtimestamp(prefs.paused_until_ms / 1000, clock.zone(shown_quiet.time_zone))
+        paused_until = local.strftime("%Y-%m-%d %H:%M")
+    tomorrow = datetime.fromtimestamp(now_ms / 1000, UTC) + timedelta(days=1)
+    return {
+        "channels": [{"name": n, "label": pol.label("channel", n, locale), "law": ch.closed_by_law,
+                      "on": prefs.channels.get(n, ch.default_opt_in)} for n, ch in pol.channels.items()],
+        "categories": [{"name": n, "label": pol.label("category", n, locale), "on": prefs.categories.get(n, d)}
+                       for n, d in pol.categories.items()],
+        "quiet_on": quiet is not None, "quiet_tz": shown_quiet.time_zone, "zones": zones,
+        "quiet_start": clock.format_hhmm(shown_quiet.start_minute), "quiet_end": clock.format_hhmm(shown_quiet.end_minute),
+        "max_week": prefs.max_marketing_per_week, "unsubscribed_all": prefs.unsubscribed_all,
+        "paused_until": paused_until, "min_date": tomorrow.strftime("%Y-%m-%d"), "version": prefs.version,
+    }
+
+
+def routes(web: Web) -> list[Route]:
+    async def subject_of(request: Request, locale: str) -> Subject | Response:
+        try:
+            return await web.tenants.links.open(request.path_params["token"])
+        except tokens.BadToken as exc:
+            log.info("link_refused", reason=exc.reason)
+            return web.render(request, "link_refused.html", locale, _STATUS[exc.reason], reason=exc.reason)
+
+    async def page(request: Request, *, status: int = 200, notice: str = "", error: str = "") -> Response:
+        locale = locale_for(request)
+        subject = await subject_of(request, locale)
+        if isinstance(subject, Response):
+            return subject
+        services = web.tenants.get(subject.tenant)
+        prefs = await services.preferences.get_preferences(subject.user_id)
+        token = request.path_params["token"]
+        if not notice and request.query_params.get("saved") == "1":
+            notice = "saved"
+        return web.render(request, "preferences.html", locale, status, csrf=_csrf(await web.secret(), token),
+                          notice=notice, error=error, action=request.url.path + f"?lang={locale}",
+                          unsubscribe=f"/u/{token}?lang={locale}", **_view(services, prefs, locale, services.preferences.now()))
+
+    async def show(request: Request) -> Response:
+        return await page(request)
+
+    async def save(request: Request) -> Response:
+        locale = locale_for(request)
+        subject = await subject_of(request, locale)
+        if isinstance(subject, Response):
+            return subject
+        token = request.path_params["token"]
+        if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
+            return plain("the form is too large", 413)
+        data = await request.form()
+        if not tokens.same(str(data.get("csrf", "")), _csrf(await web.secret(), token)):
+            return web.render(request, "message.html", locale, 403, title="link.bad.title", text="csrf.failed")
+        services = web.tenants.get(subject.tenant)
+        prefs = await services.preferences.get_preferences(subject.user_id)
+        raw_version = str(data.get("version", ""))
+        expected = int(raw_version) if raw_version.isdigit() and len(raw_version) < 12 else -1
+        try:
+            patch = Form(services, prefs, data, services.preferences.now()).patch()
+            if expected != prefs.version:
+                raise Conflict(f"preferences are at version {prefs.version}, not {expected}")
+            if patch.paths:
+                await services.preferences.update_preferences(subject.user_id, patch, source=SOURCE, actor=ACTOR,
+                                                              expected_version=expected)
+        except Conflict:
+            return await page(request, status=409, notice="stale")
+        except InvalidArgument as exc:
+            return await page(request, status=400, error=str(exc))
+        return RedirectResponse(request.url.path + f"?lang={locale}&saved=1", status_code=303)
+
+    async def unsubscribe_page(request: Request) -> Response:
+        locale = locale_for(request)
+        subject = await subject_of(request, locale)
+        if isinstance(subject, Response):
+            return subject
+        token = request.path_params["token"]
+        return web.render(request, "unsubscribe.html", locale, done=False, action=f"/u/{token}?lang={locale}",
+                          manage=f"/p/{token}?lang={locale}")
+
+    async def one_click(request: Request) -> Response:
+        """RFC 8058: a POST whose body is ``List-Unsubscribe=One-Click`` (urlencoded or multipart), sent by a
+        mail client without cookies; answered 200 with no redirect. The link's signature is the authority."""
+        locale = locale_for(request)
+        subject = await subject_of(request, locale)
+        if isinstance(subject, Response):
+            return subject
+        if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
+            return plain("the body is too large", 413)
+        data = await request.form()
+        if data.get("List-Unsubscribe") != "One-Click":
+            return plain("the body must be List-Unsubscribe=One-Click (RFC 8058)", 400)
+        services = web.tenants.get(subject.tenant)
+        if "email" not in services.policy.channels:
+            return plain("this tenant's policy has no email channel", 404)
+        await services.preferences.update_preferences(
+            subject.user_id, PreferencesPatch(paths=["channels.email"], channels={"email": False}),
+            source=ONE_CLICK_SOURCE, actor=ONE_CLICK_ACTOR, expected_version=None)
+        token = request.path_params["token"]
+        return web.render(request, "unsubscribe.html", locale, done=True, action="", manage=f"/p/{token}?lang={locale}")
+
+    return [Route("/p/{token}", show, methods=["GET"]), Route("/p/{token}", save, methods=["POST"]),
+            Route("/u/{token}", unsubscribe_page, methods=["GET"]), Route("/u/{token}", one_click, methods=["POST"])]

@@ -1,0 +1,219 @@
+"""The preference center in a real browser (Debian's Chromium), against a real ``guard serve``."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from guard.v1 import guard_pb2 as pb
+from guard.v1 import guard_pb2_grpc as pb_grpc
+from tests.e2e.browser import browser, shot  # noqa: F401  (a fixture)
+from tests.helpers import QUIET_HOURS_OFF, policy_file
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    from tests.e2e.conftest import ServeProcess
+
+    tmp = tmp_path_factory.mktemp("prefs")
+    proc = ServeProcess(tmp / "data", {"GUARD_POLICY": str(policy_file(tmp, quiet_hours=QUIET_HOURS_OFF))})
+    proc.start()
+    yield proc
+    assert proc.stop() == 0
+
+
+def _link(server, user: str, locale: str = "") -> pb.PreferenceLink:
+    with server.channel() as channel:
+        return pb_grpc.EngagementGuardStub(channel).CreatePreferenceLink(
+            pb.CreatePreferenceLinkRequest(user_id=user, locale=locale), timeout=10)
+
+
+def _check(server, user: str, channel: str, category: str = "promotion") -> pb.CheckTouchResponse:
+    with server.channel() as ch:
+        return pb_grpc.EngagementGuardStub(ch).CheckTouch(pb.CheckTouchRequest(
+            user_id=user, channel=channel, category=category, dry_run=True), timeout=10)
+
+
+def _prefs(server, user: str) -> pb.Preferences:
+    with server.channel() as ch:
+        return pb_grpc.EngagementGuardStub(ch).GetPreferences(pb.GetPreferencesRequest(user_id=user), timeout=10)
+
+
+def _ledger(server, user: str) -> list[pb.ConsentEvent]:
+    with server.channel() as ch:
+        return list(pb_grpc.EngagementGuardStub(ch).ListConsentEvents(
+            pb.ListConsentEventsRequest(user_id=user), timeout=10).events)
+
+
+def _local(url: str, server) -> str:
+    """The link as the CLI printed it, pointed at this test's listener."""
+    assert url.startswith(server.http + "/"), url
+    return url
+
+
+def test_a_user_closes_sms_sets_quiet_hours_and_the_next_sms_promotion_is_blocked(server, browser):  # noqa: F811
+    link = _link(server, "u1", "zh")
+    assert link.list_unsubscribe_post == "List-Unsubscribe=One-Click"
+    assert _check(server, "u1", "sms").decision == pb.ALLOW
+    page = browser.new_page(viewport={"width": 1000, "height": 900})
+    response = page.goto(_local(link.url, server))
+    assert response.status == 200
+    headers = response.headers
+    assert "script-src 'self'" in headers["content-security-policy"] and "unsafe-inline" not in headers["content-security-policy"]
+    assert headers["x-frame-options"] == "DENY" and headers["referrer-policy"] == "no-referrer"
+    assert page.locator("h1").inner_text() == "消息偏好设置"
+    assert page.get_by_label("短信").is_checked()
+    assert page.get_by_label("促销优惠").is_checked()
+    shot(page, "preferences-zh")
+
+    page.get_by_label("短信").uncheck()
+    page.get_by_label("在此时段内不接收营销消息").check()
+    page.fill("#quiet-start", "22:00")
+    page.fill("#quiet-end", "07:30")
+    page.select_option("#quiet-tz", "Asia/Shanghai")
+    page.click("#save")
+    page.wait_for_selector("#notice")
+    assert page.locator("#notice").inner_text() == "您的设置已保存。"
+    assert not page.get_by_label("短信").is_checked()
+    shot(page, "preferences-zh-saved")
+
+    blocked = _check(server, "u1", "sms")
+    assert blocked.decision == pb.BLOCK and pb.CHANNEL_OPTED_OUT in blocked.reasons
+    assert _check(server, "u1", "push").decision in (pb.ALLOW, pb.DEFER)  # only what the user closed is closed
+    prefs = _prefs(server, "u1")
+    assert dict(prefs.channels) == {"sms": False}
+    assert (prefs.quiet_hours.time_zone, prefs.quiet_hours.start, prefs.quiet_hours.end) == ("Asia/Shanghai", "22:00", "07:30")
+    events = _ledger(server, "u1")
+    assert {(e.field, e.source, e.actor) for e in events} == {
+        ("channels.sms", "preference_center", "self"), ("quiet_hours", "preference_center", "self")}
+
+    page.click("a[hreflang=en]")  # the visible language switch
+    assert page.locator("h1").inner_text() == "Your message preferences"
+    assert not page.get_by_label("Text messages (SMS)").is_checked()
+    assert page.get_by_label("Promotions and offers").is_checked()
+    shot(page, "preferences-en")
+    page.close()
+
+
+def test_the_page_follows_accept_language_and_pauses_and_resumes(server, browser):  # noqa: F811
+    link = _link(server, "u2")
+    context = browser.new_context(locale="zh-CN", extra_http_headers={"Accept-Language": "zh-CN,zh;q=0.9,en;q=0.5"})
+    page = context.new_page()
+    page.goto(_local(link.url, server))
+    assert page.locator("h1").inner_text() == "消息偏好设置"
+    page.click("#pause-week")
+    page.wait_for_selector("#paused")
+    assert _check(server, "u2", "push").decision != pb.ALLOW
+    assert _prefs(server, "u2").paused_until.seconds > 0
+    shot(page, "preferences-zh-paused")
+    page.click("#resume")
+    page.wait_for_selector("#notice")
+    assert page.locator("#paused").count() == 0
+    assert _check(server, "u2", "push").decision == pb.ALLOW
+    context.close()
+
+
+def test_a_stale_form_says_so_instead_of_overwriting(server, browser):  # noqa: F811
+    link = _link(server, "u3", "en")
+    first, second = browser.new_page(), browser.new_page()
+    first.goto(_local(link.url, server))
+    second.goto(_local(link.url, server))
+    first.get_by_label("Email").uncheck()
+    first.click("#save")
+    first.wait_for_selector("#notice")
+    second.get_by_label("Surveys").uncheck()
+    second.click("#save")
+    second.wait_for_selector("#notice")
+    assert "changed while this page was open" in second.locator("#notice").inner_text()
+    assert not second.get_by_label("Email").is_checked()  # the page now shows what is stored
+    assert second.get_by_label("Surveys").is_checked()  # and the stale change was not saved
+    shot(second, "preferences-en-stale")
+    prefs = _prefs(server, "u3")
+    assert dict(prefs.channels) == {"email": False} and dict(prefs.categories) == {}
+    first.close()
+    second.close()
+
+
+def test_a_tampered_or_expired_link_is_refused_and_changes_nothing(server, browser):  # noqa: F811
+    link = _link(server, "u4", "en")
+    head, _, query = link.url.partition("?")
+    token = head.rsplit("/", 1)[1]
+    secret_id, payload, mac = token.split(".")
+    other = _link(server, "u5").url.split("/p/")[1].split(".")[1]  # another user's payload under u4's signature
+    page = browser.new_page()
+    for bad in (f"{secret_id}.{other}.{mac}", f"{secret_id}.{payload}.{mac[:-2]}AA", f"{secret_id}.{payload}"):
+        response = page.goto(f"{server.http}/p/{bad}?{query}")
+        assert response.status in (400, 403)
+        assert page.locator("h1").inner_text() == "This link does not work"
+    shot(page, "preferences-link-refused")
+    forged = httpx.post(f"{server.http}/u/{secret_id}.{other}.{mac}", data={"List-Unsubscribe": "One-Click"})
+    assert forged.status_code == 403
+    page.goto(f"{server.http}/p/{secret_id}.{other}.{mac}?lang=zh")
+    assert page.locator("h1").inner_text() == "此链接无效"
+    page.close()
+    for user in ("u4", "u5"):
+        assert _prefs(server, user).version == 0 and not _ledger(server, user)
+    with server.channel() as channel:
+        stub = pb_grpc.EngagementGuardStub(channel)
+        short = stub.CreatePreferenceLink(pb.CreatePreferenceLinkRequest(user_id="u4", ttl={"seconds": 1}), timeout=10)
+    import time
+
+    time.sleep(1.2)
+    expired = httpx.get(_local(short.url, server))
+    assert expired.status_code == 410 and "expired" in expired.text
+
+
+def test_one_click_unsubscribe_closes_email_without_a_redirect_and_a_get_only_asks(server, browser):  # noqa: F811
+    link = _link(server, "u6")
+    page = browser.new_page()
+    response = page.goto(_local(link.list_unsubscribe_url, server) + "?lang=en")
+    assert response.status == 200 and page.locator("h1").inner_text() == "Unsubscribe from marketing email"
+    shot(page, "unsubscribe-confirm-en")
+    assert _prefs(server, "u6").version == 0  # a GET (a link scanner, a preview) changes nothing
+    page.close()
+
+    answer = httpx.post(link.list_unsubscribe_url, content=b"List-Unsubscribe=One-Click",
+                        headers={"Content-Type": "application/x-www-form-urlencoded"}, follow_redirects=False)
+    assert answer.status_code == 200 and "set-cookie" not in answer.headers
+    blocked = _check(server, "u6", "email")
+    assert blocked.decision == pb.BLOCK and pb.CHANNEL_OPTED_OUT in blocked.reasons
+    assert [(e.field, e.source) for e in _ledger(server, "u6")] == [("channels.email", "list_unsubscribe")]
+
+    link7 = _link(server, "u7")
+    multipart = httpx.post(link7.list_unsubscribe_url, files={"List-Unsubscribe": (None, "One-Click")},
+                           follow_redirects=False)
+    assert multipart.status_code == 200
+    assert dict(_prefs(server, "u7").channels) == {"email": False}
+    wrong = httpx.post(_link(server, "u8").list_unsubscribe_url, data={"List-Unsubscribe": "Maybe"})
+    assert wrong.status_code == 400 and _prefs(server, "u8").version == 0
+
+    page = browser.new_page(locale="zh-CN", extra_http_headers={"Accept-Language": "zh-CN"})
+    page.goto(_local(_link(server, "u9").list_unsubscribe_url, server))
+    page.click("button[type=submit]")  # the confirmation page's own button posts the same one-click body
+    assert page.locator("#unsubscribed").inner_text() == "您已退订营销邮件。"
+    shot(page, "unsubscribe-done-zh")
+    assert dict(_prefs(server, "u9").channels) == {"email": False}
+    page.close()
+
+
+def test_the_page_is_usable_on_a_phone_with_a_keyboard(server, browser):  # noqa: F811
+    link = _link(server, "u10", "en")
+    page = browser.new_page(viewport={"width": 360, "height": 740})
+    page.goto(_local(link.url, server))
+    assert page.evaluate("document.documentElement.scrollWidth") <= 360  # nothing wider than the phone
+    assert page.evaluate("getComputedStyle(document.body).backgroundColor") == "rgb(246, 248, 250)"  # the CSS loaded
+    sizes = page.evaluate("""Array.from(document.querySelectorAll('input:not([type=hidden]), button, select'))
+        .map(e => { const r = e.getBoundingClientRect(); return [e.id || e.name, r.width, r.height]; })""")
+    assert sizes and all(w >= 24 and h >= 24 for _, w, h in sizes), sizes
+    unlabelled = page.evaluate("""Array.from(document.querySelectorAll('input:not([type=hidden]), select'))
+        .filter(e => !(e.labels && e.labels.length)).map(e => e.id)""")
+    assert unlabelled == []
+    order = []
+    for _ in range(8):
+        page.keyboard.press("Tab")
+        order.append(page.evaluate("document.activeElement.id || document.activeElement.textContent.trim()"))
+    channels = page.evaluate("Array.from(document.querySelectorAll('input[id^=channel-]')).map(e => e.id)")
+    assert order[1:1 + len(channels)] == channels  # after the language switch, the controls in reading order
+    assert page.evaluate("getComputedStyle(document.activeElement, ':focus-visible').outlineStyle") != "none"
+    shot(page, "preferences-en-phone")
+    page.close()
