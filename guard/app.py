@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import signal
 from collections.abc import Callable
@@ -308,6 +309,9 @@ async def run_until_signalled(app: App) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         await app.start()
+        # Everything made so far (the model, the wiring) lives as long as the process: the collector need not
+        # walk it again, neither while serving nor when the interpreter exits.
+        gc.freeze()
         await stop.wait()
     finally:
         await app.stop()

@@ -49,7 +49,7 @@ def sign(purpose: str, fields: Sequence[str], expires_ms: int, secret_id: str, s
 
 def verify(purpose: str, token: str, secrets: Mapping[str, bytes], now_ms: int) -> tuple[list[str], int]:
     """(the fields, the expiry) of a token one of ``secrets`` signed for ``purpose``; raises BadToken."""
-    parts = token.split(".") if 0 < len(token) <= MAX_TOKEN_CHARS else []
+    parts = token.split(".") if 0 < len(token) <= MAX_TOKEN_CHARS and token.isascii() else []
     if len(parts) != 3 or not all(parts):
         raise BadToken("malformed")
     secret_id, payload, mac = parts
@@ -69,7 +69,7 @@ def verify(purpose: str, token: str, secrets: Mapping[str, bytes], now_ms: int) 
 
 def unverified_fields(token: str) -> list[str]:
     """The fields of a token before its MAC is checked: only to choose which secrets to check it with."""
-    parts = token.split(".") if 0 < len(token) <= MAX_TOKEN_CHARS else []
+    parts = token.split(".") if 0 < len(token) <= MAX_TOKEN_CHARS and token.isascii() else []
     if len(parts) != 3:
         raise BadToken("malformed")
     try:

@@ -41,6 +41,7 @@ PRIORITY_RANK = {"P1": 1, "P2": 2, "P3": 3}
 FILTERS = ("all", "mine", "unclaimed")
 MAX_QUEUE = 500
 HEARTBEAT_S = 15.0
+MAX_FORM_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,8 @@ def routes(web: Web) -> list[Route]:
             return RedirectResponse("/desk/login", status_code=303)
         form: dict[str, Any] = {}
         if request.method == "POST":
+            if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
+                return plain("the form is too large", 413)
             data = await request.form()
             if not tokens.same(str(data.get("csrf", "")), csrf_of(session)):
                 return web.render(request, "message.html", locale_for(request), 403, title="desk.title",

@@ -29,6 +29,17 @@ def browser() -> Iterator[Any]:
         launched.close()
 
 
+def serve_for_pages(tmp_path_factory: pytest.TempPathFactory, name: str) -> Any:
+    """A ``guard serve`` for one module of page tests (quiet hours off, so a check's answer is the page's doing)."""
+    from tests.e2e.conftest import ServeProcess
+    from tests.helpers import QUIET_HOURS_OFF, policy_file
+
+    tmp = tmp_path_factory.mktemp(name)
+    proc = ServeProcess(tmp / "data", {"GUARD_POLICY": str(policy_file(tmp, quiet_hours=QUIET_HOURS_OFF))})
+    proc.start()
+    return proc
+
+
 def shot(page: Any, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)

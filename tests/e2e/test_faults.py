@@ -106,7 +106,8 @@ async def test_replies_recorded_while_the_model_fails_are_all_scored_held_and_ta
     await client.flushdb()
     await client.aclose()
     flaky = Switchable(bundled_model)
-    settings = Settings(listen="127.0.0.1:0", http_listen="127.0.0.1:0", redis_url=redis_server.url, sweep_seconds=0.3, data_dir=tmp_path / "data",
+    settings = Settings(listen="127.0.0.1:0", http_listen="127.0.0.1:0", redis_url=redis_server.url, sweep_seconds=0.3,
+                        data_dir=tmp_path / "data",
                         policy=policy_file(tmp_path, quiet_hours=QUIET_HOURS_OFF))
     app = build(settings, model=flaky)  # type: ignore[arg-type]
     await app.start()

@@ -15,7 +15,7 @@ from typing import Any
 import grpc
 import pytest
 from google.protobuf import descriptor as pbd
-from google.protobuf import field_mask_pb2, timestamp_pb2
+from google.protobuf import duration_pb2, field_mask_pb2, timestamp_pb2
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
@@ -185,6 +185,7 @@ async def test_a_message_over_the_limit_is_resource_exhausted(app, channel):
 # Good values first, so most generated calls get past validation and reach the store and the model.
 GOOD: dict[str, list[str]] = {
     "user_id": ["u1", "u2", "用户"], "channel": ["push", "sms", "email"], "category": ["promotion", "content"],
+    "locale": ["", "en", "zh", "zh-CN"],
     "campaign_id": ["", "spring"], "touch_id": ["t1", "t2"], "in_reply_to_touch_id": ["", "t1"],
     "text": ["STOP", "退订", "别再发了，烦死了", "thanks!", "START"], "reply_id": ["r1", "r2", "r3"],
     "source": ["user", "support"], "actor": ["self", ""], "time_zone": ["Asia/Shanghai", "America/New_York"],
@@ -195,6 +196,7 @@ GOOD: dict[str, list[str]] = {
 }
 BAD: dict[str, list[str]] = {
     "user_id": ["", "a b", "x" * 129, "u\x9b", "{u}"], "channel": ["fax", ""], "category": ["spam", ""],
+    "locale": ["fr", "zh_\x00", "-"],
     "campaign_id": ["a b"], "touch_id": ["", "t\n"], "in_reply_to_touch_id": ["no pe"], "text": ["", "x" * 2001],
     "reply_id": ["", "r 3"], "source": ["", "a b", "s" * 65], "actor": ["a\x00b"],
     "time_zone": ["Mars/Base", "", "../etc/passwd", "Z" * 100], "start": ["24:00", "２２:００", "7:00", ""],
@@ -244,6 +246,13 @@ def _message(desc: pbd.Descriptor, depth: int, hostile: bool) -> st.SearchStrate
             seconds = st.one_of(seconds, st.integers(-(2**40), 2**40), st.sampled_from([0, -1, INT64_MAX, 10**12]))
             nanos = st.one_of(nanos, st.integers(-(2**31), 2**31 - 1))
         return st.builds(lambda s, n: timestamp_pb2.Timestamp(seconds=s, nanos=n), seconds, nanos)
+    if desc.full_name == "google.protobuf.Duration":
+        seconds = st.integers(1, 90 * 86_400)
+        nanos = st.just(0)
+        if hostile:
+            seconds = st.one_of(seconds, st.integers(-(2**40), 2**40), st.sampled_from([0, -1, INT64_MAX, 367 * 86_400]))
+            nanos = st.one_of(nanos, st.integers(-(2**31), 2**31 - 1))
+        return st.builds(lambda s, n: duration_pb2.Duration(seconds=s, nanos=n), seconds, nanos)
     if desc.full_name == "google.protobuf.FieldMask":
         return st.builds(lambda p: field_mask_pb2.FieldMask(paths=p), st.lists(_string("paths", hostile), max_size=4))
     if depth > 3:

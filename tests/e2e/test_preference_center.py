@@ -7,17 +7,12 @@ import pytest
 
 from guard.v1 import guard_pb2 as pb
 from guard.v1 import guard_pb2_grpc as pb_grpc
-from tests.e2e.browser import browser, shot  # noqa: F401  (a fixture)
-from tests.helpers import QUIET_HOURS_OFF, policy_file
+from tests.e2e.browser import browser, serve_for_pages, shot  # noqa: F401  (a fixture)
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    from tests.e2e.conftest import ServeProcess
-
-    tmp = tmp_path_factory.mktemp("prefs")
-    proc = ServeProcess(tmp / "data", {"GUARD_POLICY": str(policy_file(tmp, quiet_hours=QUIET_HOURS_OFF))})
-    proc.start()
+    proc = serve_for_pages(tmp_path_factory, "prefs")
     yield proc
     assert proc.stop() == 0
 
@@ -217,3 +212,57 @@ def test_the_page_is_usable_on_a_phone_with_a_keyboard(server, browser):  # noqa
     assert page.evaluate("getComputedStyle(document.activeElement, ':focus-visible').outlineStyle") != "none"
     shot(page, "preferences-en-phone")
     page.close()
+
+
+def test_links_from_the_cli_rotation_and_retirement(server):
+    made = server.cli("prefs", "link", "u11", "--locale", "zh", "--ttl", "2d")
+    assert made.returncode == 0, made.stderr
+    link = __import__("json").loads(made.stdout)
+    assert link["url"].endswith("?lang=zh") and link["list_unsubscribe_post"] == "List-Unsubscribe=One-Click"
+    assert httpx.get(link["url"]).status_code == 200
+    bad = server.cli("prefs", "link", "u11", "--ttl", "soon")
+    assert bad.returncode != 0 and "--ttl" in bad.stderr
+    too_long = server.cli("prefs", "link", "u11", "--ttl", "400d")
+    assert too_long.returncode == 2 and "ttl" in too_long.stderr
+    rotated = server.cli("links", "rotate")
+    assert rotated.returncode == 0, rotated.stderr
+    assert len(__import__("json").loads(rotated.stdout)["accepted_ids"]) == 2
+    assert httpx.get(link["url"]).status_code == 200  # older links work until they expire
+    fresh = __import__("json").loads(server.cli("prefs", "link", "u11").stdout)["url"]
+    assert server.cli("links", "rotate", "--retire-previous").returncode == 0
+    assert httpx.get(link["url"]).status_code == 403 and httpx.get(fresh).status_code == 403
+    key = server.cli("keys", "create", "--role", "support", "--name", "helper").stdout.strip().splitlines()[-1]
+    refused = server.cli("prefs", "link", "u11", key=key)
+    assert refused.returncode == 1 and "PERMISSION_DENIED" in refused.stderr
+    with server.channel() as channel:
+        stub = pb_grpc.EngagementGuardStub(channel)
+        import grpc
+
+        with pytest.raises(grpc.RpcError) as error:
+            stub.CreatePreferenceLink(pb.CreatePreferenceLinkRequest(user_id="u11", locale="fr"), timeout=10)
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT and error.value.details().startswith("locale")
+        with pytest.raises(grpc.RpcError) as error:
+            stub.CreatePreferenceLink(pb.CreatePreferenceLinkRequest(user_id=""), timeout=10)
+        assert error.value.code() == grpc.StatusCode.INVALID_ARGUMENT and error.value.details().startswith("user_id")
+
+
+def test_every_page_carries_the_security_headers_and_a_form_without_its_token_changes_nothing(server):
+    link = _link(server, "u12", "en")
+    token = link.url.split("/p/")[1].split("?")[0]
+    pages = [link.url, link.list_unsubscribe_url, f"{server.http}/p/{token}x", f"{server.http}/desk/login",
+             f"{server.http}/static/guard.css"]
+    for url in pages:
+        answer = httpx.get(url)
+        assert answer.headers["x-frame-options"] == "DENY", url
+        assert answer.headers["referrer-policy"] == "no-referrer", url
+        assert "frame-ancestors 'none'" in answer.headers["content-security-policy"], url
+        assert "unsafe-inline" not in answer.headers["content-security-policy"], url
+    html = httpx.get(link.url).text
+    assert "<script" not in html and " style=" not in html  # nothing the policy would have to allow inline
+    forged = httpx.post(link.url, data={"form": "preferences", "version": "0", "csrf": "guess"})
+    assert forged.status_code == 403
+    missing = httpx.post(link.url, data={"form": "preferences", "version": "0"})
+    assert missing.status_code == 403
+    assert _prefs(server, "u12").version == 0 and not _ledger(server, "u12")
+    logged = " ".join(str(e) for e in server.events("http"))
+    assert token not in logged and "u12" not in logged and "/p/{token}" in logged

@@ -32,6 +32,16 @@ def test_two_workers_keep_a_cap_exact_score_replies_and_drain_together(serve_fac
         time.sleep(0.2)
     roles = [" ".join(p.cmdline()[-1:]) for p in _children(server.proc.pid)]
     assert sorted(r for r in roles if r in ("_worker", "_scorer")) == ["_scorer", "_worker", "_worker"]
+    while {e.get("worker") for e in server.events("http_listening")} != {0, 1}:  # both serve the pages too
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    for _ in range(40):  # a new connection each: the kernel spreads them over the workers (SO_REUSEPORT)
+        with urllib.request.urlopen(f"{server.http}/healthz", timeout=5) as answer:
+            assert answer.status == 200
+    deadline = time.monotonic() + 10
+    while {e.get("worker") for e in server.events("http") if e.get("route") == "/healthz"} != {0, 1}:
+        assert time.monotonic() < deadline, "one worker answered every page request"
+        time.sleep(0.2)
     answers = race_check_touch([server.target], "racer", key=server.key)
     assert sum(a.decision == pb.ALLOW for a in answers) == 3
     deadline = time.monotonic() + 10

@@ -33,7 +33,11 @@ def test_default_policy_encodes_the_playbook():
 
 BAD = {
     "unknown_top_key": (DEFAULT + "\nfrobnicate: 1\n", "frobnicate (line"),
-    "zero_limit": (DEFAULT.replace("limit: 3", "limit: 0"), "caps[0].limit (line 34)"),
+    "zero_limit": (DEFAULT.replace("limit: 3", "limit: 0"), "caps[0].limit (line 35)"),
+    "label_in_an_unknown_locale": (DEFAULT.replace("label: {en: Email, zh: 电子邮件}", "label: {en: Email, fr: Courriel}"),
+                                   "channels.email.label"),
+    "empty_label": (DEFAULT.replace("label: {en: Surveys, zh: 问卷调研}", "label: {en: '', zh: 问卷调研}"),
+                    "categories.survey.label.en (line"),
     "bad_window": (DEFAULT.replace("window: 1d", "window: one day"), "caps[1].window (line"),
     "unknown_channel_in_rule": (DEFAULT.replace("channels: [sms]", "channels: [fax]"), "caps[1].channels[0] (line"),
     "bad_zone": (DEFAULT.replace("time_zone: Asia/Shanghai", "time_zone: Asia/Atlantis"), "quiet_hours.time_zone (line"),
@@ -53,11 +57,18 @@ def test_each_mistake_names_its_key_and_line(name):
     assert expected in str(err.value)
 
 
+def test_display_names_come_from_the_policy_with_the_name_as_the_last_resort():
+    pol = policy.parse(DEFAULT.replace("label: {en: Surveys, zh: 问卷调研}", "label: {en: Surveys}"))
+    assert pol.label("channel", "sms", "zh") == "短信" and pol.label("category", "survey", "zh") == "Surveys"
+    bare = policy.parse(DEFAULT.replace(", label: {en: WeChat Work, zh: 企业微信}", ""))
+    assert bare.label("channel", "wecom", "en") == "wecom"
+
+
 def test_policy_check_command_exits_non_zero_with_the_line(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(BAD["zero_limit"][0], encoding="utf-8")
     out = subprocess.run([sys.executable, "-m", "guard", "policy", "check", str(bad)], capture_output=True, text=True)
-    assert out.returncode == 1 and "caps[0].limit (line 34)" in out.stderr
+    assert out.returncode == 1 and "caps[0].limit (line 35)" in out.stderr
     good = subprocess.run([sys.executable, "-m", "guard", "policy", "check", str(tmp_path / "none.yaml")],
                           capture_output=True, text=True)
     assert good.returncode == 1 and "cannot read policy file" in good.stderr

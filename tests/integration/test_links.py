@@ -1,0 +1,87 @@
+"""Preference links against a real Redis: signing, rotation, retirement, and tenants apart."""
+
+from __future__ import annotations
+
+import pytest
+
+from guard.domain import tokens
+from guard.errors import InvalidArgument
+from guard.links import PreferenceLinks
+from guard.store.control import ControlStore
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_800_000_000_000
+
+    def __call__(self) -> int:
+        return self.now
+
+
+def _token(url: str) -> str:
+    return url.split("/p/")[1].split("?")[0]
+
+
+async def test_a_link_names_its_tenant_and_user_and_stops_at_its_expiry(store):
+    clock = Clock()
+    links = PreferenceLinks(ControlStore(store.conn), "https://prefs.example.com/", now=clock)
+    link = await links.create("acme", "u1", 3_600_000, "zh-CN")
+    assert link.url.startswith("https://prefs.example.com/p/") and link.url.endswith("?lang=zh")
+    assert link.unsubscribe_url == "https://prefs.example.com/u/" + _token(link.url)
+    subject = await links.open(_token(link.url))
+    assert (subject.tenant, subject.user_id, subject.expires_ms) == ("acme", "u1", clock.now + 3_600_000)
+    clock.now += 3_600_000
+    with pytest.raises(tokens.BadToken) as refused:
+        await links.open(_token(link.url))
+    assert refused.value.reason == "expired"
+
+
+async def test_rotation_keeps_older_links_working_and_retiring_stops_them(store):
+    clock = Clock()
+    control = ControlStore(store.conn)
+    signer, other_process = PreferenceLinks(control, "http://x", now=clock), PreferenceLinks(control, "http://x", now=clock)
+    old = _token((await signer.create("acme", "u1")).url)
+    assert (await other_process.open(old)).user_id == "u1"  # the other process caches the secret
+    clock.now += 1
+    current, accepted = await signer.rotate("acme", retire_previous=False)
+    assert len(accepted) == 2 and current in accepted
+    new = _token((await signer.create("acme", "u2")).url)
+    assert new.split(".")[0] == current
+    # Another process has not polled yet: a token naming a secret it has not seen makes it read them again.
+    assert (await other_process.open(new)).user_id == "u2"
+    assert (await other_process.open(old)).user_id == "u1"
+    clock.now += 1
+    await signer.rotate("acme", retire_previous=True)
+    other_process.forget()  # what its control poll does when the revision moves
+    for token in (old, new):
+        with pytest.raises(tokens.BadToken) as refused:
+            await other_process.open(token)
+        assert refused.value.reason == "forged"
+
+
+async def test_a_tenants_secret_never_verifies_another_tenants_link(store):
+    links = PreferenceLinks(ControlStore(store.conn), "http://x", now=Clock())
+    acme = _token((await links.create("acme", "u1")).url)
+    beta = _token((await links.create("beta", "u1")).url)
+    secret_id, _, mac = acme.split(".")
+    _, beta_payload, _ = beta.split(".")
+    with pytest.raises(tokens.BadToken):
+        await links.open(f"{secret_id}.{beta_payload}.{mac}")
+
+
+async def test_rotation_keeps_at_most_four_secrets(store):
+    clock = Clock()
+    links = PreferenceLinks(ControlStore(store.conn), "http://x", now=clock)
+    await links.create("acme", "u1")
+    for _ in range(6):
+        clock.now += 1
+        current, accepted = await links.rotate("acme", retire_previous=False)
+    assert len(accepted) == 4 and max(accepted) == current
+
+
+@pytest.mark.parametrize(("ttl", "locale", "field"), [(-1, "", "ttl"), (367 * 86_400_000, "", "ttl"), (0, "fr", "locale")])
+async def test_bad_input_names_its_field(store, ttl, locale, field):
+    links = PreferenceLinks(ControlStore(store.conn), "http://x", now=Clock())
+    with pytest.raises(InvalidArgument) as refused:
+        await links.create("acme", "u1", ttl, locale)
+    assert refused.value.field == field

@@ -1,0 +1,28 @@
+"""The desk's small pure helpers: the SLA text, the chart's points, the agent's name."""
+
+from __future__ import annotations
+
+from guard.web import i18n
+from guard.web.desk import agent_name, due_text, spark
+
+EN = i18n.words("en")
+
+
+def test_the_sla_says_what_is_left_or_how_long_it_is_overdue():
+    assert due_text(10_000_000, 10_000_000 - 90 * 60_000, EN) == ("1h 30m left", False)
+    assert due_text(10_000_000, 10_000_000 + 5 * 60_000, EN) == ("overdue by 0h 05m", True)
+    assert due_text(0, 26 * 3_600_000, i18n.words("zh"))[0] == "已超时 26h 00m"
+
+
+def test_the_chart_spans_its_box_and_clamps_the_index():
+    points = [tuple(map(float, p.split(","))) for p in spark([0, 50, 100, 150, -5, 0, 0]).split()]
+    assert len(points) == 7 and points[0][0] == 0 and points[-1][0] == 140
+    assert points[0][1] == 30 and points[2][1] == 2 and points[3][1] == 2 and points[4][1] == 30
+    assert spark([]) == ""
+
+
+def test_an_agent_is_named_by_the_keys_name_made_an_id():
+    assert agent_name("alice", "k1") == "alice"
+    assert agent_name("bootstrap admin", "k1") == "bootstrap-admin"
+    assert agent_name("  ", "k1") == "k1"
+    assert agent_name("{x}", "k1") == "x"
