@@ -116,8 +116,8 @@ def routes(web: Web) -> list[Route]:
             checks.note(key_id)
         return Session(key_id, tenant, agent, raw)
 
-    def csrf_of(session: Session) -> str:
-        return tokens.tag("desk-form", session.token, web._secret)
+    async def csrf_of(session: Session) -> str:
+        return tokens.tag("desk-form", session.token, await web.secret())
 
     async def checked(request: Request) -> tuple[Session, dict[str, Any]] | Response:
         """The signed-in agent and, for a POST, its form after the CSRF check; else where to go instead."""
@@ -129,22 +129,22 @@ def routes(web: Web) -> list[Route]:
             if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
                 return plain("the form is too large", 413)
             data = await request.form()
-            if not tokens.same(str(data.get("csrf", "")), csrf_of(session)):
+            if not tokens.same(str(data.get("csrf", "")), await csrf_of(session)):
                 return web.render(request, "message.html", locale_for(request), 403, title="desk.title",
                                   text="csrf.failed")
             form = {k: v for k, v in data.items() if isinstance(v, str)}
         return session, form
 
-    def page(request: Request, name: str, session: Session | None, status: int = 200, **values: Any) -> Response:
+    async def page(request: Request, name: str, session: Session | None, status: int = 200, **values: Any) -> Response:
         return web.render(request, name, locale_for(request), status, agent=session.agent if session else "",
-                          csrf=csrf_of(session) if session else "", **values)
+                          csrf=await csrf_of(session) if session else "", **values)
 
     # -- signing in and out -------------------------------------------------------------------
 
     async def login_form(request: Request, error: str = "", status: int = 200) -> Response:
         await web.secret()
         nonce = secrets.token_urlsafe(16)
-        response = page(request, "desk_login.html", None, status, error=error, login_csrf=nonce)
+        response = await page(request, "desk_login.html", None, status, error=error, login_csrf=nonce)
         response.set_cookie(LOGIN_COOKIE, nonce, max_age=1800, path="/desk", httponly=True, samesite="strict",
                             secure=web.secure_cookies)
         return response
@@ -219,7 +219,7 @@ def routes(web: Web) -> list[Route]:
         elif which == "unclaimed":
             tasks = [task for task in tasks if task.status == "OPEN"]
         now, t = services.feedback.now(), _words(request)
-        return page(request, "desk_queue.html", session, rows=[row(task, now, t) for task in tasks], filter=which,
+        return await page(request, "desk_queue.html", session, rows=[row(task, now, t) for task in tasks], filter=which,
                     filters=FILTERS)
 
     async def events(request: Request) -> Response:
@@ -260,13 +260,13 @@ def routes(web: Web) -> list[Route]:
         try:
             task = await services.feedback.get_task(request.path_params["task_id"])
         except (NotFound, GuardError):
-            return page(request, "message.html", session, 404, title="desk.title", text="desk.not_found")
+            return await page(request, "message.html", session, 404, title="desk.title", text="desk.not_found")
         state = None
         if task.user_id:
             state = await services.service.user_state(task.user_id)
         now, t = services.feedback.now(), _words(request)
         policy = services.policy
-        return page(request, "desk_task.html", session, status, r=row(task, now, t), task=task, state=state,
+        return await page(request, "desk_task.html", session, status, r=row(task, now, t), task=task, state=state,
                     message=message, outcomes=OUTCOMES, when=_when, now=now,
                     channel_label=lambda n: policy.label("channel", n, locale_for(request)) if n in policy.channels else n,
                     category_label=lambda n: policy.label("category", n, locale_for(request)),
@@ -311,7 +311,7 @@ def routes(web: Web) -> list[Route]:
         experience = await services.health.experience("7d")
         ranked, _ = await services.health.ranked(False, "7d", 100, "")
         rows = [{"health": h, "points": spark(await services.health.trail("campaign", h.name))} for h in ranked]
-        return page(request, "desk_health.html", session, experience=experience, rows=rows)
+        return await page(request, "desk_health.html", session, experience=experience, rows=rows)
 
     return [
         Route("/desk/login", login_page, methods=["GET"]), Route("/desk/login", login, methods=["POST"]),
