@@ -109,12 +109,16 @@ def routes(web: Web) -> list[Route]:
         if len(fields) != 3:
             return None
         key_id, tenant, agent = fields
+        return Session(key_id, tenant, agent, raw) if await key_ok(key_id, tenant) else None
+
+    async def key_ok(key_id: str, tenant: str) -> bool:
+        """The session's key is still unrevoked (asked of the store at most every few seconds)."""
         if not checks.fresh(key_id):
             record = await web.control.key(key_id)
             if record is None or record.revoked_ms or record.tenant != tenant:
-                return None
+                return False
             checks.note(key_id)
-        return Session(key_id, tenant, agent, raw)
+        return True
 
     async def csrf_of(session: Session) -> str:
         return tokens.tag("desk-form", session.token, await web.secret())
@@ -238,6 +242,8 @@ def routes(web: Web) -> list[Route]:
             yield "retry: 3000\n\n"
             while not web.stopping.is_set():
                 try:
+                    if not await key_ok(session.key_id, session.tenant):
+                        return  # the key was revoked: the stream ends with the session
                     after, tasks = await services.feedback.new_tasks(after)
                 except StoreUnavailable:
                     await asyncio.sleep(1.0)

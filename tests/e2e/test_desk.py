@@ -154,7 +154,13 @@ def test_sign_in_needs_a_support_key_forms_need_their_token_and_revoking_signs_o
 
     key_id = next(k["key_id"] for k in __import__("json").loads(server.cli("keys", "list").stdout)["keys"]
                   if k["name"] == "carol")
-    assert server.cli("keys", "revoke", key_id).returncode == 0
+    with httpx.Client(timeout=30) as live, live.stream(
+            "GET", f"{server.http}/desk/events", cookies={"guard_desk": cookie["value"]}) as stream:
+        assert stream.status_code == 200
+        assert server.cli("keys", "revoke", key_id).returncode == 0
+        started = time.monotonic()
+        assert list(stream.iter_lines())[:1] == ["retry: 3000"]  # the open live stream ends with the session
+        assert time.monotonic() - started < 15
     deadline = time.monotonic() + 10
     while True:
         answer = httpx.get(f"{server.http}/desk", cookies={"guard_desk": cookie["value"]}, follow_redirects=False)
