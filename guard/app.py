@@ -41,13 +41,6 @@ from guard.web.site import Web, build_site
 log = logs.get("guard.app")
 
 
-def _host_port(value: str, name: str) -> tuple[str, int]:
-    host, _, port = value.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"{name}: host:port is expected, got {value!r}")
-    return host.strip("[]"), int(port)
-
-
 @dataclass
 class App:
     """Every long-lived part of one serving process."""
@@ -105,7 +98,7 @@ class App:
         if self.http is not None:
             await self.http.start()
             self._public_url()
-        self._tasks.append(asyncio.create_task(self.tenants.run(self.settings.control_poll_seconds, self._control_changed)))
+        self._tasks.append(asyncio.create_task(self.tenants.run(self.settings.control_poll_seconds)))
         self._tasks.append(asyncio.create_task(self._note_key_use()))
         if self.settings.worker_index == 0:  # one sweeper per deployment of workers is enough (and harmless twice)
             self._tasks.append(asyncio.create_task(self._sweep(self.settings.sweep_seconds)))
@@ -136,9 +129,6 @@ class App:
             with contextlib.suppress(StoreUnavailable):
                 await self._catch_up()
                 return
-
-    async def _control_changed(self) -> None:
-        self.auth.forget()
 
     async def _note_key_use(self, every_s: float = 30.0) -> None:
         while True:
@@ -241,6 +231,7 @@ def build(settings: Settings, model: SentimentModel | None = None) -> App:
         tenants = Tenants(control, store, scorer.score, pol, links=links)
         auth = Authenticator(control, cache_s=settings.auth_cache_seconds,
                              failures_per_minute=settings.auth_failures_per_minute)
+        tenants.on_change.append(auth.forget)
         server = GuardServer(tenants, auth, settings.listen, max_message_bytes=settings.max_message_bytes,
                              reuse_port=settings.scorer_socket is not None, tls=tls_from(settings),
                              reflection=settings.reflection)
@@ -288,7 +279,7 @@ async def serve(settings: Settings) -> None:
     if settings.metrics_listen:
         from prometheus_client import start_http_server
 
-        host, port = _host_port(settings.metrics_listen, "GUARD_METRICS_LISTEN")
+        host, port = host_port(settings.metrics_listen, "GUARD_METRICS_LISTEN")
         start_http_server(port, addr=host)
         log.info("metrics_listening", address=settings.metrics_listen)
     await run_until_signalled(app)

@@ -63,6 +63,10 @@ class HealthService:
         self.tenant = tenant
         self.now = now
 
+    def _shift(self) -> int:
+        """Hours from a touch to its ignore verdict (``engagement.ignore_after``, rounded up)."""
+        return -(-self.policy.engagement.ignore_after_ms // HOUR_MS)
+
     @staticmethod
     def window_hours(window: str) -> tuple[str, int]:
         name = window or "7d"
@@ -75,8 +79,7 @@ class HealthService:
         """``since_ms``: only what came after it counts (a brake rule after a resume): hours before it are left
         out, and ``base``, what its own hour held at that moment, is taken off that hour."""
         window, hours = self.window_hours(window)
-        last = self.now() // HOUR_MS
-        shift = -(-self.policy.engagement.ignore_after_ms // HOUR_MS)  # whole hours, rounded up
+        last, shift = self.now() // HOUR_MS, self._shift()
         first = last - 2 * hours + 1 - shift  # the window before too, and the cohort its ignore rate is over
         rows = await self.counters.hours(self.tenant, SCOPES[scope], name, first, last)
         since_hour = since_ms // HOUR_MS
@@ -113,8 +116,7 @@ class HealthService:
 
     async def trail(self, scope: str, name: str, days: int = 7) -> list[float]:
         """The fatigue index of each of the last ``days`` 24-hour windows, oldest first (the desk's small chart)."""
-        last = self.now() // HOUR_MS
-        shift = -(-self.policy.engagement.ignore_after_ms // HOUR_MS)
+        last, shift = self.now() // HOUR_MS, self._shift()
         rows = await self.counters.hours(self.tenant, SCOPES[scope], name, last - days * 24 + 1 - 24 - shift, last)
         levels = self.policy.fatigue.components
         return [index(_figures(rows, end, 24, shift), levels) for end in range(len(rows) - 1 - (days - 1) * 24, len(rows), 24)]

@@ -123,9 +123,11 @@ class GuardService:
         """Whether the touch's campaign or strategy is braked (marketing only; read from memory, no round trip)."""
         if not self.brakes or touch.touch_class is not TouchClass.MARKETING:
             return False
-        braked = [self.brakes.get(field_of("campaign", touch.campaign_id)) if touch.campaign_id else None,
-                  self.brakes.get(field_of("strategy", touch.strategy_id)) if touch.strategy_id else None]
-        return any(b is not None and b.blocks(touch.at_ms) for b in braked)
+        for scope, name in (("campaign", touch.campaign_id), ("strategy", touch.strategy_id)):
+            brake = self.brakes.get(field_of(scope, name)) if name else None
+            if brake is not None and brake.blocks(touch.at_ms):
+                return True
+        return False
 
     def _zone_for(self, touch: Touch) -> tuple[str, clock.Segments] | None:
         name = self._zones.get(touch.user_id)

@@ -132,11 +132,11 @@ class Supervisor:
     def _serve_metrics(self) -> None:
         from prometheus_client import CollectorRegistry, multiprocess, start_http_server
 
-        from guard.app import _host_port
+        from guard.web.http import host_port
 
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=str(self.run_dir / "metrics"))  # type: ignore[no-untyped-call]
-        host, port = _host_port(self.settings.metrics_listen, "GUARD_METRICS_LISTEN")
+        host, port = host_port(self.settings.metrics_listen, "GUARD_METRICS_LISTEN")
         start_http_server(port, addr=host, registry=registry)
         log.info("metrics_listening", address=self.settings.metrics_listen, workers=self.settings.workers)
 

@@ -10,7 +10,7 @@ stops everywhere within ``GUARD_CONTROL_POLL_SECONDS``.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from guard import logs, policy
@@ -73,7 +73,8 @@ class Tenants:
                  links: PreferenceLinks | None = None) -> None:
         self.control = control
         self.links = links or PreferenceLinks(control, "", now=now)
-        self.on_change: list[Callable[[], None]] = [self.links.forget]  # run when the control revision moves
+        # What forgets cached control records (grants, link secrets) when the revision moves.
+        self.on_change: list[Callable[[], None]] = [self.links.forget]
         self.store = store
         self.scorer = scorer
         self.default_policy = default_policy
@@ -130,14 +131,13 @@ class Tenants:
             self._brakes[tenant] = table
             services.service.brakes = table
 
-    async def run(self, every_s: float, changed: Callable[[], Awaitable[None]]) -> None:
-        """Poll for ever; ``changed`` runs after a refresh that saw a change."""
+    async def run(self, every_s: float) -> None:
+        """Poll for ever (a refresh that sees a change runs ``on_change``)."""
         failing = False
         while True:
             await asyncio.sleep(every_s)
             try:
-                if await self.refresh():
-                    await changed()
+                await self.refresh()
                 await self.refresh_brakes()
                 if failing:
                     log.info("control_poll_recovered")

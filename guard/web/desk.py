@@ -24,11 +24,20 @@ from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from guard import logs
-from guard.domain import tokens
-from guard.errors import GuardError, NotFound, PreconditionFailed, StoreUnavailable
+from guard.domain import clock, tokens
+from guard.errors import (
+    GuardError,
+    NotFound,
+    PermissionDenied,
+    PreconditionFailed,
+    StoreUnavailable,
+    TooManyFailures,
+    Unauthenticated,
+)
 from guard.feedback import OUTCOMES, RecoveryTask
 from guard.tenants import Services
-from guard.web.site import Web, locale_for, plain
+from guard.web import i18n
+from guard.web.site import Web, locale_for, plain, read_form
 
 log = logs.get("guard.web.desk")
 
@@ -41,7 +50,6 @@ PRIORITY_RANK = {"P1": 1, "P2": 2, "P3": 3}
 FILTERS = ("all", "mine", "unclaimed")
 MAX_QUEUE = 500
 HEARTBEAT_S = 15.0
-MAX_FORM_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -80,7 +88,6 @@ class KeyChecks:
 
     def __init__(self) -> None:
         self._ok: dict[str, float] = {}
-        self.revision_seen = -1
 
     def fresh(self, key_id: str) -> bool:
         return self._ok.get(key_id, 0.0) > time.monotonic()
@@ -130,9 +137,9 @@ def routes(web: Web) -> list[Route]:
             return RedirectResponse("/desk/login", status_code=303)
         form: dict[str, Any] = {}
         if request.method == "POST":
-            if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
-                return plain("the form is too large", 413)
-            data = await request.form()
+            data = await read_form(request)
+            if isinstance(data, Response):
+                return data
             if not tokens.same(str(data.get("csrf", "")), await csrf_of(session)):
                 return web.render(request, "message.html", locale_for(request), 403, title="desk.title",
                                   text="csrf.failed")
@@ -157,9 +164,9 @@ def routes(web: Web) -> list[Route]:
         return await login_form(request)
 
     async def login(request: Request) -> Response:
-        from guard.errors import PermissionDenied, TooManyFailures, Unauthenticated
-
-        data = await request.form()
+        data = await read_form(request)
+        if isinstance(data, Response):
+            return data
         nonce = request.cookies.get(LOGIN_COOKIE, "")
         if not nonce or not tokens.same(str(data.get("csrf", "")), nonce):
             return await login_form(request, "csrf.failed", 403)
@@ -330,12 +337,8 @@ def routes(web: Web) -> list[Route]:
 
 
 def _words(request: Request) -> dict[str, str]:
-    from guard.web import i18n
-
     return i18n.words(locale_for(request))
 
 
 def _when(ms: int, zone: str = "UTC") -> str:
-    from guard.domain import clock
-
     return datetime.fromtimestamp(ms / 1000, clock.zone(zone)).strftime("%Y-%m-%d %H:%M %Z") if ms else ""

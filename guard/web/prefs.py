@@ -24,7 +24,7 @@ from guard.errors import Conflict, InvalidArgument
 from guard.links import Subject
 from guard.preferences import PreferencesPatch
 from guard.tenants import Services
-from guard.web.site import Web, locale_for, plain
+from guard.web.site import Web, locale_for, plain, read_form
 
 log = logs.get("guard.web.prefs")
 
@@ -33,7 +33,6 @@ ONE_CLICK_SOURCE, ONE_CLICK_ACTOR = "list_unsubscribe", "one_click"
 PAUSES = {"pause_week": 7, "pause_month": 30}  # days
 TIME_ZONES = ("Asia/Shanghai", "Asia/Hong_Kong", "Asia/Taipei", "Asia/Singapore", "Asia/Tokyo", "Asia/Kolkata",
               "Europe/London", "Europe/Berlin", "America/New_York", "America/Chicago", "America/Los_Angeles", "UTC")
-MAX_FORM_BYTES = 64 * 1024
 _STATUS = {"malformed": 400, "forged": 403, "expired": 410}
 
 
@@ -135,18 +134,17 @@ def _view(services: Services, prefs: Preferences, locale: str, now_ms: int) -> d
 
 
 def routes(web: Web) -> list[Route]:
-    async def subject_of(request: Request, locale: str) -> Subject | Response:
+    async def opened(request: Request) -> tuple[str, Subject] | Response:
+        """The page's locale and whom its link names; or the page refusing the link."""
+        locale = locale_for(request)
         try:
-            return await web.tenants.links.open(request.path_params["token"])
+            return locale, await web.tenants.links.open(request.path_params["token"])
         except tokens.BadToken as exc:
             log.info("link_refused", reason=exc.reason)
             return web.render(request, "link_refused.html", locale, _STATUS[exc.reason], reason=exc.reason)
 
-    async def page(request: Request, *, status: int = 200, notice: str = "", error: str = "") -> Response:
-        locale = locale_for(request)
-        subject = await subject_of(request, locale)
-        if isinstance(subject, Response):
-            return subject
+    async def page(request: Request, locale: str, subject: Subject, *, status: int = 200, notice: str = "",
+                   error: str = "") -> Response:
         services = web.tenants.get(subject.tenant)
         prefs = await services.preferences.get_preferences(subject.user_id)
         token = request.path_params["token"]
@@ -154,20 +152,21 @@ def routes(web: Web) -> list[Route]:
             notice = "saved"
         return web.render(request, "preferences.html", locale, status, csrf=_csrf(await web.secret(), token),
                           notice=notice, error=error, action=request.url.path + f"?lang={locale}",
-                          unsubscribe=f"/u/{token}?lang={locale}", **_view(services, prefs, locale, services.preferences.now()))
+                          **_view(services, prefs, locale, services.preferences.now()))
 
     async def show(request: Request) -> Response:
-        return await page(request)
+        got = await opened(request)
+        return got if isinstance(got, Response) else await page(request, *got)
 
     async def save(request: Request) -> Response:
-        locale = locale_for(request)
-        subject = await subject_of(request, locale)
-        if isinstance(subject, Response):
-            return subject
+        got = await opened(request)
+        if isinstance(got, Response):
+            return got
+        locale, subject = got
         token = request.path_params["token"]
-        if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
-            return plain("the form is too large", 413)
-        data = await request.form()
+        data = await read_form(request)
+        if isinstance(data, Response):
+            return data
         if not tokens.same(str(data.get("csrf", "")), _csrf(await web.secret(), token)):
             return web.render(request, "message.html", locale, 403, title="link.bad.title", text="csrf.failed")
         services = web.tenants.get(subject.tenant)
@@ -182,16 +181,16 @@ def routes(web: Web) -> list[Route]:
                 await services.preferences.update_preferences(subject.user_id, patch, source=SOURCE, actor=ACTOR,
                                                               expected_version=expected)
         except Conflict:
-            return await page(request, status=409, notice="stale")
+            return await page(request, locale, subject, status=409, notice="stale")
         except InvalidArgument as exc:
-            return await page(request, status=400, error=str(exc))
+            return await page(request, locale, subject, status=400, error=str(exc))
         return RedirectResponse(request.url.path + f"?lang={locale}&saved=1", status_code=303)
 
     async def unsubscribe_page(request: Request) -> Response:
-        locale = locale_for(request)
-        subject = await subject_of(request, locale)
-        if isinstance(subject, Response):
-            return subject
+        got = await opened(request)
+        if isinstance(got, Response):
+            return got
+        locale, _ = got
         token = request.path_params["token"]
         return web.render(request, "unsubscribe.html", locale, done=False, action=f"/u/{token}?lang={locale}",
                           manage=f"/p/{token}?lang={locale}")
@@ -199,13 +198,13 @@ def routes(web: Web) -> list[Route]:
     async def one_click(request: Request) -> Response:
         """RFC 8058: a POST whose body is ``List-Unsubscribe=One-Click`` (urlencoded or multipart), sent by a
         mail client without cookies; answered 200 with no redirect. The link's signature is the authority."""
-        locale = locale_for(request)
-        subject = await subject_of(request, locale)
-        if isinstance(subject, Response):
-            return subject
-        if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
-            return plain("the body is too large", 413)
-        data = await request.form()
+        got = await opened(request)
+        if isinstance(got, Response):
+            return got
+        locale, subject = got
+        data = await read_form(request)
+        if isinstance(data, Response):
+            return data
         if data.get("List-Unsubscribe") != "One-Click":
             return plain("the body must be List-Unsubscribe=One-Click (RFC 8058)", 400)
         services = web.tenants.get(subject.tenant)

@@ -20,6 +20,7 @@ from urllib.parse import urlencode
 
 import jinja2
 from starlette.applications import Starlette
+from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
@@ -127,6 +128,16 @@ class SecurityHeaders:
 
 def plain(text: str, status: int) -> Response:
     return Response(text + "\n", status_code=status, media_type="text/plain; charset=utf-8")
+
+
+MAX_FORM_BYTES = 64 * 1024
+
+
+async def read_form(request: Request) -> FormData | Response:
+    """A posted form, or the 413 answer to one larger than any page of guard's sends."""
+    if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
+        return plain("the form is too large", 413)
+    return await request.form()
 
 
 def build_site(web: Web) -> ASGIApp:
