@@ -13,8 +13,8 @@ import secrets
 from dataclasses import dataclass
 from enum import StrEnum
 
-from guard.errors import InvalidArgument
-from guard.validate import shown
+from guard.errors import InvalidArgument, PermissionDenied
+from guard.validate import check_id, shown
 
 
 class Role(StrEnum):
@@ -49,6 +49,30 @@ METHOD_ROLES: dict[str, frozenset[Role]] = {
 }
 
 
+def methods_of(role: Role) -> list[str]:
+    """The methods a key with ``role`` may call, in the table's order."""
+    return [method for method, roles in METHOD_ROLES.items() if role in roles]
+
+
+def role_table() -> str:
+    """The README's role table, made from METHOD_ROLES (a test holds the README and the proto to it)."""
+    def listed(methods: list[str]) -> str:
+        return ", ".join(f"`{m}`" for m in methods)
+
+    others = {m for role in Role if role is not Role.ADMIN for m in methods_of(role)}
+    rows = ["| role | may call |", "| --- | --- |"]
+    for role in Role:
+        if role is Role.ADMIN:
+            own = [m for m in methods_of(role) if m not in others]
+            text = f"everything the other roles may, for its own tenant only, and {listed(own)}"
+        elif role is Role.OPERATOR:
+            text = f"{listed(methods_of(role))}, naming any tenant (provisioning); no user data"
+        else:
+            text = listed(methods_of(role)) + ("; signing in to the desk pages" if role is Role.SUPPORT else "")
+        rows.append(f"| `{role.value}` | {text} |")
+    return "\n".join(rows)
+
+
 @dataclass(frozen=True)
 class Grant:
     """What one API key lets its holder do: one tenant, some roles."""
@@ -60,6 +84,23 @@ class Grant:
 
     def allows(self, method: str) -> bool:
         return not self.roles.isdisjoint(METHOD_ROLES.get(method, frozenset()))
+
+    @property
+    def agent(self) -> str:
+        """The name the desk records this key's actions under: the key's name made an id, else its public id.
+
+        Two keys may share a name; what a task records as the actor is the key id beside it.
+        """
+        cleaned = re.sub(r"[\s{}]+", "-", self.name.strip())[:64].strip("-")
+        return cleaned if cleaned and cleaned.isprintable() else self.key_id
+
+    def acting_agent(self, asked: str) -> str:
+        """The agent a desk call acts as: always the key's; a request naming another is refused."""
+        check_id(asked, "agent", required=False)
+        if asked and asked != self.agent:
+            raise PermissionDenied(f"agent: this key acts as {shown(self.agent)}, not {shown(asked)}; the acting agent "
+                                   "comes from the key (leave agent empty)")
+        return self.agent
 
     def may_act_for(self, tenant: str) -> bool:
         """Provisioning calls name a tenant; only an operator names another than its own."""
@@ -128,8 +169,9 @@ def bearer(value: str) -> str:
 class FailureLimiter:
     """Failed authentications per peer address: a token bucket of ``per_minute``, refilled evenly.
 
-    A peer out of tokens is refused before any lookup, so guessing keys costs Redis nothing; a peer
-    holding a key this process has already checked is never slowed by it.
+    Only failures are counted, and a key is checked before the bucket is asked, so a valid key is never
+    refused by it: an address out of tokens gets RESOURCE_EXHAUSTED for a bad key instead of
+    UNAUTHENTICATED, which keeps guessing slow.
     """
 
     MAX_PEERS = 10_000

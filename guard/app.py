@@ -238,9 +238,11 @@ def build(settings: Settings, model: SentimentModel | None = None) -> App:
         web = http = None
         if pages:
             host_port(settings.http_listen)  # a bad address is refused before anything starts
-            web = Web(tenants, auth, control, links.public_url, settings.desk_session_hours)
-            http = HttpServer(build_site(web), settings.http_listen, reuse_port=settings.scorer_socket is not None,
-                              grace_s=settings.drain_seconds)
+            web = Web(tenants, auth, control, links.public_url, settings.desk_session_hours,
+                      streams_per_session=settings.desk_streams_per_session, streams_per_key=settings.desk_streams_per_key)
+            http = HttpServer(build_site(web, body_timeout_s=settings.http_body_timeout_seconds), settings.http_listen,
+                              reuse_port=settings.scorer_socket is not None, grace_s=settings.drain_seconds,
+                              header_timeout_s=settings.http_header_timeout_seconds)
     except BaseException:
         if embedded is not None:
             embedded.stop()

@@ -93,13 +93,14 @@ class RecoveryTask:
     created_ms: int
     due_ms: int
     status: str
-    assignee: str
+    assignee: str  # the acting key's name (the desk's agent)
     outcome: str
     note: str
     replies: list[TaskReply] = field(default_factory=list)
     replies_omitted: int = 0  # earlier replies counted, not listed (the policy's max_replies_per_task)
     kind: str = "USER"  # USER (a user's complaint) or CAMPAIGN (a braked campaign or strategy)
     summary: str = ""  # what a campaign task is about
+    assignee_key: str = ""  # the id of the key that claimed or resolved it: two keys may share a name
 
 
 def new_id(prefix: str, now_ms: int) -> str:
@@ -114,7 +115,7 @@ def task_from_hash(raw: dict[str, str]) -> RecoveryTask:
                         raw.get("campaign_id", ""), raw.get("priority", "P3"), int(raw.get("created_at", 0)),
                         int(raw.get("due_at", 0)), raw.get("status", "OPEN"), raw.get("assignee", ""),
                         raw.get("outcome", ""), raw.get("note", ""), replies, int(raw.get("replies_omitted", 0)),
-                        raw.get("kind", "USER"), raw.get("summary", ""))
+                        raw.get("kind", "USER"), raw.get("summary", ""), raw.get("assignee_key", ""))
 
 
 class FeedbackService:
@@ -404,14 +405,16 @@ class FeedbackService:
                 break
         return out, token
 
-    async def claim(self, task_id: str, agent: str) -> RecoveryTask:
+    async def claim(self, task_id: str, agent: str, agent_key: str) -> RecoveryTask:
+        """Claim for the agent a key acts as (``agent`` its name, ``agent_key`` its id: the identity)."""
         check_id(task_id, "task_id")
         check_id(agent, "agent")
-        status, who = await self.store.claim(task_id, agent, self.now())
+        status, who = await self.store.claim(task_id, agent, agent_key, self.now())
         self._raise_for(status, who, task_id)
         return await self.get_task(task_id)
 
-    async def resolve(self, task_id: str, agent: str, outcome: str, note: str, lift_hold: bool) -> RecoveryTask:
+    async def resolve(self, task_id: str, agent: str, agent_key: str, outcome: str, note: str,
+                      lift_hold: bool) -> RecoveryTask:
         """Resolve once. The same agent resolving again changes nothing (its retry after a lost answer)
         beyond finishing a release a crash interrupted; a hold is lifted only by the task that holds it."""
         check_id(task_id, "task_id")
@@ -420,7 +423,7 @@ class FeedbackService:
             raise InvalidArgument("outcome", f"one of {', '.join(OUTCOMES)} is required")
         check_text(note, "note")
         now = self.now()
-        status, who = await self.store.resolve(task_id, agent, now, outcome, note)
+        status, who = await self.store.resolve(task_id, agent, agent_key, now, outcome, note)
         self._raise_for(status, who, task_id)
         if status == "ok":  # the experience health's desk figures, counted once
             task = await self.get_task(task_id)
@@ -459,16 +462,20 @@ class FeedbackService:
                 tasks.append(task_from_hash(raw))
         return after, tasks
 
-    async def watch(self, consumer: str, block_ms: int = 250) -> AsyncIterator[RecoveryTask]:
+    async def watch(self, consumer: str, still_allowed: Callable[[], Awaitable[None]] | None = None,
+                    block_ms: int = 250) -> AsyncIterator[RecoveryTask]:
         """New tasks for this watcher, and tasks a vanished watcher left unclaimed (at-least-once).
 
         Each read blocks for ``block_ms`` only, well under the Redis socket timeout, so an idle
-        desk is not mistaken for an unreachable Redis.
+        desk is not mistaken for an unreachable Redis. ``still_allowed`` is asked before every read
+        (it raises when the watcher's key was revoked), so a revoked watcher gets nothing more.
         """
         check_id(consumer, "consumer")
         await self.store.ensure_group()
         redeliver = self.policy.replies.redeliver_after_ms
         while True:
+            if still_allowed is not None:
+                await still_allowed()
             batch = await self.store.reclaim(consumer, redeliver) + await self.store.read_new(consumer, block_ms)
             for stream_id, task_id in batch:
                 raw = await self.store.task(task_id)

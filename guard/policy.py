@@ -20,7 +20,7 @@ from guard.domain import clock
 from guard.domain.fatigue import DEFAULT_COMPONENTS, RATES, Component
 from guard.domain.types import Check, EngagementPolicy, QuietHours, RuleCheck, Tier, TierRule, Touch, TouchClass
 
-_DURATION = re.compile(r"^(\d+)(ms|s|m|h|d|w)$")
+_DURATION = re.compile(r"^([0-9]+)(ms|s|m|h|d|w)$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 _ID = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,47}$")
 

@@ -24,6 +24,10 @@ class Settings:
     http_listen: str = "127.0.0.1:8080"  # GUARD_HTTP_LISTEN: host:port of the pages (preference center, desk); empty = off
     public_url: str = ""  # GUARD_PUBLIC_URL: the pages' address as people reach it, for links; default http://<http_listen>
     desk_session_hours: float = 8.0  # GUARD_DESK_SESSION_HOURS: how long a desk sign-in lasts
+    desk_streams_per_session: int = 3  # GUARD_DESK_STREAMS_PER_SESSION: live queues one desk sign-in may hold open
+    desk_streams_per_key: int = 10  # GUARD_DESK_STREAMS_PER_KEY: live queues all sign-ins of one key may hold open
+    http_header_timeout_seconds: float = 10.0  # GUARD_HTTP_HEADER_TIMEOUT_SECONDS: a request's line and headers
+    http_body_timeout_seconds: float = 30.0  # GUARD_HTTP_BODY_TIMEOUT_SECONDS: a request's whole body, from its start
     drain_seconds: float = 10.0  # GUARD_DRAIN_SECONDS: grace for calls in flight after SIGTERM
     log_level: str = "info"  # GUARD_LOG_LEVEL
     log_format: str = "auto"  # GUARD_LOG_FORMAT: auto (JSON unless a terminal), json or console
@@ -91,7 +95,7 @@ def _convert(name: str, raw: str) -> object:
             raise ValueError(f"GUARD_{name.upper()}: true or false is expected, got {raw!r}")
         return raw.lower() in ("1", "true", "yes")
     if name in ("sentiment_threads", "sentiment_max_batch", "sentiment_max_in_flight", "max_message_bytes", "workers",
-                "worker_index", "auth_failures_per_minute"):
+                "worker_index", "auth_failures_per_minute", "desk_streams_per_session", "desk_streams_per_key"):
         try:
             return int(raw)
         except ValueError:
@@ -99,7 +103,8 @@ def _convert(name: str, raw: str) -> object:
     if name == "log_user_ids" and raw not in ("omit", "hash"):
         raise ValueError(f"GUARD_LOG_USER_IDS: omit or hash is expected, got {raw[:32]!r}")
     if name in ("redis_timeout", "drain_seconds", "sentiment_max_wait_ms", "sweep_seconds", "auth_cache_seconds",
-                "control_poll_seconds", "brake_seconds", "desk_session_hours"):
+                "control_poll_seconds", "brake_seconds", "desk_session_hours", "http_header_timeout_seconds",
+                "http_body_timeout_seconds"):
         try:
             return float(raw)
         except ValueError:

@@ -29,6 +29,7 @@ from guard import logs
 from guard.processes import spawn
 from guard.settings import Settings
 from guard.store.embedded import EmbeddedRedis
+from guard.validate import ascii_digits
 
 log = logs.get("guard.supervisor")
 
@@ -84,7 +85,7 @@ class Supervisor:
     async def run(self) -> None:
         s = self.settings
         host, _, port = s.listen.rpartition(":")
-        if not port.isdigit() or not _port_is_free(host.strip("[]") or "0.0.0.0", int(port)):
+        if not ascii_digits(port) or not _port_is_free(host.strip("[]") or "0.0.0.0", int(port)):
             raise OSError(f"cannot listen on {s.listen}: the address is in use or not valid")
         (self.run_dir / "metrics").mkdir()
         redis_url = s.redis_url

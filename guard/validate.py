@@ -29,6 +29,20 @@ def shown(value: object, limit: int = ECHO_CHARS) -> str:
 
 
 
+def ascii_digits(text: str) -> bool:
+    """Only the ASCII digits 0-9: ``str.isdigit`` also accepts ``²`` (which ``int`` refuses) and ``١`` (which ``int``
+    reads as 1), so every number parsed from untrusted text is checked with this first."""
+    return bool(text) and text.isascii() and text.isdigit()
+
+
+def whole_number(raw: str, field_name: str, *, maximum: int) -> int:
+    """A whole number between 0 and ``maximum`` written in ASCII digits, or ``InvalidArgument`` naming the field."""
+    text = raw.strip()
+    if not ascii_digits(text) or len(text) > len(str(maximum)) or int(text) > maximum:
+        raise InvalidArgument(field_name, f"must be a whole number between 0 and {maximum} in the digits 0-9")
+    return int(text)
+
+
 def check_id(value: str, field_name: str, *, required: bool = True) -> str:
     """Ids are 1–128 characters with no white space, control characters or braces (braces are hash tags)."""
     if not value:

@@ -112,6 +112,21 @@ class ControlStore:
         await self.conn.execute("SET", K.web_secret, candidate.hex(), "NX")
         return bytes.fromhex(str(await self.conn.execute("GET", K.web_secret)))
 
+    # -- desk sessions ------------------------------------------------------------------------------
+
+    async def open_desk_session(self, session_id: str, key_id: str, tenant: str, agent: str, ttl_ms: int) -> None:
+        name = K.desk_session(session_id)
+        await self.conn.pipeline([("HSET", name, "key_id", key_id, "tenant", tenant, "agent", agent),
+                                  ("PEXPIRE", name, ttl_ms)])
+
+    async def desk_session(self, session_id: str) -> tuple[str, str, str] | None:
+        """(key id, tenant, agent) of a session still signed in; None once it ended or expired."""
+        raw = dict(await self.conn.execute("HGETALL", K.desk_session(session_id)) or {})
+        return (str(raw["key_id"]), str(raw["tenant"]), str(raw["agent"])) if raw.get("key_id") else None
+
+    async def end_desk_session(self, session_id: str) -> None:
+        await self.conn.execute("DEL", K.desk_session(session_id))
+
     async def policy(self, tenant: str) -> PolicyRecord | None:
         raw = dict(await self.conn.execute("HGETALL", K.policy(tenant)) or {})
         if not raw:

@@ -189,6 +189,10 @@ class ControlKeys:
         """The secrets that sign a tenant's preference links: ``current`` names the one signing now."""
         return self._k(f"links:{tenant}")
 
+    def desk_session(self, session_id: str) -> str:
+        """A signed-in desk session (its key, tenant and agent), deleted at sign-out; it expires with its cookie."""
+        return self._k(f"desk:session:{session_id}")
+
     @property
     def web_secret(self) -> str:
         """The deployment's one secret for desk session cookies and form tokens (made on first use)."""

@@ -452,15 +452,17 @@ class FeedbackStore:
 
         return await self.conn.call(fetch)
 
-    async def claim(self, task_id: str, agent: str, now_ms: int) -> tuple[str, str]:
+    async def claim(self, task_id: str, agent: str, agent_key: str, now_ms: int) -> tuple[str, str]:
         t = self.tenant
-        status, who = await self.conn.run("task_claim", [t.task(task_id), t.task_stream], [agent, str(now_ms), SUPPORT_GROUP])
+        status, who = await self.conn.run("task_claim", [t.task(task_id), t.task_stream],
+                                          [agent, str(now_ms), SUPPORT_GROUP, agent_key])
         return str(status), str(who)
 
-    async def resolve(self, task_id: str, agent: str, now_ms: int, outcome: str, note: str) -> tuple[str, str]:
+    async def resolve(self, task_id: str, agent: str, agent_key: str, now_ms: int, outcome: str,
+                      note: str) -> tuple[str, str]:
         t = self.tenant
         status, who = await self.conn.run("task_resolve", [t.task(task_id), t.task_stream],
-                                          [agent, str(now_ms), SUPPORT_GROUP, outcome, note])
+                                          [agent, str(now_ms), SUPPORT_GROUP, outcome, note, agent_key])
         return str(status), str(who)
 
     async def task_closed(self, keys: UserKeys, task_id: str, lift_hold: bool) -> bool:

@@ -44,7 +44,7 @@ class Address:
         if parts.scheme not in ("redis", ""):
             raise ValueError(f"GUARD_REDIS_URL: redis://host:port/db is expected, got scheme {parts.scheme!r}")
         db = parts.path.strip("/")
-        return cls(parts.hostname or "127.0.0.1", parts.port or 6379, int(db) if db.isdigit() else 0,
+        return cls(parts.hostname or "127.0.0.1", parts.port or 6379, int(db) if db.isascii() and db.isdigit() else 0,
                    unquote(parts.username) if parts.username else None,
                    unquote(parts.password) if parts.password else None)
 

@@ -150,7 +150,7 @@ def task_to_pb(task: RecoveryTask) -> pb.RecoveryTask:
         priority=pb.Priority.Value(task.priority) if task.priority in ("P1", "P2", "P3") else pb.PRIORITY_UNSPECIFIED,
         created_at=ms_to_ts(task.created_ms), due_at=ms_to_ts(task.due_ms),
         status=pb.TaskStatus.Value(task.status if task.status in ("OPEN", "CLAIMED", "RESOLVED") else "TASK_STATUS_UNSPECIFIED"),
-        assignee=task.assignee,
+        assignee=task.assignee, assignee_key_id=task.assignee_key,
         outcome=pb.TaskOutcome.Value(task.outcome or "TASK_OUTCOME_UNSPECIFIED"),
         note=task.note, replies_omitted=task.replies_omitted, kind=task.kind, summary=task.summary)
     for r in task.replies:

@@ -20,7 +20,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection as grpc_reflection
 
 from guard import logs
-from guard.errors import InvalidArgument, StoreUnavailable
+from guard.errors import InvalidArgument
 from guard.links import ONE_CLICK
 from guard.settings import Settings
 from guard.tenants import Tenants
@@ -227,8 +227,9 @@ class RecoveryDeskServicer(pb_grpc.RecoveryDeskServicer):
     async def WatchRecoveryTasks(
         self, request: pb.WatchRecoveryTasksRequest, context: grpc.aio.ServicerContext
     ) -> AsyncIterator[pb.RecoveryTask]:
+        metadata = context.invocation_metadata()
         try:
-            grant = await self.auth.authorize(context.invocation_metadata(), context.peer, "WatchRecoveryTasks")
+            grant = await self.auth.authorize(metadata, context.peer, "WatchRecoveryTasks")
             if isinstance(request, Undecodable):
                 raise request.error()
             check_id(request.consumer, "consumer")
@@ -240,13 +241,22 @@ class RecoveryDeskServicer(pb_grpc.RecoveryDeskServicer):
             await context.abort(status, str(exc))
         feedback = self.tenants.get(grant.tenant).feedback
         log.info("watch_started", consumer=request.consumer, tenant=grant.tenant, key=grant.key_id)
+
+        async def still_allowed() -> None:
+            """The key again, before every read: a revocation reaches this process within a control poll."""
+            await self.auth.authorize(metadata, context.peer, "WatchRecoveryTasks")
+
         sent = 0
         try:
-            async for task in feedback.watch(request.consumer):
+            async for task in feedback.watch(request.consumer, still_allowed):
                 sent += 1
                 yield mapping.task_to_pb(task)
-        except (InvalidArgument, StoreUnavailable) as exc:
-            await context.abort(status_for(exc) or grpc.StatusCode.INTERNAL, str(exc))
+        except Exception as exc:
+            status = status_for(exc)
+            if status is None:
+                raise
+            log.info("watch_refused", consumer=request.consumer, code=status.name, error=str(exc))
+            await context.abort(status, str(exc))
         finally:
             log.info("watch_ended", consumer=request.consumer, delivered=sent)
 
@@ -265,7 +275,8 @@ class RecoveryDeskServicer(pb_grpc.RecoveryDeskServicer):
     async def ClaimRecoveryTask(
         self, caller: Caller, request: pb.ClaimRecoveryTaskRequest, context: Any, log_fields: dict[str, Any]
     ) -> pb.RecoveryTask:
-        task = await caller.services.feedback.claim(request.task_id, request.agent)
+        grant = caller.grant
+        task = await caller.services.feedback.claim(request.task_id, grant.acting_agent(request.agent), grant.key_id)
         log_fields.update(task_id=task.task_id, agent=task.assignee)  # logged once checked, never before
         return mapping.task_to_pb(task)
 
@@ -273,7 +284,8 @@ class RecoveryDeskServicer(pb_grpc.RecoveryDeskServicer):
     async def ResolveRecoveryTask(
         self, caller: Caller, request: pb.ResolveRecoveryTaskRequest, context: Any, log_fields: dict[str, Any]
     ) -> pb.RecoveryTask:
-        task = await caller.services.feedback.resolve(request.task_id, request.agent,
+        grant = caller.grant
+        task = await caller.services.feedback.resolve(request.task_id, grant.acting_agent(request.agent), grant.key_id,
                                                       _OUTCOME_NAMES.get(request.outcome, ""), request.note,
                                                       request.lift_hold)
         log_fields.update(task_id=task.task_id, agent=task.assignee, lift_hold=request.lift_hold)

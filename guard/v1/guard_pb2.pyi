@@ -436,7 +436,7 @@ class TaskReply(_message.Message):
     def __init__(self, reply_id: _Optional[str] = ..., text: _Optional[str] = ..., at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., negative_score: _Optional[float] = ...) -> None: ...
 
 class RecoveryTask(_message.Message):
-    __slots__ = ("task_id", "user_id", "channel", "replies", "campaign_id", "priority", "created_at", "due_at", "status", "assignee", "outcome", "note", "replies_omitted", "kind", "summary")
+    __slots__ = ("task_id", "user_id", "channel", "replies", "campaign_id", "priority", "created_at", "due_at", "status", "assignee", "outcome", "note", "replies_omitted", "kind", "summary", "assignee_key_id")
     TASK_ID_FIELD_NUMBER: _ClassVar[int]
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
@@ -452,6 +452,7 @@ class RecoveryTask(_message.Message):
     REPLIES_OMITTED_FIELD_NUMBER: _ClassVar[int]
     KIND_FIELD_NUMBER: _ClassVar[int]
     SUMMARY_FIELD_NUMBER: _ClassVar[int]
+    ASSIGNEE_KEY_ID_FIELD_NUMBER: _ClassVar[int]
     task_id: str
     user_id: str
     channel: str
@@ -467,7 +468,8 @@ class RecoveryTask(_message.Message):
     replies_omitted: int
     kind: str
     summary: str
-    def __init__(self, task_id: _Optional[str] = ..., user_id: _Optional[str] = ..., channel: _Optional[str] = ..., replies: _Optional[_Iterable[_Union[TaskReply, _Mapping]]] = ..., campaign_id: _Optional[str] = ..., priority: _Optional[_Union[Priority, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[TaskStatus, str]] = ..., assignee: _Optional[str] = ..., outcome: _Optional[_Union[TaskOutcome, str]] = ..., note: _Optional[str] = ..., replies_omitted: _Optional[int] = ..., kind: _Optional[str] = ..., summary: _Optional[str] = ...) -> None: ...
+    assignee_key_id: str
+    def __init__(self, task_id: _Optional[str] = ..., user_id: _Optional[str] = ..., channel: _Optional[str] = ..., replies: _Optional[_Iterable[_Union[TaskReply, _Mapping]]] = ..., campaign_id: _Optional[str] = ..., priority: _Optional[_Union[Priority, str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., due_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., status: _Optional[_Union[TaskStatus, str]] = ..., assignee: _Optional[str] = ..., outcome: _Optional[_Union[TaskOutcome, str]] = ..., note: _Optional[str] = ..., replies_omitted: _Optional[int] = ..., kind: _Optional[str] = ..., summary: _Optional[str] = ..., assignee_key_id: _Optional[str] = ...) -> None: ...
 
 class WatchRecoveryTasksRequest(_message.Message):
     __slots__ = ("consumer",)

@@ -1,20 +1,21 @@
 """The recovery desk: the support team's queue, task pages and campaign health, at ``/desk``.
 
 Agents sign in with an API key holding the ``support`` (or ``admin``) role; the key is checked by the
-same authenticator as every gRPC call (its failure limit included) and exchanged for a signed,
-HttpOnly, SameSite=Strict session cookie naming the key, its tenant and the agent. The key itself is
-never stored in the cookie. Each request checks that the key is still unrevoked (cached for a few
-seconds and forgotten whenever the control revision moves), so revoking a key signs its agent out.
-Every action is the agent's: claims and resolutions carry the key's name.
+same authenticator as every gRPC call (with a failure limit of the desk's own) and exchanged for a
+session kept on the server (in the control records, expiring with the sign-in) and a signed,
+HttpOnly, SameSite=Strict cookie naming it. The key itself is never stored in the cookie. Signing
+out deletes the session, so a saved cookie is worth nothing afterwards. Each request checks the
+session and that its key is still unrevoked and of the session's tenant (cached for a few seconds
+and forgotten whenever the control revision moves), so revoking a key signs its agent out. Every
+action is the key's: claims and resolutions carry its name and its id.
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 import secrets
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 
 from guard import logs
 from guard.domain import clock, tokens
@@ -37,6 +39,7 @@ from guard.errors import (
 from guard.feedback import OUTCOMES, RecoveryTask
 from guard.tenants import Services
 from guard.web import i18n
+from guard.web.live import StreamCaps, TaskFeed, sse
 from guard.web.site import Web, locale_for, plain, read_form
 
 log = logs.get("guard.web.desk")
@@ -54,16 +57,15 @@ HEARTBEAT_S = 15.0
 
 @dataclass(frozen=True)
 class Session:
+    session_id: str
     key_id: str
     tenant: str
     agent: str
     token: str
 
-
-def agent_name(name: str, key_id: str) -> str:
-    """The name actions are recorded under: the key's name made an id (no spaces), else its public id."""
-    cleaned = re.sub(r"[\s{}]+", "-", name.strip())[:64].strip("-")
-    return cleaned if cleaned and cleaned.isprintable() else key_id
+    def holds(self, task: RecoveryTask) -> bool:
+        """Whether this agent (this key) has the task: a task from before keys were recorded is compared by name."""
+        return task.assignee_key == self.key_id if task.assignee_key else task.assignee == self.agent
 
 
 def due_text(due_ms: int, now_ms: int, t: dict[str, str]) -> tuple[str, bool]:
@@ -84,18 +86,19 @@ def spark(values: list[float], width: int = 140, height: int = 32) -> str:
 
 
 class KeyChecks:
-    """Whether a signed-in key is still unrevoked, asked of the store at most every few seconds."""
+    """Whether a signed-in key is still unrevoked and of the session's tenant, asked of the store at most every
+    few seconds. Cached by (key, tenant): a cookie naming a known key with another tenant is checked afresh."""
 
     def __init__(self) -> None:
-        self._ok: dict[str, float] = {}
+        self._ok: dict[tuple[str, str], float] = {}
 
-    def fresh(self, key_id: str) -> bool:
-        return self._ok.get(key_id, 0.0) > time.monotonic()
+    def fresh(self, key_id: str, tenant: str) -> bool:
+        return self._ok.get((key_id, tenant), 0.0) > time.monotonic()
 
-    def note(self, key_id: str) -> None:
+    def note(self, key_id: str, tenant: str) -> None:
         if len(self._ok) > 10_000:
             self._ok.clear()
-        self._ok[key_id] = time.monotonic() + KEY_CHECK_S
+        self._ok[(key_id, tenant)] = time.monotonic() + KEY_CHECK_S
 
     def forget(self) -> None:
         self._ok.clear()
@@ -104,8 +107,12 @@ class KeyChecks:
 def routes(web: Web) -> list[Route]:
     checks = KeyChecks()
     web.tenants.on_change.append(checks.forget)
+    caps = StreamCaps(web.streams_per_session, web.streams_per_key)
+    feeds: dict[str, TaskFeed] = {}
 
     async def session_of(request: Request) -> Session | None:
+        """The signed-in agent: a cookie we signed, naming a session still open on the server, whose key is still
+        unrevoked and of that tenant."""
         raw = request.cookies.get(COOKIE, "")
         if not raw:
             return None
@@ -113,18 +120,20 @@ def routes(web: Web) -> list[Route]:
             fields, _ = tokens.verify(PURPOSE, raw, {SECRET_ID: await web.secret()}, int(time.time() * 1000))
         except tokens.BadToken:
             return None
-        if len(fields) != 3:
+        if len(fields) != 4:
+            return None  # a cookie from before sessions were kept on the server: sign in again
+        session_id, key_id, tenant, agent = fields
+        if await web.control.desk_session(session_id) != (key_id, tenant, agent):
             return None
-        key_id, tenant, agent = fields
-        return Session(key_id, tenant, agent, raw) if await key_ok(key_id, tenant) else None
+        return Session(session_id, key_id, tenant, agent, raw) if await key_ok(key_id, tenant) else None
 
     async def key_ok(key_id: str, tenant: str) -> bool:
-        """The session's key is still unrevoked (asked of the store at most every few seconds)."""
-        if not checks.fresh(key_id):
+        """The session's key is still unrevoked and of this tenant (asked of the store at most every few seconds)."""
+        if not checks.fresh(key_id, tenant):
             record = await web.control.key(key_id)
             if record is None or record.revoked_ms or record.tenant != tenant:
                 return False
-            checks.note(key_id)
+            checks.note(key_id, tenant)
         return True
 
     async def csrf_of(session: Session) -> str:
@@ -138,8 +147,6 @@ def routes(web: Web) -> list[Route]:
         form: dict[str, Any] = {}
         if request.method == "POST":
             data = await read_form(request)
-            if isinstance(data, Response):
-                return data
             if not tokens.same(str(data.get("csrf", "")), await csrf_of(session)):
                 return web.render(request, "message.html", locale_for(request), 403, title="desk.title",
                                   text="csrf.failed")
@@ -165,8 +172,6 @@ def routes(web: Web) -> list[Route]:
 
     async def login(request: Request) -> Response:
         data = await read_form(request)
-        if isinstance(data, Response):
-            return data
         nonce = request.cookies.get(LOGIN_COOKIE, "")
         if not nonce or not tokens.same(str(data.get("csrf", "")), nonce):
             return await login_form(request, "csrf.failed", 403)
@@ -174,19 +179,21 @@ def routes(web: Web) -> list[Route]:
         host = request.client.host if request.client else "unknown"
         try:
             grant = await web.auth.authorize([("authorization", f"Bearer {key}")], lambda: f"ipv4:{host}:0",
-                                             "ListRecoveryTasks")
+                                             "ListRecoveryTasks", door="desk")
         except (Unauthenticated, PermissionDenied):
             return await login_form(request, "desk.signin.failed", 401)
         except TooManyFailures:
             return await login_form(request, "desk.signin.failed", 429)
-        agent = agent_name(grant.name, grant.key_id)
-        expires = int(time.time() * 1000) + int(web.session_hours * 3_600_000)
-        token = tokens.sign(PURPOSE, [grant.key_id, grant.tenant, agent], expires, SECRET_ID, await web.secret())
+        session_id = secrets.token_urlsafe(18)
+        lasts_ms = int(web.session_hours * 3_600_000)
+        await web.control.open_desk_session(session_id, grant.key_id, grant.tenant, grant.agent, lasts_ms)
+        token = tokens.sign(PURPOSE, [session_id, grant.key_id, grant.tenant, grant.agent],
+                            int(time.time() * 1000) + lasts_ms, SECRET_ID, await web.secret())
         response = RedirectResponse(f"/desk?lang={locale_for(request)}", status_code=303)
-        response.set_cookie(COOKIE, token, max_age=int(web.session_hours * 3600), path="/desk", httponly=True,
+        response.set_cookie(COOKIE, token, max_age=lasts_ms // 1000, path="/desk", httponly=True,
                             samesite="strict", secure=web.secure_cookies)
         response.delete_cookie(LOGIN_COOKIE, path="/desk")
-        log.info("desk_signed_in", key=grant.key_id, tenant=grant.tenant, agent=agent)
+        log.info("desk_signed_in", key=grant.key_id, tenant=grant.tenant, agent=grant.agent)
         return response
 
     async def logout(request: Request) -> Response:
@@ -194,6 +201,7 @@ def routes(web: Web) -> list[Route]:
         response = RedirectResponse("/desk/login", status_code=303)
         response.delete_cookie(COOKIE, path="/desk")
         if not isinstance(got, Response):
+            await web.control.end_desk_session(got[0].session_id)  # the cookie, wherever it was saved, is dead
             log.info("desk_signed_out", key=got[0].key_id, agent=got[0].agent)
         return response
 
@@ -226,7 +234,7 @@ def routes(web: Web) -> list[Route]:
         which = which if which in FILTERS else "all"
         tasks = await open_tasks(services)
         if which == "mine":
-            tasks = [task for task in tasks if task.status == "CLAIMED" and task.assignee == session.agent]
+            tasks = [task for task in tasks if task.status == "CLAIMED" and session.holds(task)]
         elif which == "unclaimed":
             tasks = [task for task in tasks if task.status == "OPEN"]
         now, t = services.feedback.now(), _words(request)
@@ -234,37 +242,53 @@ def routes(web: Web) -> list[Route]:
                     filters=FILTERS)
 
     async def events(request: Request) -> Response:
-        """Server-sent events: each new open task as a rendered queue row, read from the desk's stream."""
+        """Server-sent events: each new open task as a rendered queue row, from the tenant's one feed."""
         got = await checked(request)
         if isinstance(got, Response):
             return plain("sign in first", 401)
         session, _ = got
+        if not caps.take(session.session_id, session.key_id):
+            return plain("too many live queues are open for this sign-in or key; close one", 429)
         services = web.tenants.get(session.tenant)
+        feed = feeds.get(session.tenant)
+        if feed is None:
+            feed = feeds[session.tenant] = TaskFeed(services.feedback.desk_stream_end, services.feedback.new_tasks)
         locale, t = locale_for(request), _words(request)
         template = web.templates.get_template("desk_row.html")
-        start = await services.feedback.desk_stream_end()
+        queue = feed.listen()
 
         async def stream() -> AsyncIterator[str]:
-            after, quiet_since = start, time.monotonic()
             yield "retry: 3000\n\n"
+            quiet_since = checked_at = time.monotonic()
             while not web.stopping.is_set():
                 try:
-                    if not await key_ok(session.key_id, session.tenant):
-                        return  # the key was revoked: the stream ends with the session
-                    after, tasks = await services.feedback.new_tasks(after)
-                except StoreUnavailable:
-                    await asyncio.sleep(1.0)
-                    continue
+                    tasks = await asyncio.wait_for(queue.get(), 1.0)
+                except TimeoutError:
+                    tasks = []
+                if time.monotonic() - checked_at >= 1.0:  # signed out or revoked: the stream ends with the session
+                    checked_at = time.monotonic()
+                    try:
+                        if not await still_signed_in(session):
+                            return
+                    except StoreUnavailable:
+                        pass
                 now = services.feedback.now()
                 for task in tasks:
-                    html = template.render(r=row(task, now, t), t=t, locale=locale).replace("\n", " ")
-                    yield f"event: task\ndata: {html}\n\n"
+                    yield sse("task", template.render(r=row(task, now, t), t=t, locale=locale))
                     quiet_since = time.monotonic()
                 if time.monotonic() - quiet_since > HEARTBEAT_S:
                     yield ": still here\n\n"
                     quiet_since = time.monotonic()
 
-        return StreamingResponse(stream(), media_type="text/event-stream", headers={"x-accel-buffering": "no"})
+        def closed() -> None:
+            feed.leave(queue)
+            caps.give_back(session.session_id, session.key_id)
+
+        return LiveStream(stream(), closed)
+
+    async def still_signed_in(session: Session) -> bool:
+        found = await web.control.desk_session(session.session_id)
+        return found == (session.key_id, session.tenant, session.agent) and await key_ok(session.key_id, session.tenant)
 
     # -- a task ---------------------------------------------------------------------------------
 
@@ -280,7 +304,7 @@ def routes(web: Web) -> list[Route]:
         now, t = services.feedback.now(), _words(request)
         policy = services.policy
         return await page(request, "desk_task.html", session, status, r=row(task, now, t), task=task, state=state,
-                    message=message, outcomes=OUTCOMES, when=_when, now=now,
+                    mine=session.holds(task), message=message, outcomes=OUTCOMES, when=_when, now=now,
                     channel_label=lambda n: policy.label("channel", n, locale_for(request)) if n in policy.channels else n,
                     category_label=lambda n: policy.label("category", n, locale_for(request)),
                     channels=policy.channels, categories=policy.categories)
@@ -302,10 +326,10 @@ def routes(web: Web) -> list[Route]:
             return plain("no such action", 404)
         try:
             if action == "claim":
-                await services.feedback.claim(task_id, session.agent)
+                await services.feedback.claim(task_id, session.agent, session.key_id)
             else:
-                await services.feedback.resolve(task_id, session.agent, form.get("outcome", ""), form.get("note", ""),
-                                                form.get("lift_hold") == "on")
+                await services.feedback.resolve(task_id, session.agent, session.key_id, form.get("outcome", ""),
+                                                form.get("note", ""), form.get("lift_hold") == "on")
         except PreconditionFailed as exc:
             return await task_page(request, session, str(exc), 409)
         except GuardError as exc:
@@ -334,6 +358,20 @@ def routes(web: Web) -> list[Route]:
         Route("/desk/tasks/{task_id}", task_view, methods=["GET"]),
         Route("/desk/tasks/{task_id}/{action:str}", act, methods=["POST"]),
     ]
+
+
+class LiveStream(StreamingResponse):
+    """A server-sent event stream that says when it ends, however it ends (done, stopped, the client gone)."""
+
+    def __init__(self, content: AsyncIterator[str], on_close: Callable[[], None]) -> None:
+        super().__init__(content, media_type="text/event-stream", headers={"x-accel-buffering": "no"})
+        self._on_close = on_close
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._on_close()
 
 
 def _words(request: Request) -> dict[str, str]:

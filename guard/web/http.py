@@ -13,14 +13,15 @@ import socket
 import uvicorn
 
 from guard import logs
-from guard.web.site import ASGIApp
+from guard.validate import ascii_digits
+from guard.web.limits import ASGIApp, header_timeout_protocol
 
 log = logs.get("guard.web")
 
 
 def host_port(value: str, name: str = "GUARD_HTTP_LISTEN") -> tuple[str, int]:
     host, _, port = value.rpartition(":")
-    if not host or not port.isdigit() or int(port) > 65535:
+    if not host or not ascii_digits(port) or int(port) > 65535:
         raise ValueError(f"{name}: host:port is expected, got {value[:64]!r}")
     return host.strip("[]"), int(port)
 
@@ -43,8 +44,10 @@ def bind(listen: str, reuse_port: bool) -> socket.socket:
 
 
 class HttpServer:
-    def __init__(self, app: ASGIApp, listen: str, *, reuse_port: bool = False, grace_s: float = 10.0) -> None:
+    def __init__(self, app: ASGIApp, listen: str, *, reuse_port: bool = False, grace_s: float = 10.0,
+                 header_timeout_s: float = 10.0) -> None:
         self.app = app
+        self.header_timeout_s = header_timeout_s
         self.listen = listen
         self.reuse_port = reuse_port
         self.grace_s = grace_s
@@ -55,7 +58,8 @@ class HttpServer:
     async def start(self) -> None:
         self._sock = bind(self.listen, self.reuse_port)
         self.port = int(self._sock.getsockname()[1])
-        config = uvicorn.Config(self.app, lifespan="off", log_config=None, access_log=False, server_header=False,
+        config = uvicorn.Config(self.app, http=header_timeout_protocol(self.header_timeout_s), lifespan="off",
+                                log_config=None, access_log=False, server_header=False,
                                 date_header=False, proxy_headers=False,
                                 timeout_graceful_shutdown=max(1, int(self.grace_s)))
         config.load()

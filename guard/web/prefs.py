@@ -24,6 +24,7 @@ from guard.errors import Conflict, InvalidArgument
 from guard.links import Subject
 from guard.preferences import PreferencesPatch
 from guard.tenants import Services
+from guard.validate import whole_number
 from guard.web.site import Web, locale_for, plain, read_form
 
 log = logs.get("guard.web.prefs")
@@ -77,16 +78,15 @@ class Form:
                         (stored.time_zone, clock.format_hhmm(stored.start_minute), clock.format_hhmm(stored.end_minute)))
         if quiet != stored_tuple:
             paths.append("quiet_hours")
-        raw_max = str(self.data.get("max_week", "0")).strip() or "0"
-        if not raw_max.isdigit() or len(raw_max) > 4:
-            raise InvalidArgument("preferences.max_marketing_per_week", "must be a whole number between 0 and 1000")
-        if int(raw_max) != prefs.max_marketing_per_week:
+        weekly = whole_number(str(self.data.get("max_week", "0")).strip() or "0", "preferences.max_marketing_per_week",
+                              maximum=1000)
+        if weekly != prefs.max_marketing_per_week:
             paths.append("max_marketing_per_week")
         unsub = self._on("unsubscribed_all")
         if unsub != prefs.unsubscribed_all:
             paths.append("unsubscribed_all")
         return PreferencesPatch(paths=paths, channels=channels, categories=categories, unsubscribed_all=unsub,
-                                quiet_hours=quiet, max_marketing_per_week=int(raw_max))
+                                quiet_hours=quiet, max_marketing_per_week=weekly)
 
     def _pause(self, action: str) -> int | None:
         """The new end of the pause, for the pause buttons and Resume; None: the pause is left as it is."""
@@ -165,15 +165,12 @@ def routes(web: Web) -> list[Route]:
         locale, subject = got
         token = request.path_params["token"]
         data = await read_form(request)
-        if isinstance(data, Response):
-            return data
         if not tokens.same(str(data.get("csrf", "")), _csrf(await web.secret(), token)):
             return web.render(request, "message.html", locale, 403, title="link.bad.title", text="csrf.failed")
         services = web.tenants.get(subject.tenant)
         prefs = await services.preferences.get_preferences(subject.user_id)
-        raw_version = str(data.get("version", ""))
-        expected = int(raw_version) if raw_version.isdigit() and len(raw_version) < 12 else -1
         try:
+            expected = whole_number(str(data.get("version", "")), "version", maximum=10**12)
             patch = Form(services, prefs, data, services.preferences.now()).patch()
             if expected != prefs.version:
                 raise Conflict(f"preferences are at version {prefs.version}, not {expected}")
@@ -203,8 +200,6 @@ def routes(web: Web) -> list[Route]:
             return got
         locale, subject = got
         data = await read_form(request)
-        if isinstance(data, Response):
-            return data
         if data.get("List-Unsubscribe") != "One-Click":
             return plain("the body must be List-Unsubscribe=One-Click (RFC 8058)", 400)
         services = web.tenants.get(subject.tenant)

@@ -12,7 +12,6 @@ import asyncio
 import re
 import secrets
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -21,7 +20,7 @@ from urllib.parse import urlencode
 import jinja2
 from starlette.applications import Starlette
 from starlette.datastructures import FormData
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -32,12 +31,9 @@ from guard.store.control import ControlStore
 from guard.tenants import Tenants
 from guard.transport.authn import Authenticator
 from guard.web import i18n
+from guard.web.limits import ASGIApp, BodyLimits, BodyTooLarge, BodyTooSlow, Message, Receive, Scope, Send
 
 log = logs.get("guard.web")
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-ASGIApp = Callable[[Scope, Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]], Awaitable[None]]
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
@@ -61,6 +57,8 @@ class Web:
     control: ControlStore
     public_url: str
     session_hours: float = 8.0
+    streams_per_session: int = 3  # the desk's live queues one sign-in may hold open
+    streams_per_key: int = 10  # and all sign-ins of one key together
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _secret: bytes = b""
     templates: jinja2.Environment = field(init=False)
@@ -102,8 +100,7 @@ class SecurityHeaders:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Callable[[], Awaitable[Message]],
-                       send: Callable[[Message], Awaitable[None]]) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -121,8 +118,7 @@ class SecurityHeaders:
         try:
             await self.app(scope, receive, with_headers)
         finally:
-            route = _TOKENISED.sub(r"/\1/{token}", scope.get("path", ""))
-            log.info("http", method=scope.get("method"), route=route, status=status[0],
+            log.info("http", method=scope.get("method"), route=_route(scope.get("path", "")), status=status[0],
                      ms=round((time.perf_counter() - started) * 1000, 2))
 
 
@@ -130,24 +126,53 @@ def plain(text: str, status: int) -> Response:
     return Response(text + "\n", status_code=status, media_type="text/plain; charset=utf-8")
 
 
-MAX_FORM_BYTES = 64 * 1024
+MAX_FORM_BYTES = 64 * 1024  # the largest body any page of guard's sends, counted as it arrives
 
 
-async def read_form(request: Request) -> FormData | Response:
-    """A posted form, or the 413 answer to one larger than any page of guard's sends."""
-    if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
-        return plain("the form is too large", 413)
+async def read_form(request: Request) -> FormData:
+    """A posted form; the body's limit and deadline are ``limits.BodyLimits``' (413 and 408 through the handlers)."""
     return await request.form()
 
 
-def build_site(web: Web) -> ASGIApp:
+def _closing(text: str, status: int) -> Response:
+    """An answer after which the connection closes: the rest of a refused body is never read."""
+    response = plain(text, status)
+    response.headers["connection"] = "close"
+    return response
+
+
+async def _too_large(request: Request, exc: Exception) -> Response:
+    log.info("http_body_too_large", route=_route(request.url.path), limit=getattr(exc, "limit", 0))
+    return _closing("the request body is too large", 413)
+
+
+async def _too_slow(request: Request, exc: Exception) -> Response:
+    log.info("http_body_timeout", route=_route(request.url.path), timeout_s=getattr(exc, "timeout_s", 0))
+    return _closing("the request body did not arrive in time", 408)
+
+
+async def _client_gone(request: Request, exc: Exception) -> Response:
+    log.info("http_client_disconnected", route=_route(request.url.path))
+    return _closing("the client went away", 400)  # nobody reads it; the log line says what happened
+
+
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    log.warning("http_store_unavailable", error=str(exc))
+    return plain("guard's store is not answering; please try again in a minute", 503)
+
+
+def _route(path: str) -> str:
+    """A path as logged: a token in it is never written."""
+    return _TOKENISED.sub(r"/\1/{token}", path)
+
+
+def build_site(web: Web, *, body_timeout_s: float = 30.0) -> ASGIApp:
     from guard.web import desk, prefs
 
     static = StaticFiles(directory=str(resources.files("guard.web").joinpath("static")))
     routes = [*prefs.routes(web), *desk.routes(web), Mount("/static", app=static, name="static"),
               Route("/healthz", lambda request: plain("ok", 200))]
-    async def unavailable(request: Request, exc: Exception) -> Response:
-        log.warning("http_store_unavailable", error=str(exc))
-        return plain("guard's store is not answering; please try again in a minute", 503)
-
-    return SecurityHeaders(Starlette(routes=routes, exception_handlers={StoreUnavailable: unavailable}))
+    handlers = {StoreUnavailable: _unavailable, BodyTooLarge: _too_large, BodyTooSlow: _too_slow,
+                ClientDisconnect: _client_gone}
+    site = Starlette(routes=routes, exception_handlers=handlers)
+    return SecurityHeaders(BodyLimits(site, limit_for=lambda path: MAX_FORM_BYTES, body_timeout_s=body_timeout_s))

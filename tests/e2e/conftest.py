@@ -140,8 +140,9 @@ def bundled_model() -> object:
 
 
 @pytest.fixture
-async def app(redis_server, bundled_model, tmp_path) -> AsyncIterator[object]:
-    """The service wired exactly as ``guard serve`` wires it, in this process, on a free port, quiet hours off."""
+async def app_factory(redis_server, bundled_model, tmp_path) -> AsyncIterator[object]:
+    """Build apps wired exactly as ``guard serve`` wires them, in this process, on free ports, quiet hours off;
+    ``settings`` change what a test needs changed (a short timeout, a small limit), ``policy`` the policy's sections."""
     from dataclasses import replace
 
     import redis.asyncio as aioredis
@@ -153,12 +154,24 @@ async def app(redis_server, bundled_model, tmp_path) -> AsyncIterator[object]:
     client = aioredis.Redis.from_url(redis_server.url)
     await client.flushdb()
     await client.aclose()
-    # No sweep and no brake evaluation behind the tests' backs: tests compare the store before and after a call.
-    settings = Settings(listen="127.0.0.1:0", http_listen="127.0.0.1:0", redis_url=redis_server.url, sweep_seconds=3600,
-                        brake_seconds=3600,
-                        policy=policy_file(tmp_path, quiet_hours=QUIET_HOURS_OFF, recovery={"redeliver_after": "1s"}))
-    settings = replace(settings, data_dir=tmp_path / "data")
-    built = build(settings, model=bundled_model)  # type: ignore[arg-type]
-    await built.start()
-    yield built
-    await built.stop(0)
+    built: list[object] = []
+
+    async def make(policy: dict[str, object] | None = None, **settings: object) -> object:
+        changes = {"quiet_hours": QUIET_HOURS_OFF, "recovery": {"redeliver_after": "1s"}, **(policy or {})}
+        # No sweep and no brake evaluation behind the tests' backs: tests compare the store before and after a call.
+        base = Settings(listen="127.0.0.1:0", http_listen="127.0.0.1:0", redis_url=redis_server.url,
+                        sweep_seconds=3600, brake_seconds=3600, policy=policy_file(tmp_path, **changes))
+        one = build(replace(base, data_dir=tmp_path / "data", **settings), model=bundled_model)  # type: ignore[arg-type]
+        await one.start()
+        built.append(one)
+        return one
+
+    yield make
+    for one in built:
+        await one.stop(0)  # type: ignore[attr-defined]
+
+
+@pytest.fixture
+async def app(app_factory) -> object:
+    """The service wired exactly as ``guard serve`` wires it, in this process, on a free port, quiet hours off."""
+    return await app_factory()

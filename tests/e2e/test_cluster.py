@@ -53,8 +53,8 @@ def test_the_feedback_loop_and_the_desk_on_a_cluster(serve_factory, tmp_path, re
         held = stub.CheckTouch(pb.CheckTouchRequest(user_id="cl-u1", channel="push", category="promotion",
                                                     touch_id="cl-t1"), timeout=10)
         assert held.decision == pb.BLOCK and list(held.reasons) == [pb.NEGATIVE_SENTIMENT]
-        desk.ClaimRecoveryTask(pb.ClaimRecoveryTaskRequest(task_id=reply.task_id, agent="amy"), timeout=10)
-        done = desk.ResolveRecoveryTask(pb.ResolveRecoveryTaskRequest(task_id=reply.task_id, agent="amy",
+        desk.ClaimRecoveryTask(pb.ClaimRecoveryTaskRequest(task_id=reply.task_id), timeout=10)
+        done = desk.ResolveRecoveryTask(pb.ResolveRecoveryTaskRequest(task_id=reply.task_id,
                                                                       outcome=pb.RECOVERED, lift_hold=True), timeout=10)
         assert done.status == pb.RESOLVED
         again = stub.CheckTouch(pb.CheckTouchRequest(user_id="cl-u1", channel="push", category="promotion",

@@ -111,11 +111,12 @@ def test_an_agent_sees_a_task_arrive_live_claims_it_resolves_it_and_marketing_fl
 
 def test_a_task_claimed_by_another_agent_meanwhile_says_so_plainly(server, browser):  # noqa: F811
     context, page = _sign_in(browser, server, _key(server, "amy"))
-    channel, stub, desk = _stubs(server)
+    channel, stub, _ = _stubs(server)
     task_id = _negative(stub, "u2", "r2")
     page.goto(f"{server.http}/desk/tasks/{task_id}?lang=en")
     page.wait_for_selector("#claim-button")
-    desk.ClaimRecoveryTask(pb.ClaimRecoveryTaskRequest(task_id=task_id, agent="bob"), timeout=10)
+    with server.channel(_key(server, "bob")) as bob:  # another agent: another key
+        pb_grpc.RecoveryDeskStub(bob).ClaimRecoveryTask(pb.ClaimRecoveryTaskRequest(task_id=task_id), timeout=10)
     page.click("#claim-button")
     page.wait_for_selector("#notice")
     assert "claimed by bob" in page.locator("#notice").inner_text()
@@ -125,6 +126,25 @@ def test_a_task_claimed_by_another_agent_meanwhile_says_so_plainly(server, brows
     assert page.locator(f"#task-{task_id}").count() == 0  # bob's, not amy's
     page.goto(f"{server.http}/desk?filter=all&lang=en")
     assert "bob" in page.locator(f"#task-{task_id}").inner_text()
+    channel.close()
+    context.close()
+
+
+def test_line_breaks_in_a_reply_arrive_as_one_live_row_in_the_browser(server, browser):  # noqa: F811
+    """A reply holding CR, LF and CRLF (the probe's forged ``event:``/``data:``/``id:`` lines) reaches the live
+    queue as one row with its words as text: no forged row, no broken one."""
+    context, page = _sign_in(browser, server, _key(server, "fay"))
+    rows_before = page.locator("#queue-body tr[id^=task-]").count()
+    channel, stub, _ = _stubs(server)
+    text = '烦死了\r\revent: task\rdata: <tr id="task-forged"><td>x</td></tr>\rid: 7\r\n\n投诉'
+    answer = stub.RecordReply(pb.RecordReplyRequest(user_id="u-sse", channel="sms", text=text, reply_id="r-sse"),
+                              timeout=20)
+    assert answer.task_id
+    page.wait_for_selector(f"#task-{answer.task_id}", timeout=15_000)
+    assert page.locator("#task-forged").count() == 0
+    assert page.locator("#queue-body tr[id^=task-]").count() == rows_before + 1
+    assert "event: task" in page.locator(f"#task-{answer.task_id}").inner_text()  # shown as the words they are
+    shot(page, "desk-queue-line-breaks-en")
     channel.close()
     context.close()
 

@@ -9,6 +9,7 @@ import threading
 import time
 
 import grpc
+import pytest
 
 from guard.v1 import guard_pb2 as pb
 from guard.v1 import guard_pb2_grpc as pb_grpc
@@ -73,7 +74,7 @@ def test_complaints_hold_marketing_open_one_task_and_the_desk_lifts_it(serve_fac
         assert held.retry_after.seconds > 6 * 86400
         assert check(stub, "otp1", cls=pb.TRANSACTIONAL).decision == pb.ALLOW
         task = desk.ResolveRecoveryTask(pb.ResolveRecoveryTaskRequest(
-            task_id=zh.task_id, agent="amy", outcome=pb.RECOVERED, note="apologised", lift_hold=True), timeout=10)
+            task_id=zh.task_id, outcome=pb.RECOVERED, note="apologised", lift_hold=True), timeout=10)
         assert task.status == pb.RESOLVED and len(task.replies) == 2
         assert check(stub, "m2").decision == pb.ALLOW
         listed = desk.ListRecoveryTasks(pb.ListRecoveryTasksRequest(status=pb.RESOLVED), timeout=10)
@@ -103,13 +104,15 @@ def test_a_watcher_killed_before_claiming_does_not_lose_its_task(serve_factory, 
         survivor = watcher(server, "desk-b", second, threading.Event())
         redelivered = second.get(timeout=20)
         assert redelivered.task_id == opened.task_id and redelivered.priority == pb.P1
-        desk = pb_grpc.RecoveryDeskStub(channel)
-        desk.ClaimRecoveryTask(pb.ClaimRecoveryTaskRequest(task_id=opened.task_id, agent="bob"), timeout=10)
-        try:
-            desk.ClaimRecoveryTask(pb.ClaimRecoveryTaskRequest(task_id=opened.task_id, agent="eve"), timeout=10)
-            raise AssertionError("a claimed task was claimed again")
-        except grpc.RpcError as exc:
-            assert exc.code() == grpc.StatusCode.FAILED_PRECONDITION
+        bob, eve = (server.cli("keys", "create", "--role", "support", "--name", name).stdout.split()[-1]
+                    for name in ("bob", "eve"))
+        with server.channel(bob) as as_bob:
+            pb_grpc.RecoveryDeskStub(as_bob).ClaimRecoveryTask(pb.ClaimRecoveryTaskRequest(task_id=opened.task_id),
+                                                                timeout=10)
+        with server.channel(eve) as as_eve, pytest.raises(grpc.RpcError) as again:
+            pb_grpc.RecoveryDeskStub(as_eve).ClaimRecoveryTask(pb.ClaimRecoveryTaskRequest(task_id=opened.task_id),
+                                                                timeout=10)
+        assert again.value.code() == grpc.StatusCode.FAILED_PRECONDITION  # a claimed task is not claimed again
         survivor.close()
     cli = subprocess.run([sys.executable, "-m", "guard", "tasks", "list", "--server", server.target, "--status", "CLAIMED"],
                          capture_output=True, text=True, timeout=30, env=server.cli_env)

@@ -227,7 +227,7 @@ def test_a_megabyte_value_never_reaches_the_log_whole(serve_factory):
         desk = pb_grpc.RecoveryDeskStub(channel)
         stub = pb_grpc.EngagementGuardStub(channel)
         big = "t" * (1 << 20)
-        calls = [lambda: desk.ClaimRecoveryTask(pb.ClaimRecoveryTaskRequest(task_id=big, agent="amy"), timeout=10),
+        calls = [lambda: desk.ClaimRecoveryTask(pb.ClaimRecoveryTaskRequest(task_id=big), timeout=10),
                  lambda: desk.ResolveRecoveryTask(pb.ResolveRecoveryTaskRequest(task_id="t", agent=big,
                                                                                 outcome=pb.RECOVERED), timeout=10),
                  lambda: stub.CheckTouch(pb.CheckTouchRequest(user_id=big, channel="push", category="content",

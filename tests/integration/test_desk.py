@@ -19,20 +19,20 @@ async def test_resolving_a_resolved_task_again_lifts_no_newer_hold(loop_parts):
     """T1 resolved without lifting; a new complaint opens T2; resolving T1 again with lift_hold changes nothing."""
     guard, feedback, _, _ = loop_parts
     first = await feedback.record("u1", "sms", COMPLAINT, "r1")
-    done = await feedback.resolve(first.task_id, "amy", "NO_ACTION", "left a message", lift_hold=False)
+    done = await feedback.resolve(first.task_id, "amy", "k-amy", "NO_ACTION", "left a message", lift_hold=False)
     second = await feedback.record("u1", "sms", "还在发，我要投诉你们", "r2")
     assert second.action == "hold" and second.task_id not in ("", first.task_id)
 
-    again = await feedback.resolve(first.task_id, "amy", "RECOVERED", "again", lift_hold=True)
+    again = await feedback.resolve(first.task_id, "amy", "k-amy", "RECOVERED", "again", lift_hold=True)
     assert (again.status, again.outcome, again.note) == ("RESOLVED", "NO_ACTION", "left a message") == (
         done.status, done.outcome, done.note)
     held = await guard.check(touch(touch_id="m1"))
     assert held.verdict is Verdict.BLOCK and held.reasons == (Reason.NEGATIVE_SENTIMENT,)
     with pytest.raises(PreconditionFailed):
-        await feedback.resolve(first.task_id, "bob", "RECOVERED", "", lift_hold=True)
+        await feedback.resolve(first.task_id, "bob", "k-bob", "RECOVERED", "", lift_hold=True)
     assert (await guard.check(touch(touch_id="m2"))).verdict is Verdict.BLOCK
 
-    await feedback.resolve(second.task_id, "amy", "RECOVERED", "called", lift_hold=True)  # the task that holds
+    await feedback.resolve(second.task_id, "amy", "k-amy", "RECOVERED", "called", lift_hold=True)  # the task that holds
     assert (await guard.check(touch(touch_id="m3"))).verdict is Verdict.ALLOW
 
 
@@ -40,7 +40,7 @@ async def test_a_complaint_after_an_interrupted_resolve_gets_a_task_of_its_own(l
     """The resolver died between resolving the task and releasing the user: the next complaint is not lost on it."""
     guard, feedback, _, _ = loop_parts
     first = await feedback.record("u1", "sms", COMPLAINT, "r1")
-    status, _ = await feedback.store.resolve(first.task_id, "amy", NOON, "RECOVERED", "")  # step one only
+    status, _ = await feedback.store.resolve(first.task_id, "amy", "k-amy", NOON, "RECOVERED", "")  # step one only
     assert status == "ok"
     second = await feedback.record("u1", "sms", "又发了，烦死了，投诉", "r2")
     assert second.task_id not in ("", first.task_id)
@@ -48,7 +48,7 @@ async def test_a_complaint_after_an_interrupted_resolve_gets_a_task_of_its_own(l
     assert (task.status, [r.reply_id for r in task.replies]) == ("OPEN", ["r2"])
     assert (await feedback.store.reply(guard.keys("u1"), "r2"))["task"] == second.task_id
     assert [r.reply_id for r in (await feedback.get_task(first.task_id)).replies] == ["r1"]
-    await feedback.resolve(first.task_id, "amy", "RECOVERED", "", lift_hold=True)  # the agent's retry
+    await feedback.resolve(first.task_id, "amy", "k-amy", "RECOVERED", "", lift_hold=True)  # the agent's retry
     assert (await guard.check(touch(touch_id="m1"))).verdict is Verdict.BLOCK  # T2 holds, T1 cannot lift it
 
 

@@ -41,10 +41,10 @@ async def test_resolving_with_lift_hold_lets_marketing_through(loop_parts):
     reply = await feedback.record("u1", "push", "太差了，我要投诉你们", "r1")
     task = await feedback.get_task(reply.task_id)
     assert task.priority == "P1"
-    await feedback.claim(reply.task_id, "agent-a")
+    await feedback.claim(reply.task_id, "agent-a", "k-agent-a")
     with pytest.raises(PreconditionFailed):
-        await feedback.claim(reply.task_id, "agent-b")
-    done = await feedback.resolve(reply.task_id, "agent-a", "RECOVERED", "called the user", lift_hold=True)
+        await feedback.claim(reply.task_id, "agent-b", "k-agent-b")
+    done = await feedback.resolve(reply.task_id, "agent-a", "k-agent-a", "RECOVERED", "called the user", lift_hold=True)
     assert (done.status, done.outcome, done.assignee) == ("RESOLVED", "RECOVERED", "agent-a")
     assert (await guard.check(touch(touch_id="t1"))).verdict is Verdict.ALLOW
     again = await feedback.record("u1", "push", "still terrible, stop texting me", "r2")

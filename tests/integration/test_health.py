@@ -56,8 +56,8 @@ async def test_campaigns_ranked_by_fatigue_and_paged_and_the_experience_health(w
     rest, token = await parts.health.ranked(False, "24h", 2, token)
     assert [h.name for h in rest] == ["calm"] and token == ""
     task = (await parts.feedback.list_tasks("", 10, ""))[0][0]
-    await parts.feedback.claim(task.task_id, "amy")
-    await parts.feedback.resolve(task.task_id, "amy", "RECOVERED", "called", True)
+    await parts.feedback.claim(task.task_id, "amy", "k-amy")
+    await parts.feedback.resolve(task.task_id, "amy", "k-amy", "RECOVERED", "called", True)
     tenant = await parts.health.experience("24h")
     f = tenant.figures
     assert (f.touches, f.spam_complaints, f.list_unsubscribes, f.tasks_opened, f.tasks_resolved,

@@ -27,8 +27,8 @@ async def test_words_go_after_their_retention_and_scores_stay(loop_parts, store)
 async def test_resolved_tasks_go_after_their_retention_and_open_ones_stay(loop_parts, store):
     _, feedback, _, clock = loop_parts
     closed = await feedback.record("u1", "sms", "垃圾短信，烦死了，再发就投诉", "r1")
-    await feedback.claim(closed.task_id, "amy")
-    await feedback.resolve(closed.task_id, "amy", "RECOVERED", "called", True)
+    await feedback.claim(closed.task_id, "amy", "k-amy")
+    await feedback.resolve(closed.task_id, "amy", "k-amy", "RECOVERED", "called", True)
     still_open = await feedback.record("u2", "sms", "垃圾短信，烦死了，再发就投诉", "r2")
     clock.advance(181 * DAY)
     texts, tasks = await feedback.retain()

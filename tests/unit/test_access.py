@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
-from guard.access import METHOD_ROLES, FailureLimiter, Grant, Role, bearer, check_tenant, new_key, peer_host
-from guard.errors import InvalidArgument
+from guard.access import (
+    METHOD_ROLES,
+    FailureLimiter,
+    Grant,
+    Role,
+    bearer,
+    check_tenant,
+    methods_of,
+    new_key,
+    peer_host,
+    role_table,
+)
+from guard.errors import InvalidArgument, PermissionDenied
 from guard.v1 import guard_pb2 as pb
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_every_method_of_every_service_has_its_roles():
@@ -69,3 +85,37 @@ def test_peer_host_drops_the_port():
     assert peer_host("ipv4:10.1.2.3:5555") == "10.1.2.3"
     assert peer_host("ipv6:[::1]:5555") == "[::1]"
     assert peer_host("unix:/tmp/s") == "unix:/tmp/s"
+
+
+def test_the_readme_role_table_is_the_code_s():
+    """The table people read is made from METHOD_ROLES; paste ``guard.access.role_table()`` when this fails."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert role_table() in readme, "README's role table differs from the code's:\n" + role_table()
+
+
+def test_the_proto_s_role_comments_name_each_role_s_methods():
+    """The .proto's Role comments list exactly the methods the code lets each role call."""
+    proto = (REPO / "protos/guard/v1/guard.proto").read_text(encoding="utf-8")
+    body = proto[proto.index("enum Role {"):proto.index("}", proto.index("enum Role {"))]
+    comments: dict[str, str] = {}
+    gathered: list[str] = []
+    for line in body.splitlines()[1:]:
+        line = line.strip()
+        if line.startswith("//"):
+            gathered.append(line[2:].strip())
+        elif "=" in line:
+            comments[line.split("=")[0].strip()] = " ".join(gathered)
+            gathered = []
+    named = {role: {m for m in re.findall(r"[A-Z][A-Za-z]+", comments[role.name]) if m in METHOD_ROLES} for role in Role}
+    others = {m for role in Role if role is not Role.ADMIN for m in methods_of(role)}
+    for role in Role:
+        expected = {m for m in methods_of(role) if m not in others} if role is Role.ADMIN else set(methods_of(role))
+        assert named[role] == expected, role
+    assert set(methods_of(Role.ADMIN)) == set(METHOD_ROLES)  # what "everything ... and" claims
+
+
+def test_the_acting_agent_is_the_key_s():
+    grant = Grant("k1", "acme", frozenset({Role.SUPPORT}), "amy")
+    assert grant.acting_agent("") == "amy" and grant.acting_agent("amy") == "amy"
+    with pytest.raises(PermissionDenied, match=r"^agent: "):
+        grant.acting_agent("bob")

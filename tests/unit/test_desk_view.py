@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from guard.access import Grant
 from guard.web import i18n
-from guard.web.desk import agent_name, due_text, spark
+from guard.web.desk import due_text, spark
+from guard.web.live import sse
 
 EN = i18n.words("en")
 
@@ -21,8 +23,18 @@ def test_the_chart_spans_its_box_and_clamps_the_index():
     assert spark([]) == ""
 
 
+def agent_name(name: str, key_id: str) -> str:
+    return Grant(key_id, "default", frozenset(), name).agent
+
+
 def test_an_agent_is_named_by_the_keys_name_made_an_id():
     assert agent_name("alice", "k1") == "alice"
     assert agent_name("bootstrap admin", "k1") == "bootstrap-admin"
     assert agent_name("  ", "k1") == "k1"
     assert agent_name("{x}", "k1") == "x"
+
+
+def test_an_event_s_data_keeps_every_line_break_inside_the_event():
+    """CR, LF and CRLF each end a line of an event stream: each starts a new data line, never a field."""
+    assert sse("task", "a\rid: 7\r\nb\nretry: 1\r\r") == (
+        "event: task\ndata: a\ndata: id: 7\ndata: b\ndata: retry: 1\ndata: \ndata: \n\n")
