@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 from guard.domain.types import Outcome
 
@@ -31,3 +31,4 @@ ENGAGEMENT_EVENTS = Counter("guard_engagement_events_total",
                             "Engagement events by event, and whether guard knew the touch", ["event", "touch"])
 FIGURES = Counter("guard_figures_total", "The tenant's figures (touches, opens, negative replies, opt-outs, "
                   "spam complaints, tasks ...); per campaign they are in the health calls, not here", ["tenant", "figure"])
+WATCHERS = Gauge("guard_desk_watchers", "WatchRecoveryTasks streams open in this process", multiprocess_mode="livesum")

@@ -7,7 +7,11 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import redis.asyncio as aioredis
+
 from guard.domain.types import Touch, TouchClass
+from guard.v1 import guard_pb2 as pb
+from guard.v1 import guard_pb2_grpc as pb_grpc
 
 
 def ms(year: int, month: int, day: int, hour: int = 0, minute: int = 0, tz: str = "UTC") -> int:
@@ -127,3 +131,54 @@ def race_check_touch(targets: list[str], user: str, senders: int = 50, key: str 
     for t in threads:
         t.join()
     return answers
+
+
+NEGATIVE = "别再发了，烦死了，再发就投诉"
+
+
+async def new_key(app: Any, role: int, name: str, tenant: str = "") -> tuple[str, str]:
+    """(secret, key id) of a fresh key made through the Admin service with the bootstrap key."""
+    async with aio_channel(f"127.0.0.1:{app.port}", admin_key(app)) as channel:
+        made = await pb_grpc.AdminStub(channel).CreateApiKey(
+            pb.CreateApiKeyRequest(tenant=tenant, roles=[role], name=name), timeout=10)
+    return made.secret, made.key.key_id
+
+
+async def revoke(app: Any, key_id: str) -> None:
+    async with aio_channel(f"127.0.0.1:{app.port}", admin_key(app)) as channel:
+        await pb_grpc.AdminStub(channel).RevokeApiKey(pb.RevokeApiKeyRequest(key_id=key_id), timeout=10)
+
+
+async def negative_task(app: Any, user: str, reply_id: str, text: str = NEGATIVE, key: str = "") -> str:
+    async with aio_channel(f"127.0.0.1:{app.port}", key or admin_key(app)) as channel:
+        answer = await pb_grpc.EngagementGuardStub(channel).RecordReply(
+            pb.RecordReplyRequest(user_id=user, channel="sms", text=text, reply_id=reply_id), timeout=20)
+    assert answer.action == pb.HOLD and answer.task_id, answer
+    return str(answer.task_id)
+
+
+async def task_of(app: Any, task_id: str) -> pb.RecoveryTask:
+    async with aio_channel(f"127.0.0.1:{app.port}", admin_key(app)) as channel:
+        listed = await pb_grpc.RecoveryDeskStub(channel).ListRecoveryTasks(pb.ListRecoveryTasksRequest(), timeout=10)
+    return next(t for t in listed.tasks if t.task_id == task_id)
+
+
+async def snapshot(app: Any) -> dict[bytes, bytes]:
+    """Every key and its serialized value: what 'nothing stored changed' compares.
+
+    Campaign counters written off the response path are flushed first, so an earlier call's
+    increment cannot land between a failing call's two snapshots; when an API key was last used
+    (written every 30 s, off the call path) is bookkeeping, not what a call stored.
+    """
+    await app.counters.flush()
+    client = app.store.client.connection_pool  # a raw client, so values stay bytes
+
+    raw = aioredis.Redis(connection_pool=aioredis.ConnectionPool(**{**client.connection_kwargs,
+                                                                     "decode_responses": False}))
+    keys = sorted([k async for k in raw.scan_iter(count=500)])
+    values = [await (raw.hgetall(k) if k.startswith(b"guard:{control}:key:") else raw.dump(k)) for k in keys]
+    for v in values:
+        if isinstance(v, dict):
+            v.pop(b"last_used_ms", None)
+    await raw.aclose()
+    return dict(zip(keys, values, strict=True))

@@ -19,7 +19,7 @@ import orjson
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection as grpc_reflection
 
-from guard import logs
+from guard import logs, metrics
 from guard.errors import InvalidArgument
 from guard.links import ONE_CLICK
 from guard.settings import Settings
@@ -247,6 +247,7 @@ class RecoveryDeskServicer(pb_grpc.RecoveryDeskServicer):
             await self.auth.authorize(metadata, context.peer, "WatchRecoveryTasks")
 
         sent = 0
+        metrics.WATCHERS.inc()
         try:
             async for task in feedback.watch(request.consumer, still_allowed):
                 sent += 1
@@ -258,6 +259,7 @@ class RecoveryDeskServicer(pb_grpc.RecoveryDeskServicer):
             log.info("watch_refused", consumer=request.consumer, code=status.name, error=str(exc))
             await context.abort(status, str(exc))
         finally:
+            metrics.WATCHERS.dec()
             log.info("watch_ended", consumer=request.consumer, delivered=sent)
 
     @rpc

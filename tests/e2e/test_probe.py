@@ -19,41 +19,12 @@ import structlog
 from guard.domain import tokens
 from guard.v1 import guard_pb2 as pb
 from guard.v1 import guard_pb2_grpc as pb_grpc
-from tests.helpers import admin_key, aio_channel
+from tests.helpers import aio_channel, negative_task, new_key, revoke, task_of
 from tests.pages import chunked, csrf_in, form_head, raw_exchange, sign_in, sse_events, status_of
-
-NEGATIVE = "别再发了，烦死了，再发就投诉"
 
 
 def base(app: Any) -> str:
     return f"http://127.0.0.1:{app.http_port}"
-
-
-async def new_key(app: Any, role: int, name: str, tenant: str = "") -> tuple[str, str]:
-    """(secret, key id) of a fresh key made through the Admin service with the bootstrap key."""
-    async with aio_channel(f"127.0.0.1:{app.port}", admin_key(app)) as channel:
-        made = await pb_grpc.AdminStub(channel).CreateApiKey(
-            pb.CreateApiKeyRequest(tenant=tenant, roles=[role], name=name), timeout=10)
-    return made.secret, made.key.key_id
-
-
-async def revoke(app: Any, key_id: str) -> None:
-    async with aio_channel(f"127.0.0.1:{app.port}", admin_key(app)) as channel:
-        await pb_grpc.AdminStub(channel).RevokeApiKey(pb.RevokeApiKeyRequest(key_id=key_id), timeout=10)
-
-
-async def negative_task(app: Any, user: str, reply_id: str, text: str = NEGATIVE, key: str = "") -> str:
-    async with aio_channel(f"127.0.0.1:{app.port}", key or admin_key(app)) as channel:
-        answer = await pb_grpc.EngagementGuardStub(channel).RecordReply(
-            pb.RecordReplyRequest(user_id=user, channel="sms", text=text, reply_id=reply_id), timeout=20)
-    assert answer.action == pb.HOLD and answer.task_id, answer
-    return str(answer.task_id)
-
-
-async def task_of(app: Any, task_id: str) -> pb.RecoveryTask:
-    async with aio_channel(f"127.0.0.1:{app.port}", admin_key(app)) as channel:
-        listed = await pb_grpc.RecoveryDeskStub(channel).ListRecoveryTasks(pb.ListRecoveryTasksRequest(), timeout=10)
-    return next(t for t in listed.tasks if t.task_id == task_id)
 
 
 # -- 1. the form limit counts the bytes received, chunked or not -------------------------------------
