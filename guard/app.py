@@ -28,6 +28,7 @@ from guard.sentiment.model import BUNDLED_MODEL, SentimentModel
 from guard.sentiment.remote import RemoteScorer
 from guard.service import GuardService
 from guard.settings import Settings
+from guard.store import target as store_target
 from guard.store.control import ControlStore
 from guard.store.counters import CampaignCounters
 from guard.store.embedded import EmbeddedRedis
@@ -211,12 +212,16 @@ def build(settings: Settings, model: SentimentModel | None = None) -> App:
     pol = policy.load(settings.policy)
     log.info("policy_loaded", source=pol.source, rules=[r.rule_id for r in pol.rules])
     embedded: EmbeddedRedis | None = None
-    url = settings.redis_url
-    if not url:
+    where = settings.redis_target() if settings.redis_url else None  # a mistake in it stops here, naming the setting
+    if where is None:
+        if settings.redis_durability != "local":
+            raise ValueError(f"GUARD_REDIS_DURABILITY: {settings.redis_durability} needs a Redis of your own "
+                             "(GUARD_REDIS_URL); the embedded Redis has no replica and no WAITAOF: use "
+                             "GUARD_REDIS_APPENDFSYNC=always for a disk flush per write")
         embedded = EmbeddedRedis(settings.data_dir / "redis", appendfsync=settings.redis_appendfsync)
         embedded.start()
-        url = embedded.url
-        log.info("using_embedded_redis", url=url, data_dir=str(embedded.data_dir),
+        where = store_target.parse(embedded.url)
+        log.info("using_embedded_redis", url=embedded.url, data_dir=str(embedded.data_dir),
                  note="no GUARD_REDIS_URL given: guard runs its own persistent Redis")
     try:
         scorer: MicroBatcher | RemoteScorer
@@ -224,7 +229,7 @@ def build(settings: Settings, model: SentimentModel | None = None) -> App:
             scorer = RemoteScorer(settings.scorer_socket, timeout_s=max(5.0, settings.redis_timeout))
         else:
             scorer = batcher_for(settings, model)
-        store = RedisStore.from_url(url, timeout_s=settings.redis_timeout)
+        store = RedisStore.to(where, timeout_s=settings.redis_timeout, durability=settings.redis_durability)
         control = ControlStore(store.conn)
         pages = settings.http_listen not in ("", "off")
         links = PreferenceLinks(control, settings.public_url or (f"http://{settings.http_listen}" if pages else ""))
@@ -271,7 +276,9 @@ def loop_factory(name: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
 
 
 async def serve(settings: Settings) -> None:
-    """``guard serve``: one process, or (``--workers N``) a supervisor of N workers and a scoring process."""
+    """``guard serve``: one process, or (``--workers N``) a supervisor of N workers and a scoring process.
+
+    The CLI has already reached a configured Redis once (``check_redis``), before anything heavy loaded."""
     if settings.workers > 1:
         from guard.supervisor import Supervisor
 

@@ -418,6 +418,17 @@ def _log_hash_key(settings: Settings) -> bytes:
         return key
 
 
+def _check_redis(settings: Settings) -> None:
+    """GUARD_REDIS_URL and the TLS settings read, and the deployment reached once: a mistake is a ValueError
+    naming the setting. An unreachable Redis is not a mistake (guard serves through its fail modes)."""
+    from guard.store.connection import probe
+
+    where = settings.redis_target()
+    trouble = asyncio.run(probe(where, durability=settings.redis_durability))
+    if trouble:
+        sys.stderr.write(f"guard: {where.describe()} does not answer yet ({trouble}); serving through the fail modes\n")
+
+
 def _serve(args: argparse.Namespace) -> int:
     try:
         if args.command == "serve":
@@ -428,6 +439,8 @@ def _serve(args: argparse.Namespace) -> int:
             settings = Settings.from_env()
         if settings.workers < 1:
             raise ValueError(f"--workers / GUARD_WORKERS: 1 or more is expected, got {settings.workers}")
+        if args.command == "serve" and settings.redis_url:
+            _check_redis(settings)  # within seconds, before the model (or anything heavy) is loaded
     except ValueError as exc:
         sys.stderr.write(f"guard: {exc}\n")
         return 2

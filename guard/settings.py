@@ -7,6 +7,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 
+from guard.store import target
+from guard.store.target import Target, TlsFiles
+
 
 def _default_data_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
@@ -20,6 +23,13 @@ class Settings:
     policy: Path | None = None  # GUARD_POLICY: policy file (YAML); default: the shipped policy
     redis_url: str = ""  # GUARD_REDIS_URL: an existing Redis instead of the embedded one
     redis_timeout: float = 1.0  # GUARD_REDIS_TIMEOUT: seconds per Redis call before the fail mode answers
+    redis_ca: Path | None = None  # GUARD_REDIS_CA: CA bundle that signed Redis's certificate (rediss://); default: system
+    redis_client_cert: Path | None = None  # GUARD_REDIS_CLIENT_CERT: guard's certificate, when Redis asks for one
+    redis_client_key: Path | None = None  # GUARD_REDIS_CLIENT_KEY: its private key
+    redis_tls_server_name: str = ""  # GUARD_REDIS_TLS_SERVER_NAME: the name on Redis's certificate, if not the host
+    redis_sentinel_username: str = ""  # GUARD_REDIS_SENTINEL_USERNAME: the sentinels' own ACL user (redis+sentinel://)
+    redis_sentinel_password: str = ""  # GUARD_REDIS_SENTINEL_PASSWORD: the sentinels' own password
+    redis_durability: str = "local"  # GUARD_REDIS_DURABILITY: local, replica (WAIT 1) or aof (WAITAOF 1 0, Redis 7.2+)
     metrics_listen: str = ""  # GUARD_METRICS_LISTEN: host:port for Prometheus; empty = off
     http_listen: str = "127.0.0.1:8080"  # GUARD_HTTP_LISTEN: host:port of the pages (preference center, desk); empty = off
     public_url: str = ""  # GUARD_PUBLIC_URL: the pages' address as people reach it, for links; default http://<http_listen>
@@ -73,6 +83,12 @@ class Settings:
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls(**values)  # type: ignore[arg-type]
 
+    def redis_target(self, url: str | None = None) -> Target:
+        """The Redis deployment these settings name (``url`` instead of GUARD_REDIS_URL: the embedded Redis)."""
+        files = TlsFiles(self.redis_ca, self.redis_client_cert, self.redis_client_key, self.redis_tls_server_name)
+        return target.parse(url or self.redis_url, files, sentinel_username=self.redis_sentinel_username,
+                            sentinel_password=self.redis_sentinel_password)
+
     def to_env(self) -> dict[str, str]:
         """These settings as the ``GUARD_*`` variables that ``from_env`` reads back (for child processes)."""
         out = {}
@@ -84,7 +100,7 @@ class Settings:
 
 
 _PATHS = ("data_dir", "policy", "sentiment_model", "scorer_socket", "tls_cert", "tls_key", "tls_client_ca", "server_ca",
-          "client_cert", "client_key")
+          "client_cert", "client_key", "redis_ca", "redis_client_cert", "redis_client_key")
 
 
 def _convert(name: str, raw: str) -> object:

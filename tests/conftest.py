@@ -7,6 +7,7 @@ import subprocess
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,26 +16,84 @@ from guard.store.embedded import _ping, free_port
 REPO = Path(__file__).resolve().parents[1]
 
 
+def _openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True)
+
+
+def make_pki(directory: Path) -> Path:
+    """A CA (``ca.pem``), a server certificate for 127.0.0.1, localhost and redis.test (``server.pem``/``.key``)
+    and a client certificate (``client.pem``/``.key``), all signed by the CA; made by openssl for the test."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
+    _openssl("req", "-x509", *ec, "-keyout", str(directory / "ca.key"), "-out", str(directory / "ca.pem"), "-days", "2",
+             "-subj", "/CN=guard test CA")
+    for name, san in (("server", "IP:127.0.0.1,DNS:localhost,DNS:redis.test"), ("client", "DNS:campaign-engine")):
+        _openssl("req", *ec, "-keyout", str(directory / f"{name}.key"), "-out", str(directory / f"{name}.csr"),
+                 "-subj", f"/CN={name}")
+        (directory / f"{name}.ext").write_text(f"subjectAltName={san}\n", encoding="ascii")
+        _openssl("x509", "-req", "-in", str(directory / f"{name}.csr"), "-CA", str(directory / "ca.pem"), "-CAkey",
+                 str(directory / "ca.key"), "-CAcreateserial", "-out", str(directory / f"{name}.pem"), "-days", "2",
+                 "-extfile", str(directory / f"{name}.ext"))
+    return directory
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
 class RedisProcess:
-    def __init__(self, directory: Path, port: int | None = None, extra: list[str] | None = None) -> None:
+    """A redis-server of the tests' own on a free loopback port; with ``pki``, it speaks TLS only (and with
+    ``client_certs`` asks every client for a certificate of the CA)."""
+
+    def __init__(self, directory: Path, port: int | None = None, extra: list[str] | None = None, *,
+                 pki: Path | None = None, client_certs: bool = False, password: str = "") -> None:
         self.dir = directory
         self.port = port or free_port()
         self.extra = extra or []
+        self.pki = pki
+        self.client_certs = client_certs
+        self.password = password  # the default user's, for the tests' own clients
         self.proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"{'rediss' if self.pki else 'redis'}://127.0.0.1:{self.port}/0"
+
+    def client(self, **options: Any) -> Any:
+        """A redis-py client of the test's own (TLS with the client certificate when the server speaks it)."""
+        import redis
+
+        tls: dict[str, Any] = {}
+        if self.pki is not None:
+            tls = {"ssl": True, "ssl_ca_certs": str(self.pki / "ca.pem"), "ssl_certfile": str(self.pki / "client.pem"),
+                   "ssl_keyfile": str(self.pki / "client.key")}
+        return redis.Redis(port=self.port, password=self.password or None, **tls, **options)
+
+    def answers(self) -> bool:
+        if self.pki is None and not self.password:
+            return _ping(self.port)
+        try:
+            user = {"username": "guard"} if self.password and "--user" in self.extra else {}
+            return bool(self.client(socket_timeout=0.5, **user).ping())
+        except Exception:
+            return False
 
     def start(self) -> None:
         binary = shutil.which("redis-server")
         assert binary, "redis-server must be on PATH for the storage tests"
         self.dir.mkdir(parents=True, exist_ok=True)
+        ports = ["--port", str(self.port)]
+        if self.pki is not None:
+            ports = ["--port", "0", "--tls-port", str(self.port), "--tls-cert-file", str(self.pki / "server.pem"),
+                     "--tls-key-file", str(self.pki / "server.key"), "--tls-ca-cert-file", str(self.pki / "ca.pem"),
+                     "--tls-auth-clients", "yes" if self.client_certs else "no", "--tls-replication", "yes"]
         self.proc = subprocess.Popen(
-            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+            [binary, *ports, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
              "--dir", str(self.dir), *self.extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
-        while not _ping(self.port):
+        while not self.answers():
+            assert self.proc.poll() is None, "redis-server exited"
             assert time.monotonic() < deadline, "redis-server did not start"
             time.sleep(0.05)
 
@@ -62,27 +121,33 @@ def _cluster_port() -> int:
 
 
 class RedisCluster3:
-    """Three masters made from redis-server processes with ``redis-cli --cluster create``."""
+    """Three masters made from redis-server processes with ``redis-cli --cluster create`` (``extra`` options for
+    every node, ``create_auth`` the credentials redis-cli needs when they are behind an ACL)."""
 
-    def __init__(self, directory: Path) -> None:
-        self.nodes = [RedisProcess(directory / f"node{i}", port=_cluster_port(),
+    def __init__(self, directory: Path, *, extra: list[str] | None = None, create_auth: list[str] | None = None) -> None:
+        self.create_auth = create_auth or []
+        password = self.create_auth[self.create_auth.index("--pass") + 1] if "--pass" in self.create_auth else ""
+        self.user = self.create_auth[self.create_auth.index("--user") + 1] if "--user" in self.create_auth else None
+        self.nodes = [RedisProcess(directory / f"node{i}", port=_cluster_port(), password=password,
                                    extra=["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                                          "--cluster-node-timeout", "2000"]) for i in range(3)]
+                                          "--cluster-node-timeout", "2000", *(extra or [])]) for i in range(3)]
 
     @property
     def url(self) -> str:
         return "redis+cluster://" + ",".join(f"127.0.0.1:{n.port}" for n in self.nodes)
 
+    def _client(self, node: RedisProcess) -> Any:
+        return node.client(username=self.user, decode_responses=True)
+
     def start(self) -> None:
         for node in self.nodes:
             node.start()
-        subprocess.run(["redis-cli", "--cluster", "create", *(f"127.0.0.1:{n.port}" for n in self.nodes),
-                        "--cluster-replicas", "0", "--cluster-yes"], check=True, capture_output=True, timeout=60)
-        import redis
-
+        subprocess.run(["redis-cli", *self.create_auth, "--cluster", "create",
+                        *(f"127.0.0.1:{n.port}" for n in self.nodes), "--cluster-replicas", "0", "--cluster-yes"],
+                       check=True, capture_output=True, timeout=60)
         deadline = time.monotonic() + 30
         for node in self.nodes:
-            client = redis.Redis(port=node.port, decode_responses=True)
+            client = self._client(node)
             while client.cluster("info").get("cluster_state") != "ok":
                 assert time.monotonic() < deadline, "the cluster did not come up"
                 time.sleep(0.1)
@@ -90,16 +155,86 @@ class RedisCluster3:
 
     def flush(self) -> None:
         """Empty every master (tests that start guard on the cluster begin from nothing: no keys, no users)."""
-        import redis
-
         for node in self.nodes:
-            client = redis.Redis(port=node.port)
+            client = self._client(node)
             client.flushall()
             client.close()
 
     def stop(self) -> None:
         for node in self.nodes:
             node.stop()
+
+
+class SentinelGroup:
+    """One primary, one replica and three sentinels watching them as ``guard``, from redis-server processes."""
+
+    SERVICE = "guard"
+
+    def __init__(self, directory: Path) -> None:
+        self.dir = directory
+        self.primary = RedisProcess(directory / "primary", extra=["--repl-diskless-sync", "yes",
+                                                                   "--repl-diskless-sync-delay", "0"])
+        self.replica = RedisProcess(directory / "replica", extra=["--replicaof", "127.0.0.1", str(self.primary.port),
+                                                                   "--repl-diskless-sync", "yes",
+                                                                   "--repl-diskless-sync-delay", "0"])
+        self.sentinel_ports = [free_port() for _ in range(3)]
+        self.sentinels: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def url(self) -> str:
+        return "redis+sentinel://" + ",".join(f"127.0.0.1:{p}" for p in self.sentinel_ports) + f"/{self.SERVICE}"
+
+    def start(self) -> None:
+        import redis
+
+        self.primary.start()
+        self.replica.start()
+        for i, port in enumerate(self.sentinel_ports):
+            folder = self.dir / f"sentinel{i}"
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "sentinel.conf").write_text(
+                f"port {port}\nbind 127.0.0.1\ndir {folder}\n"
+                f"sentinel monitor {self.SERVICE} 127.0.0.1 {self.primary.port} 2\n"
+                f"sentinel down-after-milliseconds {self.SERVICE} 1000\n"
+                f"sentinel failover-timeout {self.SERVICE} 4000\n", encoding="ascii")
+            self.sentinels.append(subprocess.Popen(
+                [shutil.which("redis-server") or "redis-server", str(folder / "sentinel.conf"), "--sentinel"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        deadline = time.monotonic() + 30
+        for port in self.sentinel_ports:  # each sentinel knows the replica and the other two
+            client = redis.Redis(port=port, decode_responses=True, socket_timeout=1)
+            while True:
+                try:
+                    master = client.sentinel_master(self.SERVICE)
+                    if int(master.get("num-slaves", 0)) >= 1 and int(master.get("num-other-sentinels", 0)) >= 2:
+                        break
+                except redis.RedisError:
+                    pass
+                assert time.monotonic() < deadline, "the sentinels did not settle"
+                time.sleep(0.1)
+            client.close()
+
+    def primary_port(self) -> int:
+        """Where the sentinels say the primary is now."""
+        import redis
+
+        for port in self.sentinel_ports:
+            try:
+                client = redis.Redis(port=port, decode_responses=True, socket_timeout=1)
+                _, primary = client.sentinel_get_master_addr_by_name(self.SERVICE)
+                client.close()
+                return int(primary)
+            except redis.RedisError:
+                continue
+        raise AssertionError("no sentinel answers")
+
+    def stop(self) -> None:
+        for sentinel in self.sentinels:
+            sentinel.terminate()
+            sentinel.wait(timeout=10)
+        for node in (self.primary, self.replica):
+            if node.proc is not None and node.proc.poll() is None:
+                node.stop()
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,8 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from guard.store.resp import Address, RespConnection, RespConnectionError, RespError
+from guard.store.resp import RespConnection, RespConnectionError, RespError, RespRefused
+from guard.store.target import Node
 
 SLOTS = 16384
 
@@ -60,7 +61,7 @@ def first_key(args: Sequence[Any]) -> str | None:
 class ClusterConnection:
     """The same ``send`` as ``RespConnection``, over every master of a cluster."""
 
-    def __init__(self, seeds: Sequence[Address], *, timeout_s: float) -> None:
+    def __init__(self, seeds: Sequence[Node], *, timeout_s: float) -> None:
         self.seeds = list(seeds)
         self.timeout_s = timeout_s
         self._nodes: dict[tuple[str, int], RespConnection] = {}
@@ -69,7 +70,8 @@ class ClusterConnection:
 
     def _node(self, where: tuple[str, int]) -> RespConnection:
         if where not in self._nodes:
-            self._nodes[where] = RespConnection(Address(where[0], where[1]), timeout_s=self.timeout_s)
+            # Every node the map names gets the seeds' credentials and TLS (an ACL user on every node).
+            self._nodes[where] = RespConnection(self.seeds[0].at(*where), timeout_s=self.timeout_s)
         return self._nodes[where]
 
     async def refresh(self) -> None:
@@ -82,6 +84,8 @@ class ClusterConnection:
             for where in dict.fromkeys(known):
                 try:
                     (reply,) = await self._node(where).send([("CLUSTER", "SLOTS")])
+                except RespRefused:
+                    raise  # a wrong password or certificate is wrong on every node: say so, not "unreachable"
                 except RespConnectionError as exc:
                     last = exc
                     continue
@@ -139,6 +143,15 @@ class ClusterConnection:
             if isinstance(replies[i], RespConnectionError):
                 raise replies[i]
         return replies
+
+    async def send_for_key(self, key: str, commands: Sequence[Sequence[Any]]) -> list[Any]:
+        """Keyless commands (WAIT) for the master of ``key``'s slot, on the connection its writes went through."""
+        if all(w is None for w in self._slots):
+            await self.refresh()
+        where = self._slots[key_slot(key)]
+        if where is None:
+            raise RespConnectionError("the cluster serves no node for this key's slot")
+        return await self._node(where).send(commands)
 
     async def _send_to(self, where: tuple[str, int], batch: list[Sequence[Any]], idx: list[int],
                        replies: list[Any]) -> None:

@@ -13,17 +13,21 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from importlib import resources
 from typing import Any, TypeVar
 
 import redis.asyncio as aioredis
 import redis.exceptions
+from redis.asyncio.connection import SSLConnection
 
 from guard import metrics
 from guard.errors import StoreUnavailable
+from guard.store import target
 from guard.store.cluster import ClusterConnection
-from guard.store.resp import Address, RespConnection
+from guard.store.resp import RespConnection, RespConnectionError, RespRefused
+from guard.store.sentinel import SentinelConnection
+from guard.store.target import Node, Target, TlsFiles
 
 T = TypeVar("T")
 
@@ -41,19 +45,69 @@ class Script:
         self.sha = hashlib.sha1(self.source.encode("utf-8")).hexdigest()
 
 
-def cluster_seeds(url: str) -> list[Address]:
-    """The nodes named by ``redis+cluster://[user:password@]host:port[,host:port...]``."""
-    rest = url.removeprefix("redis+cluster://").split("/", 1)[0]
-    credentials, _, hosts = rest.rpartition("@")
-    seeds = [Address.from_url(f"redis://{credentials + '@' if credentials else ''}{h}") for h in hosts.split(",") if h]
-    if not seeds:
-        raise ValueError("GUARD_REDIS_URL: redis+cluster://host:port[,host:port...] names no node")
-    return seeds
+class _NamedSSLConnection(SSLConnection):
+    """redis-py's TLS connection, checking the server's certificate against GUARD_REDIS_TLS_SERVER_NAME."""
+
+    server_name = ""
+
+    def _connection_arguments(self) -> Mapping[str, Any]:
+        arguments = dict(super()._connection_arguments())
+        arguments["server_hostname"] = self.server_name
+        return arguments
+
+
+def _named(server_name: str) -> type[SSLConnection]:
+    return type("NamedSSLConnection", (_NamedSSLConnection,), {"server_name": server_name})
+
+
+def redis_py_options(node: Node, files: TlsFiles, timeout_s: float) -> dict[str, Any]:
+    """redis-py's options for what ``node`` says: credentials, db, TLS (the same files as the lean connection)."""
+    options: dict[str, Any] = {"username": node.username, "password": node.password, "socket_timeout": timeout_s,
+                               "socket_connect_timeout": timeout_s, "decode_responses": True}
+    if node.tls is not None:
+        options.update(ssl_ca_certs=str(files.ca) if files.ca else None,
+                       ssl_certfile=str(files.client_cert) if files.client_cert else None,
+                       ssl_keyfile=str(files.client_key) if files.client_key else None, ssl_check_hostname=True)
+    return options
+
+
+def redis_py_client(target: Target, timeout_s: float) -> Any:
+    """The redis-py client for the desk's blocking stream reads and scans, reaching what the lean one reaches."""
+    files = target.tls_files
+    if target.kind == "cluster":
+        from redis.asyncio.cluster import ClusterNode, RedisCluster
+
+        first = target.nodes[0]
+        client = RedisCluster(startup_nodes=[ClusterNode(n.host, n.port) for n in target.nodes],
+                              ssl=first.tls is not None, **redis_py_options(first, files, timeout_s))
+        if files.server_name:  # RedisCluster takes no connection class of its own: every node's gets the name
+            client.nodes_manager.connection_kwargs["connection_class"] = _named(files.server_name)
+        return client
+    if target.kind == "sentinel":
+        from redis.asyncio.sentinel import Sentinel
+
+        primary = target.primary
+        assert primary is not None
+        sentinel_options = redis_py_options(target.nodes[0], files, timeout_s)
+        data_options = redis_py_options(primary, files, timeout_s)
+        if primary.tls is not None:
+            sentinel_options["ssl"] = data_options["ssl"] = True
+        sentinels = Sentinel([(n.host, n.port) for n in target.nodes],  # type: ignore[no-untyped-call]
+                             sentinel_kwargs=sentinel_options, **data_options)
+        return sentinels.master_for(target.service, db=primary.db, **data_options)
+    node = target.nodes[0]
+    options = redis_py_options(node, files, timeout_s)
+    if node.tls is not None:
+        options["connection_class"] = _named(files.server_name) if files.server_name else SSLConnection
+    pool = aioredis.ConnectionPool(host=node.host, port=node.port, db=node.db, **options)
+    return aioredis.Redis(connection_pool=pool, health_check_interval=10)
 
 
 class Connection:
-    def __init__(self, client: Any, resp: RespConnection | ClusterConnection, *, timeout_s: float = 1.0,
-                 max_pipeline: int = 128) -> None:
+    target: Target | None = None  # what it reaches (set by ``to``)
+
+    def __init__(self, client: Any, resp: RespConnection | ClusterConnection | SentinelConnection, *,
+                 timeout_s: float = 1.0, max_pipeline: int = 128) -> None:
         self.client = client  # redis-py, for blocking stream reads and the tools that look at Redis directly
         self.resp = resp  # the lean pipelined connection every other command goes through
         self.timeout_s = timeout_s
@@ -66,22 +120,22 @@ class Connection:
 
     @classmethod
     def from_url(cls, url: str, *, timeout_s: float = 1.0) -> Connection:
-        """``redis://host:port/db`` for one Redis; ``redis+cluster://host:port[,host:port...]`` for a cluster
-        (any of its nodes; the rest are found from them)."""
-        if url.startswith("redis+cluster://"):
-            seeds = cluster_seeds(url)
-            from redis.asyncio.cluster import ClusterNode, RedisCluster
+        """A connection to what ``url`` names (see ``guard.store.target``), with no TLS files of its own."""
+        return cls.to(target.parse(url), timeout_s=timeout_s)
 
-            cluster_client = RedisCluster(
-                startup_nodes=[ClusterNode(a.host, a.port) for a in seeds], socket_timeout=timeout_s,
-                socket_connect_timeout=timeout_s, decode_responses=True, password=seeds[0].password,
-                username=seeds[0].username)
-            return cls(cluster_client, ClusterConnection(seeds, timeout_s=timeout_s), timeout_s=timeout_s)
-        client = aioredis.Redis.from_url(
-            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, decode_responses=True,
-            health_check_interval=10,
-        )
-        return cls(client, RespConnection(Address.from_url(url), timeout_s=timeout_s), timeout_s=timeout_s)
+    @classmethod
+    def to(cls, where: Target, *, timeout_s: float = 1.0) -> Connection:
+        """One Redis, a Cluster, or the primary the sentinels name; the lean connection and redis-py alike."""
+        lean: RespConnection | ClusterConnection | SentinelConnection
+        if where.kind == "cluster":
+            lean = ClusterConnection(where.nodes, timeout_s=timeout_s)
+        elif where.kind == "sentinel":
+            lean = SentinelConnection(where, timeout_s=timeout_s)
+        else:
+            lean = RespConnection(where.nodes[0], timeout_s=timeout_s)
+        connection = cls(redis_py_client(where, timeout_s), lean, timeout_s=timeout_s)
+        connection.target = where
+        return connection
 
     async def close(self) -> None:
         if self._in_flight:
@@ -168,6 +222,22 @@ class Connection:
             metrics.STORE_ERRORS.inc()
             raise StoreUnavailable(f"redis error: {exc}") from exc
 
+    async def copies_made(self, key: str, *, aof: bool, timeout_ms: int) -> bool:
+        """Whether the writes this connection made to ``key``'s node are durable as asked: on a replica (WAIT 1)
+        or on the primary's disk (WAITAOF 1 0, Redis 7.2+). Sent on the connection the writes went through."""
+        command = ("WAITAOF", 1, 0, timeout_ms) if aof else ("WAIT", 1, timeout_ms)
+        try:
+            if isinstance(self.resp, ClusterConnection):
+                (reply,) = await self.resp.send_for_key(key, [command])
+            else:
+                (reply,) = await self.resp.send([command])
+        except Exception as exc:
+            metrics.STORE_ERRORS.inc()
+            raise StoreUnavailable(f"redis unreachable: {exc}") from exc
+        if isinstance(reply, Exception):
+            raise StoreUnavailable(f"redis error: {reply}")
+        return int(reply[0]) >= 1 if aof else int(reply) >= 1
+
     async def ping(self) -> bool:
         try:
             return bool(await self.execute("PING"))
@@ -219,3 +289,39 @@ def _shaped(command: str, reply: Any, options: dict[str, Any]) -> Any:
     if options.get("withscores") and isinstance(reply, list):
         return [(member, float(score)) for member, score in zip(reply[::2], reply[1::2], strict=True)]
     return reply
+
+
+async def probe(where: Target, timeout_s: float = 2.0, durability: str = "local") -> str:
+    """Reach the deployment once, before anything else starts: a configuration mistake (a wrong password or
+    user, a certificate that does not verify, a sentinel service nobody watches, a durability this Redis
+    cannot give) is a ``ValueError`` naming the setting; an unreachable Redis is not (its answer, '' when
+    reached, is for the log: the fail modes answer until it comes)."""
+    connection = Connection.to(where, timeout_s=timeout_s)
+    try:
+        answer, server, replication = await asyncio.wait_for(
+            connection.resp.send([("PING",), ("INFO", "server"), ("INFO", "replication")]), timeout_s)
+        if isinstance(answer, Exception):  # NOAUTH, NOPERM: Redis wants credentials the settings do not give
+            raise RespRefused(f"redis refused PING: {answer}")
+        if durability == "aof" and _version(str(server)) < (7, 2):
+            raise ValueError("GUARD_REDIS_DURABILITY: aof waits with WAITAOF, which needs Redis 7.2 or later; this "
+                             f"Redis is {'.'.join(map(str, _version(str(server))))} (use replica, or local with the "
+                             "server's appendfsync always)")
+        if durability == "replica" and _info(str(replication)).get("connected_slaves", "0") == "0":
+            return ("GUARD_REDIS_DURABILITY=replica, but this Redis has no replica connected now: every touch "
+                    "will answer its fail mode until one is")
+    except RespRefused as exc:
+        raise ValueError(f"{exc.setting}: {exc}") from None
+    except (RespConnectionError, TimeoutError) as exc:
+        return str(exc) or "no answer"
+    finally:
+        await connection.close()
+    return ""
+
+
+def _info(text: str) -> dict[str, str]:
+    return dict(line.split(":", 1) for line in text.splitlines() if ":" in line and not line.startswith("#"))
+
+
+def _version(server_info: str) -> tuple[int, ...]:
+    raw = _info(server_info).get("redis_version", "0")
+    return tuple(int(p) for p in raw.split(".") if p.isascii() and p.isdigit())

@@ -8,6 +8,8 @@ holds replies and the recovery desk; both share one ``Connection``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import time
 from collections.abc import Sequence
@@ -24,6 +26,7 @@ from guard.errors import StaleVersion, StoreUnavailable
 from guard.policy import Policy
 from guard.store.connection import Connection
 from guard.store.keys import TenantKeys, UserKeys
+from guard.store.target import Target
 
 # How long a recorded touch is remembered for idempotency and CancelTouch.
 RECORD_TTL_MS = 35 * 86_400_000
@@ -116,14 +119,28 @@ def _engagement_part(policy: Policy) -> dict[str, Any]:
                       for t in e.tiers]}
 
 
+DURABILITY = ("local", "replica", "aof")
+
+
+class NotDurable(StoreUnavailable):
+    """A touch was recorded but not copied as GUARD_REDIS_DURABILITY asks in time: it was taken back."""
+
+
 class RedisStore:
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, *, durability: str = "local") -> None:
+        if durability not in DURABILITY:
+            raise ValueError(f"GUARD_REDIS_DURABILITY: one of {', '.join(DURABILITY)} is expected, got {durability[:32]!r}")
         self.conn = conn
+        self.durability = durability
         self._parts = _Parts()
 
     @classmethod
     def from_url(cls, url: str, *, timeout_s: float = 1.0) -> RedisStore:
         return cls(Connection.from_url(url, timeout_s=timeout_s))
+
+    @classmethod
+    def to(cls, where: Target, *, timeout_s: float = 1.0, durability: str = "local") -> RedisStore:
+        return cls(Connection.to(where, timeout_s=timeout_s), durability=durability)
 
     @property
     def client(self) -> Any:
@@ -146,7 +163,10 @@ class RedisStore:
         a user whose zone differs raises ``ZoneNeeded`` (nothing done) so the caller can send it.
         """
         script_keys, args = self._check_call(keys, touch, policy, now_ms, zone, braked)
-        return _check_answer(await self.conn.run("check_touch", script_keys, args), touch)
+        outcome = _check_answer(await self.conn.run("check_touch", script_keys, args), touch)
+        if outcome.recorded and not outcome.replayed and self.durability != "local":
+            await self._made_durable(keys, touch)
+        return outcome
 
     async def check_touches(self, calls: Sequence[tuple[UserKeys, Touch, tuple[str, clock.Segments] | None, bool]],
                             policy: Policy, now_ms: int) -> list[Outcome | Exception]:
@@ -159,7 +179,30 @@ class RedisStore:
                 out.append(_check_answer(reply, touch))
             except Exception as exc:  # each check fails alone: a late or zone-less one is one answer, not the batch
                 out.append(exc)
+        if self.durability != "local":
+            fresh = [i for i, o in enumerate(out) if isinstance(o, Outcome) and o.recorded and not o.replayed]
+            made = await asyncio.gather(*(self._made_durable(calls[i][0], calls[i][1]) for i in fresh),
+                                        return_exceptions=True)
+            for i, result in zip(fresh, made, strict=True):
+                if isinstance(result, Exception):
+                    out[i] = result
         return out
+
+    async def _made_durable(self, keys: UserKeys, touch: Touch) -> None:
+        """Wait until the recorded touch is as durable as GUARD_REDIS_DURABILITY asks; if it is not within half the
+        Redis timeout, take it back (best effort) and raise ``NotDurable``: the caller answers its fail mode."""
+        timeout_ms = max(1, int(self.conn.timeout_s * 500))
+        try:
+            if await self.conn.copies_made(keys.touch(touch.touch_id), aof=self.durability == "aof",
+                                           timeout_ms=timeout_ms):
+                return
+        except StoreUnavailable:
+            pass
+        with contextlib.suppress(StoreUnavailable):
+            await self.cancel_touch(keys, touch.touch_id)
+        where = "on a replica" if self.durability == "replica" else "on the primary's disk"
+        raise NotDurable(f"the touch was not {where} within {timeout_ms} ms (GUARD_REDIS_DURABILITY="
+                         f"{self.durability}); it was taken back")
 
     def _check_call(self, keys: UserKeys, touch: Touch, policy: Policy, now_ms: int,
                     zone: tuple[str, clock.Segments] | None, braked: bool = False) -> tuple[list[str], list[Any]]:

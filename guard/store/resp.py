@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 from collections import deque
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import unquote, urlparse
 
 import hiredis
+
+from guard.store.target import Node
 
 
 class RespError(Exception):
@@ -30,23 +31,13 @@ class RespConnectionError(ConnectionError):
     """The connection failed, closed, or did not answer in time; every command on it failed too."""
 
 
-@dataclass(frozen=True)
-class Address:
-    host: str
-    port: int
-    db: int = 0
-    username: str | None = None
-    password: str | None = None
+class RespRefused(RespConnectionError):
+    """Redis answered but will not have us: a wrong password or user, a TLS certificate that does not verify.
+    A configuration mistake, not an outage: ``guard serve`` stops on it at start, naming ``setting``."""
 
-    @classmethod
-    def from_url(cls, url: str) -> Address:
-        parts = urlparse(url)
-        if parts.scheme not in ("redis", ""):
-            raise ValueError(f"GUARD_REDIS_URL: redis://host:port/db is expected, got scheme {parts.scheme!r}")
-        db = parts.path.strip("/")
-        return cls(parts.hostname or "127.0.0.1", parts.port or 6379, int(db) if db.isascii() and db.isdigit() else 0,
-                   unquote(parts.username) if parts.username else None,
-                   unquote(parts.password) if parts.password else None)
+    def __init__(self, message: str, setting: str = "GUARD_REDIS_URL") -> None:
+        super().__init__(message)
+        self.setting = setting
 
 
 def pack(args: Sequence[Any]) -> bytes:
@@ -93,6 +84,10 @@ class _Protocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if isinstance(exc, ssl.SSLError):  # TLS 1.3 says "certificate required" after the handshake, here
+            setting = "GUARD_REDIS_CLIENT_CERT" if "CERTIFICATE_REQUIRED" in str(exc) else "GUARD_REDIS_CA"
+            self.fail(RespRefused(f"redis ended TLS: {exc}", setting))
+            return
         self.fail(RespConnectionError(f"redis closed the connection: {exc or 'end of stream'}"))
 
     def expire(self, batch: _Batch, timeout_s: float) -> None:
@@ -112,8 +107,9 @@ class _Protocol(asyncio.Protocol):
 class RespConnection:
     """One pipelined connection; ``send`` writes a batch and returns its replies (or exceptions), in order."""
 
-    def __init__(self, address: Address, *, timeout_s: float) -> None:
-        self.address = address
+    def __init__(self, node: Node, *, timeout_s: float, credentials_setting: str = "GUARD_REDIS_URL") -> None:
+        self.node = node
+        self.credentials_setting = credentials_setting  # where its user and password were given
         self.timeout_s = timeout_s
         self._protocol: _Protocol | None = None
         self._connecting: asyncio.Lock | None = None
@@ -127,23 +123,30 @@ class RespConnection:
             if self._protocol is not None and not self._protocol.closed:
                 return self._protocol
             loop = asyncio.get_running_loop()
+            node = self.node
             try:
-                _, protocol = await asyncio.wait_for(
-                    loop.create_connection(_Protocol, self.address.host, self.address.port), self.timeout_s)
+                if node.tls is not None:
+                    opening = loop.create_connection(_Protocol, node.host, node.port, ssl=node.tls,
+                                                     server_hostname=node.server_name or node.host)
+                else:
+                    opening = loop.create_connection(_Protocol, node.host, node.port)
+                _, protocol = await asyncio.wait_for(opening, self.timeout_s)
+            except ssl.SSLError as exc:
+                raise RespRefused(f"TLS with {node.name} failed: {exc}", "GUARD_REDIS_CA") from exc
             except (OSError, TimeoutError) as exc:
-                raise RespConnectionError(f"cannot connect to {self.address.host}:{self.address.port}: {exc}") from exc
+                raise RespConnectionError(f"cannot connect to {node.name}: {exc}") from exc
             hello: list[tuple[Any, ...]] = []
-            if self.address.password is not None:
-                user = (self.address.username,) if self.address.username else ()
-                hello.append(("AUTH", *user, self.address.password))
-            if self.address.db:
-                hello.append(("SELECT", self.address.db))
+            if node.password is not None:
+                user = (node.username,) if node.username else ()
+                hello.append(("AUTH", *user, node.password))
+            if node.db:
+                hello.append(("SELECT", node.db))
             self._protocol = protocol
             if hello:
                 for reply in await self._exchange(protocol, hello):
                     if isinstance(reply, Exception):
                         protocol.fail(RespConnectionError(f"redis refused the connection: {reply}"))
-                        raise RespConnectionError(f"redis refused the connection: {reply}")
+                        raise RespRefused(f"{node.name} refused the connection: {reply}", self.credentials_setting)
             return protocol
 
     async def send(self, commands: Sequence[Sequence[Any]]) -> list[Any]:

@@ -14,6 +14,7 @@ import time
 from collections import Counter
 
 import grpc
+import pytest
 import redis as redis_lib
 
 from guard.v1 import guard_pb2 as pb
@@ -179,18 +180,18 @@ def test_server_killed_while_watchers_hold_unclaimed_tasks_loses_none(serve_fact
     while redelivered != made:
         assert time.monotonic() < deadline, f"never came again: {made - redelivered}"
         redelivered.add(again.get(timeout=20).task_id)
-    with server.channel() as ch:
-        desk = pb_grpc.RecoveryDeskStub(ch)
+    bob, amy = (server.cli("keys", "create", "--role", "support", "--name", name).stdout.split()[-1]
+                for name in ("bob", "amy"))
+    with server.channel(bob) as as_bob, server.channel(amy) as as_amy:
+        desk = pb_grpc.RecoveryDeskStub(as_bob)
         for task_id in made:
-            done = desk.ResolveRecoveryTask(pb.ResolveRecoveryTaskRequest(task_id=task_id, agent="bob",
-                                                                          outcome=pb.RECOVERED), timeout=10)
+            done = desk.ResolveRecoveryTask(pb.ResolveRecoveryTaskRequest(task_id=task_id, outcome=pb.RECOVERED),
+                                            timeout=10)
             assert done.status == pb.RESOLVED
-            try:
-                desk.ResolveRecoveryTask(pb.ResolveRecoveryTaskRequest(task_id=task_id, agent="amy",
-                                                                       outcome=pb.NO_ACTION), timeout=10)
-                raise AssertionError("a resolved task was resolved again by another agent")
-            except grpc.RpcError as exc:
-                assert exc.code() == grpc.StatusCode.FAILED_PRECONDITION
+            with pytest.raises(grpc.RpcError) as again:  # another agent (another key) is refused
+                pb_grpc.RecoveryDeskStub(as_amy).ResolveRecoveryTask(
+                    pb.ResolveRecoveryTaskRequest(task_id=task_id, outcome=pb.NO_ACTION), timeout=10)
+            assert again.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         listed = desk.ListRecoveryTasks(pb.ListRecoveryTasksRequest(page_size=50), timeout=10).tasks
         assert Counter(t.status for t in listed) == {pb.RESOLVED: 5}
         assert {t.outcome for t in listed} == {pb.RECOVERED}

@@ -15,25 +15,6 @@ from guard.v1 import guard_pb2_grpc as pb_grpc
 from tests.helpers import QUIET_HOURS_OFF, policy_file
 
 
-def _openssl(*args: str) -> None:
-    subprocess.run(["openssl", *args], check=True, capture_output=True)
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    """A CA, a server certificate for 127.0.0.1 and a client certificate, all signed by the CA."""
-    d = tmp_path_factory.mktemp("pki")
-    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"]
-    _openssl("req", "-x509", *ec, "-keyout", str(d / "ca.key"), "-out", str(d / "ca.pem"), "-days", "2",
-             "-subj", "/CN=guard test CA")
-    for name, san in (("server", "IP:127.0.0.1,DNS:localhost"), ("client", "DNS:campaign-engine")):
-        _openssl("req", *ec, "-keyout", str(d / f"{name}.key"), "-out", str(d / f"{name}.csr"), "-subj", f"/CN={name}")
-        (d / f"{name}.ext").write_text(f"subjectAltName={san}\n", encoding="ascii")
-        _openssl("x509", "-req", "-in", str(d / f"{name}.csr"), "-CA", str(d / "ca.pem"), "-CAkey", str(d / "ca.key"),
-                 "-CAcreateserial", "-out", str(d / f"{name}.pem"), "-days", "2", "-extfile", str(d / f"{name}.ext"))
-    return d
-
-
 def test_mutual_tls_admits_only_clients_with_a_certificate_of_the_ca(serve_factory, tmp_path, pki):
     server = serve_factory({"GUARD_TLS_CERT": str(pki / "server.pem"), "GUARD_TLS_KEY": str(pki / "server.key"),
                             "GUARD_TLS_CLIENT_CA": str(pki / "ca.pem"), "GUARD_REFLECTION": "false",

@@ -1,0 +1,74 @@
+"""Failover as it happens in production, under a loop of checks: a Sentinel-watched primary SIGKILLed.
+
+guard is wired as ``guard serve`` wires it (in this process, real ports), pointed at three real sentinels
+watching a real primary and replica. What must hold: guard finds the new primary on its own; the old
+primary, restarted (empty, and believing for a moment that it still leads), is never written to; and with
+``GUARD_REDIS_DURABILITY=replica`` every touch answered ``recorded`` is on the surviving primary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+
+import redis as redis_lib
+
+from guard.v1 import guard_pb2 as pb
+from guard.v1 import guard_pb2_grpc as pb_grpc
+from tests.conftest import RedisProcess, SentinelGroup
+from tests.helpers import admin_key, aio_channel
+
+
+async def test_guard_follows_the_primary_never_writes_to_the_demoted_one_and_loses_no_recorded_touch(
+        app_factory, tmp_path):
+    group = SentinelGroup(tmp_path / "sentinels")
+    group.start()
+    old = group.primary
+    try:
+        app = await app_factory(redis_url=group.url, redis_durability="replica", redis_timeout=1.0)
+        recorded: list[str] = []
+        answers: list[tuple[float, int, bool]] = []
+        async with aio_channel(f"127.0.0.1:{app.port}", admin_key(app)) as channel:
+            stub = pb_grpc.EngagementGuardStub(channel)
+
+            async def check(i: int) -> None:
+                answer = await stub.CheckTouch(pb.CheckTouchRequest(
+                    user_id=f"u{i}", channel="push", category="promotion", touch_id=f"t{i}", campaign_id=f"c{i}"),
+                    timeout=10)
+                answers.append((time.monotonic(), answer.decision, answer.recorded))
+                if answer.recorded:
+                    recorded.append(f"u{i}")
+
+            for i in range(30):
+                await check(i)
+            assert len(recorded) == 30  # a healthy pair: every touch recorded, each on the replica too
+            old.proc.send_signal(signal.SIGKILL)
+            old.proc.wait()
+            killed = time.monotonic()
+            i = 30
+            while group.primary_port() != group.replica.port:  # the sentinels fail over (a few seconds)
+                assert time.monotonic() < killed + 30, "the sentinels never failed over"
+                await check(i)
+                i += 1
+                await asyncio.sleep(0.05)
+            # The old primary comes back empty, and a primary in its own eyes until the sentinels demote it; it
+            # is also the only Redis that can become the new primary's replica, so durable touches wait for it.
+            restarted = RedisProcess(old.dir, port=old.port)
+            restarted.start()
+            back = time.monotonic()
+            while sum(1 for at, _, rec in answers if at > back and rec) < 30:
+                assert time.monotonic() < back + 40, "no touch was recorded durably on the new primary"
+                await check(i)
+                i += 1
+                await asyncio.sleep(0.02)
+            refused = [d for at, d, rec in answers if at > killed and not rec]
+            assert refused and set(refused) == {pb.DEFER}  # meanwhile: the fail mode, never a lie
+        stats = redis_lib.Redis(port=restarted.port, decode_responses=True).info("commandstats")
+        assert "cmdstat_evalsha" not in stats and "cmdstat_eval" not in stats  # guard never wrote to it
+        survivor = redis_lib.Redis(port=group.replica.port, decode_responses=True)
+        missing = [u for u in recorded if not survivor.exists(f"guard:{{default:{u}}}:touch:t{u[1:]}")]
+        assert missing == [], f"{len(missing)} touches answered recorded are gone"
+        restarted.stop()
+    finally:
+        group.stop()
