@@ -151,7 +151,11 @@ def key_id_of(digest: str) -> str:
 
 
 def new_key() -> NewKey:
-    secret = KEY_PREFIX + secrets.token_urlsafe(32)
+    return key_of(KEY_PREFIX + secrets.token_urlsafe(32))
+
+
+def key_of(secret: str) -> NewKey:
+    """A key's record parts from its secret (a kept ``admin.key`` registered again)."""
     digest = digest_of(secret)
     return NewKey(secret, key_id_of(digest), digest)
 

@@ -10,14 +10,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-import os
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from guard import logs, policy
-from guard.access import Role, new_key
+from guard.admin_key import bootstrap_admin_key
+from guard.amnesia import StoreWatch
 from guard.domain import clock
 from guard.errors import StoreUnavailable
 from guard.feedback import FeedbackService
@@ -54,6 +53,7 @@ class App:
     auth: Authenticator
     scorer: MicroBatcher | RemoteScorer
     server: GuardServer
+    watch: StoreWatch
     embedded: EmbeddedRedis | None = None
     web: Web | None = None  # the pages; None when GUARD_HTTP_LISTEN is off
     http: HttpServer | None = None
@@ -100,6 +100,7 @@ class App:
             await self.http.start()
             self._public_url()
         self._tasks.append(asyncio.create_task(self.tenants.run(self.settings.control_poll_seconds)))
+        self._tasks.append(asyncio.create_task(self._watch_store(self.settings.control_poll_seconds)))
         self._tasks.append(asyncio.create_task(self._note_key_use()))
         if self.settings.worker_index == 0:  # one sweeper per deployment of workers is enough (and harmless twice)
             self._tasks.append(asyncio.create_task(self._sweep(self.settings.sweep_seconds)))
@@ -121,8 +122,19 @@ class App:
         self.web.public_url = url
 
     async def _catch_up(self) -> None:
+        await self.watch.check()
         await self.tenants.refresh()
-        await bootstrap_admin_key(self.control, self.settings.data_dir)
+        if not self.watch.reset:  # a store that forgot is not re-keyed behind the operator's back
+            await bootstrap_admin_key(self.control, self.settings.data_dir)
+
+    async def _watch_store(self, every_s: float) -> None:
+        """The store's identity, every poll (a wipe under a running guard is seen within a second)."""
+        while True:
+            await asyncio.sleep(every_s)
+            try:
+                await self.watch.check()
+            except StoreUnavailable:  # the control poll logs the outage, once
+                self.watch.lost_contact()
 
     async def _catch_up_later(self) -> None:
         while True:
@@ -176,33 +188,6 @@ class App:
         logs.flush()
 
 
-ADMIN_KEY_FILE = "admin.key"
-
-
-async def bootstrap_admin_key(control: ControlStore, data_dir: Path) -> Path | None:
-    """The first start's key: while no key exists at all, make an admin (and operator) key of the default
-    tenant and write it to ``admin.key`` (mode 0600) in the data directory. Later starts leave keys alone."""
-    key = new_key()
-    roles = (Role.ADMIN.value, Role.OPERATOR.value)
-    if not await control.create_key(key.key_id, key.digest, DEFAULT_TENANT, roles, "bootstrap admin",
-                                    clock.system_clock(), first=True):
-        return None
-    path = data_dir / ADMIN_KEY_FILE
-    write_private(path, key.secret + "\n")
-    log.info("admin_key_created", path=str(path), key_id=key.key_id, tenant=DEFAULT_TENANT, roles=list(roles),
-             note="no API key existed: this admin key of the default tenant is the only copy; the CLI reads it")
-    return path
-
-
-def write_private(path: Path, text: str) -> None:
-    """A file only its owner can read (0600), whatever was there before."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="ascii") as handle:
-        handle.write(text)
-    os.chmod(path, 0o600)  # an older file keeps its mode through O_TRUNC: set it anyway
-
-
 def build(settings: Settings, model: SentimentModel | None = None) -> App:
     """Wire one serving process; ``model`` lets a caller share one loaded model between several apps.
 
@@ -244,7 +229,8 @@ def build(settings: Settings, model: SentimentModel | None = None) -> App:
         if pages:
             host_port(settings.http_listen)  # a bad address is refused before anything starts
             web = Web(tenants, auth, control, links.public_url, settings.desk_session_hours,
-                      streams_per_session=settings.desk_streams_per_session, streams_per_key=settings.desk_streams_per_key)
+                      streams_per_session=settings.desk_streams_per_session, streams_per_key=settings.desk_streams_per_key,
+                      readiness=lambda: server.problem)
             http = HttpServer(build_site(web, body_timeout_s=settings.http_body_timeout_seconds), settings.http_listen,
                               reuse_port=settings.scorer_socket is not None, grace_s=settings.drain_seconds,
                               header_timeout_s=settings.http_header_timeout_seconds)
@@ -252,7 +238,19 @@ def build(settings: Settings, model: SentimentModel | None = None) -> App:
         if embedded is not None:
             embedded.stop()
         raise
-    return App(settings, pol, store, control, tenants, auth, scorer, server, embedded, web, http)
+    watch = StoreWatch(store, settings.data_dir, clock.system_clock)
+    server.readiness = lambda: readiness(watch)
+    auth.store_reset = lambda: store.reset_reason
+    return App(settings, pol, store, control, tenants, auth, scorer, server, watch, embedded, web, http)
+
+
+def readiness(watch: StoreWatch) -> str:
+    """Why this process should not be sent traffic ('' when it should): the store not trusted or not set up."""
+    if watch.reset:
+        return f"store reset: {watch.reset}"
+    if not watch.initialised:
+        return "the store is not initialised yet (Redis has not answered since the start)"
+    return ""
 
 
 def batcher_for(settings: Settings, model: SentimentModel | None = None) -> MicroBatcher:

@@ -61,6 +61,20 @@ def build_parser() -> argparse.ArgumentParser:
     def client_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--server", help="host:port of guard (GUARD_SERVER; default 127.0.0.1:50051)")
 
+    store = sub.add_parser("store", help="the store's identity: is it still the store guard wrote to? (talks to "
+                                         "Redis directly: GUARD_REDIS_URL, or the embedded Redis of a running serve)")
+    store_sub = store.add_subparsers(dest="store_command", required=True)
+    status = store_sub.add_parser("status", help="the identity, shards that lost it, what this host remembers, "
+                                                 "the history")
+    adopt = store_sub.add_parser("adopt", help="this store is the intended one (after a reset: it lost what guard "
+                                               "wrote, and you accept that, or restored what you could)")
+    adopt.add_argument("--actor", required=True, help="who decides (kept in the store's audit)")
+    adopt.add_argument("--reason", required=True, help="why (kept in the store's audit)")
+    for command in (status, adopt):
+        command.add_argument("--data-dir", type=Path, help="where admin.key and store.id are (GUARD_DATA_DIR)")
+        command.add_argument("--redis-url", help="the store (GUARD_REDIS_URL); default: the embedded Redis of a "
+                                                 "running guard serve in the data directory")
+
     pol = sub.add_parser("policy", help="policy tools")
     pol_sub = pol.add_subparsers(dest="policy_command", required=True)
     pol_check = pol_sub.add_parser("check", help="validate a policy file")
@@ -234,7 +248,7 @@ def api_key_for(settings: Settings) -> str:
     """GUARD_API_KEY, or the admin key a local embedded server wrote into its data directory."""
     if settings.api_key:
         return settings.api_key.strip()
-    from guard.app import ADMIN_KEY_FILE
+    from guard.admin_key import ADMIN_KEY_FILE
 
     path = settings.data_dir / ADMIN_KEY_FILE
     if _is_loopback(settings.server):
@@ -407,7 +421,7 @@ def _log_hash_key(settings: Settings) -> bytes:
     """The key of the logs' user-id hash, kept beside the data (0600) so one user hashes alike across restarts."""
     import secrets
 
-    from guard.app import write_private
+    from guard.admin_key import write_private
 
     path = settings.data_dir / "log-hash.key"
     try:
@@ -427,6 +441,50 @@ def _check_redis(settings: Settings) -> None:
     trouble = asyncio.run(probe(where, durability=settings.redis_durability))
     if trouble:
         sys.stderr.write(f"guard: {where.describe()} does not answer yet ({trouble}); serving through the fail modes\n")
+
+
+def _store(args: argparse.Namespace) -> int:
+    """``guard store status|adopt``: straight to Redis, since a store that lost its keys answers no key."""
+    from guard import amnesia
+    from guard.admin_key import bootstrap_admin_key
+    from guard.domain import clock
+    from guard.errors import StoreUnavailable
+    from guard.store import target
+    from guard.store.control import ControlStore
+    from guard.store.embedded import running_url
+    from guard.store.redis_store import RedisStore
+
+    try:
+        settings = Settings.from_env(data_dir=args.data_dir, redis_url=args.redis_url)
+        url = settings.redis_url or running_url(settings.data_dir / "redis")
+        if not url:
+            raise ValueError(f"GUARD_REDIS_URL is not set and no guard serve runs an embedded Redis in "
+                             f"{settings.data_dir} (--data-dir / GUARD_DATA_DIR)")
+        where = settings.redis_target() if settings.redis_url else target.parse(url)  # the embedded one: plaintext
+    except ValueError as exc:
+        sys.stderr.write(f"guard store: {exc}\n")
+        return 2
+
+    logs.configure(settings.log_level, None if settings.log_format == "auto" else settings.log_format == "json")
+
+    async def run() -> dict[str, Any]:
+        store = RedisStore.to(where, timeout_s=5)
+        watch = amnesia.StoreWatch(store, settings.data_dir, clock.system_clock)
+        try:
+            if args.store_command == "status":
+                return await amnesia.status(watch)
+            identity = await amnesia.adopt(watch, args.actor, args.reason)
+            key = await bootstrap_admin_key(ControlStore(store.conn), settings.data_dir)
+            return {"adopted": identity.__dict__, "admin_key_restored": bool(key)}
+        finally:
+            await store.close()
+
+    try:
+        _print(asyncio.run(run()))
+    except StoreUnavailable as exc:
+        sys.stderr.write(f"guard store: {where.describe()} does not answer: {exc}\n")
+        return 1
+    return 0
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -475,6 +533,8 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(f"{args.file}: ok ({len(loaded.rules)} cap rules, {len(loaded.channels)} channels, "
                          f"{len(loaded.categories)} categories)\n")
         return 0
+    if args.command == "store":
+        return _store(args)
     if args.command == "train-sentiment":
         from guard.training.cli import run_from_args
 

@@ -90,9 +90,20 @@ class GuardService:
         retry = touch.at_ms + self.policy.store_unavailable_retry_ms
         return Outcome(Verdict.DEFER, (Reason.STORE_UNAVAILABLE,), retry, (), "", evaluated_at_ms=touch.at_ms)
 
+    def reset_answer(self, touch: Touch) -> Outcome:
+        """The store lost what guard wrote: marketing waits (DEFER) for an operator; the other classes follow
+        their fail mode. Nothing is read or recorded, since nothing read could be trusted."""
+        retry = touch.at_ms + self.policy.store_unavailable_retry_ms
+        if touch.touch_class is not TouchClass.MARKETING and self.policy.classes[touch.touch_class].fail_open:
+            return Outcome(Verdict.ALLOW, (Reason.STORE_RESET,), None, (), "", evaluated_at_ms=touch.at_ms)
+        return Outcome(Verdict.DEFER, (Reason.STORE_RESET,), retry, (), "", evaluated_at_ms=touch.at_ms)
+
     async def check(self, touch: Touch) -> Outcome:
         now = self.now()
-        return await self._check_valid(self.validate_touch(touch, now), now)
+        valid = self.validate_touch(touch, now)
+        if self.store.reset_reason:
+            return self._finish(valid, self.reset_answer(valid))
+        return await self._check_valid(valid, now)
 
     async def _check_valid(self, touch: Touch, now: int) -> Outcome:
         keys = self.keys(touch.user_id)
@@ -160,6 +171,8 @@ class GuardService:
             raise InvalidArgument("checks", f"holds {len(touches)} items; at most {MAX_BATCH}")
         now = self.now()
         valid = [self.validate_touch(t, now, f"checks[{i}].") for i, t in enumerate(touches)]
+        if self.store.reset_reason:
+            return [self._finish(t, self.reset_answer(t)) for t in valid]
         queues = by_user([t.user_id for t in valid])
         results: list[Outcome | None] = [None] * len(valid)
         depth = max((len(q) for q in queues.values()), default=0)

@@ -105,6 +105,8 @@ class Tenants:
         revision = await self.control.revision()  # read first: a change landing meanwhile is seen next time
         if revision == self._revision:
             return False
+        if revision == 0 and self._revision:  # the store forgot its control records (a wipe): the identity check
+            return False  # says so; what this process knows (grants, policies) is all that is left, so it is kept
         for forget in self.on_change:
             forget()
         for tenant, version in (await self.control.policy_versions()).items():

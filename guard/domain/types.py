@@ -35,11 +35,12 @@ class Reason(enum.Enum):
     LOW_ENGAGEMENT = "LOW_ENGAGEMENT"
     UNDELIVERABLE = "UNDELIVERABLE"
     CAMPAIGN_FATIGUED = "CAMPAIGN_FATIGUED"
+    STORE_RESET = "STORE_RESET"  # the store lost what guard wrote: decided outside the check script
 
 
 # Reasons that pass with time: a touch held back only by these is DEFERred.
 DEFERRABLE = frozenset({Reason.FREQUENCY_CAP, Reason.QUIET_HOURS, Reason.PAUSED,
-                        Reason.SENTIMENT_PENDING, Reason.STORE_UNAVAILABLE, Reason.LOW_ENGAGEMENT})
+                        Reason.SENTIMENT_PENDING, Reason.STORE_UNAVAILABLE, Reason.LOW_ENGAGEMENT, Reason.STORE_RESET})
 
 
 class Check(enum.Enum):

@@ -104,6 +104,30 @@ class ClusterConnection:
     def _masters(self) -> list[tuple[str, int]]:
         return sorted({w for w in self._slots if w is not None})
 
+    async def each_master(self, commands: Sequence[Sequence[Any]]) -> dict[str, list[Any]]:
+        """The same commands on every master (host:port -> replies): server-wide questions such as INFO."""
+        if all(w is None for w in self._slots):
+            await self.refresh()
+        masters = self._masters()
+        answers = await asyncio.gather(*(self._node(w).send(commands) for w in masters))
+        return {f"{w[0]}:{w[1]}": a for w, a in zip(masters, answers, strict=True)}
+
+    async def shard_tags(self, prefix: str) -> dict[str, str]:
+        """A hash tag per master (``host:port`` -> tag) whose slot that master serves now: a key under it lives on
+        that shard, so a marker written there vanishes with the shard's data."""
+        if all(w is None for w in self._slots):
+            await self.refresh()
+        tags: dict[str, str] = {}
+        wanted = set(self._masters())
+        i = 0
+        while wanted - {w for w in wanted if f"{w[0]}:{w[1]}" in tags}:
+            tag = f"{prefix}{i}"
+            where = self._slots[key_slot("{" + tag + "}")]
+            if where is not None and f"{where[0]}:{where[1]}" not in tags:
+                tags[f"{where[0]}:{where[1]}"] = tag
+            i += 1
+        return tags
+
     async def send(self, commands: Sequence[Sequence[Any]]) -> list[Any]:
         if all(w is None for w in self._slots):
             await self.refresh()

@@ -33,6 +33,7 @@ log = logs.get("guard.embedded_redis")
 
 LOCK_FILE = "guard.lock"
 PID_FILE = "redis.pid"
+PORT_FILE = "redis.port"  # where the operator's commands (guard store ...) find a running embedded Redis
 APPENDFSYNC = ("everysec", "always", "no")
 
 
@@ -93,6 +94,7 @@ class EmbeddedRedis:
                "--logfile", str(self.data_dir / "redis.log")]
         self.process = spawn(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         (self.data_dir / PID_FILE).write_text(f"{self.process.pid}\n", encoding="ascii")
+        (self.data_dir / PORT_FILE).write_text(f"{self.port}\n", encoding="ascii")
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -151,8 +153,18 @@ class EmbeddedRedis:
                 self.process.wait()
             log.info("embedded_redis_stopped", port=self.port)
         self.process = None
-        with contextlib.suppress(OSError):
-            (self.data_dir / PID_FILE).unlink()
+        for name in (PID_FILE, PORT_FILE):
+            with contextlib.suppress(OSError):
+                (self.data_dir / name).unlink()
         if self._lock is not None:
             self._lock.close()
             self._lock = None
+
+
+def running_url(data_dir: Path) -> str:
+    """The URL of the embedded Redis a running ``guard serve`` keeps in ``data_dir`` ('' when none runs)."""
+    try:
+        port = int((data_dir / PORT_FILE).read_text(encoding="ascii").strip())
+    except (OSError, ValueError):
+        return ""
+    return f"redis://127.0.0.1:{port}/0" if _ping(port) else ""

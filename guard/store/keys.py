@@ -189,6 +189,16 @@ class ControlKeys:
         """The secrets that sign a tenant's preference links: ``current`` names the one signing now."""
         return self._k(f"links:{tenant}")
 
+    @property
+    def store_identity(self) -> str:
+        """The store's identity (id, when and how it was made): what a wiped or replaced store no longer has."""
+        return self._k("store")
+
+    @property
+    def store_audit(self) -> str:
+        """Every initialisation and adoption of the store, with who and why."""
+        return self._k("store:audit")
+
     def desk_session(self, session_id: str) -> str:
         """A signed-in desk session (its key, tenant and agent), deleted at sign-out; it expires with its cookie."""
         return self._k(f"desk:session:{session_id}")
@@ -197,3 +207,8 @@ class ControlKeys:
     def web_secret(self) -> str:
         """The deployment's one secret for desk session cookies and form tokens (made on first use)."""
         return self._k("web:secret")
+
+
+def shard_marker(tag: str) -> str:
+    """The copy of the store's identity kept on one shard of a cluster (``tag`` hashes to a slot it serves)."""
+    return f"guard:{{{tag}}}:store"

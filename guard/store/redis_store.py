@@ -132,6 +132,9 @@ class RedisStore:
             raise ValueError(f"GUARD_REDIS_DURABILITY: one of {', '.join(DURABILITY)} is expected, got {durability[:32]!r}")
         self.conn = conn
         self.durability = durability
+        # Why the store is not trusted ('' when it is): set by the identity check (``guard.amnesia``), read by
+        # every CheckTouch without a round trip.
+        self.reset_reason = ""
         self._parts = _Parts()
 
     @classmethod

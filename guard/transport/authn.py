@@ -41,6 +41,8 @@ class Authenticator:
         self.limiters = {door: FailureLimiter(failures_per_minute) for door in DOORS}
         self._grants: dict[str, tuple[Grant, float]] = {}
         self._bad: dict[str, tuple[str, float]] = {}  # key -> (why it failed, until when that is remembered)
+        # Why the store is not trusted ('' when it is): wired by the app to the store's identity check.
+        self.store_reset: Callable[[], str] = lambda: ""
         self._used: set[str] = set()
 
     async def authorize(self, metadata: Iterable[tuple[str, Any]] | None, peer: Callable[[], str], method: str,
@@ -81,6 +83,8 @@ class Authenticator:
             if stale is not None:  # Redis is away: a key known good a moment ago still is
                 return stale[0]
             raise
+        if record is None and stale is not None and self.store_reset():
+            return stale[0]  # the store forgot every key: a key known good a moment ago still is (like an outage)
         if record is None or not same_digest(record.digest, digest) or record.revoked_ms:
             reason = "revoked" if record is not None and record.revoked_ms else "unknown"
             if len(self._bad) >= MAX_CACHED:

@@ -9,7 +9,7 @@ reasons), never any message text.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -362,24 +362,39 @@ class GuardServer:
         if self.port == 0:
             raise OSError(f"cannot listen on {listen}")
         self._watch: asyncio.Task[None] | None = None
+        # Why the service should get no traffic ('' when it should): set by the app (the store's identity).
+        self.readiness: Callable[[], str] | None = None
+        self.problem = ""
+        self._last_health: tuple[bool, str] | None = None
 
     async def start(self) -> None:
         await self.server.start()
-        for name in ("", SERVICE_NAME, DESK_NAME, ADMIN_NAME):
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
-        self._watch = asyncio.create_task(self._watch_redis())
+        await self._health_now()
+        self._watch = asyncio.create_task(self._watch_health())
 
-    async def _watch_redis(self, every_s: float = 2.0) -> None:
-        """Redis reachability under its own health name; the fail modes still answer without it."""
-        last: bool | None = None
+    async def _health_now(self) -> None:
+        """Health as it is: ``guard.redis`` says whether Redis answers; the service as a whole (``""`` and each
+        service's name) is SERVING only when Redis answers and the store is trusted and set up (``readiness``)."""
+        reachable = await self.tenants.store.ping()
+        problem = ("Redis does not answer (the fail modes answer meanwhile)" if not reachable else
+                   self.readiness() if self.readiness is not None else "")
+        if (reachable, problem) == self._last_health:
+            return
+        serving, not_serving = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
+        await self.health.set(REDIS_HEALTH_NAME, serving if reachable else not_serving)
+        for name in ("", SERVICE_NAME, DESK_NAME, ADMIN_NAME):
+            await self.health.set(name, not_serving if problem else serving)
+        if problem:
+            log.error("not_ready", reason=problem)
+        elif self._last_health is not None:
+            log.info("ready_again")
+        self.problem = problem
+        self._last_health = (reachable, problem)
+
+    async def _watch_health(self, every_s: float = 1.0) -> None:
         while True:
-            ok = await self.tenants.store.ping()
-            if ok != last:
-                status = health_pb2.HealthCheckResponse.SERVING if ok else health_pb2.HealthCheckResponse.NOT_SERVING
-                await self.health.set(REDIS_HEALTH_NAME, status)
-                (log.info if ok else log.warning)("redis_health", reachable=ok)
-                last = ok
             await asyncio.sleep(every_s)
+            await self._health_now()
 
     async def drain(self, grace_s: float) -> None:
         """Stop taking calls, report NOT_SERVING, let calls in flight finish."""

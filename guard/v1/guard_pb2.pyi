@@ -40,6 +40,7 @@ class Reason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     LOW_ENGAGEMENT: _ClassVar[Reason]
     UNDELIVERABLE: _ClassVar[Reason]
     CAMPAIGN_FATIGUED: _ClassVar[Reason]
+    STORE_RESET: _ClassVar[Reason]
 
 class ReplyLabel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -104,6 +105,7 @@ STORE_UNAVAILABLE: Reason
 LOW_ENGAGEMENT: Reason
 UNDELIVERABLE: Reason
 CAMPAIGN_FATIGUED: Reason
+STORE_RESET: Reason
 UNSCORED: ReplyLabel
 NEGATIVE: ReplyLabel
 NEUTRAL: ReplyLabel

@@ -12,6 +12,7 @@ import asyncio
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import Any
@@ -59,6 +60,8 @@ class Web:
     session_hours: float = 8.0
     streams_per_session: int = 3  # the desk's live queues one sign-in may hold open
     streams_per_key: int = 10  # and all sign-ins of one key together
+    # Why this process should get no traffic ('' when it should): what /readyz answers (the gRPC health's reason).
+    readiness: Callable[[], str] = lambda: ""
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     _secret: bytes = b""
     templates: jinja2.Environment = field(init=False)
@@ -166,12 +169,18 @@ def _route(path: str) -> str:
     return _TOKENISED.sub(r"/\1/{token}", path)
 
 
+def ready(web: Web) -> Response:
+    """Kubernetes readiness: 200 while the store answers and is trusted, else 503 and why (liveness: /healthz)."""
+    problem = web.readiness()
+    return plain(f"not ready: {problem}", 503) if problem else plain("ready", 200)
+
+
 def build_site(web: Web, *, body_timeout_s: float = 30.0) -> ASGIApp:
     from guard.web import desk, prefs
 
     static = StaticFiles(directory=str(resources.files("guard.web").joinpath("static")))
     routes = [*prefs.routes(web), *desk.routes(web), Mount("/static", app=static, name="static"),
-              Route("/healthz", lambda request: plain("ok", 200))]
+              Route("/healthz", lambda request: plain("ok", 200)), Route("/readyz", lambda request: ready(web))]
     handlers = {StoreUnavailable: _unavailable, BodyTooLarge: _too_large, BodyTooSlow: _too_slow,
                 ClientDisconnect: _client_gone}
     site = Starlette(routes=routes, exception_handlers=handlers)

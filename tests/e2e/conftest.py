@@ -31,7 +31,9 @@ class ServeProcess:
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 60) -> None:
+    def start(self, timeout_s: float = 60, ready_on: str = "") -> None:
+        """Start, and wait until health says ``ready_on`` (``""``: the whole service; ``guard.redis``: Redis
+        answers, for a server that is up but not ready) is SERVING."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         handle = self.log.open("a")
         self.proc = subprocess.Popen(
@@ -46,7 +48,7 @@ class ServeProcess:
             while True:
                 assert self.proc.poll() is None, self.log.read_text()
                 try:
-                    status = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=1).status
+                    status = stub.Check(health_pb2.HealthCheckRequest(service=ready_on), timeout=1).status
                     if status == health_pb2.HealthCheckResponse.SERVING:
                         return
                 except grpc.RpcError:
@@ -70,10 +72,13 @@ class ServeProcess:
         env = {k: v for k, v in os.environ.items() if k != "GUARD_API_KEY"}
         return {**env, "GUARD_DATA_DIR": str(self.data_dir)}
 
-    def cli(self, *args: str, key: str | None = None, timeout_s: float = 60) -> subprocess.CompletedProcess[str]:
-        """A ``guard`` client command against this server (with the admin key it finds, or ``key``)."""
+    def cli(self, *args: str, key: str | None = None, timeout_s: float = 60,
+            server: bool = True) -> subprocess.CompletedProcess[str]:
+        """A ``guard`` client command against this server (with the admin key it finds, or ``key``); ``server``
+        False: an operator's command that names no server (``guard store ...``)."""
         env = self.cli_env if key is None else {**self.cli_env, "GUARD_API_KEY": key}
-        return subprocess.run([sys.executable, "-m", "guard", *args, "--server", self.target], env=env,
+        where = ["--server", self.target] if server else []
+        return subprocess.run([sys.executable, "-m", "guard", *args, *where], env=env,
                               capture_output=True, text=True, timeout=timeout_s)
 
     def channel(self, key: str | None = None, **options: object) -> grpc.Channel:

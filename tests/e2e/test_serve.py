@@ -135,7 +135,8 @@ def test_preferences_ledger_and_optimistic_concurrency(serve_factory):
 
 
 def test_redis_outage_follows_fail_modes_and_recovers(serve_factory, tmp_path):
-    """Redis stopped: marketing DEFER, transactional ALLOW, redis health NOT_SERVING; back when Redis returns.
+    """Redis stopped: marketing DEFER, transactional ALLOW, health NOT_SERVING (the service as a whole too: take
+    no traffic); back when Redis returns.
 
     The Redis keeps its data across the restart (append-only), as guard's own does: the API keys are in it.
     """
@@ -160,11 +161,14 @@ def test_redis_outage_follows_fail_modes_and_recovers(serve_factory, tmp_path):
             while health.Check(health_pb2.HealthCheckRequest(service="guard.redis")).status != 2:
                 assert time.monotonic() < deadline
                 time.sleep(0.2)
-            assert health.Check(health_pb2.HealthCheckRequest(service="")).status == 1
+            assert health.Check(health_pb2.HealthCheckRequest(service="")).status == 2
             redis.start()
             deadline = time.monotonic() + 15
             while check(stub, "d").decision != pb.ALLOW:
                 assert time.monotonic() < deadline, "did not recover after Redis returned"
+                time.sleep(0.2)
+            while health.Check(health_pb2.HealthCheckRequest(service="")).status != 1:
+                assert time.monotonic() < deadline, "health did not say it recovered"
                 time.sleep(0.2)
     finally:
         redis.stop()
