@@ -18,7 +18,8 @@ RUN pip install --no-cache-dir . "torch==2.13.0"
 ENV GUARD_LISTEN=0.0.0.0:50051 \
     GUARD_HTTP_LISTEN=0.0.0.0:8080 \
     GUARD_DATA_DIR=/data \
-    GUARD_SENTIMENT_MODEL=/app/models/guard-sentiment-zh-en
+    GUARD_SENTIMENT_MODEL=/app/models/guard-sentiment-zh-en \
+    HF_HOME=/tmp/huggingface
 RUN mkdir -p /data && chown nobody /data
 VOLUME /data
 EXPOSE 50051 8080 9464

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from guard import logs
+from guard import logs, metrics
 from guard.domain.clock import Clock
 from guard.store.identity import Identity, IdentityStore, Seen
 from guard.store.redis_store import RedisStore
@@ -85,6 +85,7 @@ class StoreWatch:
         self.known = seen.identity
         if read_local(self.data_dir) != seen.identity.store_id:
             write_local(self.data_dir, seen.identity.store_id)
+        metrics.STORE_RESET.set(0)
         if self.store.reset_reason:
             log.error("store_reset_ended", store_id=seen.identity.store_id,
                       note="the store was adopted: marketing flows again")
@@ -115,6 +116,7 @@ class StoreWatch:
                       note="marketing answers DEFER (STORE_RESET) until an operator runs `guard store adopt` (this "
                            "store is the intended one) or restores a backup")
         self.store.reset_reason = problem
+        metrics.STORE_RESET.set(1)
 
 
 async def adopt(watch: StoreWatch, actor: str, reason: str) -> Identity:

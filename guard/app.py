@@ -14,7 +14,7 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from guard import logs, policy
+from guard import logs, metrics, policy, tracing
 from guard.admin_key import bootstrap_admin_key
 from guard.amnesia import StoreWatch
 from guard.domain import clock
@@ -104,6 +104,7 @@ class App:
         self._tasks.append(asyncio.create_task(self._note_key_use()))
         if self.settings.worker_index == 0:  # one sweeper per deployment of workers is enough (and harmless twice)
             self._tasks.append(asyncio.create_task(self._sweep(self.settings.sweep_seconds)))
+            self._tasks.append(asyncio.create_task(self._gauges()))
             self._tasks.append(asyncio.create_task(self._evaluate_brakes(self.settings.brake_seconds)))
         log.info("serving", listen=self.settings.listen, port=self.server.port, worker=self.settings.worker_index,
                  tls=self.server.tls, mutual_tls=self.server.mutual_tls)
@@ -149,23 +150,47 @@ class App:
             await self.auth.flush_used(clock.system_clock())
 
     async def _sweep(self, every_s: float) -> None:
+        outage = logs.Condition(log, "sweep_store_unavailable", "warning")
         while True:
             try:
                 swept = await self.tenants.sweep()
+                outage.ended()
                 if swept:
                     log.info("sweep_scored", replies=swept)
             except StoreUnavailable as exc:
-                log.warning("sweep_store_unavailable", error=str(exc))
+                outage.met(error=str(exc))
             await asyncio.sleep(every_s)
 
+    async def _gauges(self, every_s: float = 15.0) -> None:
+        """What on-call watches, read every few seconds: open and overdue tasks by priority, replies waiting for
+        the model, braked campaigns, per tenant (off the serving path: one read of each per interval)."""
+        while True:
+            with contextlib.suppress(StoreUnavailable):
+                await self.read_gauges()
+            await asyncio.sleep(every_s)
+
+    async def read_gauges(self) -> None:
+        for tenant in sorted({DEFAULT_TENANT, *await self.control.tenants()}):
+            services = self.tenants.get(tenant)
+            now = services.feedback.now()
+            tasks = await services.feedback.open_tasks()
+            for priority in ("P1", "P2", "P3"):
+                mine = [t for t in tasks if t.priority == priority]
+                metrics.TASKS_OPEN.labels(tenant, priority).set(len(mine))
+                metrics.TASKS_OVERDUE.labels(tenant, priority).set(sum(1 for t in mine if t.due_ms < now))
+            metrics.REPLIES_UNSCORED.labels(tenant).set(await services.feedback.unscored())
+            metrics.CAMPAIGNS_BRAKED.labels(tenant).set(sum(1 for b in services.service.brakes.values() if b.blocks(now)))
+
     async def _evaluate_brakes(self, every_s: float) -> None:
+        outage = logs.Condition(log, "brakes_store_unavailable", "warning")
         while True:
             await asyncio.sleep(every_s)
             try:
                 await self.tenants.evaluate_brakes()
                 await self.tenants.refresh_brakes()  # this process at once; the others at their next poll
+                outage.ended()
             except StoreUnavailable as exc:
-                log.warning("brakes_store_unavailable", error=str(exc))
+                outage.met(error=str(exc))
 
     async def stop(self, grace_s: float | None = None) -> None:
         """Drain calls and requests in flight (both servers at once), then close everything this app opened."""
@@ -287,7 +312,10 @@ async def serve(settings: Settings) -> None:
         from prometheus_client import start_http_server
 
         host, port = host_port(settings.metrics_listen, "GUARD_METRICS_LISTEN")
-        start_http_server(port, addr=host)
+        try:
+            start_http_server(port, addr=host)
+        except OSError as exc:
+            raise OSError(exc.errno, f"GUARD_METRICS_LISTEN {settings.metrics_listen}: {exc.strerror}") from None
         log.info("metrics_listening", address=settings.metrics_listen)
     await run_until_signalled(app)
 
@@ -301,6 +329,7 @@ async def serve_worker(settings: Settings) -> None:
 
 
 async def run_until_signalled(app: App) -> None:
+    tracing.configure()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from guard import logs, metrics
+from guard import logs, metrics, tracing
 from guard.domain import replies as rules
 from guard.errors import InvalidArgument, NotFound, PreconditionFailed
 from guard.policy import Policy
@@ -27,8 +27,10 @@ from guard.store.redis_store import FeedbackStore, FirstInteraction, ScoreApplie
 from guard.validate import check_id, check_page_size, check_text, shown
 
 log = logs.get("guard.feedback")
+MODEL_OUTAGE = logs.Condition(log, "sentiment_unavailable")  # once when scoring starts failing, once when it ends
 
 OUTCOMES = ("RECOVERED", "NO_ACTION", "ESCALATED")
+PRIORITY_RANK = {"P1": 1, "P2": 2, "P3": 3}
 STATUSES = ("OPEN", "CLAIMED", "RESOLVED")
 # A page of tasks stops growing past this many bytes of reply text (a client's 4 MB default stays far off).
 MAX_PAGE_BYTES = 1 << 20
@@ -237,12 +239,18 @@ class FeedbackService:
         if not items or (self.scorer is None and known_scores is None):
             return {}
         try:
-            scores = known_scores if known_scores is not None else await asyncio.wait_for(
-                self.scorer([i.text for i in items]), self.policy.replies.score_wait_ms / 1000)  # type: ignore[misc]
+            if known_scores is not None:
+                scores = known_scores
+            else:
+                with tracing.client_span("sentiment score", replies=len(items)):
+                    scores = await asyncio.wait_for(self.scorer([i.text for i in items]),  # type: ignore[misc]
+                                                    self.policy.replies.score_wait_ms / 1000)
         except Exception as exc:  # the model failing must never lose a reply
             metrics.SENTIMENT_FAILURES.inc()
-            log.warning("sentiment_unavailable", error=str(exc) or type(exc).__name__, replies=len(items))
+            MODEL_OUTAGE.met(error=str(exc) or type(exc).__name__, note="replies are kept and scored when it answers")
             return {}
+        if known_scores is None:
+            MODEL_OUTAGE.ended()
         rp = self.policy.replies
         out: dict[str, ScoreApplied] = {}
         for item, score in zip(items, scores, strict=True):
@@ -404,6 +412,23 @@ class FeedbackService:
             if len(rows) < 200:
                 break
         return out, token
+
+    async def open_tasks(self, limit: int = 500) -> list[RecoveryTask]:
+        """Open and claimed tasks (at most ``limit``), by priority, then due time: the desk's queue, on-call's gauges."""
+        found: list[RecoveryTask] = []
+        for status in ("OPEN", "CLAIMED"):
+            token = ""
+            while len(found) < limit:
+                tasks, token = await self.list_tasks(status, 500, token)
+                found += tasks
+                if not token:
+                    break
+        found.sort(key=lambda task: (PRIORITY_RANK.get(task.priority, 9), task.due_ms, task.task_id))
+        return found[:limit]
+
+    async def unscored(self) -> int:
+        """Replies stored but not scored (or not yet on their task): what waits for the model or the sweep."""
+        return await self.store.pending_count()
 
     async def claim(self, task_id: str, agent: str, agent_key: str) -> RecoveryTask:
         """Claim for the agent a key acts as (``agent`` its name, ``agent_key`` its id: the identity)."""

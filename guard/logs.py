@@ -138,3 +138,35 @@ def configure(level: str = "info", json: bool | None = None, user_id_key: bytes 
 def get(name: str) -> structlog.typing.FilteringBoundLogger:
     logger: structlog.typing.FilteringBoundLogger = structlog.get_logger(name)
     return logger
+
+
+class Condition:
+    """A condition that lasts (Redis unreachable, the model failing): logged once when it starts, at ``level``,
+    and once when it ends (at info, with how long it lasted and how often it was met), never once per call."""
+
+    def __init__(self, logger: structlog.typing.FilteringBoundLogger, event: str, level: str = "error") -> None:
+        self.logger = logger
+        self.event = event
+        self.level = level
+        self.since = 0.0
+        self.count = 0
+
+    def met(self, **fields: Any) -> None:
+        import time
+
+        self.count += 1
+        if self.count == 1:
+            self.since = time.monotonic()
+            getattr(self.logger, self.level)(self.event, **fields)
+
+    def ended(self, **fields: Any) -> None:
+        import time
+
+        if self.count:
+            self.logger.info(f"{self.event}_ended", lasted_s=round(time.monotonic() - self.since, 1), times=self.count,
+                             **fields)
+            self.count = 0
+
+    @property
+    def active(self) -> bool:
+        return self.count > 0

@@ -27,6 +27,8 @@ from guard.store.redis_store import RedisStore, StoredTouch, ZoneNeeded
 from guard.validate import by_user, check_id, shown
 
 log = logs.get("guard.service")
+# One line when Redis stops answering checks, one when it answers again: never one per check.
+STORE_OUTAGE = logs.Condition(log, "store_unavailable")
 
 MAX_BATCH = 1000
 # Users whose own quiet-hours zone this process has learned (so their checks stay one round trip).
@@ -118,11 +120,13 @@ class GuardService:
         return self._finish(touch, outcome)
 
     def _failed(self, touch: Touch, exc: StoreUnavailable) -> Outcome:
-        log.warning("store_unavailable", error=str(exc), touch_class=touch.touch_class.value)
+        STORE_OUTAGE.met(error=str(exc), note="checks answer by their class's fail mode until Redis answers")
         return self.fail_mode(touch)
 
     def _finish(self, touch: Touch, outcome: Outcome) -> Outcome:
         """The answer as the caller gets it: described, counted, and its campaign credited when recorded."""
+        if STORE_OUTAGE.active and Reason.STORE_UNAVAILABLE not in outcome.reasons:
+            STORE_OUTAGE.ended()
         outcome = dataclasses.replace(outcome, detail=decide.describe(outcome))
         metrics.count_decision(outcome, touch.touch_class.value)
         if outcome.recorded and not outcome.replayed:

@@ -138,7 +138,10 @@ class Supervisor:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry, path=str(self.run_dir / "metrics"))  # type: ignore[no-untyped-call]
         host, port = host_port(self.settings.metrics_listen, "GUARD_METRICS_LISTEN")
-        start_http_server(port, addr=host, registry=registry)
+        try:
+            start_http_server(port, addr=host, registry=registry)
+        except OSError as exc:
+            raise OSError(exc.errno, f"GUARD_METRICS_LISTEN {self.settings.metrics_listen}: {exc.strerror}") from None
         log.info("metrics_listening", address=self.settings.metrics_listen, workers=self.settings.workers)
 
     def _restart_the_dead(self) -> None:

@@ -21,7 +21,7 @@ import redis.asyncio as aioredis
 import redis.exceptions
 from redis.asyncio.connection import SSLConnection
 
-from guard import metrics
+from guard import metrics, tracing
 from guard.errors import StoreUnavailable
 from guard.store import target
 from guard.store.cluster import ClusterConnection
@@ -168,13 +168,15 @@ class Connection:
     async def run(self, name: str, keys: Sequence[str], args: Sequence[Any]) -> Any:
         """EVALSHA a script by name; on NOSCRIPT (a fresh or restarted Redis) load it and run it again."""
         script = self.script(name)
-        try:
+        with tracing.client_span(f"redis {name}", **{"db.system": "redis", "db.operation": "EVALSHA"}) as span:
+            try:
+                return await self.execute("EVALSHA", script.sha, len(keys), *keys, *args)
+            except StoreUnavailable as exc:
+                if not str(exc.__cause__).startswith("NOSCRIPT"):
+                    tracing.failed(span, str(exc))
+                    raise
+            await self.execute("SCRIPT", "LOAD", script.source)
             return await self.execute("EVALSHA", script.sha, len(keys), *keys, *args)
-        except StoreUnavailable as exc:
-            if not str(exc.__cause__).startswith("NOSCRIPT"):
-                raise
-        await self.execute("SCRIPT", "LOAD", script.source)
-        return await self.execute("EVALSHA", script.sha, len(keys), *keys, *args)
 
     async def run_many(self, name: str, calls: Sequence[tuple[Sequence[str], Sequence[Any]]]) -> list[Any]:
         """One script, many times, written as one batch; each reply, or a ``StoreUnavailable`` in its place.
@@ -183,7 +185,8 @@ class Connection:
         """
         script = self.script(name)
         commands = [("EVALSHA", script.sha, len(keys), *keys, *args) for keys, args in calls]
-        replies = await self._send_now(commands)
+        with tracing.client_span(f"redis {name} x{len(commands)}", **{"db.system": "redis", "db.operation": "EVALSHA"}):
+            replies = await self._send_now(commands)
         if any(isinstance(r, Exception) and str(r).startswith("NOSCRIPT") for r in replies):
             await self.execute("SCRIPT", "LOAD", script.source)
             again = [i for i, r in enumerate(replies) if isinstance(r, Exception) and str(r).startswith("NOSCRIPT")]

@@ -40,6 +40,7 @@ class CampaignCounters:
         self._pending: Counter[tuple[str, str, str, int, str]] = Counter()  # tenant, scope, name, hour, figure
         self._task: asyncio.Task[None] | None = None
         self._metric: dict[tuple[str, str], Any] = {}  # the tenant figure's metric child, looked up once
+        self._outage = logs.Condition(log, "campaign_counters_unwritten", "warning")  # once, not every flush
 
     def add(self, tenant: str, campaign_id: str, field: str, n: int = 1, *, strategy_id: str = "",
             at_ms: int | None = None) -> None:
@@ -72,7 +73,9 @@ class CampaignCounters:
                 written.add(tenant)
         except StoreUnavailable as exc:
             self._pending.update(Counter({k: n for k, n in batch.items() if k[0] not in written}))  # the next flush
-            log.warning("campaign_counters_unwritten", error=str(exc), pending=len(self._pending))
+            self._outage.met(error=str(exc), pending=len(self._pending))
+            return
+        self._outage.ended()
 
     async def read(self, tenant: str, campaign_id: str) -> dict[str, int]:
         """A campaign's all-time totals."""

@@ -426,6 +426,9 @@ class FeedbackStore:
         """Take a reply off the sweep's queue (scored, or gone)."""
         await self.conn.execute("ZREM", self.tenant.pending_replies, f"{keys.user_id} {reply_id}")
 
+    async def pending_count(self) -> int:
+        return int(await self.conn.execute("ZCARD", self.tenant.pending_replies) or 0)
+
     async def pending(self, limit: int) -> list[tuple[str, str]]:
         rows = await self.conn.execute("ZRANGE", self.tenant.pending_replies, 0, limit - 1)
         pairs = [str(r).split(" ", 1) for r in rows]

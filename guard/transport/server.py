@@ -9,6 +9,7 @@ reasons), never any message text.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -353,14 +354,19 @@ class GuardServer:
             grpc_reflection.enable_server_reflection(names, self.server)
         self.tls = tls is not None
         self.mutual_tls = tls is not None and tls.client_ca is not None
-        if tls is None:
-            self.port = self.server.add_insecure_port(listen)
-        else:
-            credentials = grpc.ssl_server_credentials([(tls.private_key, tls.cert_chain)], root_certificates=tls.client_ca,
-                                                      require_client_auth=tls.client_ca is not None)
-            self.port = self.server.add_secure_port(listen, credentials)
+        try:
+            if tls is None:
+                self.port = self.server.add_insecure_port(listen)
+            else:
+                credentials = grpc.ssl_server_credentials([(tls.private_key, tls.cert_chain)],
+                                                          root_certificates=tls.client_ca,
+                                                          require_client_auth=tls.client_ca is not None)
+                self.port = self.server.add_secure_port(listen, credentials)
+        except RuntimeError:
+            self.port = 0
         if self.port == 0:
-            raise OSError(f"cannot listen on {listen}")
+            raise OSError(f"GUARD_LISTEN {listen}: cannot listen there (the port is in use, or the address is not "
+                          "this host's)")
         self._watch: asyncio.Task[None] | None = None
         # Why the service should get no traffic ('' when it should): set by the app (the store's identity).
         self.readiness: Callable[[], str] | None = None
@@ -375,7 +381,11 @@ class GuardServer:
     async def _health_now(self) -> None:
         """Health as it is: ``guard.redis`` says whether Redis answers; the service as a whole (``""`` and each
         service's name) is SERVING only when Redis answers and the store is trusted and set up (``readiness``)."""
+        started = time.perf_counter()
         reachable = await self.tenants.store.ping()
+        metrics.STORE_UP.set(1 if reachable else 0)
+        if reachable:
+            metrics.STORE_RTT.set(time.perf_counter() - started)
         problem = ("Redis does not answer (the fail modes answer meanwhile)" if not reachable else
                    self.readiness() if self.readiness is not None else "")
         if (reachable, problem) == self._last_health:

@@ -36,8 +36,7 @@ from guard.errors import (
     TooManyFailures,
     Unauthenticated,
 )
-from guard.feedback import OUTCOMES, RecoveryTask
-from guard.tenants import Services
+from guard.feedback import OUTCOMES, PRIORITY_RANK, RecoveryTask
 from guard.web import i18n
 from guard.web.live import StreamCaps, TaskFeed, sse
 from guard.web.site import Web, locale_for, plain, read_form
@@ -49,7 +48,6 @@ LOGIN_COOKIE = "guard_desk_login"
 PURPOSE = "desk-session"
 SECRET_ID = "w"
 KEY_CHECK_S = 5.0
-PRIORITY_RANK = {"P1": 1, "P2": 2, "P3": 3}
 FILTERS = ("all", "mine", "unclaimed")
 MAX_QUEUE = 500
 HEARTBEAT_S = 15.0
@@ -207,18 +205,6 @@ def routes(web: Web) -> list[Route]:
 
     # -- the queue ----------------------------------------------------------------------------
 
-    async def open_tasks(services: Services) -> list[RecoveryTask]:
-        found: list[RecoveryTask] = []
-        for status in ("OPEN", "CLAIMED"):
-            token = ""
-            while len(found) < MAX_QUEUE:
-                tasks, token = await services.feedback.list_tasks(status, 500, token)
-                found += tasks
-                if not token:
-                    break
-        found.sort(key=lambda task: (PRIORITY_RANK.get(task.priority, 9), task.due_ms, task.task_id))
-        return found[:MAX_QUEUE]
-
     def row(task: RecoveryTask, now_ms: int, t: dict[str, str]) -> dict[str, Any]:
         sla, overdue = due_text(task.due_ms, now_ms, t)
         return {"task": task, "sla": sla, "overdue": overdue,
@@ -232,7 +218,7 @@ def routes(web: Web) -> list[Route]:
         services = web.tenants.get(session.tenant)
         which = request.query_params.get("filter", "all")
         which = which if which in FILTERS else "all"
-        tasks = await open_tasks(services)
+        tasks = await services.feedback.open_tasks(MAX_QUEUE)
         if which == "mine":
             tasks = [task for task in tasks if task.status == "CLAIMED" and session.holds(task)]
         elif which == "unclaimed":

@@ -58,12 +58,14 @@ class TaskFeed:
 
     async def _run(self) -> None:
         after = ""
+        outage = logs.Condition(log, "desk_feed_store_unavailable", "warning")
         while self._listeners:
             try:
                 after = after or await self._start()
                 after, tasks = await self._read(after)
+                outage.ended()
             except StoreUnavailable as exc:
-                log.warning("desk_feed_store_unavailable", error=str(exc))
+                outage.met(error=str(exc))
                 await asyncio.sleep(1.0)
                 continue
             if not tasks:

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 import jinja2
+import structlog
 from starlette.applications import Starlette
 from starlette.datastructures import FormData
 from starlette.requests import ClientDisconnect, Request
@@ -26,7 +27,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from guard import logs
+from guard import logs, tracing
 from guard.errors import StoreUnavailable
 from guard.store.control import ControlStore
 from guard.tenants import Tenants
@@ -98,7 +99,8 @@ def locale_for(request: Request) -> str:
 
 
 class SecurityHeaders:
-    """Adds the security headers to every answer and writes the request's one log line (route, status, time)."""
+    """Adds the security headers to every answer, gives the request its id (answered as ``x-request-id``, bound
+    to its log lines) and span, and writes its one log line (route, status, time; a refusal at warning)."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -109,20 +111,29 @@ class SecurityHeaders:
             return
         started = time.perf_counter()
         status = [500]
+        route = _route(scope.get("path", ""))
+        headers = tracing.carrier(scope.get("headers"))
+        with tracing.server_span(f"HTTP {scope.get('method')} {route}", headers,
+                                 **{"http.request.method": str(scope.get("method")), "http.route": route}) as span:
+            request_id = tracing.request_id(headers, span)
 
-        async def with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                status[0] = message["status"]
-                names = {name.lower() for name, _ in message.get("headers", [])}
-                message["headers"] = list(message.get("headers", [])) + [
-                    (name, value) for name, value in SECURITY_HEADERS if name not in names]
-            await send(message)
+            async def with_headers(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    status[0] = message["status"]
+                    names = {name.lower() for name, _ in message.get("headers", [])}
+                    message["headers"] = list(message.get("headers", [])) + [
+                        (name, value) for name, value in SECURITY_HEADERS if name not in names] + [
+                        (b"x-request-id", request_id.encode("ascii"))]
+                await send(message)
 
-        try:
-            await self.app(scope, receive, with_headers)
-        finally:
-            log.info("http", method=scope.get("method"), route=_route(scope.get("path", "")), status=status[0],
-                     ms=round((time.perf_counter() - started) * 1000, 2))
+            with structlog.contextvars.bound_contextvars(request_id=request_id):
+                try:
+                    await self.app(scope, receive, with_headers)
+                finally:
+                    span.set_attribute("http.response.status_code", status[0])
+                    (log.info if status[0] < 400 else log.warning)(
+                        "http", method=scope.get("method"), route=route, status=status[0],
+                        ms=round((time.perf_counter() - started) * 1000, 2))
 
 
 def plain(text: str, status: int) -> Response:

@@ -48,7 +48,9 @@ def test_serve_with_no_configuration_counts_across_a_restart(serve_factory, tmp_
     import urllib.request
 
     scraped = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
-    assert 'guard_decisions_total{decision="DEFER",reason="FREQUENCY_CAP",touch_class="marketing"} 1.0' in scraped
+    assert 'guard_decisions_total{decision="ALLOW",touch_class="marketing"} 4.0' in scraped  # each decision once
+    assert 'guard_decisions_total{decision="DEFER",touch_class="marketing"} 1.0' in scraped
+    assert 'guard_decision_reasons_total{decision="DEFER",reason="FREQUENCY_CAP",touch_class="marketing"} 1.0' in scraped
     assert 'guard_rpc_seconds_count{code="OK",method="CheckTouch"}' in scraped
     assert any(e.get("decision") == "DEFER" and "ms" in e for e in server.events("rpc"))
     assert server.stop() == 0
