@@ -79,12 +79,13 @@ def wait_serving(target: str, proc: subprocess.Popen[Any], timeout_s: float = 12
 class Redis:
     """A redis-server of the benchmark's own, configured as the embedded one is (append-only, everysec)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, replica_of: int = 0) -> None:
         self.port = free_port()
         directory.mkdir(parents=True, exist_ok=True)
+        follow = ["--replicaof", "127.0.0.1", str(replica_of)] if replica_of else []
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(directory),
-             "--appendonly", "yes", "--appendfsync", "everysec", "--save", ""],
+             "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", *follow],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port, self.proc)
         import redis
@@ -124,7 +125,7 @@ class Bench:
         return path
 
     def start_guard(self, redis: Redis, workers: int | None = None, repo_dir: str | None = None,
-                    ) -> tuple[str, subprocess.Popen[Any]]:
+                    env_extra: dict[str, str] | None = None) -> tuple[str, subprocess.Popen[Any]]:
         port = free_port()
         repo = Path(repo_dir or self.args.repo).resolve()
         data = self.work / f"data-{port}"
@@ -133,6 +134,7 @@ class Bench:
                "GUARD_DATA_DIR": str(data), "GUARD_HTTP_LISTEN": f"127.0.0.1:{free_port()}"}
         if workers is not None:
             env["GUARD_WORKERS"] = str(workers)
+        env.update(env_extra or {})
         log = (self.work / f"serve-{port}.log").open("w")
         proc = subprocess.Popen([sys.executable, "-m", "guard", "serve"], cwd=repo, env=env, stdout=log,
                                 stderr=subprocess.STDOUT)
@@ -368,8 +370,49 @@ class Bench:
         out["before_repo"] = str(Path(before_repo).resolve())
         self.record("versus_before", out)
 
+    def durability(self, redis: Redis) -> None:
+        """CheckTouch with GUARD_REDIS_DURABILITY local, replica and aof side by side, against one primary with one
+        replica the bench starts, in alternating rounds (medians): what acknowledged-means-durable costs."""
+        replica = Redis(self.work / "replica", replica_of=redis.port)
+        out: dict[str, Any] = {"redis_version": redis.client.info("server")["redis_version"]}
+        targets: dict[str, str] = {}
+        try:
+            for mode in ("local", "replica", "aof"):
+                try:
+                    targets[mode], _ = self.start_guard(redis, env_extra={"GUARD_REDIS_DURABILITY": mode})
+                except SystemExit:
+                    logs = sorted(self.work.glob("serve-*.log"), key=lambda p: p.stat().st_mtime)
+                    out[f"{mode}_unavailable"] = logs[-1].read_text().strip().splitlines()[-1][:300]
+            for flight in (1, 16):
+                rates: dict[str, list[float]] = {m: [] for m in targets}
+                p99: dict[str, list[float]] = {m: [] for m in targets}
+                order = list(targets)
+                for round_ in range(self.args.rounds):
+                    for mode in order[round_ % len(order):] + order[:round_ % len(order)]:  # who goes first rotates
+                        result = self.load(targets[mode], "spread", flight)
+                        rates[mode].append(result["per_s"])
+                        p99[mode].append(result["p99_ms"])
+                for mode in targets:
+                    out[f"{mode}_{flight}_per_s"] = statistics.median(rates[mode])
+                    out[f"{mode}_{flight}_p99_ms"] = statistics.median(p99[mode])
+                for mode in targets:
+                    if mode != "local":
+                        out[f"{mode}_over_local_{flight}"] = round(out[f"{mode}_{flight}_per_s"]
+                                                                   / out[f"local_{flight}_per_s"], 3)
+        finally:
+            replica.stop()
+        self.record("durability", out)
+
     def run(self) -> None:
         redis = Redis(self.work / "redis")
+        if self.args.durability:
+            try:
+                self.durability(redis)
+            finally:
+                for p in self.procs:
+                    self.stop(p)
+                redis.stop()
+            return
         if self.args.before:
             try:
                 self.versus(redis, self.args.before)
@@ -511,13 +554,15 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of --before (default 5)")
     parser.add_argument("--before", default="", help="another checkout: only measure CheckTouch of --repo against it, "
                                                      "side by side (for a change to the hot path)")
+    parser.add_argument("--durability", action="store_true", help="only CheckTouch with GUARD_REDIS_DURABILITY local, "
+                                                                      "replica and aof side by side (a replica started)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="guard-bench-") as tmp:
         bench = Bench(args, Path(tmp))
         bench.results["repo"] = str(Path(args.repo).resolve())
         bench.run()
-    if args.before:
-        print(json.dumps(bench.results["figures"]["versus_before"], indent=2))
+    if args.before or args.durability:
+        print(json.dumps(bench.results["figures"]["versus_before" if args.before else "durability"], indent=2))
     else:
         print(table(bench.results))
     args.json.write_text(json.dumps(bench.results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

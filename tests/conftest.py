@@ -124,13 +124,16 @@ class RedisCluster3:
     """Three masters made from redis-server processes with ``redis-cli --cluster create`` (``extra`` options for
     every node, ``create_auth`` the credentials redis-cli needs when they are behind an ACL)."""
 
-    def __init__(self, directory: Path, *, extra: list[str] | None = None, create_auth: list[str] | None = None) -> None:
+    def __init__(self, directory: Path, *, extra: list[str] | None = None, create_auth: list[str] | None = None,
+                 replicas: int = 0) -> None:
         self.create_auth = create_auth or []
+        self.replicas = replicas
         password = self.create_auth[self.create_auth.index("--pass") + 1] if "--pass" in self.create_auth else ""
         self.user = self.create_auth[self.create_auth.index("--user") + 1] if "--user" in self.create_auth else None
         self.nodes = [RedisProcess(directory / f"node{i}", port=_cluster_port(), password=password,
                                    extra=["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
-                                          "--cluster-node-timeout", "2000", *(extra or [])]) for i in range(3)]
+                                          "--cluster-node-timeout", "2000", *(extra or [])])
+                      for i in range(3 * (1 + replicas))]
 
     @property
     def url(self) -> str:
@@ -143,7 +146,8 @@ class RedisCluster3:
         for node in self.nodes:
             node.start()
         subprocess.run(["redis-cli", *self.create_auth, "--cluster", "create",
-                        *(f"127.0.0.1:{n.port}" for n in self.nodes), "--cluster-replicas", "0", "--cluster-yes"],
+                        *(f"127.0.0.1:{n.port}" for n in self.nodes), "--cluster-replicas", str(self.replicas),
+                        "--cluster-yes"],
                        check=True, capture_output=True, timeout=60)
         deadline = time.monotonic() + 30
         for node in self.nodes:
@@ -151,7 +155,26 @@ class RedisCluster3:
             while client.cluster("info").get("cluster_state") != "ok":
                 assert time.monotonic() < deadline, "the cluster did not come up"
                 time.sleep(0.1)
+            while self.replicas and client.info("replication")["role"] == "master" and not all(
+                    client.info("replication").get(f"slave{i}", {}).get("state") == "online"
+                    for i in range(self.replicas)):
+                assert time.monotonic() < deadline, "the replicas did not catch up"
+                time.sleep(0.1)
             client.close()
+
+    def masters(self) -> list[RedisProcess]:
+        """The nodes serving slots now (after a failover, a former replica among them)."""
+        out = []
+        for node in self.nodes:
+            if node.proc is None or node.proc.poll() is not None:
+                continue
+            client = self._client(node)
+            try:
+                if client.info("replication")["role"] == "master" and int(client.cluster("info")["cluster_slots_ok"]):
+                    out.append(node)
+            finally:
+                client.close()
+        return out
 
     def flush(self) -> None:
         """Empty every master (tests that start guard on the cluster begin from nothing: no keys, no users)."""

@@ -16,7 +16,7 @@ import redis as redis_lib
 
 from guard.v1 import guard_pb2 as pb
 from guard.v1 import guard_pb2_grpc as pb_grpc
-from tests.conftest import RedisProcess, SentinelGroup
+from tests.conftest import RedisCluster3, RedisProcess, SentinelGroup
 from tests.helpers import admin_key, aio_channel
 
 
@@ -72,3 +72,53 @@ async def test_guard_follows_the_primary_never_writes_to_the_demoted_one_and_los
         restarted.stop()
     finally:
         group.stop()
+
+
+async def test_a_cluster_primary_killed_under_checks_fails_over_and_keeps_every_recorded_touch(app_factory, tmp_path):
+    """3 primaries with a replica each: one primary SIGKILLed under a loop of checks. guard follows the slot map
+    to the promoted replica, every touch answered ``recorded`` (GUARD_REDIS_DURABILITY=replica) is there after,
+    and the old primary, restarted, is never written to by guard."""
+    cluster = RedisCluster3(tmp_path / "cluster", replicas=1)
+    cluster.start()
+    try:
+        app = await app_factory(redis_url=cluster.url, redis_durability="replica", redis_timeout=1.0)
+        recorded: list[str] = []
+        answers: list[tuple[float, bool]] = []
+        async with aio_channel(f"127.0.0.1:{app.port}", admin_key(app)) as channel:
+            stub = pb_grpc.EngagementGuardStub(channel)
+
+            async def check(i: int) -> None:
+                answer = await stub.CheckTouch(pb.CheckTouchRequest(
+                    user_id=f"u{i}", channel="push", category="promotion", touch_id=f"t{i}", campaign_id=f"c{i}"),
+                    timeout=10)
+                answers.append((time.monotonic(), answer.recorded))
+                if answer.recorded:
+                    recorded.append(f"u{i}")
+
+            for i in range(30):
+                await check(i)
+            assert len(recorded) == 30
+            victim = cluster.masters()[0]
+            victim.proc.send_signal(signal.SIGKILL)
+            victim.proc.wait()
+            killed = time.monotonic()
+            i = 30
+            while sum(1 for at, rec in answers if at > killed and rec) < 30 or len(cluster.masters()) < 3:
+                assert time.monotonic() < killed + 40, "the cluster never failed over, or guard never followed"
+                await check(i)
+                i += 1
+                await asyncio.sleep(0.02)
+            restarted = RedisProcess(victim.dir, port=victim.port, extra=victim.extra)  # rejoins from its nodes.conf
+            restarted.start()
+            for _ in range(40):
+                await check(i)
+                i += 1
+        stats = redis_lib.Redis(port=restarted.port, decode_responses=True).info("commandstats")
+        assert stats.get("cmdstat_evalsha", {}).get("calls", 0) == 0, stats.get("cmdstat_evalsha")  # never written to
+        reader = redis_lib.RedisCluster(host="127.0.0.1", port=cluster.masters()[0].port, decode_responses=True)
+        missing = [u for u in recorded if not reader.exists(f"guard:{{default:{u}}}:touch:t{u[1:]}")]
+        reader.close()
+        assert missing == [], f"{len(missing)} touches answered recorded are gone"
+        restarted.stop()
+    finally:
+        cluster.stop()
