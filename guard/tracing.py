@@ -11,11 +11,12 @@ answered back (gRPC trailing metadata, an HTTP response header), so a caller's c
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import secrets
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
 from opentelemetry import propagate, trace
@@ -26,6 +27,18 @@ from guard import logs
 log = logs.get("guard.tracing")
 
 tracer = trace.get_tracer("guard")
+_on = False
+_ID_PREFIX = secrets.token_hex(6)  # this process's; a counter after it keeps fresh ids unique and cheap
+_ids = itertools.count(1)
+
+
+def on() -> bool:
+    """Whether spans are recorded: a tracer provider was set (OTLP configured, or a test's in-memory one).
+    While it is not, no span is made at all: the hot path pays nothing for tracing that is off."""
+    global _on
+    if not _on:
+        _on = not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider)
+    return _on
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:/+=-]{1,128}$")
 _TRACEPARENT = re.compile(r"^[0-9a-f]{2}-([0-9a-f]{32})-[0-9a-f]{16}-[0-9a-f]{2}$")
 REQUEST_ID_HEADER = "x-request-id"
@@ -67,22 +80,25 @@ def request_id(headers: Mapping[str, str], span: Span | None = None) -> str:
         return parent.group(1)
     if span is not None and span.get_span_context().is_valid:
         return format(span.get_span_context().trace_id, "032x")
-    return secrets.token_hex(16)
+    return f"{_ID_PREFIX}{next(_ids):x}"
 
 
-@contextmanager
-def server_span(name: str, headers: Mapping[str, str], **attributes: Any) -> Iterator[Span]:
-    """A server span continuing the caller's trace (its ``traceparent``), if any."""
-    with tracer.start_as_current_span(name, context=propagate.extract(headers), kind=SpanKind.SERVER,
-                                      attributes=attributes) as span:
-        yield span
+_OFF = nullcontext(trace.INVALID_SPAN)  # what a span is while tracing is off: nothing made, nothing kept
 
 
-@contextmanager
-def client_span(name: str, **attributes: Any) -> Iterator[Span]:
+def server_span(name: str, headers: Mapping[str, str], attributes: Mapping[str, Any]) -> AbstractContextManager[Span]:
+    """A server span continuing the caller's trace (its ``traceparent``), if any; a no-op span when tracing is off."""
+    if not on():
+        return _OFF
+    return tracer.start_as_current_span(name, context=propagate.extract(headers), kind=SpanKind.SERVER,
+                                        attributes=attributes)
+
+
+def client_span(name: str, **attributes: Any) -> AbstractContextManager[Span]:
     """A span around a call guard makes (a store script, a scoring batch), under the current one."""
-    with tracer.start_as_current_span(name, kind=SpanKind.CLIENT, attributes=attributes) as span:
-        yield span
+    if not on():
+        return _OFF
+    return tracer.start_as_current_span(name, kind=SpanKind.CLIENT, attributes=attributes)
 
 
 def failed(span: Span, description: str) -> None:

@@ -94,6 +94,7 @@ def rpc(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
     writes its one log line. Nothing of the request is read before the key is checked."""
     name = method.__name__
     span_name = f"guard.v1/{name}"
+    span_attributes = {"rpc.system": "grpc", "rpc.method": name}
 
     @functools.wraps(method)
     async def wrapper(self: Authenticated, request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -101,39 +102,40 @@ def rpc(method: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         fields: dict[str, Any] = {}
         code = grpc.StatusCode.OK
         headers = tracing.carrier(context.invocation_metadata())
-        with tracing.server_span(span_name, headers, **{"rpc.system": "grpc", "rpc.method": name}) as span:
+        with tracing.server_span(span_name, headers, span_attributes) as span:
             request_id = tracing.request_id(headers, span)
             answer_back = ((tracing.REQUEST_ID_HEADER, request_id),)
             context.set_trailing_metadata(answer_back)
-            with structlog.contextvars.bound_contextvars(request_id=request_id):
-                try:
-                    grant = await self.auth.authorize(context.invocation_metadata(), context.peer, name)
-                    fields["tenant"], fields["key"] = grant.tenant, grant.key_id
-                    if isinstance(request, Undecodable):
-                        raise request.error()
-                    user = getattr(request, "user_id", None)
-                    if user:
-                        fields["user_id"] = user  # dropped by the log's privacy step, or hashed (GUARD_LOG_USER_IDS=hash)
-                    return await method(self, Caller(grant, self.tenants.get(grant.tenant)), request, context, fields)
-                except Exception as exc:
-                    status = status_for(exc)
-                    if status is not None:
-                        code = status
-                        fields["error"] = str(exc)
-                        tracing.failed(span, f"{status.name}: {exc}")
-                        await context.abort(status, str(exc), trailing_metadata=answer_back)
-                    code = grpc.StatusCode.INTERNAL
-                    log.exception("rpc_failed", method=name)
-                    tracing.failed(span, "internal error")
-                    await context.abort(code, "internal error; see the server log", trailing_metadata=answer_back)
-                finally:
-                    elapsed = time.perf_counter() - started
-                    metrics.RPC_LATENCY.labels(name, code.name).observe(elapsed)
-                    span.set_attribute("rpc.grpc.status_code", code.value[0])
-                    if "decision" in fields:
-                        span.set_attribute("guard.decision", fields["decision"])
-                    # A failed call is a warning (a caller to look at); an answered one is information.
-                    (log.info if code is grpc.StatusCode.OK else log.warning)(
-                        "rpc", method=name, code=code.name, ms=round(elapsed * 1000, 2), **fields)
+            bound = structlog.contextvars.bind_contextvars(request_id=request_id)  # on every line this call logs
+            try:
+                grant = await self.auth.authorize(context.invocation_metadata(), context.peer, name)
+                fields["tenant"], fields["key"] = grant.tenant, grant.key_id
+                if isinstance(request, Undecodable):
+                    raise request.error()
+                user = getattr(request, "user_id", None)
+                if user:
+                    fields["user_id"] = user  # dropped by the log's privacy step, or hashed (GUARD_LOG_USER_IDS=hash)
+                return await method(self, Caller(grant, self.tenants.get(grant.tenant)), request, context, fields)
+            except Exception as exc:
+                status = status_for(exc)
+                if status is not None:
+                    code = status
+                    fields["error"] = str(exc)
+                    tracing.failed(span, f"{status.name}: {exc}")
+                    await context.abort(status, str(exc), trailing_metadata=answer_back)
+                code = grpc.StatusCode.INTERNAL
+                log.exception("rpc_failed", method=name)
+                tracing.failed(span, "internal error")
+                await context.abort(code, "internal error; see the server log", trailing_metadata=answer_back)
+            finally:
+                elapsed = time.perf_counter() - started
+                metrics.RPC_LATENCY.labels(name, code.name).observe(elapsed)
+                span.set_attribute("rpc.grpc.status_code", code.value[0])
+                if "decision" in fields:
+                    span.set_attribute("guard.decision", fields["decision"])
+                # A failed call is a warning (a caller to look at); an answered one is information.
+                (log.info if code is grpc.StatusCode.OK else log.warning)(
+                    "rpc", method=name, code=code.name, ms=round(elapsed * 1000, 2), **fields)
+                structlog.contextvars.reset_contextvars(**bound)
 
     return wrapper

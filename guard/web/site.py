@@ -114,7 +114,7 @@ class SecurityHeaders:
         route = _route(scope.get("path", ""))
         headers = tracing.carrier(scope.get("headers"))
         with tracing.server_span(f"HTTP {scope.get('method')} {route}", headers,
-                                 **{"http.request.method": str(scope.get("method")), "http.route": route}) as span:
+                                 {"http.request.method": str(scope.get("method")), "http.route": route}) as span:
             request_id = tracing.request_id(headers, span)
 
             async def with_headers(message: Message) -> None:
