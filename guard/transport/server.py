@@ -22,6 +22,7 @@ from grpc_reflection.v1alpha import reflection as grpc_reflection
 
 from guard import logs, metrics
 from guard.errors import InvalidArgument
+from guard.feedback import MODEL_OUTAGE
 from guard.links import ONE_CLICK
 from guard.settings import Settings
 from guard.tenants import Tenants
@@ -39,6 +40,7 @@ SERVICE_NAME = pb.DESCRIPTOR.services_by_name["EngagementGuard"].full_name
 DESK_NAME = pb.DESCRIPTOR.services_by_name["RecoveryDesk"].full_name
 ADMIN_NAME = pb.DESCRIPTOR.services_by_name["Admin"].full_name
 REDIS_HEALTH_NAME = "guard.redis"
+MODEL_HEALTH_NAME = "guard.model"  # NOT_SERVING while scoring fails (replies are kept and scored when it works)
 
 def add_servicer(servicer: Any, service_name: str, server: grpc.aio.Server) -> None:
     """Register every method of a guard.v1 service, built from its descriptor (the generated adder, leniently)."""
@@ -371,7 +373,7 @@ class GuardServer:
         # Why the service should get no traffic ('' when it should): set by the app (the store's identity).
         self.readiness: Callable[[], str] | None = None
         self.problem = ""
-        self._last_health: tuple[bool, str] | None = None
+        self._last_health: tuple[bool, str, bool] | None = None
 
     async def start(self) -> None:
         await self.server.start()
@@ -388,18 +390,19 @@ class GuardServer:
             metrics.STORE_RTT.set(time.perf_counter() - started)
         problem = ("Redis does not answer (the fail modes answer meanwhile)" if not reachable else
                    self.readiness() if self.readiness is not None else "")
-        if (reachable, problem) == self._last_health:
+        if (reachable, problem, MODEL_OUTAGE.active) == self._last_health:
             return
         serving, not_serving = health_pb2.HealthCheckResponse.SERVING, health_pb2.HealthCheckResponse.NOT_SERVING
         await self.health.set(REDIS_HEALTH_NAME, serving if reachable else not_serving)
         for name in ("", SERVICE_NAME, DESK_NAME, ADMIN_NAME):
             await self.health.set(name, not_serving if problem else serving)
+        await self.health.set(MODEL_HEALTH_NAME, not_serving if MODEL_OUTAGE.active else serving)
         if problem:
             log.error("not_ready", reason=problem)
         elif self._last_health is not None:
             log.info("ready_again")
         self.problem = problem
-        self._last_health = (reachable, problem)
+        self._last_health = (reachable, problem, MODEL_OUTAGE.active)
 
     async def _watch_health(self, every_s: float = 1.0) -> None:
         while True:

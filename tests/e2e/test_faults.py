@@ -16,6 +16,7 @@ from collections import Counter
 import grpc
 import pytest
 import redis as redis_lib
+from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from guard.v1 import guard_pb2 as pb
 from guard.v1 import guard_pb2_grpc as pb_grpc
@@ -126,10 +127,19 @@ async def test_replies_recorded_while_the_model_fails_are_all_scored_held_and_ta
             pending = await stub.CheckTouch(pb.CheckTouchRequest(user_id="u0", channel="push", category="content",
                                                                  touch_id="m0"), timeout=20)
             assert pending.decision == pb.DEFER and list(pending.reasons) == [pb.SENTIMENT_PENDING]
+            health = health_pb2_grpc.HealthStub(channel)
+            model = health_pb2.HealthCheckRequest(service="guard.model")
+            deadline = time.monotonic() + 10
+            while (await health.Check(model, timeout=5)).status != health_pb2.HealthCheckResponse.NOT_SERVING:
+                assert time.monotonic() < deadline, "health never said the model fails"
+                await asyncio.sleep(0.2)
             flaky.broken = False
             deadline = time.monotonic() + 30
             while await app.feedback.store.pending(100):
                 assert time.monotonic() < deadline, "the sweep did not catch up"
+                await asyncio.sleep(0.2)
+            while (await health.Check(model, timeout=5)).status != health_pb2.HealthCheckResponse.SERVING:
+                assert time.monotonic() < deadline, "health never said the model is back"
                 await asyncio.sleep(0.2)
             tasks = (await desk.ListRecoveryTasks(pb.ListRecoveryTasksRequest(page_size=100), timeout=20)).tasks
             assert sorted(t.user_id for t in tasks) == [f"u{u}" for u in range(10)]
