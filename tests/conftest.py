@@ -51,6 +51,9 @@ class RedisProcess:
                  binary: str = "redis-server") -> None:
         self.dir = directory
         self.binary = binary
+        self.chosen = port is None  # the port was picked here, so another may be picked if it was taken
+        self.retried = False
+        self.started = False  # a restart keeps its port (clients were told it)
         self.port = port or free_port()
         self.extra = extra or []
         self.pki = pki
@@ -95,9 +98,15 @@ class RedisProcess:
              "--dir", str(self.dir), *self.extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 10
         while not self.answers():
+            if self.proc.poll() is not None and self.chosen and not self.started and not self.retried:
+                self.retried = True  # its port was taken meanwhile (another test worker): once more on another
+                self.port = free_port()
+                self.start()
+                return
             assert self.proc.poll() is None, "redis-server exited"
             assert time.monotonic() < deadline, "redis-server did not start"
             time.sleep(0.05)
+        self.started = True
 
     def stop(self) -> None:
         if self.proc is not None:

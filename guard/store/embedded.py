@@ -41,6 +41,19 @@ class EmbeddedRedisError(RuntimeError):
     pass
 
 
+class _PortTaken(Exception):
+    """redis-server could not bind the port it was given: someone took it after it was found free."""
+
+
+def _tail(path: Path, size: int = 2000) -> str:
+    try:
+        with path.open("rb") as handle:
+            handle.seek(max(0, path.stat().st_size - size))
+            return handle.read().decode("utf-8", "replace")
+    except OSError:
+        return ""
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
@@ -88,7 +101,18 @@ class EmbeddedRedis:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self._take_lock()
         self._stop_leftover()
-        self.port = self.port or free_port()
+        chosen = not self.port
+        for _ in range(3 if chosen else 1):  # a port found free can be taken by another before redis-server binds it
+            if chosen:
+                self.port = free_port()
+            try:
+                self._start_on_port(binary, timeout_s)
+                return
+            except _PortTaken:
+                continue
+        raise EmbeddedRedisError(f"redis-server could not bind port {self.port}; see {self.data_dir / 'redis.log'}")
+
+    def _start_on_port(self, binary: str, timeout_s: float) -> None:
         cmd = [binary, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
                "--appendonly", "yes", "--appendfsync", self.appendfsync, "--save", "", "--daemonize", "no",
                "--logfile", str(self.data_dir / "redis.log")]
@@ -98,6 +122,8 @@ class EmbeddedRedis:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
+                if "Address already in use" in _tail(self.data_dir / "redis.log"):
+                    raise _PortTaken()
                 raise EmbeddedRedisError(f"redis-server exited with {self.process.returncode}; "
                                          f"see {self.data_dir / 'redis.log'}")
             if _ping(self.port):

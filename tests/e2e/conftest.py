@@ -18,11 +18,16 @@ from guard.store.embedded import free_port
 
 
 class ServeProcess:
+    """``guard serve`` as a subprocess. Its ports are the ones it binds on its first start (port 0: the kernel's
+    choice, read back from its log), kept across restarts, so parallel test workers never race for a port;
+    ``--workers N`` needs a port known before (its workers share it), so it gets one that was free."""
+
     def __init__(self, data_dir: Path, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
-        self.port = free_port()
-        self.http_port = free_port()
         self.env = {**os.environ, "GUARD_LOG_FORMAT": "json", **(env or {})}
+        workers = int(self.env.get("GUARD_WORKERS", "1") or 1) > 1
+        self.port = free_port() if workers else 0
+        self.http_port = free_port() if workers else 0
         self.proc: subprocess.Popen[str] | None = None
         self.log = data_dir / "serve.log"
         self.credentials: grpc.ChannelCredentials | None = None  # set: the server speaks TLS
@@ -31,16 +36,35 @@ class ServeProcess:
     def target(self) -> str:
         return f"127.0.0.1:{self.port}"
 
+    def _bound(self, since: int, deadline: float) -> None:
+        """Read the ports this start bound from its log (they are logged before it reports healthy)."""
+        import json
+
+        while not (self.port and self.http_port):
+            assert self.proc is not None and self.proc.poll() is None, self.log.read_text()
+            assert time.monotonic() < deadline, "guard serve never said where it listens"
+            for line in self.log.read_text()[since:].splitlines():
+                if not line.startswith("{"):
+                    continue
+                event = json.loads(line)
+                if event.get("event") == "serving" and not self.port:
+                    self.port = int(event["port"])
+                elif event.get("event") == "http_listening" and not self.http_port:
+                    self.http_port = int(event["port"])
+            time.sleep(0.05)
+
     def start(self, timeout_s: float = 60, ready_on: str = "") -> None:
         """Start, and wait until health says ``ready_on`` (``""``: the whole service; ``guard.redis``: Redis
         answers, for a server that is up but not ready) is SERVING."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        since = self.log.stat().st_size if self.log.exists() else 0
         handle = self.log.open("a")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "guard", "serve", "--listen", self.target, "--data-dir", str(self.data_dir),
              "--http-listen", f"127.0.0.1:{self.http_port}"],
             env=self.env, stdout=handle, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + timeout_s
+        self._bound(since, deadline)
         opened = (grpc.secure_channel(self.target, self.credentials) if self.credentials is not None
                   else grpc.insecure_channel(self.target))
         with opened as channel:
