@@ -68,19 +68,22 @@ class _GatheringWriter:
     def __init__(self, file: TextIO) -> None:
         self.file = file
         self.lines: list[str] = []
-        self.lock = threading.Lock()
+        self.lock = threading.Lock()  # held to append a line and to take the gathered ones: none is lost between
+        self.writing = threading.Lock()  # one flush writes at a time, so lines keep their order
         self.wake = threading.Event()
         threading.Thread(target=self._run, name="guard-log-writer", daemon=True).start()
         atexit.register(self.flush)
 
     def msg(self, message: str) -> None:
-        self.lines.append(message)
+        with self.lock:
+            self.lines.append(message)
         if '"level":"info"' not in message and '"level":"debug"' not in message:
             self.flush()  # warnings and errors are written at once
 
     def flush(self) -> None:
-        with self.lock:
-            lines, self.lines = self.lines, []
+        with self.writing:
+            with self.lock:  # only the swap is under the callers' lock: a slow disk never holds a call up
+                lines, self.lines = self.lines, []
             if lines:
                 self.file.write("\n".join(lines) + "\n")
                 self.file.flush()

@@ -213,7 +213,8 @@ class GuardService:
         now = self.now()
         rules = [r.check_for("", "", "") for r in self.policy.rules if r.per == "user" and TouchClass.MARKETING in r.classes]
         counted = [*rules, decide.user_rule(prefs)]
-        counts = await self.store.cap_counts(keys, counted, now)
+        recorded = await self.store.cap_events(keys, counted, now)
+        counts = [decide.window_usage(e, now, r.window_ms) for r, e in zip(counted, recorded, strict=True)]  # as CheckTouch
         caps = [
             CapUsage(r.rule_id, r.limit, n, r.window_ms, r.shadow, n >= r.limit > 0) for r, n in zip(counted, counts, strict=True)
         ]

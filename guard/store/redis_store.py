@@ -242,9 +242,12 @@ class RedisStore:
                                        row.get("campaign", ""), row.get("class", ""), int(float(row.get("at", 0)))))
         return out
 
-    async def cap_counts(self, keys: UserKeys, rules: Sequence[RuleCheck], now_ms: int) -> list[int]:
-        counts = await self.conn.pipeline([("ZCOUNT", keys.cap(r), f"({now_ms - r.window_ms}", now_ms) for r in rules])
-        return [int(n) for n in counts]
+    async def cap_events(self, keys: UserKeys, rules: Sequence[RuleCheck], now_ms: int) -> list[list[int]]:
+        """Each rule's recorded touches that a window holding ``now`` can count: from ``now - window`` on, the
+        ones scheduled ahead included (what the check script reads, for the same window arithmetic)."""
+        rows = await self.conn.pipeline([("ZRANGEBYSCORE", keys.cap(r), f"({now_ms - r.window_ms}", "+inf", "WITHSCORES")
+                                         for r in rules])
+        return [[int(float(score)) for score in row[1::2]] for row in rows]
 
     # -- preferences and the consent ledger ----------------------------------------------
 

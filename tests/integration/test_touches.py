@@ -134,3 +134,22 @@ async def test_store_unreachable_follows_the_fail_modes():
     assert tx.verdict is Verdict.ALLOW and tx.reasons == (Reason.STORE_UNAVAILABLE,) and not tx.recorded
     assert metrics.STORE_ERRORS._value.get() == errors_before + 2  # counted once each, at the store boundary
     await dead.close()
+
+
+async def test_user_state_counts_cap_usage_as_check_touch_does_with_touches_scheduled_ahead(store):
+    """GetUserState's caps once counted only the trailing window up to now, so two touches scheduled for the
+    coming days read as 1 of 3 used while CheckTouch (which counts every window holding the touch) refused a
+    third. Both now use the same window arithmetic (``decide.window_usage``)."""
+    svc, _ = service(store)
+    await svc.preferences.update_preferences("u1", PreferencesPatch(paths=["quiet_hours"],
+                                                                    quiet_hours=("UTC", "00:00", "00:00")),
+                                             source="test", actor="test", expected_version=None)
+    assert (await svc.check(touch(touch_id="now", campaign="a"))).recorded
+    for day, campaign in ((2, "b"), (4, "c")):  # scheduled ahead (send_at), within the same week
+        assert (await svc.check(touch(touch_id=f"d{day}", campaign=campaign, at_ms=NOON + day * DAY_MS))).recorded
+    refused = await svc.check(touch(touch_id="more", campaign="d", dry_run=True))
+    weekly = next(c for c in refused.caps if c.rule_id == "marketing_weekly")
+    state = await svc.user_state("u1")
+    shown = next(c for c in state.caps if c.rule_id == "marketing_weekly")
+    assert refused.verdict is Verdict.DEFER and weekly.used == 3
+    assert (shown.used, shown.exceeded) == (weekly.used, True)
