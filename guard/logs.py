@@ -65,8 +65,8 @@ def _orjson(event: MutableMapping[str, Any], **_: Any) -> str:
 class _GatheringWriter:
     """Lines gathered in memory and written by one thread, so a call pays no system call for its log line."""
 
-    def __init__(self, file: TextIO) -> None:
-        self.file = file
+    def __init__(self, file: TextIO | None = None) -> None:
+        self._file = file  # None: whatever sys.stderr is when a line is written (a test runner swaps it)
         self.lines: list[str] = []
         self.lock = threading.Lock()  # held to append a line and to take the gathered ones: none is lost between
         self.writing = threading.Lock()  # one flush writes at a time, so lines keep their order
@@ -87,6 +87,10 @@ class _GatheringWriter:
             if lines:
                 self.file.write("\n".join(lines) + "\n")
                 self.file.flush()
+
+    @property
+    def file(self) -> TextIO:
+        return self._file if self._file is not None else sys.stderr
 
     def _run(self) -> None:
         while not self.wake.wait(FLUSH_SECONDS):
@@ -114,8 +118,8 @@ def configure(level: str = "info", json: bool | None = None, user_id_key: bytes 
         structlog.processors.JSONRenderer(serializer=_orjson) if json else structlog.dev.ConsoleRenderer()
     )
     if json:
-        if _writer is None or _writer.file is not sys.stderr:
-            _writer = _GatheringWriter(sys.stderr)
+        if _writer is None:
+            _writer = _GatheringWriter()
         writer = _writer
         factory: Any = lambda *_: writer  # noqa: E731 - structlog calls the factory with the logger's name
     else:

@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
 import grpc
@@ -118,15 +118,17 @@ class ServeProcess:
         self.proc = None
         return code
 
-    def events(self, name: str | None = None, timeout_s: float = 3.0) -> list[dict[str, object]]:
-        """The server's JSON log lines (of one event, if named); waits for lines still gathering."""
+    def events(self, name: str | None = None, timeout_s: float = 3.0,
+               where: Callable[[dict[str, object]], bool] | None = None) -> list[dict[str, object]]:
+        """The server's JSON log lines (of one event, if named); waits up to ``timeout_s`` for lines still
+        gathering, until one matching ``where`` (any, when not given) has been written."""
         import json
 
         deadline = time.monotonic() + timeout_s
         while True:
             found = [json.loads(line) for line in self.log.read_text().splitlines() if line.startswith("{")]
             found = [e for e in found if name is None or e.get("event") == name]
-            if found or time.monotonic() > deadline:
+            if any(where is None or where(e) for e in found) or time.monotonic() > deadline:
                 return found
             time.sleep(0.1)
 

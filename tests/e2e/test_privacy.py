@@ -102,4 +102,5 @@ def test_export_holds_everything_the_users_calls_stored_and_erasure_leaves_only_
         expected = hash_user(USER)
     finally:
         logs._user_id_key = None
-    assert {e.get("user") for e in server.events("rpc") if e.get("method") == "RecordReply"} == {expected}
+    assert {e.get("user") for e in server.events("rpc", where=lambda e: e.get("method") == "RecordReply")
+            if e.get("method") == "RecordReply"} == {expected}
