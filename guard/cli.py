@@ -383,6 +383,11 @@ def _table(rows: list[list[str]]) -> str:
                    .rstrip() + "\n" for r in rows)
 
 
+def _index(health: dict[str, Any]) -> str:
+    """The fatigue index as people read it: none below the policy's minimum of touches."""
+    return "too few touches" if health.get("too_few_touches") else str(health["fatigue_index"])
+
+
 def health_tables(experience: dict[str, Any], ranked: list[dict[str, Any]], strategies: bool) -> str:
     """``guard health``: the tenant's experience health, then each campaign (or strategy), most fatigued first."""
     def pct(x: Any) -> str:
@@ -394,7 +399,7 @@ def health_tables(experience: dict[str, Any], ranked: list[dict[str, Any]], stra
         [str(f["touches"]), str(f["replies"]), f"{f['negative_replies']} ({pct(r['negative_reply_rate'])})",
          f"{int(f['opt_outs']) + int(f['list_unsubscribes'])} ({pct(r['opt_out_rate'])})",
          f"{f['spam_complaints']} ({pct(r['complaint_rate'])})", f"{f['ignored']} / {f['judged']} "
-         f"({pct(r['ignore_rate'])})", str(experience["fatigue_index"])]]), "\n", _table([
+         f"({pct(r['ignore_rate'])})", _index(experience)]]), "\n", _table([
         ["tasks opened", "resolved", "within SLA", "recovered"],
         [str(f["tasks_opened"]), str(f["tasks_resolved"]), pct(experience["resolved_in_sla_share"]),
          pct(experience["recovered_share"])]])]
@@ -406,8 +411,9 @@ def health_tables(experience: dict[str, Any], ranked: list[dict[str, Any]], stra
                      f"{g['negative_replies']} ({pct(q['negative_reply_rate'])})",
                      f"{int(g['opt_outs']) + int(g['list_unsubscribes'])} ({pct(q['opt_out_rate'])})",
                      f"{g['spam_complaints']} ({pct(q['complaint_rate'])})", f"{g['ignored']}/{g['judged']}",
-                     str(item["fatigue_index"]), f"{float(item['trend']):+.1f}"])
-    out += ["\n", f"{kind.capitalize()}s by fatigue index, last {experience['window']}\n",
+                     _index(item), f"{float(item['trend']):+.1f}"])
+    plural = "Strategies" if strategies else "Campaigns"
+    out += ["\n", f"{plural} by fatigue index (surest first), last {experience['window']}\n",
             _table(rows) if len(rows) > 1 else f"(no {kind} has figures in the window)\n"]
     return "".join(out)
 

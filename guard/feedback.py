@@ -21,7 +21,7 @@ from guard.errors import InvalidArgument, NotFound, PreconditionFailed
 from guard.policy import Policy
 from guard.preferences import PreferenceService, PreferencesPatch
 from guard.service import GuardService
-from guard.store.counters import CampaignCounters
+from guard.store.counters import KEEP_S, CampaignCounters
 from guard.store.keys import UserKeys
 from guard.store.redis_store import FeedbackStore, FirstInteraction, ScoreApplied
 from guard.validate import check_id, check_page_size, check_text, shown
@@ -31,6 +31,7 @@ MODEL_OUTAGE = logs.Condition(log, "sentiment_unavailable")  # once when scoring
 
 OUTCOMES = ("RECOVERED", "NO_ACTION", "ESCALATED")
 PRIORITY_RANK = {"P1": 1, "P2": 2, "P3": 3}
+FIGURES_KEPT_MS = KEEP_S * 1000  # as long as the hourly figures: a user counts once in them
 STATUSES = ("OPEN", "CLAIMED", "RESOLVED")
 # A page of tasks stops growing past this many bytes of reply text (a client's 4 MB default stays far off).
 MAX_PAGE_BYTES = 1 << 20
@@ -261,7 +262,10 @@ class FeedbackService:
                 task_id = await self._file(keys, applied.task_id, applied.negative, item, now, new=applied.task_is_new)
                 applied = replace(applied, task_id=task_id)
             out[item.reply_id] = applied
-            if applied.fresh and applied.action == "hold" and known_scores is None:  # complaints count apart
+            # Complaints count apart; and a rate counts people: a user's second angry reply to a campaign is not
+            # another user.
+            if (applied.fresh and applied.action == "hold" and known_scores is None
+                    and await self.store.first_time(keys, "negative_replies", item.campaign_id, FIGURES_KEPT_MS)):
                 self._count(item.campaign_id, "negative_replies", item.at_ms, item.strategy_id)
         return out
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from guard.domain import clock
 from guard.domain.clock import Clock
-from guard.domain.fatigue import Figures, index, rates
+from guard.domain.fatigue import Figures, cautious_index, index, rates
 from guard.errors import InvalidArgument
 from guard.policy import Policy
 from guard.store.counters import HOUR_MS, CampaignCounters
@@ -30,6 +30,8 @@ class Health:
     rates: dict[str, float]
     fatigue_index: float
     previous_index: float
+    enough: bool = True  # touches in the window reach the policy's fatigue.min_touches: the index means something
+    ranking_index: float = 0.0  # the index over each rate's lower confidence bound: what the ranking orders by
 
     @property
     def trend(self) -> float:
@@ -89,7 +91,8 @@ class HealthService:
 
         current, previous = _figures(rows, len(rows) - 1, hours, shift), _figures(rows, len(rows) - 1 - hours, hours, shift)
         levels = self.policy.fatigue.components
-        return Health(scope, name, window, current, rates(current), index(current, levels), index(previous, levels))
+        return Health(scope, name, window, current, rates(current), index(current, levels), index(previous, levels),
+                      current.touches >= self.policy.fatigue.min_touches, cautious_index(current, levels))
 
     async def campaign(self, campaign_id: str, strategy_id: str, window: str) -> Health:
         if bool(campaign_id) == bool(strategy_id):
@@ -101,7 +104,9 @@ class HealthService:
         return await self.health("strategy", strategy_id, window)
 
     async def ranked(self, strategies: bool, window: str, page_size: int, page_token: str) -> tuple[list[Health], str]:
-        """Everything with figures in the window, most fatigued first (then by name), paged by offset."""
+        """Everything with figures in the window, the surely most fatigued first: those with enough touches
+        (fatigue.min_touches) before those without, each by the index over its rates' lower confidence bounds
+        (so one unlucky touch never tops the list, and more evidence ranks above less), then by name; paged."""
         window, hours = self.window_hours(window)
         check_page_size(page_size)
         if page_token and not (page_token.isascii() and page_token.isdigit() and len(page_token) <= 9):
@@ -110,7 +115,7 @@ class HealthService:
         scope = "strategy" if strategies else "campaign"
         names = await self.counters.active(self.tenant, SCOPES[scope], self.now() - hours * HOUR_MS)
         every = [await self.health(scope, n, window) for n in names]
-        every.sort(key=lambda h: (-h.fatigue_index, h.name))
+        every.sort(key=lambda h: (not h.enough, -h.ranking_index, h.name))
         page = every[offset:offset + size]
         return page, str(offset + size) if offset + size < len(every) else ""
 

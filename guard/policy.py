@@ -17,7 +17,7 @@ from typing import Any
 import yaml
 
 from guard.domain import clock
-from guard.domain.fatigue import DEFAULT_COMPONENTS, RATES, Component
+from guard.domain.fatigue import DEFAULT_COMPONENTS, MIN_TOUCHES, RATES, Component
 from guard.domain.types import Check, EngagementPolicy, QuietHours, RuleCheck, Tier, TierRule, Touch, TouchClass
 
 _DURATION = re.compile(r"^([0-9]+)(ms|s|m|h|d|w)$")
@@ -120,6 +120,7 @@ class BrakeRule:
 class FatiguePolicy:
     components: Mapping[str, Component]
     brakes: tuple[BrakeRule, ...] = ()
+    min_touches: int = MIN_TOUCHES  # fewer touches in a window: "too few touches", not an index
 
 
 @dataclass(frozen=True)
@@ -469,7 +470,7 @@ def _fatigue(r: _Reader, raw: Any) -> FatiguePolicy:
     if raw is None:
         return FatiguePolicy(DEFAULT_COMPONENTS)
     cfg = r.mapping(raw, "fatigue")
-    r.only(cfg, "fatigue", {"index", "brake"})
+    r.only(cfg, "fatigue", {"index", "brake", "min_touches"})
     components = dict(DEFAULT_COMPONENTS)
     levels = r.mapping(cfg.get("index") or {}, "fatigue.index")
     r.only(levels, "fatigue.index", set(RATES))
@@ -507,7 +508,10 @@ def _fatigue(r: _Reader, raw: Any) -> FatiguePolicy:
         brakes.append(BrakeRule(r.ident(b.get("id"), path + ".id"), scope, window, minimum, thresholds,
                                 parse_duration(release, r.where(path + ".release_after")) if release else 0,
                                 r.boolean(b.get("shadow", False), path + ".shadow")))
-    return FatiguePolicy(components, tuple(brakes))
+    evidence = cfg.get("min_touches", MIN_TOUCHES)
+    if not isinstance(evidence, int) or isinstance(evidence, bool) or evidence < 1:
+        raise PolicyError(f"{r.where('fatigue.min_touches')}: a whole number ≥ 1 is expected")
+    return FatiguePolicy(components, tuple(brakes), evidence)
 
 
 def _retention(r: _Reader, section: dict[str, Any], name: str, default: str) -> int:

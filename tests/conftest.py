@@ -14,6 +14,10 @@ import pytest
 from guard.store.embedded import _ping, free_port
 
 REPO = Path(__file__).resolve().parents[1]
+# Redis calls of the tests' stores and in-process apps wait this long (guard's default is 1 s): a test
+# worker sharing two cores with others must not read a slow moment as an outage. Tests about timeouts set
+# their own.
+STORE_TIMEOUT_S = 5.0
 
 
 def _openssl(*args: str) -> None:
@@ -293,7 +297,7 @@ async def store(request: pytest.FixtureRequest) -> AsyncIterator[object]:
     from guard.store.redis_store import RedisStore
 
     server = request.getfixturevalue("redis_server" if request.param == "redis" else "redis_cluster")
-    s = RedisStore.from_url(server.url)
+    s = RedisStore.from_url(server.url, timeout_s=STORE_TIMEOUT_S)
     await s.client.flushdb()
     yield s
     await s.close()

@@ -1,7 +1,8 @@
 """The strategy fatigue index: how hard a campaign or strategy is wearing its users out. Pure, no I/O.
 
 Four negative rates, each per touch sent: users who ignored the touch, who answered it negatively,
-who opted out because of it, who reported it as spam. Each rate becomes a score from 0 (at or
+who opted out because of it, who reported it as spam. A rate counts people, not messages: a user who
+answers three times negatively counts once, so no rate passes 100%. Each rate becomes a score from 0 (at or
 below the level a healthy programme lives with) to 1 (at or above the level where harm is done),
 and the index is their weighted mean times 100. The default levels and weights, and why they are
 what they are, are in README ("Fatigue index"); a policy may set its own (``fatigue.index``).
@@ -9,6 +10,7 @@ what they are, are in README ("Fatigue index"); a policy may set its own (``fati
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -68,22 +70,54 @@ class Figures:
         return cls(**{k: int(v) for k, v in counts.items() if k in names})
 
 
-def rates(f: Figures) -> dict[str, float]:
-    def per(n: int, d: int) -> float:
-        return n / d if d else 0.0
+MIN_TOUCHES = 50  # below this many touches in a window, a campaign shows "too few touches", not an index
+Z = 1.96  # the confidence of the cautious rates the ranking uses (95%, two-sided)
 
+
+def lower_bound(n: int, d: int, z: float = Z) -> float:
+    """The Wilson score interval's lower end for ``n`` of ``d``: a rate we are fairly sure is at least this.
+
+    One complaint on one touch is a rate of 100% but a lower bound near 20%; a hundred on ten thousand,
+    1% with a lower bound of 0.8%. Ranking by it keeps one unlucky touch from topping the list."""
+    if d <= 0:
+        return 0.0
+    p = min(1.0, n / d)
+    centre = p + z * z / (2 * d)
+    margin = z * math.sqrt((p * (1 - p) + z * z / (4 * d)) / d)
+    return max(0.0, (centre - margin) / (1 + z * z / d))
+
+
+def counts(f: Figures) -> dict[str, tuple[int, int]]:
+    """Each rate as (people it befell, people it could have): what the rates and their bounds are made of."""
     return {
-        "complaint_rate": per(f.spam_complaints, f.touches),
-        "opt_out_rate": per(f.opt_outs + f.list_unsubscribes, f.touches),
-        "negative_reply_rate": per(f.negative_replies, f.touches),
-        "ignore_rate": per(f.ignored, f.judged),
+        "complaint_rate": (f.spam_complaints, f.touches),
+        "opt_out_rate": (f.opt_outs + f.list_unsubscribes, f.touches),
+        "negative_reply_rate": (f.negative_replies, f.touches),
+        "ignore_rate": (f.ignored, f.judged),
     }
 
 
-def index(f: Figures, components: Mapping[str, Component] = DEFAULT_COMPONENTS) -> float:
-    """0 (no sign of fatigue) to 100 (every signal at its harmful level), one decimal."""
-    r = rates(f)
+def rates(f: Figures) -> dict[str, float]:
+    """Each rate, at most 1 (a harm counted on a touch the window does not hold cannot make it more)."""
+    return {name: min(1.0, n / d) if d else 0.0 for name, (n, d) in counts(f).items()}
+
+
+def cautious_rates(f: Figures) -> dict[str, float]:
+    return {name: lower_bound(n, d) for name, (n, d) in counts(f).items()}
+
+
+def _weighted(r: Mapping[str, float], components: Mapping[str, Component]) -> float:
     total = sum(c.weight for c in components.values())
     if not total:
         return 0.0
     return round(100 * sum(c.weight * c.score(r[name]) for name, c in components.items()) / total, 1)
+
+
+def index(f: Figures, components: Mapping[str, Component] = DEFAULT_COMPONENTS) -> float:
+    """0 (no sign of fatigue) to 100 (every signal at its harmful level), one decimal."""
+    return _weighted(rates(f), components)
+
+
+def cautious_index(f: Figures, components: Mapping[str, Component] = DEFAULT_COMPONENTS) -> float:
+    """The index over each rate's lower bound: what campaigns are ranked by (sure fatigue first)."""
+    return _weighted(cautious_rates(f), components)

@@ -80,6 +80,10 @@ class UserKeys:
     def reply(self, reply_id: str) -> str:
         return self._k(f"reply:{reply_id}")
 
+    def harmed(self, figure: str, campaign_id: str) -> str:
+        """That this user already counted once in a campaign's ``figure`` (a negative reply): rates count people."""
+        return self._k(f"harmed:{figure}:{campaign_id}")
+
 
 @dataclass(frozen=True)
 class TenantKeys:

@@ -429,6 +429,10 @@ class FeedbackStore:
         """Take a reply off the sweep's queue (scored, or gone)."""
         await self.conn.execute("ZREM", self.tenant.pending_replies, f"{keys.user_id} {reply_id}")
 
+    async def first_time(self, keys: UserKeys, figure: str, campaign_id: str, keep_ms: int) -> bool:
+        """Whether this is the first time the user counts in the campaign's ``figure`` (remembered ``keep_ms``)."""
+        return bool(await self.conn.execute("SET", keys.harmed(figure, campaign_id), "1", "NX", "PX", keep_ms))
+
     async def pending_count(self) -> int:
         return int(await self.conn.execute("ZCARD", self.tenant.pending_replies) or 0)
 

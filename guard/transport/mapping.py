@@ -196,7 +196,8 @@ def campaign_health_to_pb(h: Health, brakes: Mapping[str, Brake]) -> pb.Campaign
     msg = pb.CampaignHealth(campaign_id=h.name if h.scope == "campaign" else "",
                             strategy_id=h.name if h.scope == "strategy" else "", window=h.window,
                             figures=_figures_to_pb(h.figures), rates=pb.HealthRates(**h.rates),
-                            fatigue_index=h.fatigue_index, previous_fatigue_index=h.previous_index, trend=h.trend)
+                            fatigue_index=h.fatigue_index, previous_fatigue_index=h.previous_index, trend=h.trend,
+                            too_few_touches=not h.enough, ranking_index=h.ranking_index)
     brake = brakes.get(field_of(h.scope, h.name))
     if brake is not None:
         msg.brake.CopyFrom(pb.Brake(rule=brake.rule, braked_at=ms_to_ts(brake.at_ms), shadow=brake.shadow,
@@ -209,6 +210,6 @@ def campaign_health_to_pb(h: Health, brakes: Mapping[str, Brake]) -> pb.Campaign
 def experience_to_pb(h: Health) -> pb.ExperienceHealth:
     f = h.figures
     return pb.ExperienceHealth(window=h.window, figures=_figures_to_pb(f), rates=pb.HealthRates(**h.rates),
-                               fatigue_index=h.fatigue_index,
+                               fatigue_index=h.fatigue_index, too_few_touches=not h.enough,
                                resolved_in_sla_share=f.tasks_resolved_in_sla / f.tasks_resolved if f.tasks_resolved else 0,
                                recovered_share=f.tasks_recovered / f.tasks_resolved if f.tasks_resolved else 0)

@@ -772,7 +772,7 @@ class HealthRates(_message.Message):
     def __init__(self, complaint_rate: _Optional[float] = ..., opt_out_rate: _Optional[float] = ..., negative_reply_rate: _Optional[float] = ..., ignore_rate: _Optional[float] = ...) -> None: ...
 
 class CampaignHealth(_message.Message):
-    __slots__ = ("campaign_id", "strategy_id", "window", "figures", "rates", "fatigue_index", "previous_fatigue_index", "trend", "brake")
+    __slots__ = ("campaign_id", "strategy_id", "window", "figures", "rates", "fatigue_index", "previous_fatigue_index", "trend", "brake", "too_few_touches", "ranking_index")
     CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_ID_FIELD_NUMBER: _ClassVar[int]
     WINDOW_FIELD_NUMBER: _ClassVar[int]
@@ -782,6 +782,8 @@ class CampaignHealth(_message.Message):
     PREVIOUS_FATIGUE_INDEX_FIELD_NUMBER: _ClassVar[int]
     TREND_FIELD_NUMBER: _ClassVar[int]
     BRAKE_FIELD_NUMBER: _ClassVar[int]
+    TOO_FEW_TOUCHES_FIELD_NUMBER: _ClassVar[int]
+    RANKING_INDEX_FIELD_NUMBER: _ClassVar[int]
     campaign_id: str
     strategy_id: str
     window: str
@@ -791,7 +793,9 @@ class CampaignHealth(_message.Message):
     previous_fatigue_index: float
     trend: float
     brake: Brake
-    def __init__(self, campaign_id: _Optional[str] = ..., strategy_id: _Optional[str] = ..., window: _Optional[str] = ..., figures: _Optional[_Union[HealthFigures, _Mapping]] = ..., rates: _Optional[_Union[HealthRates, _Mapping]] = ..., fatigue_index: _Optional[float] = ..., previous_fatigue_index: _Optional[float] = ..., trend: _Optional[float] = ..., brake: _Optional[_Union[Brake, _Mapping]] = ...) -> None: ...
+    too_few_touches: bool
+    ranking_index: float
+    def __init__(self, campaign_id: _Optional[str] = ..., strategy_id: _Optional[str] = ..., window: _Optional[str] = ..., figures: _Optional[_Union[HealthFigures, _Mapping]] = ..., rates: _Optional[_Union[HealthRates, _Mapping]] = ..., fatigue_index: _Optional[float] = ..., previous_fatigue_index: _Optional[float] = ..., trend: _Optional[float] = ..., brake: _Optional[_Union[Brake, _Mapping]] = ..., too_few_touches: _Optional[bool] = ..., ranking_index: _Optional[float] = ...) -> None: ...
 
 class Brake(_message.Message):
     __slots__ = ("rule", "braked_at", "until", "shadow", "signal", "value")
@@ -864,20 +868,22 @@ class GetExperienceHealthRequest(_message.Message):
     def __init__(self, window: _Optional[str] = ...) -> None: ...
 
 class ExperienceHealth(_message.Message):
-    __slots__ = ("window", "figures", "rates", "fatigue_index", "resolved_in_sla_share", "recovered_share")
+    __slots__ = ("window", "figures", "rates", "fatigue_index", "resolved_in_sla_share", "recovered_share", "too_few_touches")
     WINDOW_FIELD_NUMBER: _ClassVar[int]
     FIGURES_FIELD_NUMBER: _ClassVar[int]
     RATES_FIELD_NUMBER: _ClassVar[int]
     FATIGUE_INDEX_FIELD_NUMBER: _ClassVar[int]
     RESOLVED_IN_SLA_SHARE_FIELD_NUMBER: _ClassVar[int]
     RECOVERED_SHARE_FIELD_NUMBER: _ClassVar[int]
+    TOO_FEW_TOUCHES_FIELD_NUMBER: _ClassVar[int]
     window: str
     figures: HealthFigures
     rates: HealthRates
     fatigue_index: float
     resolved_in_sla_share: float
     recovered_share: float
-    def __init__(self, window: _Optional[str] = ..., figures: _Optional[_Union[HealthFigures, _Mapping]] = ..., rates: _Optional[_Union[HealthRates, _Mapping]] = ..., fatigue_index: _Optional[float] = ..., resolved_in_sla_share: _Optional[float] = ..., recovered_share: _Optional[float] = ...) -> None: ...
+    too_few_touches: bool
+    def __init__(self, window: _Optional[str] = ..., figures: _Optional[_Union[HealthFigures, _Mapping]] = ..., rates: _Optional[_Union[HealthRates, _Mapping]] = ..., fatigue_index: _Optional[float] = ..., resolved_in_sla_share: _Optional[float] = ..., recovered_share: _Optional[float] = ..., too_few_touches: _Optional[bool] = ...) -> None: ...
 
 class CreatePreferenceLinkRequest(_message.Message):
     __slots__ = ("user_id", "ttl", "locale")

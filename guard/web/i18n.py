@@ -111,6 +111,7 @@ TEXT: dict[str, tuple[str, str]] = {  # key → (English, Chinese)
     "desk.campaigns": ("Campaigns by fatigue index, last 7 days", "近 7 天活动疲劳指数排行"),
     "desk.fatigue": ("Fatigue index", "疲劳指数"),
     "desk.trend": ("Last 7 days", "近 7 天走势"),
+    "desk.too_few": ("too few touches", "触达太少"),
     "desk.touches_n": ("Touches", "触达数"),
     "desk.neg_rate": ("Negative replies", "负面回复率"),
     "desk.optout_rate": ("Opt-outs", "退订率"),

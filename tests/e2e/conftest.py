@@ -180,6 +180,7 @@ async def app_factory(redis_server, bundled_model, tmp_path) -> AsyncIterator[ob
 
     from guard.app import build
     from guard.settings import Settings
+    from tests.conftest import STORE_TIMEOUT_S
     from tests.helpers import QUIET_HOURS_OFF, policy_file
 
     client = aioredis.Redis.from_url(redis_server.url)
@@ -191,7 +192,8 @@ async def app_factory(redis_server, bundled_model, tmp_path) -> AsyncIterator[ob
         changes = {"quiet_hours": QUIET_HOURS_OFF, "recovery": {"redeliver_after": "1s"}, **(policy or {})}
         # No sweep and no brake evaluation behind the tests' backs: tests compare the store before and after a call.
         base = Settings(listen="127.0.0.1:0", http_listen="127.0.0.1:0", redis_url=redis_server.url,
-                        sweep_seconds=3600, brake_seconds=3600, policy=policy_file(tmp_path, **changes))
+                        sweep_seconds=3600, brake_seconds=3600, policy=policy_file(tmp_path, **changes),
+                        redis_timeout=STORE_TIMEOUT_S)
         one = build(replace(base, data_dir=tmp_path / "data", **settings), model=bundled_model)  # type: ignore[arg-type]
         await one.start()
         built.append(one)

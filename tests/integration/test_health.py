@@ -62,3 +62,24 @@ async def test_campaigns_ranked_by_fatigue_and_paged_and_the_experience_health(w
     f = tenant.figures
     assert (f.touches, f.spam_complaints, f.list_unsubscribes, f.tasks_opened, f.tasks_resolved,
             f.tasks_resolved_in_sla, f.tasks_recovered) == (9, 1, 1, 1, 1, 1, 1)
+
+
+async def test_rates_count_people_and_one_touch_is_too_little_to_rank_first(wired):
+    """Three negative replies to one touch once read as a 300% negative-reply rate and an index of 25 that topped
+    the ranking. Rates count users (at most 100%); below fatigue.min_touches the health says too few touches;
+    the ranking orders by the index over each rate's lower confidence bound."""
+    parts = wired[0]
+    assert (await parts.service.check(touch(user="u1", touch_id="t1", campaign="unlucky"))).recorded
+    for i in range(3):
+        reply = await parts.feedback.record("u1", "push", "别再发了，烦死了，再发就投诉", f"r{i}", in_reply_to="t1")
+        assert reply.label == "NEGATIVE"
+    for i in range(60):
+        assert (await parts.service.check(touch(user=f"n{i}", touch_id=f"n{i}", campaign="noisy"))).recorded
+    for i in range(6):
+        await parts.engagement.record(Event(f"n{i}", f"n{i}", "SPAM_COMPLAINT", provider="p"))
+    unlucky = await parts.health.campaign("unlucky", "", "7d")
+    assert unlucky.figures.negative_replies == 1 and unlucky.rates["negative_reply_rate"] == 1.0
+    assert all(0.0 <= r <= 1.0 for r in unlucky.rates.values())
+    assert not unlucky.enough and (await parts.health.campaign("noisy", "", "7d")).enough
+    ranked, _ = await parts.health.ranked(False, "7d", 10, "")
+    assert [h.name for h in ranked] == ["noisy", "unlucky"]  # 6 complaints in 60 touches are surer than 1 in 1

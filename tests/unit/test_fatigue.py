@@ -89,3 +89,23 @@ def test_a_shadow_brake_or_one_past_its_release_blocks_nothing():
     assert not Brake("r", 0, 0, True, "opt_out_rate", 0.5).blocks(1)  # shadow: reported only
     assert Brake("r", 0, 100, False, "opt_out_rate", 0.5).blocks(99)
     assert not Brake("r", 0, 100, False, "opt_out_rate", 0.5).blocks(100)  # release_after has passed
+
+
+def test_rates_never_pass_one_and_bounds_sit_below_them():
+    from guard.domain.fatigue import cautious_rates, lower_bound
+
+    many = Figures(touches=1, negative_replies=3, spam_complaints=2)  # harms counted on touches elsewhere
+    assert max(rates(many).values()) == 1.0
+    assert 0.0 < lower_bound(1, 1) < 0.25 and lower_bound(0, 10) == 0.0 and lower_bound(5, 0) == 0.0
+    assert abs(lower_bound(100, 10_000) - 0.0082) < 0.0005  # a hundred in ten thousand: surely about 0.8%
+    big = Figures(touches=10_000, spam_complaints=100)
+    assert all(cautious_rates(big)[k] <= rates(big)[k] for k in rates(big))
+
+
+def test_the_cautious_index_ranks_sure_fatigue_above_a_lucky_guess():
+    from guard.domain.fatigue import cautious_index
+
+    thin = Figures(touches=100, spam_complaints=1)  # 1%, on one complaint
+    sure = Figures(touches=10_000, spam_complaints=50)  # 0.5%, on fifty
+    assert index(thin) == index(sure) == 40.0  # both past the harmful level: the plain index cannot tell them apart
+    assert cautious_index(sure) > cautious_index(thin)
