@@ -38,9 +38,11 @@ class Reason(enum.Enum):
     STORE_RESET = "STORE_RESET"  # the store lost what guard wrote: decided outside the check script
 
 
-# Reasons that pass with time: a touch held back only by these is DEFERred.
+# Reasons that pass with time: a touch held back only by these is DEFERred; any other BLOCKs. Written here
+# once: the check script is sent the blocking ones with the policy's part of its arguments.
 DEFERRABLE = frozenset({Reason.FREQUENCY_CAP, Reason.QUIET_HOURS, Reason.PAUSED,
                         Reason.SENTIMENT_PENDING, Reason.STORE_UNAVAILABLE, Reason.LOW_ENGAGEMENT, Reason.STORE_RESET})
+BLOCKING = frozenset(r for r in Reason if r not in DEFERRABLE)
 
 
 class Check(enum.Enum):

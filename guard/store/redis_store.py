@@ -21,7 +21,7 @@ import orjson
 from guard import metrics
 from guard.domain import clock
 from guard.domain.decide import USER_RULE_ID, USER_RULE_WINDOW_MS
-from guard.domain.types import CapUsage, Check, Outcome, Reason, RuleCheck, Touch, TouchClass, Verdict
+from guard.domain.types import BLOCKING, CapUsage, Check, Outcome, Reason, RuleCheck, Touch, TouchClass, Verdict
 from guard.errors import StaleVersion, StoreUnavailable
 from guard.policy import Policy
 from guard.store.connection import Connection
@@ -104,6 +104,7 @@ class _Parts:
                 "lookback_ms": policy.replies.lookback_ms, "pending_retry_ms": policy.replies.pending_retry_ms,
                 "past_ms": PAST_TOLERANCE_MS, "record_ttl_ms": RECORD_TTL_MS, "index_size": INDEX_SIZE,
                 "marketing_size": MARKETING_SIZE,
+                "blocking": sorted(r.value for r in BLOCKING),  # the BLOCK-or-DEFER split, from the core
                 "engagement": _engagement_part(policy) if Check.ENGAGEMENT in policy.classes[touch.touch_class].checks
                 else None,
             })

@@ -224,10 +224,11 @@ if #first > 0 then
 end
 if pending then retry = math.max(retry, at + policy.pending_retry_ms) end
 
+local blocks = {}  -- the reasons that BLOCK (the rest DEFER), as guard.domain.types.BLOCKING sends them
+for _, r in ipairs(policy.blocking) do blocks[r] = true end
 local blocking, only_hold = 0, true
 for _, r in ipairs(reasons) do
-  if r == 'UNSUBSCRIBED' or r == 'CHANNEL_OPTED_OUT' or r == 'CATEGORY_OPTED_OUT' or r == 'NEGATIVE_SENTIMENT'
-      or r == 'UNDELIVERABLE' or r == 'CAMPAIGN_FATIGUED' then
+  if blocks[r] then
     blocking = blocking + 1
     if r ~= 'NEGATIVE_SENTIMENT' then only_hold = false end
   end
