@@ -474,7 +474,7 @@ def _monitor_args(rest: str) -> list[str]:
     """The arguments of one MONITOR line: quoted, with Redis's own escapes (\\", \\xHH, \\n ...)."""
     import codecs
 
-    return [codecs.escape_decode(m.encode("ascii"))[0].decode("utf-8", "replace")  # type: ignore[attr-defined]
+    return [codecs.escape_decode(m.encode("ascii"))[0].decode("utf-8", "replace")
             for m in re.findall(r'"((?:[^"\\]|\\.)*)"', rest)]
 
 

@@ -243,7 +243,7 @@ class SentinelGroup:
             client = redis.Redis(port=port, decode_responses=True, socket_timeout=1)
             while True:
                 try:
-                    master = client.sentinel_master(self.SERVICE)
+                    master: dict[str, Any] = client.sentinel_master(self.SERVICE)  # type: ignore[assignment]
                     if int(master.get("num-slaves", 0)) >= 1 and int(master.get("num-other-sentinels", 0)) >= 2:
                         break
                 except redis.RedisError:
@@ -259,7 +259,7 @@ class SentinelGroup:
         for port in self.sentinel_ports:
             try:
                 client = redis.Redis(port=port, decode_responses=True, socket_timeout=1)
-                _, primary = client.sentinel_get_master_addr_by_name(self.SERVICE)
+                _, primary = client.sentinel_get_master_addr_by_name(self.SERVICE)  # type: ignore[misc]
                 client.close()
                 return int(primary)
             except redis.RedisError:

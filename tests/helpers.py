@@ -97,10 +97,10 @@ class _AioKey:
 def aio_channel(target: str, key: str) -> Any:
     import grpc
 
-    class Unary(_AioKey, grpc.aio.UnaryUnaryClientInterceptor):
+    class Unary(_AioKey, grpc.aio.UnaryUnaryClientInterceptor):  # type: ignore[misc]  # grpc ships no stubs
         pass
 
-    class Stream(_AioKey, grpc.aio.UnaryStreamClientInterceptor):
+    class Stream(_AioKey, grpc.aio.UnaryStreamClientInterceptor):  # type: ignore[misc]
         pass
 
     return grpc.aio.insecure_channel(target, interceptors=[Unary(key), Stream(key)])
@@ -136,7 +136,7 @@ def race_check_touch(targets: list[str], user: str, senders: int = 50, key: str 
 NEGATIVE = "别再发了，烦死了，再发就投诉"
 
 
-async def new_key(app: Any, role: int, name: str, tenant: str = "") -> tuple[str, str]:
+async def new_key(app: Any, role: Any, name: str, tenant: str = "") -> tuple[str, str]:
     """(secret, key id) of a fresh key made through the Admin service with the bootstrap key."""
     async with aio_channel(f"127.0.0.1:{app.port}", admin_key(app)) as channel:
         made = await pb_grpc.AdminStub(channel).CreateApiKey(

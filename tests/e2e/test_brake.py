@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import redis as redis_lib
 
@@ -20,7 +21,7 @@ def _check(stub, user: str, campaign: str) -> pb.CheckTouchResponse:
                                                 touch_id=f"{user}-{campaign}", campaign_id=campaign), timeout=10)
 
 
-def _first_change(stubs: list, campaign: str, braked: bool, deadline_s: float) -> list[float]:
+def _first_change(stubs: list[Any], campaign: str, braked: bool, deadline_s: float) -> list[float]:
     """When each process first answers as ``braked`` says, probing with fresh users every 50 ms."""
     seen: list[float | None] = [None] * len(stubs)
     end = time.monotonic() + deadline_s
@@ -45,7 +46,7 @@ def test_a_campaign_wearing_users_out_is_braked_everywhere_and_resumes(serve_fac
     second = serve_factory({**env, "GUARD_WORKER_INDEX": "1"}, data_dir=tmp_path / "two")
     first.start()
     second.start()
-    client = redis_lib.Redis.from_url(private_redis.url, decode_responses=True)
+    client: Any = redis_lib.Redis.from_url(private_redis.url, decode_responses=True)  # replies as the test reads them
     with first.channel() as one, second.channel(first.key) as two:
         stubs = [pb_grpc.EngagementGuardStub(one), pb_grpc.EngagementGuardStub(two)]
         for i in range(10):

@@ -29,7 +29,13 @@ def test_watch_reconnects_when_the_server_restarts(serve_factory, tmp_path):
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     lines: queue.Queue[str] = queue.Queue()
     assert cli.stdout is not None
-    threading.Thread(target=lambda: [lines.put(line) for line in cli.stdout], daemon=True).start()  # type: ignore[union-attr]
+    stdout = cli.stdout
+
+    def pump() -> None:
+        for line in stdout:
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
     try:
         first = _complain(server, "u1")
         assert json.loads(lines.get(timeout=20))["task_id"] == first

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from typing import Any
 
 import pytest
 
@@ -40,7 +41,7 @@ def test_the_feedback_loop_and_the_desk_on_a_cluster(serve_factory, tmp_path, re
     redis_cluster.flush()
     server = serve_factory({"GUARD_REDIS_URL": redis_cluster.url, "GUARD_POLICY": str(pol)})
     server.start()
-    tasks: queue.Queue = queue.Queue()
+    tasks: queue.Queue[Any] = queue.Queue()
     stop = threading.Event()
     watching = watcher(server, "amy", tasks, stop)
     with server.channel() as channel:

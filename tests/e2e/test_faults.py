@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 from collections import Counter
+from typing import Any
 
 import grpc
 import pytest
@@ -86,7 +87,7 @@ def test_redis_killed_and_restarted_under_sixteen_senders_overfills_no_window(se
     assert recovered.is_set(), "did not recover after Redis came back"
 
     client = redis_lib.Redis(port=redis.port, decode_responses=True)
-    stored = dict(client.zrange("guard:{default:hot}:cap:burst", 0, -1, withscores=True))
+    stored = dict(client.zrange("guard:{default:hot}:cap:burst", 0, -1, withscores=True))  # type: ignore[arg-type]
     client.close()
     assert recorded <= set(stored), "a touch answered recorded is missing after the crash"
     times = sorted(int(v) for v in stored.values())
@@ -161,7 +162,7 @@ def test_server_killed_while_watchers_hold_unclaimed_tasks_loses_none(serve_fact
     pol = policy_file(tmp_path, quiet_hours=QUIET_HOURS_OFF, recovery={"redeliver_after": "1s"})
     server = serve_factory({"GUARD_REDIS_URL": redis.url, "GUARD_POLICY": str(pol)})
     server.start()
-    first_seen: queue.Queue = queue.Queue()
+    first_seen: queue.Queue[Any] = queue.Queue()
     stop = threading.Event()
     channel = watcher(server, "amy", first_seen, stop)
     with server.channel() as ch:
@@ -169,7 +170,7 @@ def test_server_killed_while_watchers_hold_unclaimed_tasks_loses_none(serve_fact
         made = {stub.RecordReply(pb.RecordReplyRequest(user_id=f"u{i}", channel="sms", text="垃圾短信，再发就投诉",
                                                         reply_id=f"r{i}"), timeout=30).task_id for i in range(5)}
     assert len(made) == 5 and "" not in made
-    got = set()
+    got: set[str] = set()
     deadline = time.monotonic() + 15
     while got != made:
         assert time.monotonic() < deadline
@@ -182,10 +183,10 @@ def test_server_killed_while_watchers_hold_unclaimed_tasks_loses_none(serve_fact
     channel.close()
 
     server.start()
-    again: queue.Queue = queue.Queue()
+    again: queue.Queue[Any] = queue.Queue()
     stop2 = threading.Event()
     channel2 = watcher(server, "bob", again, stop2)
-    redelivered = set()
+    redelivered: set[str] = set()
     deadline = time.monotonic() + 20
     while redelivered != made:
         assert time.monotonic() < deadline, f"never came again: {made - redelivered}"
@@ -198,10 +199,10 @@ def test_server_killed_while_watchers_hold_unclaimed_tasks_loses_none(serve_fact
             done = desk.ResolveRecoveryTask(pb.ResolveRecoveryTaskRequest(task_id=task_id, outcome=pb.RECOVERED),
                                             timeout=10)
             assert done.status == pb.RESOLVED
-            with pytest.raises(grpc.RpcError) as again:  # another agent (another key) is refused
+            with pytest.raises(grpc.RpcError) as refused:  # another agent (another key) is refused
                 pb_grpc.RecoveryDeskStub(as_amy).ResolveRecoveryTask(
                     pb.ResolveRecoveryTaskRequest(task_id=task_id, outcome=pb.NO_ACTION), timeout=10)
-            assert again.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+            assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
         listed = desk.ListRecoveryTasks(pb.ListRecoveryTasksRequest(page_size=50), timeout=10).tasks
         assert Counter(t.status for t in listed) == {pb.RESOLVED: 5}
         assert {t.outcome for t in listed} == {pb.RECOVERED}
@@ -224,7 +225,7 @@ def test_sigterm_under_load_finishes_calls_in_flight_and_refuses_the_rest_cleanl
     pol = policy_file(tmp_path, quiet_hours=QUIET_HOURS_OFF, caps=[])
     server = serve_factory({"GUARD_REDIS_URL": redis.url, "GUARD_POLICY": str(pol), "GUARD_DRAIN_SECONDS": "5"})
     server.start()
-    codes: queue.Queue = queue.Queue()
+    codes: queue.Queue[Any] = queue.Queue()
     stop = threading.Event()
 
     def client(n: int) -> None:

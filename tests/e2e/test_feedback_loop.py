@@ -7,6 +7,7 @@ import subprocess
 import sys
 import threading
 import time
+from typing import Any
 
 import grpc
 import pytest
@@ -22,7 +23,7 @@ def policy_file(tmp_path) -> str:
     return str(shipped_with(tmp_path, quiet_hours=QUIET_HOURS_OFF, recovery={"redeliver_after": "1s"}))
 
 
-def watcher(server, consumer: str, out: queue.Queue, stop: threading.Event) -> grpc.Channel:
+def watcher(server, consumer: str, out: queue.Queue[Any], stop: threading.Event) -> grpc.Channel:
     channel = server.channel()
     desk = pb_grpc.RecoveryDeskStub(channel)
     stream = desk.WatchRecoveryTasks(pb.WatchRecoveryTasksRequest(consumer=consumer))
@@ -37,7 +38,7 @@ def watcher(server, consumer: str, out: queue.Queue, stop: threading.Event) -> g
             pass
 
     threading.Thread(target=pump, daemon=True).start()
-    channel._guard_stream = stream  # type: ignore[attr-defined]
+    channel._guard_stream = stream
     return channel
 
 
@@ -54,7 +55,7 @@ def reply(stub, text, reply_id, user="u1", channel="sms"):
 def test_complaints_hold_marketing_open_one_task_and_the_desk_lifts_it(serve_factory, tmp_path):
     server = serve_factory({"GUARD_POLICY": policy_file(tmp_path)})
     server.start()
-    tasks: queue.Queue = queue.Queue()
+    tasks: queue.Queue[Any] = queue.Queue()
     stop = threading.Event()
     watch_channel = watcher(server, "desk-1", tasks, stop)
     with server.channel() as channel:
@@ -92,7 +93,7 @@ def test_complaints_hold_marketing_open_one_task_and_the_desk_lifts_it(serve_fac
 def test_a_watcher_killed_before_claiming_does_not_lose_its_task(serve_factory, tmp_path):
     server = serve_factory({"GUARD_POLICY": policy_file(tmp_path)})
     server.start()
-    first: queue.Queue = queue.Queue()
+    first: queue.Queue[Any] = queue.Queue()
     doomed = watcher(server, "desk-a", first, threading.Event())  # the group reads from the start: no race
     with server.channel() as channel:
         stub = pb_grpc.EngagementGuardStub(channel)
@@ -100,7 +101,7 @@ def test_a_watcher_killed_before_claiming_does_not_lose_its_task(serve_factory, 
         assert opened.task_id
         assert first.get(timeout=15).task_id == opened.task_id
         doomed.close()  # the watcher vanishes without claiming
-        second: queue.Queue = queue.Queue()
+        second: queue.Queue[Any] = queue.Queue()
         survivor = watcher(server, "desk-b", second, threading.Event())
         redelivered = second.get(timeout=20)
         assert redelivered.task_id == opened.task_id and redelivered.priority == pb.P1
@@ -152,7 +153,7 @@ def test_two_concurrent_calls_with_one_reply_id_open_one_task(serve_factory, tmp
     server.start()
     with server.channel() as channel:
         stub = pb_grpc.EngagementGuardStub(channel)
-        results: list = []
+        results: list[Any] = []
         threads = [threading.Thread(target=lambda: results.append(reply(stub, "垃圾，再发就投诉", "same")))
                    for _ in range(2)]
         for t in threads:

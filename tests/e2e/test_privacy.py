@@ -4,6 +4,7 @@ and logs that never carry a reply's words or a user's id."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import grpc
 import pytest
@@ -29,7 +30,7 @@ def test_export_holds_everything_the_users_calls_stored_and_erasure_leaves_only_
     server = serve_factory({"GUARD_REDIS_URL": private_redis.url, "GUARD_LOG_USER_IDS": "hash",
                             "GUARD_POLICY": str(policy_file(tmp_path, quiet_hours=QUIET_HOURS_OFF))})
     server.start()
-    client = redis_lib.Redis.from_url(private_redis.url, decode_responses=True)
+    client: Any = redis_lib.Redis.from_url(private_redis.url, decode_responses=True)  # replies as the test reads them
     with server.channel() as channel:
         stub = pb_grpc.EngagementGuardStub(channel)
         stub.UpdatePreferences(pb.UpdatePreferencesRequest(

@@ -273,7 +273,7 @@ async def test_a_desk_cookie_naming_another_tenant_is_refused_while_its_key_is_c
     beta_sender, _ = await new_key(app, pb.SENDER, "beta engine", tenant="beta")
     await negative_task(app, "beta-user", "r1", key=beta_sender)
     cookie, _ = await sign_in(base(app), support)  # the key is now in the check cache
-    redis = aioredis.Redis.from_url(redis_server.url)
+    redis: Any = aioredis.Redis.from_url(redis_server.url)
     secret = bytes.fromhex((await redis.get("guard:{control}:web:secret")).decode())
     await redis.aclose()
     fields, expires = tokens.verify("desk-session", cookie, {"w": secret}, int(time.time() * 1000))

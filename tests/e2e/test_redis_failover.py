@@ -43,6 +43,7 @@ async def test_guard_follows_the_primary_never_writes_to_the_demoted_one_and_los
             for i in range(30):
                 await check(i)
             assert len(recorded) == 30  # a healthy pair: every touch recorded, each on the replica too
+            assert old.proc is not None
             old.proc.send_signal(signal.SIGKILL)
             old.proc.wait()
             killed = time.monotonic()
@@ -99,6 +100,7 @@ async def test_a_cluster_primary_killed_under_checks_fails_over_and_keeps_every_
                 await check(i)
             assert len(recorded) == 30
             victim = cluster.masters()[0]
+            assert victim.proc is not None
             victim.proc.send_signal(signal.SIGKILL)
             victim.proc.wait()
             killed = time.monotonic()

@@ -11,6 +11,7 @@ state; and no window of a rule ever holds more than its limit.
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import pytest
 import yaml
@@ -140,14 +141,14 @@ async def agree(store, user, history, start) -> set[str]:
             for rule in rules:
                 if rule.limit > 0:
                     events.setdefault(rule.counter, []).append(touch.at_ms)
-    for rule in POLICY.rules:
-        if rule.shadow:
+    for cap in POLICY.rules:
+        if cap.shadow:
             continue
         for counter, times in events.items():
-            if counter[0] == rule.rule_id:
+            if counter[0] == cap.rule_id:
                 ordered = sorted(times)
                 for s in ordered:
-                    assert sum(1 for e in ordered if s <= e < s + rule.window_ms) <= rule.limit
+                    assert sum(1 for e in ordered if s <= e < s + cap.window_ms) <= cap.limit
 
 
     return seen_reasons
@@ -157,7 +158,7 @@ QUIET_USER = {"channels": {}, "categories": {}, "unsubscribed_all": False, "quie
               "weekly_max": 0, "hold_for_h": 0, "pending_h_ago": None, "interaction_min": None, "tier_override": None,
               "undeliverable": None, "braked": False}
 ONE_PUSH = [(0, 0, "push", "promotion", "", TouchClass.MARKETING, False)]
-EVERY_REASON = {
+EVERY_REASON: dict[str, tuple[dict[str, Any], Any]] = {
     "UNSUBSCRIBED": ({"unsubscribed_all": True}, ONE_PUSH),
     "CHANNEL_OPTED_OUT": ({"channels": {"push": False}}, ONE_PUSH),
     "CATEGORY_OPTED_OUT": ({"categories": {"promotion": False}}, ONE_PUSH),

@@ -6,6 +6,7 @@ certificates are made by openssl in the test."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import subprocess
 from pathlib import Path
 from urllib.parse import quote
@@ -30,7 +31,7 @@ async def reaches(where: Target, users: int = 1) -> None:
             await store.conn.execute("SET", f"guard:{{t:u{i}}}:probe", f"lean-{i}")
         for i in range(users):
             key = f"guard:{{t:u{i}}}:probe"
-            assert await store.conn.call(lambda key=key: store.client.get(key)) == f"lean-{i}"
+            assert await store.conn.call(functools.partial(store.client.get, key)) == f"lean-{i}"
         desk = FeedbackStore(store, "t")
         await desk.ensure_group()
         assert await desk.stream_after("0-0", 10) == []

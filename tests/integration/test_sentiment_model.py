@@ -54,7 +54,7 @@ def _tiny_checkpoint(path: Path, labels: dict[int, str]) -> Path:
     tokenizer = BertTokenizer(vocab={w: i for i, w in enumerate(vocab)})
     config = BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                         intermediate_size=32, num_labels=len(labels), id2label=labels,
-                        label2id={v: k for k, v in labels.items()})
+                        label2id={v: k for k, v in labels.items()})  # type: ignore[call-arg]
     BertForSequenceClassification(config).save_pretrained(str(path))
     tokenizer.save_pretrained(str(path))
     return path

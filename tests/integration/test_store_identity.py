@@ -20,7 +20,7 @@ def _watch(store, tmp_path) -> StoreWatch:
 async def test_an_empty_store_is_initialised_once_and_remembered_here(store, tmp_path):
     watch = _watch(store, tmp_path)
     await watch.check()
-    assert watch.initialised and not watch.reset and read_local(tmp_path / "data") == watch.known.store_id
+    assert watch.known is not None and not watch.reset and read_local(tmp_path / "data") == watch.known.store_id
     first = watch.known
     await watch.check()
     assert watch.known == first  # checked, not made again

@@ -108,7 +108,8 @@ def test_word_vectors_are_read_and_words_chosen_by_frequency(tmp_path):
 
     vectors = corpora.read_word_vectors(_word_vectors(tmp_path))
     assert set(vectors.index) == {"别再", "别", "爱", "谢", "快递"}
-    assert abs(float((vectors.get("快递") ** 2).sum()) - 1.0) < 1e-6
+    vector = vectors.get("快递")
+    assert vector is not None and abs(float((vector ** 2).sum()) - 1.0) < 1e-6
     texts = ["别再发了", "快递太慢", "快递到了吗", "别再打电话"]
     assert embeddings.choose_words(texts, vectors, limit=5, min_count=2) == ["别再", "快递"]
     assert embeddings.choose_words(texts, vectors, limit=1, min_count=2) == ["别再"]

@@ -16,7 +16,7 @@ from tests.helpers import ms
                                       ("Asia/Shanghai", (2026, 11, 23)), ("Australia/Lord_Howe", (2026, 10, 4))])
 def test_segments_match_zoneinfo_through_a_change_day(zone, day):
     tz = ZoneInfo(zone)
-    start = ms(*day, tz="UTC") - 12 * 3_600_000
+    start = ms(day[0], day[1], day[2], tz="UTC") - 12 * 3_600_000
     for step in range(0, 48 * 60, 7):
         at = start + step * 60_000
         expected = datetime.fromtimestamp(at / 1000, UTC).astimezone(tz)

@@ -18,7 +18,7 @@ SHANGHAI_QUIET = QuietHours("Asia/Shanghai", 21 * 60, 8 * 60)
 NOON_SHANGHAI = ms(2026, 11, 23, 12, 0, "Asia/Shanghai")
 
 
-def facts(at: int = NOON_SHANGHAI, events: dict[str, list[int]] | None = None, prefs: Preferences | None = None,
+def facts(at: int = NOON_SHANGHAI, events: dict[tuple[str, str], list[int]] | None = None, prefs: Preferences | None = None,
           checks: frozenset[Check] = ALL_MARKETING, rules: list[RuleCheck] | None = None,
           hold: int = 0, channel: str = "push") -> decide.Facts:
     return decide.Facts(

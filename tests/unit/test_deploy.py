@@ -8,6 +8,7 @@ from __future__ import annotations
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import kubernetes_validate
 import pytest
@@ -17,7 +18,7 @@ DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 CORE = ["configmap.yaml", "deployment.yaml", "hpa.yaml", "secret.yaml", "service.yaml"]
 
 
-def _load(name: str) -> dict:
+def _load(name: str) -> dict[str, Any]:
     return yaml.safe_load((DEPLOY / "k8s" / name).read_text())
 
 
