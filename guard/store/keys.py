@@ -11,6 +11,12 @@ from dataclasses import dataclass
 
 from guard.domain.types import RuleCheck
 
+# Every kind of key a user has, after ``guard:{tenant:user}:``: whole names, and the starts of per-item names.
+# Export and erasure find a user's keys by these (a test holds them to every name UserKeys gives).
+USER_SUFFIXES = ("prefs", "consent", "hold", "touches", "replies", "unscored", "open_task", "marketing", "engagement",
+                 "engagement:audit", "events:unmatched")
+USER_PREFIXES = ("touch:", "cap:", "reply:", "harmed:")
+
 
 @dataclass(frozen=True)
 class UserKeys:

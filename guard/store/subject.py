@@ -11,14 +11,10 @@ from typing import Any
 
 import orjson
 
-from guard.store.keys import TenantKeys, UserKeys
+from guard.store.keys import USER_PREFIXES, USER_SUFFIXES, TenantKeys, UserKeys
 from guard.store.redis_store import RedisStore
 
 _GLOB_SPECIAL = set("*?[]\\")
-# What follows a user's prefix in the names guard gives their keys (keys.UserKeys).
-_SUFFIXES = ("prefs", "consent", "hold", "touches", "replies", "unscored", "open_task", "marketing", "engagement",
-             "engagement:audit", "events:unmatched")
-_SUFFIX_PREFIXES = ("touch:", "cap:", "reply:")
 
 
 def _glob_escape(text: str) -> str:
@@ -28,7 +24,7 @@ def _glob_escape(text: str) -> str:
 def _is_users(name: str, prefix: str) -> bool:
     """The prefix of user ``a`` also begins the keys of a user named ``a}:…``: keep the names guard gives ``a``."""
     rest = name[len(prefix):]
-    return rest in _SUFFIXES or (rest.startswith(_SUFFIX_PREFIXES) and "}:" not in rest)
+    return rest in USER_SUFFIXES or (rest.startswith(USER_PREFIXES) and "}:" not in rest)
 
 
 class SubjectStore:
