@@ -250,20 +250,24 @@ class RecoveryDeskServicer(pb_grpc.RecoveryDeskServicer):
             await self.auth.authorize(metadata, context.peer, "WatchRecoveryTasks")
 
         sent = 0
+        code = grpc.StatusCode.OK
+        started = time.perf_counter()
         metrics.WATCHERS.inc()
         try:
             async for task in feedback.watch(request.consumer, still_allowed):
                 sent += 1
                 yield mapping.task_to_pb(task)
         except Exception as exc:
-            status = status_for(exc)
+            status = status_for(exc)  # the one table the unary calls use
+            code = status or grpc.StatusCode.INTERNAL
             if status is None:
                 raise
-            log.info("watch_refused", consumer=request.consumer, code=status.name, error=str(exc))
+            log.warning("watch_refused", consumer=request.consumer, code=status.name, error=str(exc))
             await context.abort(status, str(exc))
         finally:
             metrics.WATCHERS.dec()
-            log.info("watch_ended", consumer=request.consumer, delivered=sent)
+            metrics.RPC_LATENCY.labels("WatchRecoveryTasks", code.name).observe(time.perf_counter() - started)
+            log.info("watch_ended", consumer=request.consumer, delivered=sent, code=code.name)
 
     @rpc
     async def ListRecoveryTasks(

@@ -28,7 +28,7 @@ from starlette.types import Receive, Scope, Send
 from guard import logs
 from guard.domain import clock, tokens
 from guard.errors import (
-    GuardError,
+    InvalidArgument,
     NotFound,
     PermissionDenied,
     PreconditionFailed,
@@ -282,7 +282,7 @@ def routes(web: Web) -> list[Route]:
         services = web.tenants.get(session.tenant)
         try:
             task = await services.feedback.get_task(request.path_params["task_id"])
-        except (NotFound, GuardError):
+        except (NotFound, InvalidArgument):  # no such task, or no id a task could have: the desk's own page
             return await page(request, "message.html", session, 404, title="desk.title", text="desk.not_found")
         state = None
         if task.user_id:
@@ -316,9 +316,9 @@ def routes(web: Web) -> list[Route]:
             else:
                 await services.feedback.resolve(task_id, session.agent, session.key_id, form.get("outcome", ""),
                                                 form.get("note", ""), form.get("lift_hold") == "on")
-        except PreconditionFailed as exc:
+        except PreconditionFailed as exc:  # the task page, saying who has it: the agent's next step is there
             return await task_page(request, session, str(exc), 409)
-        except GuardError as exc:
+        except (InvalidArgument, NotFound) as exc:  # a form to correct on the same page; a task gone: its 404 page
             return await task_page(request, session, str(exc), 400)
         log.info("desk_action", action=action, task_id=task_id, agent=session.agent)
         return RedirectResponse(f"/desk/tasks/{task_id}?lang={locale_for(request)}", status_code=303)

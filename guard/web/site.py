@@ -28,7 +28,16 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from guard import logs, tracing
-from guard.errors import StoreUnavailable
+from guard.errors import (
+    Conflict,
+    InvalidArgument,
+    NotFound,
+    PermissionDenied,
+    PreconditionFailed,
+    StoreUnavailable,
+    TooManyFailures,
+    Unauthenticated,
+)
 from guard.store.control import ControlStore
 from guard.tenants import Tenants
 from guard.transport.authn import Authenticator
@@ -170,9 +179,21 @@ async def _client_gone(request: Request, exc: Exception) -> Response:
     return _closing("the client went away", 400)  # nobody reads it; the log line says what happened
 
 
-async def _unavailable(request: Request, exc: Exception) -> Response:
-    log.warning("http_store_unavailable", error=str(exc))
-    return plain("guard's store is not answering; please try again in a minute", 503)
+# The pages' one table from failure type to HTTP status (the gRPC transport has its twin in transport/calls.py):
+# a handler catches only what it answers in its own way (a stale form, a claim someone else made); every other
+# failure reaches this table through Starlette's exception handlers.
+STATUS_BY_ERROR: tuple[tuple[type[Exception], int], ...] = (
+    (InvalidArgument, 400), (Unauthenticated, 401), (PermissionDenied, 403), (NotFound, 404), (Conflict, 409),
+    (PreconditionFailed, 409), (TooManyFailures, 429), (StoreUnavailable, 503),
+)
+
+
+async def _failed(request: Request, exc: Exception) -> Response:
+    status = next((code for kind, code in STATUS_BY_ERROR if isinstance(exc, kind)), 500)
+    if status == 503:
+        log.warning("http_store_unavailable", error=str(exc))
+        return plain("guard's store is not answering; please try again in a minute", 503)
+    return plain(str(exc), status)
 
 
 def _route(path: str) -> str:
@@ -192,7 +213,7 @@ def build_site(web: Web, *, body_timeout_s: float = 30.0) -> ASGIApp:
     static = StaticFiles(directory=str(resources.files("guard.web").joinpath("static")))
     routes = [*prefs.routes(web), *desk.routes(web), Mount("/static", app=static, name="static"),
               Route("/healthz", lambda request: plain("ok", 200)), Route("/readyz", lambda request: ready(web))]
-    handlers = {StoreUnavailable: _unavailable, BodyTooLarge: _too_large, BodyTooSlow: _too_slow,
-                ClientDisconnect: _client_gone}
+    handlers: dict[Any, Any] = {kind: _failed for kind, _ in STATUS_BY_ERROR}
+    handlers.update({BodyTooLarge: _too_large, BodyTooSlow: _too_slow, ClientDisconnect: _client_gone})
     site = Starlette(routes=routes, exception_handlers=handlers)
     return SecurityHeaders(BodyLimits(site, limit_for=lambda path: MAX_FORM_BYTES, body_timeout_s=body_timeout_s))

@@ -281,3 +281,27 @@ async def test_a_desk_cookie_naming_another_tenant_is_refused_while_its_key_is_c
     async with httpx.AsyncClient(base_url=base(app), follow_redirects=False) as client:
         answer = await client.get("/desk", cookies={"guard_desk": forged})
     assert answer.status_code == 303 and "beta-user" not in answer.text
+
+
+# -- the pages' failure table -------------------------------------------------------------------------------
+
+async def test_a_store_outage_on_a_desk_action_answers_503_not_a_bad_request(app_factory, redis_server):
+    """A claim whose script Redis cannot run (writes paused) once answered 400 (``except GuardError``); the pages
+    map each failure to one status in one table: a store that does not answer is 503."""
+    app = await app_factory(redis_timeout=0.5)
+    support, _ = await new_key(app, pb.SUPPORT, "amy")
+    cookie, _ = await sign_in(base(app), support)
+    task_id = await negative_task(app, "u1", "r1")
+    async with httpx.AsyncClient(base_url=base(app), follow_redirects=False, timeout=20) as client:
+        page = await client.get(f"/desk/tasks/{task_id}", cookies={"guard_desk": cookie})
+        csrf = csrf_in(page.text)
+        redis = aioredis.Redis.from_url(redis_server.url)
+        await redis.execute_command("CLIENT", "PAUSE", "3000", "WRITE")  # reads answer; scripts wait
+        try:
+            claim = await client.post(f"/desk/tasks/{task_id}/claim", data={"csrf": csrf}, cookies={"guard_desk": cookie})
+        finally:
+            await redis.execute_command("CLIENT", "UNPAUSE")
+            await redis.aclose()
+        assert claim.status_code == 503, claim.text
+        missing = await client.get("/desk/tasks/no-such-task", cookies={"guard_desk": cookie})
+        assert missing.status_code == 404
