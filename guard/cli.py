@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +43,7 @@ def _seconds(value: str, flag: str) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="guard", description="The feedback-aware engagement guard.")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the gRPC service")
     serve.add_argument("--listen", help="host:port (GUARD_LISTEN; default 127.0.0.1:50051)")
@@ -56,7 +56,7 @@ def build_parser() -> argparse.ArgumentParser:
                                              "'' turns them off)")
     serve.add_argument("--public-url", help="the pages' address as people reach it (GUARD_PUBLIC_URL)")
     for internal in ("_worker", "_scorer"):  # started by the supervisor of --workers N, configured by environment
-        sub.add_parser(internal)
+        sub.add_parser(internal)  # no help: not listed in guard --help
 
     def client_args(p: argparse.ArgumentParser) -> None:
         p.add_argument("--server", help="host:port of guard (GUARD_SERVER; default 127.0.0.1:50051)")
@@ -132,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
                        choices=["MARKETING", "TRANSACTIONAL", "SERVICE"])
     check.add_argument("--dry-run", action="store_true")
     check.add_argument("--send-at", help="ISO 8601 time to evaluate at")
+    check.add_argument("--json", action="store_true", help="the answer as exact JSON (retry_after in seconds) for scripts")
 
     prefs = sub.add_parser("prefs", help="read or change a user's preferences")
     prefs_sub = prefs.add_subparsers(dest="prefs_command", required=True)
@@ -181,6 +182,20 @@ def build_parser() -> argparse.ArgumentParser:
     reply.add_argument("--campaign", default="")
     reply.add_argument("--in-reply-to", default="", help="the touch_id this replies to")
 
+    engagement = sub.add_parser("engagement", help="what a provider reports of a touch (as its webhook would)")
+    engagement_sub = engagement.add_subparsers(dest="engagement_command", required=True)
+    record = engagement_sub.add_parser("record", help="record a delivery, open, click, conversion, bounce, spam "
+                                                      "complaint or unsubscribe of a touch")
+    client_args(record)
+    record.add_argument("touch_id")
+    record.add_argument("user_id")
+    record.add_argument("event", choices=["DELIVERED", "OPENED", "CLICKED", "CONVERTED", "BOUNCED", "SPAM_COMPLAINT",
+                                          "UNSUBSCRIBED"])
+    record.add_argument("--provider", default="cli", help="who reports it (ledgered as the actor of a closed channel)")
+    record.add_argument("--channel", default="", help="the channel, when guard does not know the touch")
+    record.add_argument("--detail", default="", help="a bounce's type: hard or soft")
+    record.add_argument("--at", help="ISO 8601 time it happened (default now)")
+
     tasks = sub.add_parser("tasks", help="the support team's recovery desk")
     tasks_sub = tasks.add_subparsers(dest="tasks_command", required=True)
     watch = tasks_sub.add_parser("watch", help="print tasks as they come (one JSON line each)")
@@ -208,6 +223,40 @@ def build_parser() -> argparse.ArgumentParser:
 
     training_parser(train)
     return parser
+
+
+def duration_text(seconds: float) -> str:
+    """A wait as people read it: the two largest units (``9h 55m``, ``2d 3h``, ``45s``)."""
+    left = round(seconds)
+    parts: list[str] = []
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60), ("s", 1)):
+        if left >= size or (unit == "s" and not parts):
+            parts.append(f"{left // size}{unit}")
+            left %= size
+    return " ".join(parts[:2])
+
+
+def check_text(answer: dict[str, Any], now: datetime) -> str:
+    """``guard check``'s answer for a person: the decision and why, when to try again (in local time and UTC),
+    the caps, the tier, what was recorded. ``--json`` keeps the exact answer for scripts."""
+    reasons = ", ".join(answer.get("reasons", [])) or "no reason against it"
+    lines = [f"{answer['decision']}: {reasons}"]
+    if answer.get("retry_after"):
+        wait = float(str(answer["retry_after"]).rstrip("s"))
+        at = now + timedelta(seconds=wait)
+        local = at.astimezone()
+        lines.append(f"  try again in {duration_text(wait)}: at {local:%Y-%m-%d %H:%M} {local.tzname()} "
+                     f"({at:%H:%M} UTC)")
+    for cap in answer.get("caps", []):
+        window = duration_text(float(str(cap.get("window", "0s")).rstrip("s")))
+        note = " (full)" if cap.get("exceeded") else ""
+        lines.append(f"  cap {cap['rule_id']}: {cap.get('used', 0)} of {cap['limit']} in {window}{note}"
+                     f"{' [shadow]' if cap.get('shadow') else ''}")
+    if answer.get("tier"):
+        lines.append(f"  engagement tier: {answer['tier']}")
+    recorded = "recorded" if answer.get("recorded") else "not recorded (a dry run, or not allowed)"
+    lines.append(f"  {'replayed: ' if answer.get('replayed') else ''}{recorded}")
+    return "\n".join(lines) + "\n"
 
 
 def _print(data: Any) -> None:
@@ -324,12 +373,19 @@ def _client_call(args: argparse.Namespace) -> int:
                 _print(client.erase_user(args.user_id, args.actor, args.reason))
         elif args.command == "check":
             send_at = _when(args.send_at, "--send-at") if args.send_at else None
-            _print(client.check(args.user_id, args.channel, args.category, campaign_id=args.campaign,
-                                touch_id=args.touch_id, touch_class=args.touch_class,
-                                dry_run=args.dry_run or not args.touch_id,
-                                send_at=send_at))
+            answer = client.check(args.user_id, args.channel, args.category, campaign_id=args.campaign,
+                                  touch_id=args.touch_id, touch_class=args.touch_class,
+                                  dry_run=args.dry_run or not args.touch_id, send_at=send_at)
+            if args.json:
+                _print(answer)
+            else:
+                sys.stdout.write(check_text(answer, datetime.now(UTC)))
         elif args.command == "state":
             _print(client.user_state(args.user_id))
+        elif args.command == "engagement":
+            _print(client.engagement(args.touch_id, args.user_id, args.event, provider=args.provider,
+                                     channel=args.channel, detail=args.detail,
+                                     occurred_at=_when(args.at, "--at") if args.at else None))
         elif args.command == "reply":
             import secrets
 

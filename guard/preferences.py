@@ -134,7 +134,7 @@ class PreferenceService:
             known = self.policy.channels if head == "channels" else self.policy.categories
             if dot and key not in known:
                 what = f"unknown {head[:-1]} {shown(key)}" if key else f"path {shown(raw)} names no {head[:-1]}"
-                raise InvalidArgument("update_mask", what)
+                raise InvalidArgument("update_mask", f"{what} (known: {', '.join(sorted(known))})")
             if raw not in paths:
                 paths.append(raw)
         for name, values, known in (
@@ -144,7 +144,8 @@ class PreferenceService:
             if name in paths:  # the whole map is replaced: every key in it must be known
                 for key in values:
                     if key not in known:
-                        raise InvalidArgument(f"preferences.{name}", f"unknown {name[:-1]} {shown(key)}")
+                        raise InvalidArgument(f"preferences.{name}", f"unknown {name[:-1]} {shown(key)} "
+                                                                     f"(known: {', '.join(sorted(known))})")
         if patch.quiet_hours is not None and "quiet_hours" in paths:
             tz, start, end = patch.quiet_hours
             try:

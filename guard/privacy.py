@@ -39,6 +39,27 @@ def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, UTC).isoformat().replace("+00:00", "Z")
 
 
+# Fields of stored records that are times in epoch milliseconds, and flags stored as "0"/"1": shown as a
+# person reads them (a time in ISO 8601, a flag as true or false).
+_TIMES = ("at", "created_at", "due_at", "claimed_at", "resolved_at", "last_int", "interacted")
+_FLAGS = {"hv": "high_value"}
+
+
+def _readable(record: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in record.items():
+        if (name in _TIMES or name.endswith(("_ms", "_at"))) and isinstance(value, str) and value.isascii() \
+                and value.isdigit():
+            out[name] = _iso(int(value))
+        elif name in _FLAGS and value in ("0", "1"):
+            out[_FLAGS[name]] = value == "1"
+        elif name == "result":
+            out[name] = _json_or_text(value)
+        else:
+            out[name] = value
+    return out
+
+
 def _json_or_text(value: str) -> Any:
     try:
         return json.loads(value)
@@ -72,16 +93,16 @@ class PrivacyService:
         for name, value in raw.items():
             rest = name[len(prefix):]
             if rest.startswith("touch:"):
-                doc["touches"].append({"touch_id": rest[len("touch:"):], **value})
+                doc["touches"].append({"touch_id": rest[len("touch:"):], **_readable(value)})
             elif rest.startswith("reply:"):
-                doc["replies"].append({"reply_id": rest[len("reply:"):], **value})
+                doc["replies"].append({"reply_id": rest[len("reply:"):], **_readable(value)})
             elif rest.startswith("cap:"):
                 doc["cap_counters"][rest[len("cap:"):]] = [_iso(int(score)) for _, score in value]
             else:
                 doc["other"][rest] = value
         for task_id, fields in await self.subjects.tasks_of(user_id):
             replies = _json_or_text(fields.pop("replies", "[]"))
-            doc["tasks"].append({"task_id": task_id, **fields, "replies": replies})
+            doc["tasks"].append({"task_id": task_id, **_readable(fields), "replies": replies})
         return doc
 
     async def erase(self, user_id: str, actor: str, reason: str) -> Erasure:

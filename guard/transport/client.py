@@ -118,6 +118,14 @@ class Client:
                                     campaign_id=campaign_id, in_reply_to_touch_id=in_reply_to)
         return _dict(self.stub.RecordReply(req, timeout=self.timeout))
 
+    def engagement(self, touch_id: str, user_id: str, event: str, *, provider: str = "", channel: str = "",
+                   detail: str = "", occurred_at: datetime | None = None) -> dict[str, Any]:
+        req = pb.EngagementEvent(touch_id=touch_id, user_id=user_id, event=pb.EngagementEvent.Kind.Value(event),
+                                 provider=provider, channel=channel, detail=detail)
+        if occurred_at is not None:
+            req.occurred_at.CopyFrom(ms_to_ts(int(occurred_at.timestamp() * 1000)))
+        return _dict(self.stub.RecordEngagement(req, timeout=self.timeout))
+
     def list_tasks(self, status: str = "", page_size: int = 50, page_token: str = "") -> dict[str, Any]:
         req = pb.ListRecoveryTasksRequest(status=pb.TaskStatus.Value(status or "TASK_STATUS_UNSPECIFIED"), page_size=page_size,
                                           page_token=page_token)

@@ -67,11 +67,30 @@ class Session:
 
 
 def due_text(due_ms: int, now_ms: int, t: dict[str, str]) -> tuple[str, bool]:
-    """The time left on the SLA (or by how long it is overdue) in hours and minutes."""
+    """The time left on the SLA (or by how long it is overdue) in hours and minutes, in the page's language."""
     left = due_ms - now_ms
     minutes = abs(left) // 60_000
-    span = f"{minutes // 60}h {minutes % 60:02d}m"
-    return (f"{t['desk.overdue']} {span}", True) if left < 0 else (f"{span} {t['desk.left']}", False)
+    span = t["desk.span"].format(hours=minutes // 60, minutes=minutes % 60)
+    return (t["desk.overdue"].format(span=span), True) if left < 0 else (t["desk.left"].format(span=span), False)
+
+
+def change_text(raw: str, t: dict[str, str]) -> str:
+    """A consent ledger value (JSON) as people read it: on/off, a quiet-hours span, a time, or the value."""
+    import json
+
+    try:
+        value = json.loads(raw) if raw else None
+    except ValueError:
+        return raw
+    if value is None:
+        return t["value.none"]
+    if isinstance(value, bool):
+        return t["value.on"] if value else t["value.off"]
+    if isinstance(value, dict) and {"tz", "start", "end"} <= set(value):
+        return f"{clock.format_hhmm(int(value['start']))}–{clock.format_hhmm(int(value['end']))} {value['tz']}"
+    if isinstance(value, dict):
+        return ", ".join(f"{k}: {change_text(json.dumps(v), t)}" for k, v in value.items())
+    return str(value)
 
 
 def spark(values: list[float], width: int = 140, height: int = 32) -> str:
@@ -291,6 +310,7 @@ def routes(web: Web) -> list[Route]:
         policy = services.policy
         return await page(request, "desk_task.html", session, status, r=row(task, now, t), task=task, state=state,
                     mine=session.holds(task), message=message, outcomes=OUTCOMES, when=_when, now=now,
+                    change=lambda raw: change_text(raw, t),
                     channel_label=lambda n: policy.label("channel", n, locale_for(request)) if n in policy.channels else n,
                     category_label=lambda n: policy.label("category", n, locale_for(request)),
                     channels=policy.channels, categories=policy.categories)

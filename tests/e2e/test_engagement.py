@@ -72,6 +72,14 @@ def test_ignored_touches_demote_and_an_open_restores_at_once(server):
         stub.RecordReply(pb.RecordReplyRequest(user_id="u2", channel="push", text="好的，谢谢", reply_id="r1"),
                          timeout=30)
         assert _touch(stub, "u2", "t9").tier == "active"
+    # The same events from the command line, as an operator replays a provider's report.
+    import json
+
+    clicked = server.cli("engagement", "record", "t9", "u2", "CLICKED", "--provider", "jpush")
+    assert clicked.returncode == 0, clicked.stderr
+    assert json.loads(clicked.stdout)["touch_known"] is True
+    refused = server.cli("prefs", "set", "u2", "--channel", "fax=off")
+    assert refused.returncode == 2 and "known: app, email, push, sms, wecom" in refused.stderr
 
 
 def test_a_spam_complaint_closes_the_channel_and_opens_a_task(server):

@@ -57,6 +57,9 @@ def test_export_holds_everything_the_users_calls_stored_and_erasure_leaves_only_
             ("categories.survey", "false", "user"), ("channels.email", "false", "user")}
         assert sorted(t["touch_id"] for t in doc["touches"]) == ["t0", "t1"]
         assert {t["campaign"] for t in doc["touches"]} == {"spring-0", "spring-1"}
+        # Read as a person reads it: times in ISO 8601, flags as true or false (once "1796134276403" and "0").
+        assert all(t["at"].endswith("Z") and t["high_value"] is False for t in doc["touches"])
+        assert all(r["at"].endswith("Z") for r in doc["replies"]) and doc["tasks"][0]["created_at"].endswith("Z")
         assert sorted((r["reply_id"], r["text"]) for r in doc["replies"]) == [("r1", COMPLAINT), ("r2", THANKS)]
         assert doc["hold_until"] and doc["open_task"] == complaint.task_id
         assert [t["task_id"] for t in doc["tasks"]] == [complaint.task_id]

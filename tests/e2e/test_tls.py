@@ -38,7 +38,8 @@ def test_mutual_tls_admits_only_clients_with_a_certificate_of_the_ca(serve_facto
     assert cli.returncode == 1 and "UNAVAILABLE" in cli.stderr
     env = {**server.cli_env, "GUARD_SERVER_CA": str(pki / "ca.pem"), "GUARD_CLIENT_CERT": str(pki / "client.pem"),
            "GUARD_CLIENT_KEY": str(pki / "client.key")}
-    cli = subprocess.run([sys.executable, "-m", "guard", "check", "u1", "push", "content", "--server", server.target],
+    cli = subprocess.run([sys.executable, "-m", "guard", "check", "u1", "push", "content", "--json", "--server",
+                          server.target],
                          env=env, capture_output=True, text=True, timeout=60)
     assert cli.returncode == 0 and '"decision": "ALLOW"' in cli.stdout
     assert server.stop() == 0

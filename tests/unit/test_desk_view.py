@@ -13,7 +13,17 @@ EN = i18n.words("en")
 def test_the_sla_says_what_is_left_or_how_long_it_is_overdue():
     assert due_text(10_000_000, 10_000_000 - 90 * 60_000, EN) == ("1h 30m left", False)
     assert due_text(10_000_000, 10_000_000 + 5 * 60_000, EN) == ("overdue by 0h 05m", True)
-    assert due_text(0, 26 * 3_600_000, i18n.words("zh"))[0] == "已超时 26h 00m"
+    assert due_text(0, 26 * 3_600_000, i18n.words("zh"))[0] == "已超时 26小时00分"
+    assert due_text(90 * 60_000, 0, i18n.words("zh"))[0] == "剩余 1小时30分"
+
+
+def test_consent_changes_read_as_words_not_json():
+    from guard.web.desk import change_text
+
+    en, zh = i18n.words("en"), i18n.words("zh")
+    assert (change_text("false", en), change_text("true", zh), change_text("", en)) == ("off", "开启", "—")
+    assert change_text('{"tz": "Asia/Shanghai", "start": 1320, "end": 450}', en) == "22:00–07:30 Asia/Shanghai"
+    assert change_text("3", en) == "3"
 
 
 def test_the_chart_spans_its_box_and_clamps_the_index():
