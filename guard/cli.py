@@ -243,10 +243,12 @@ def check_text(answer: dict[str, Any], now: datetime) -> str:
     lines = [f"{answer['decision']}: {reasons}"]
     if answer.get("retry_after"):
         wait = float(str(answer["retry_after"]).rstrip("s"))
-        at = now + timedelta(seconds=wait)
+        evaluated = answer.get("evaluated_at")  # the moment decided (--send-at, or now): the wait runs from it
+        start = datetime.fromisoformat(evaluated.replace("Z", "+00:00")) if evaluated else now
+        at = start + timedelta(seconds=wait)
         local = at.astimezone()
-        lines.append(f"  try again in {duration_text(wait)}: at {local:%Y-%m-%d %H:%M} {local.tzname()} "
-                     f"({at:%H:%M} UTC)")
+        utc = "" if local.utcoffset() == timedelta(0) else f" ({at:%H:%M} UTC)"
+        lines.append(f"  try again in {duration_text(wait)}: at {local:%Y-%m-%d %H:%M} {local.tzname()}{utc}")
     for cap in answer.get("caps", []):
         window = duration_text(float(str(cap.get("window", "0s")).rstrip("s")))
         note = " (full)" if cap.get("exceeded") else ""
