@@ -111,15 +111,20 @@ def race_check_touch(targets: list[str], user: str, senders: int = 50, key: str 
     marketing CheckTouch (its own touch and campaign) for ``user`` at once; their answers."""
     import threading
 
+    import grpc
+
     from guard.transport.client import connect
     from guard.v1 import guard_pb2 as pb
     from guard.v1 import guard_pb2_grpc as pb_grpc
 
     answers: list[Any] = []
     lock = threading.Lock()
+    start = threading.Barrier(senders)  # every sender connected and ready: then all send at once
 
     def sender(i: int) -> None:
         with connect(targets[i % len(targets)], key, options=[("grpc.use_local_subchannel_pool", 1)]) as channel:
+            grpc.channel_ready_future(channel).result(timeout=30)
+            start.wait(timeout=60)
             answer = pb_grpc.EngagementGuardStub(channel).CheckTouch(pb.CheckTouchRequest(
                 user_id=user, channel="push", category="promotion", touch_id=f"t{i}", campaign_id=f"c{i}"), timeout=30)
         with lock:
@@ -182,3 +187,36 @@ async def snapshot(app: Any) -> dict[bytes, bytes]:
             v.pop(b"last_used_ms", None)
     await raw.aclose()
     return dict(zip(keys, values, strict=True))
+
+
+def everything_stored(client: Any) -> bytes:
+    """Every value in a Redis, read raw (GET, HGETALL, LRANGE, SMEMBERS, ZRANGE, XRANGE), as one blob: what "no
+    word of theirs is anywhere in Redis" searches. Not DUMP: it compresses values, hiding the words in them.
+    Key names are left out (a test looks at those apart)."""
+    import redis as redis_lib
+
+    given = client.connection_pool.connection_kwargs
+    raw: Any = redis_lib.Redis(**{k: given[k] for k in ("host", "port", "db", "username", "password") if k in given})
+    parts: list[bytes] = []
+
+    def flat(value: Any) -> None:
+        if isinstance(value, bytes):
+            parts.append(value)
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                flat(k)
+                flat(v)
+        elif isinstance(value, (list, tuple, set)):
+            for item in value:
+                flat(item)
+        elif value is not None:
+            parts.append(str(value).encode())
+
+    for key in raw.scan_iter(count=1000):
+        kind = raw.type(key).decode()
+        read = {"string": lambda k: raw.get(k), "hash": lambda k: raw.hgetall(k),
+                "list": lambda k: raw.lrange(k, 0, -1), "set": lambda k: raw.smembers(k),
+                "zset": lambda k: raw.zrange(k, 0, -1, withscores=True), "stream": lambda k: raw.xrange(k)}[kind]
+        flat(read(key))
+    raw.close()
+    return b"\n".join(parts)

@@ -60,13 +60,17 @@ async def test_rotation_keeps_older_links_working_and_retiring_stops_them(store)
 
 
 async def test_a_tenants_secret_never_verifies_another_tenants_link(store):
-    links = PreferenceLinks(ControlStore(store.conn), "http://x", now=Clock())
-    acme = _token((await links.create("acme", "u1")).url)
-    beta = _token((await links.create("beta", "u1")).url)
-    secret_id, _, mac = acme.split(".")
-    _, beta_payload, _ = beta.split(".")
+    """A link for beta's user, MAC'd properly with acme's current secret (what a leak of acme's secret would let
+    someone make), is refused: each tenant's links verify only with that tenant's secrets. (Splicing beta's
+    payload under acme's MAC would be refused whatever the secrets: it proves nothing about them.)"""
+    control = ControlStore(store.conn)
+    links = PreferenceLinks(control, "http://x", now=Clock())
+    assert await links.open(_token((await links.create("acme", "u1")).url))  # acme's own link opens
+    await links.create("beta", "u1")
+    current, acme_secrets = await control.link_secrets("acme")
+    forged = tokens.sign("preferences", ["beta", "u1"], Clock().now + 86_400_000, current, acme_secrets[current])
     with pytest.raises(tokens.BadToken):
-        await links.open(f"{secret_id}.{beta_payload}.{mac}")
+        await links.open(forged)
 
 
 async def test_rotation_keeps_at_most_four_secrets(store):

@@ -133,7 +133,8 @@ def test_user_weekly_maximum_applies_only_when_set():
 @given(st.lists(st.integers(min_value=0, max_value=30 * DAY_MS), min_size=1, max_size=60),
        st.integers(min_value=1, max_value=4), st.integers(min_value=1, max_value=10))
 def test_no_window_ever_holds_more_than_the_limit(attempts, limit, window_days):
-    """Whatever the order of attempts (scheduled ones too), recorded touches never overfill any window."""
+    """Whatever the order of attempts (scheduled ones too), recorded touches never overfill any window, and a
+    DEFER's retry_at is the first moment the touch passes."""
     window = window_days * DAY_MS
     rule = RuleCheck("r", "", limit, window)
     recorded: list[int] = []
@@ -143,7 +144,12 @@ def test_no_window_ever_holds_more_than_the_limit(attempts, limit, window_days):
         if out.verdict is Verdict.ALLOW:
             recorded.append(at)
         elif out.retry_at_ms is not None:
-            assert out.retry_at_ms >= at
+            # The answer is exact: the same touch passes at retry_at, and not a moment before it.
+            assert out.retry_at_ms > at
+            then = dataclasses.replace(base, at_ms=out.retry_at_ms, events={("r", ""): recorded})
+            before = dataclasses.replace(base, at_ms=out.retry_at_ms - 1, events={("r", ""): recorded})
+            assert decide.decide(then).verdict is Verdict.ALLOW
+            assert decide.decide(before).verdict is not Verdict.ALLOW
     recorded.sort()
     for start in recorded:
         assert sum(1 for e in recorded if start <= e < start + window) <= limit
