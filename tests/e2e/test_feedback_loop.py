@@ -149,18 +149,36 @@ def test_replies_kept_while_the_model_cannot_run_are_scored_later(serve_factory,
 
 
 def test_two_concurrent_calls_with_one_reply_id_open_one_task(serve_factory, tmp_path):
-    server = serve_factory({"GUARD_POLICY": policy_file(tmp_path)})
+    """Two calls with one reply_id at once: one task. Counted only once nothing is left that could file the reply
+    again later (the sweep files a held reply a crash kept off its task): its queue is empty and it has run."""
+    import redis as redis_lib
+
+    from guard.store.embedded import running_url
+
+    server = serve_factory({"GUARD_POLICY": policy_file(tmp_path), "GUARD_SWEEP_SECONDS": "0.2"})
     server.start()
     with server.channel() as channel:
         stub = pb_grpc.EngagementGuardStub(channel)
         results: list[Any] = []
-        threads = [threading.Thread(target=lambda: results.append(reply(stub, "垃圾，再发就投诉", "same")))
-                   for _ in range(2)]
+        start = threading.Barrier(2)
+
+        def send() -> None:
+            start.wait(timeout=30)
+            results.append(reply(stub, "垃圾，再发就投诉", "same"))
+
+        threads = [threading.Thread(target=send) for _ in range(2)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
         assert len({r.task_id for r in results}) == 1 and results[0].task_id
+        store = redis_lib.Redis.from_url(running_url(server.data_dir / "redis"))
+        deadline = time.monotonic() + 15
+        while store.zcard("guard:{default}:replies:pending"):  # the sweep's queue: what could still be filed
+            assert time.monotonic() < deadline, "the sweep never emptied its queue"
+            time.sleep(0.1)
+        time.sleep(0.5)  # and a couple of sweeps more after it emptied: none may file the reply again
+        store.close()
         listed = pb_grpc.RecoveryDeskStub(channel).ListRecoveryTasks(pb.ListRecoveryTasksRequest(), timeout=10)
         assert len(listed.tasks) == 1
     assert server.stop() == 0
