@@ -188,6 +188,7 @@ class App:
             try:
                 await self.tenants.evaluate_brakes()
                 await self.tenants.refresh_brakes()  # this process at once; the others at their next poll
+                metrics.BRAKE_EVALUATIONS.inc()
                 outage.ended()
             except StoreUnavailable as exc:
                 outage.met(error=str(exc))

@@ -491,6 +491,11 @@ class FeedbackService:
                 tasks.append(task_from_hash(raw))
         return after, tasks
 
+    async def open_watch(self, consumer: str) -> None:
+        """What a watch needs before its first read: a valid consumer name and the desk's consumer group."""
+        check_id(consumer, "consumer")
+        await self.store.ensure_group()
+
     async def watch(self, consumer: str, still_allowed: Callable[[], Awaitable[None]] | None = None,
                     block_ms: int = 250) -> AsyncIterator[RecoveryTask]:
         """New tasks for this watcher, and tasks a vanished watcher left unclaimed (at-least-once).
@@ -499,8 +504,7 @@ class FeedbackService:
         desk is not mistaken for an unreachable Redis. ``still_allowed`` is asked before every read
         (it raises when the watcher's key was revoked), so a revoked watcher gets nothing more.
         """
-        check_id(consumer, "consumer")
-        await self.store.ensure_group()
+        await self.open_watch(consumer)
         redeliver = self.policy.replies.redeliver_after_ms
         while True:
             if still_allowed is not None:

@@ -35,6 +35,8 @@ ENGAGEMENT_EVENTS = Counter("guard_engagement_events_total",
                             "Engagement events by event, and whether guard knew the touch", ["event", "touch"])
 FIGURES = Counter("guard_figures_total", "The tenant's figures (touches, opens, negative replies, opt-outs, "
                   "spam complaints, tasks ...); per campaign they are in the health calls, not here", ["tenant", "figure"])
+BRAKE_EVALUATIONS = Counter("guard_brake_evaluations_total",
+                            "Complete passes of the brake rules over every tenant (one process per deployment runs them)")
 WATCHERS = Gauge("guard_desk_watchers", "WatchRecoveryTasks streams open in this process", multiprocess_mode="livesum")
 
 # What on-call watches (gauges read every few seconds by the first worker; see docs/alerts.yaml).

@@ -222,6 +222,9 @@ _STATUS_NAMES = {pb.OPEN: "OPEN", pb.CLAIMED: "CLAIMED", pb.RESOLVED: "RESOLVED"
 _OUTCOME_NAMES = {pb.RECOVERED: "RECOVERED", pb.NO_ACTION: "NO_ACTION", pb.ESCALATED: "ESCALATED"}
 
 
+WATCH_OPEN = (("guard-watch", "open"),)
+
+
 class RecoveryDeskServicer(pb_grpc.RecoveryDeskServicer):
     def __init__(self, tenants: Tenants, auth: Authenticator) -> None:
         self.tenants = tenants
@@ -236,13 +239,16 @@ class RecoveryDeskServicer(pb_grpc.RecoveryDeskServicer):
             if isinstance(request, Undecodable):
                 raise request.error()
             check_id(request.consumer, "consumer")
+            feedback = self.tenants.get(grant.tenant).feedback
+            await feedback.open_watch(request.consumer)
         except Exception as exc:
             status = status_for(exc)
             if status is None:
                 raise
             log.info("rpc", method="WatchRecoveryTasks", code=status.name, error=str(exc))
             await context.abort(status, str(exc))
-        feedback = self.tenants.get(grant.tenant).feedback
+        # Said before the first task: a client knows its watch was accepted (not merely not refused yet).
+        await context.send_initial_metadata(WATCH_OPEN)
         log.info("watch_started", consumer=request.consumer, tenant=grant.tenant, key=grant.key_id)
 
         async def still_allowed() -> None:

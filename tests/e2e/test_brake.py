@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 import time
+import urllib.request
 from typing import Any
 
 import redis as redis_lib
 
+from guard.store.embedded import free_port
 from guard.v1 import guard_pb2 as pb
 from guard.v1 import guard_pb2_grpc as pb_grpc
 from tests.helpers import QUIET_HOURS_OFF, policy_file
@@ -38,10 +41,25 @@ def _first_change(stubs: list[Any], campaign: str, braked: bool, deadline_s: flo
     return [s for s in seen if s is not None]
 
 
+def _evaluations(metrics_port: int) -> int:
+    """How many passes of the brake rules the evaluating process has completed (its metric, scraped)."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=10).read().decode()
+    found = re.search(r"^guard_brake_evaluations_total (\S+)$", text, re.MULTILINE)
+    return int(float(found.group(1))) if found else 0
+
+
+def _until(observed: Any, what: str, timeout_s: float = 10) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not observed():
+        assert time.monotonic() < deadline, what
+        time.sleep(0.05)
+
+
 def test_a_campaign_wearing_users_out_is_braked_everywhere_and_resumes(serve_factory, tmp_path, private_redis):
     pol = policy_file(tmp_path, quiet_hours=QUIET_HOURS_OFF, caps=[], fatigue=BRAKE)
     env = {"GUARD_REDIS_URL": private_redis.url, "GUARD_POLICY": str(pol), "GUARD_BRAKE_SECONDS": "0.5"}
-    first = serve_factory(env, data_dir=tmp_path / "one")
+    metrics_port = free_port()
+    first = serve_factory({**env, "GUARD_METRICS_LISTEN": f"127.0.0.1:{metrics_port}"}, data_dir=tmp_path / "one")
     # The second evaluates no rules (as a worker past the first of --workers): the brake reaches it by the poll.
     second = serve_factory({**env, "GUARD_WORKER_INDEX": "1"}, data_dir=tmp_path / "two")
     first.start()
@@ -52,14 +70,17 @@ def test_a_campaign_wearing_users_out_is_braked_everywhere_and_resumes(serve_fac
         for i in range(10):
             assert _check(stubs[i % 2], f"a{i}", "autumn").decision == pb.ALLOW
         assert _check(stubs[0], "w0", "winter").decision == pb.ALLOW
-        time.sleep(0.3)  # each process writes its figures every 100 ms: all ten touches are in before the opt-outs
+
+        def touches() -> int:
+            return stubs[1].GetCampaignHealth(pb.GetCampaignHealthRequest(campaign_id="autumn", window="24h"),
+                                              timeout=10).figures.touches
+
+        # Each process writes its figures every 100 ms: all ten touches are in before the opt-outs.
+        _until(lambda: touches() == 10, "the ten touches never reached the figures")
         stubs[0].RecordEngagements(pb.RecordEngagementsRequest(events=[
             Kind(touch_id=f"a{i}-autumn", user_id=f"a{i}", event=Kind.UNSUBSCRIBED, provider="jpush")
             for i in range(3)]), timeout=30)  # 3 of 10: an opt-out rate of 30%
-        deadline = time.monotonic() + 10
-        while not client.hexists("guard:{default}:brakes", "c:autumn"):
-            assert time.monotonic() < deadline, "the brake never tripped"
-            time.sleep(0.05)
+        _until(lambda: client.hexists("guard:{default}:brakes", "c:autumn"), "the brake never tripped")
         import json
 
         tripped_at = json.loads(client.hget("guard:{default}:brakes", "c:autumn"))["at"] / 1000
@@ -87,7 +108,9 @@ def test_a_campaign_wearing_users_out_is_braked_everywhere_and_resumes(serve_fac
         resumed_at = time.time()
         for seen in _first_change(stubs, "autumn", False, 5):
             assert seen - resumed_at <= 2.0
-        time.sleep(1.5)  # three evaluations
+        # Three complete evaluations after the resume, on the same evidence, trip nothing.
+        passes = _evaluations(metrics_port)
+        _until(lambda: _evaluations(metrics_port) >= passes + 3, "the brake rules stopped being evaluated")
         assert _check(stubs[0], "after-resume", "autumn").decision == pb.ALLOW
         assert not stubs[0].ResumeCampaign(pb.ResumeCampaignRequest(campaign_id="autumn", actor="lin",
                                                                     reason="again"), timeout=10).resumed

@@ -42,21 +42,22 @@ async def call(channel: grpc.aio.Channel, method: str, request: Any) -> tuple[gr
     path = f"/guard.v1.{service}/{method}"
     response_type = getattr(pb, desc.output_type.name)
     body = request if isinstance(request, bytes) else request.SerializeToString()
-    try:
-        if desc.server_streaming:
-            stream = channel.unary_stream(path, request_serializer=None, response_deserializer=response_type.FromString)
-            async for _ in stream(body, timeout=0.3):
-                break
-        else:
-            unary = channel.unary_unary(path, request_serializer=None, response_deserializer=response_type.FromString)
-            await unary(body, timeout=20)
-    except grpc.aio.AioRpcError as exc:
-        if desc.server_streaming and exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
-            await watches_ended()
-            return grpc.StatusCode.OK, ""  # a valid watch waits for tasks until the client stops it
-        return exc.code(), exc.details() or ""
     if desc.server_streaming:
-        await watches_ended()
+        # A valid watch waits for tasks until its client stops it; the server says it accepted the watch (its
+        # initial metadata) before any task, so acceptance is observed, never inferred from a deadline.
+        stream = channel.unary_stream(path, request_serializer=None, response_deserializer=response_type.FromString)
+        watch = stream(body, timeout=20)
+        metadata = await watch.initial_metadata()
+        if metadata is not None and ("guard-watch", "open") in tuple(metadata):
+            watch.cancel()
+            await watches_ended()
+            return grpc.StatusCode.OK, ""
+        return await watch.code(), await watch.details() or ""
+    try:
+        unary = channel.unary_unary(path, request_serializer=None, response_deserializer=response_type.FromString)
+        await unary(body, timeout=20)
+    except grpc.aio.AioRpcError as exc:
+        return exc.code(), exc.details() or ""
     return grpc.StatusCode.OK, ""
 
 
