@@ -487,7 +487,7 @@ async def _peer(url: str, seconds: float) -> dict[str, Any]:
     from guard import policy as policy_mod
     from guard.domain.types import Touch, TouchClass
     from guard.store.redis_store import RedisStore
-    from guard.tenants import wire
+    from guard.usecases.tenants import wire
 
     storage = RedisStorage("async+" + url)
     limiter = MovingWindowRateLimiter(storage)

@@ -29,8 +29,8 @@ async def measure(users: int, work: Path, port: int) -> dict[str, float]:
 
     from guard.app import build
     from guard.domain.types import Touch, TouchClass
-    from guard.preferences import PreferencesPatch
     from guard.settings import Settings
+    from guard.usecases.preferences import PreferencesPatch
 
     settings = Settings(listen="127.0.0.1:0", http_listen="off", redis_url=f"redis://127.0.0.1:{port}/0",
                         data_dir=work / "data", sweep_seconds=3600, brake_seconds=3600)
@@ -46,7 +46,7 @@ async def measure(users: int, work: Path, port: int) -> dict[str, float]:
                                                                              channels={"sms": False}),
                                                      source="preference_center", actor="self", expected_version=None)
             text = "别再发了，烦死了" if i % 10 == 0 else "好的，谢谢"
-            await app.feedback.record(user, "push", text, f"{user}-r1", f"{user}-t0")
+            await app.replies.record(user, "push", text, f"{user}-r1", f"{user}-t0")
         await app.counters.flush()
     finally:
         await app.stop(0)

@@ -13,7 +13,7 @@ from guard import logs
 from guard.access import Role, key_of, new_key
 from guard.domain import clock
 from guard.store.control import ControlStore
-from guard.tenants import DEFAULT_TENANT
+from guard.usecases.tenants import DEFAULT_TENANT
 
 log = logs.get("guard.app")
 

@@ -19,24 +19,26 @@ from guard.admin_key import bootstrap_admin_key
 from guard.amnesia import StoreWatch
 from guard.domain import clock
 from guard.errors import StoreUnavailable
-from guard.feedback import FeedbackService
-from guard.links import PreferenceLinks
-from guard.preferences import PreferenceService
 from guard.sentiment.batcher import MicroBatcher
 from guard.sentiment.model import BUNDLED_MODEL, SentimentModel
 from guard.sentiment.remote import RemoteScorer
-from guard.service import GuardService
 from guard.settings import Settings
 from guard.store import target as store_target
 from guard.store.control import ControlStore
 from guard.store.counters import CampaignCounters
 from guard.store.embedded import EmbeddedRedis
 from guard.store.redis_store import RedisStore
-from guard.tenants import DEFAULT_TENANT, Services, Tenants
 from guard.transport.authn import Authenticator
 from guard.transport.server import GuardServer, tls_from
+from guard.usecases.checks import GuardService
+from guard.usecases.desk import DeskService
+from guard.usecases.links import PreferenceLinks
+from guard.usecases.preferences import PreferenceService
+from guard.usecases.replies import ReplyService
+from guard.usecases.tenants import DEFAULT_TENANT, Services, Tenants
 from guard.web.http import HttpServer, host_port
-from guard.web.site import Web, build_site
+from guard.web.site import build_site
+from guard.web.toolkit import Web
 
 log = logs.get("guard.app")
 
@@ -81,8 +83,12 @@ class App:
         return self.default.preferences
 
     @property
-    def feedback(self) -> FeedbackService:
-        return self.default.feedback
+    def replies(self) -> ReplyService:
+        return self.default.replies
+
+    @property
+    def desk(self) -> DeskService:
+        return self.default.desk
 
     @property
     def counters(self) -> CampaignCounters:
@@ -172,13 +178,13 @@ class App:
     async def read_gauges(self) -> None:
         for tenant in sorted({DEFAULT_TENANT, *await self.control.tenants()}):
             services = self.tenants.get(tenant)
-            now = services.feedback.now()
-            tasks = await services.feedback.open_tasks()
+            now = services.desk.now()
+            tasks = await services.desk.open_tasks()
             for priority in ("P1", "P2", "P3"):
                 mine = [t for t in tasks if t.priority == priority]
                 metrics.TASKS_OPEN.labels(tenant, priority).set(len(mine))
                 metrics.TASKS_OVERDUE.labels(tenant, priority).set(sum(1 for t in mine if t.due_ms < now))
-            metrics.REPLIES_UNSCORED.labels(tenant).set(await services.feedback.unscored())
+            metrics.REPLIES_UNSCORED.labels(tenant).set(await services.replies.unscored())
             metrics.CAMPAIGNS_BRAKED.labels(tenant).set(sum(1 for b in services.service.brakes.values() if b.blocks(now)))
 
     async def _evaluate_brakes(self, every_s: float) -> None:

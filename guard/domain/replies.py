@@ -56,3 +56,21 @@ def attribute(campaign_id: str, touch_campaign: str, last_touch: tuple[str, int]
     if last_touch is not None and received_ms - last_touch[1] <= window_ms:
         return last_touch[0]
     return ""
+
+
+@dataclass(frozen=True)
+class StoredReply:
+    """A reply as stored, with what scoring it and opening its task needs."""
+
+    reply_id: str
+    text: str
+    at_ms: int
+    channel: str
+    campaign_id: str
+    high_value: bool
+    strategy_id: str = ""
+
+    @classmethod
+    def from_hash(cls, reply_id: str, raw: dict[str, str]) -> StoredReply:
+        return cls(reply_id, raw.get("text", ""), int(raw.get("at", 0)), raw.get("channel", ""),
+                   raw.get("campaign", ""), raw.get("hv") == "1", raw.get("strategy", ""))

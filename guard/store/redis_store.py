@@ -2,8 +2,9 @@
 
 Each user's keys share one hash tag, ``{tenant:user}``, so every script touches a single slot
 and runs unchanged on Redis Cluster. Driver errors become one ``StoreUnavailable`` at the
-connection. ``RedisStore`` holds touches, preferences, the ledger and holds; ``FeedbackStore``
-holds replies and the recovery desk; both share one ``Connection``.
+connection. ``RedisStore`` holds touches, preferences, the ledger, engagement and holds;
+``store.replies.ReplyStore`` holds replies and ``store.desk.DeskStore`` the recovery desk; all
+three share one ``Connection``.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from guard.domain.types import BLOCKING, CapUsage, Check, Outcome, Reason, RuleC
 from guard.errors import StaleVersion, StoreUnavailable
 from guard.policy import Policy
 from guard.store.connection import Connection
-from guard.store.keys import TenantKeys, UserKeys
+from guard.store.keys import UserKeys
 from guard.store.target import Target
 
 # How long a recorded touch is remembered for idempotency and CancelTouch.
@@ -59,12 +60,6 @@ class StoredTouch:
     campaign_id: str
     touch_class: str
     at_ms: int
-
-
-@dataclass(frozen=True)
-class FirstInteraction:
-    sent_at_ms: int
-    strategy_id: str
 
 
 @dataclass(frozen=True)
@@ -333,228 +328,3 @@ def outcome_from_script(payload: str, *, replayed: bool, at_ms: int) -> Outcome:
         evaluated_at_ms=at_ms,
         tier=str(data.get("tier") or ""),
     )
-
-
-# A reply's record (score, label, action) outlives its words (the policy's replies.retention) by this much.
-REPLY_RECORD_AFTER_TEXT_MS = 365 * 86_400_000
-SUPPORT_GROUP = "support"
-
-
-@dataclass(frozen=True)
-class ScoreApplied:
-    fresh: bool  # this call applied the score (False: someone had already)
-    label: str
-    negative: float
-    action: str  # none, hold, opt_out, opt_in
-    task_id: str
-    task_is_new: bool
-
-
-class FeedbackStore:
-    """Replies, holds and the recovery desk of one tenant; shares the store's connection."""
-
-    def __init__(self, store: RedisStore, tenant: str) -> None:
-        self.store = store
-        self.conn = store.conn
-        self.client: Any = store.client  # redis-py's own annotations are looser than its answers
-        self.tenant = TenantKeys(tenant)
-
-    async def record_reply(
-        self, keys: UserKeys, reply_id: str, received_ms: int, fields: dict[str, str], text_retention_ms: int,
-        *, interaction: bool = True,
-    ) -> dict[str, str] | FirstInteraction | None:
-        """The stored fields when this reply_id was known (nothing changes then); else None, or, when the reply
-        was the first interaction with the touch it answers, that touch's send time and strategy.
-
-        A reply is an interaction (the user is back in the first engagement tier) unless ``interaction`` is off.
-        """
-        flat = [x for kv in fields.items() for x in kv]
-        args = [reply_id, str(received_ms), str(text_retention_ms + REPLY_RECORD_AFTER_TEXT_MS),
-                "1" if interaction else "0", *flat]
-        replied_to = keys.touch(fields.get("touch", ""))  # touch:"" never exists: no touch, nothing marked
-        status, known = await self.conn.run("record_reply", [keys.reply(reply_id), keys.replies, keys.unscored,
-                                                             keys.engagement, replied_to], args)
-        if status == "exists":
-            pairs = json.loads(known)
-            return dict(zip(pairs[::2], pairs[1::2], strict=True))
-        first, sent, strategy = json.loads(known)
-        if int(first):  # the first interaction with that touch: its campaign counts it in the hour it went out
-            return FirstInteraction(int(float(sent)), str(strategy))
-        member = f"{keys.user_id} {reply_id}"
-        await self.conn.pipeline([("ZADD", self.tenant.pending_replies, received_ms, member),
-                                  ("ZADD", self.tenant.reply_texts, received_ms, member)])
-        return None
-
-    async def forget_texts(self, received_before_ms: int, now_ms: int, limit: int = 500) -> int:
-        """Drop the words of replies that came before ``received_before_ms`` (retention); how many were dropped."""
-        rows = await self.conn.execute("ZRANGEBYSCORE", self.tenant.reply_texts, "-inf", f"({received_before_ms}",
-                                       "LIMIT", 0, limit)
-        pairs = [str(r).split(" ", 1) for r in rows]
-        calls = [([UserKeys(self.tenant.tenant, p[0]).reply(p[1])], [str(now_ms)]) for p in pairs if len(p) == 2]
-        answers = await self.conn.run_many("reply_forget", calls) if calls else []
-        failed = [a for a in answers if isinstance(a, Exception)]
-        if failed:
-            raise failed[0]
-        if rows:
-            await self.conn.execute("ZREM", self.tenant.reply_texts, *rows)
-        return sum(int(a) for a in answers)
-
-    async def trim_tasks(self, created_before_ms: int, limit: int = 500) -> int:
-        """Delete resolved tasks opened before ``created_before_ms`` (retention); how many went."""
-        t = self.tenant
-        ids = [str(i) for i in await self.conn.execute("ZRANGEBYSCORE", t.task_index, "-inf", f"({created_before_ms}",
-                                                       "LIMIT", 0, limit)]
-        done = 0
-        for task_id in ids:
-            done += int(await self.conn.run("task_trim", [t.task(task_id), t.task_replies(task_id), t.task_index,
-                                                          t.task_stream], [task_id]))
-        return done
-
-    async def reply(self, keys: UserKeys, reply_id: str) -> dict[str, str]:
-        return dict(await self.conn.execute("HGETALL", keys.reply(reply_id)) or {})
-
-    async def unscored(self, keys: UserKeys, since_ms: int) -> list[str]:
-        rows = await self.conn.execute("ZRANGEBYSCORE", keys.unscored, since_ms, "+inf")
-        return [str(r) for r in rows]
-
-    async def apply_score(self, keys: UserKeys, reply_id: str, label: str, negative: float, threshold: float,
-                          hold_ms: int, new_task_id: str, now_ms: int) -> ScoreApplied:
-        args = [reply_id, label, repr(negative), repr(threshold), str(hold_ms), new_task_id, str(now_ms)]
-        out = await self.conn.run("apply_score", [keys.reply(reply_id), keys.unscored, keys.hold, keys.open_task], args)
-        fresh, lab, neg, action, task, is_new = out
-        if action != "hold":  # a held reply stays on the sweep's queue until it is on its task
-            await self.drop_pending(keys, reply_id)
-        return ScoreApplied(bool(int(fresh)), str(lab), float(neg), str(action), str(task), bool(int(is_new)))
-
-    async def drop_pending(self, keys: UserKeys, reply_id: str) -> None:
-        """Take a reply off the sweep's queue (scored, or gone)."""
-        await self.conn.execute("ZREM", self.tenant.pending_replies, f"{keys.user_id} {reply_id}")
-
-    async def first_time(self, keys: UserKeys, figure: str, campaign_id: str, keep_ms: int) -> bool:
-        """Whether this is the first time the user counts in the campaign's ``figure`` (remembered ``keep_ms``)."""
-        return bool(await self.conn.execute("SET", keys.harmed(figure, campaign_id), "1", "NX", "PX", keep_ms))
-
-    async def pending_count(self) -> int:
-        return int(await self.conn.execute("ZCARD", self.tenant.pending_replies) or 0)
-
-    async def pending(self, limit: int) -> list[tuple[str, str]]:
-        rows = await self.conn.execute("ZRANGE", self.tenant.pending_replies, 0, limit - 1)
-        pairs = [str(r).split(" ", 1) for r in rows]
-        return [(p[0], p[1]) for p in pairs if len(p) == 2]
-
-    async def last_touch(self, keys: UserKeys) -> tuple[str, int, bool, str] | None:
-        """(campaign, time, high-value mark, strategy) of the user's most recent recorded touch."""
-        rows = await self.conn.execute("ZREVRANGE", keys.touch_index, 0, 0, "WITHSCORES", withscores=True)
-        if not rows:
-            return None
-        touch_id, at = rows[0]
-        campaign, hv, strategy = await self.conn.execute("HMGET", keys.touch(str(touch_id)), "campaign", "hv",
-                                                         "strategy")
-        return (str(campaign or ""), int(at), hv == "1", str(strategy or ""))
-
-    async def touch_facts(self, keys: UserKeys, touch_id: str) -> tuple[str, bool, str]:
-        """(campaign, high-value mark, strategy) of one recorded touch; ("", False, "") when unknown."""
-        campaign, hv, strategy = await self.conn.execute("HMGET", keys.touch(touch_id), "campaign", "hv", "strategy")
-        return str(campaign or ""), hv == "1", str(strategy or "")
-
-    # -- the recovery desk ----------------------------------------------------------------
-
-    async def ensure_group(self) -> None:
-        try:
-            await self.conn.call(lambda: self.client.xgroup_create(self.tenant.task_stream, SUPPORT_GROUP, id="0",
-                                                                        mkstream=True))
-        except StoreUnavailable as exc:
-            if "BUSYGROUP" not in str(exc):
-                raise
-
-    async def create_task(self, task_id: str, created_ms: int, first_reply_id: str, fields: dict[str, str]) -> bool:
-        flat = [x for kv in fields.items() for x in kv]
-        t = self.tenant
-        done = await self.conn.run("task_create", [t.task(task_id), t.task_index, t.task_stream, t.task_replies(task_id)],
-                                   [task_id, str(created_ms), first_reply_id, *flat])
-        return bool(done)
-
-    async def append_to_task(self, task_id: str, reply: dict[str, Any], keep: int) -> str:
-        """'appended', 'present' (filed before), 'resolved', or 'missing' (the task is not published yet).
-
-        The task lists its newest ``keep`` replies in full and counts the rest, so one user cannot
-        grow a task (and every page that lists it) without bound.
-        """
-        t = self.tenant
-        status = await self.conn.run("task_append", [t.task(task_id), t.task_replies(task_id)],
-                                     [json.dumps(reply, ensure_ascii=False), str(reply["reply_id"]), str(keep)])
-        return str(status)
-
-    async def repoint_task(self, keys: UserKeys, reply_id: str, resolved_task_id: str, fresh_task_id: str) -> str:
-        """The task a held reply belongs to once the one its user pointed at turned out resolved."""
-        task = await self.conn.run("task_repoint", [keys.open_task, keys.reply(reply_id)], [resolved_task_id, fresh_task_id])
-        return str(task)
-
-    async def task(self, task_id: str) -> dict[str, str]:
-        return dict(await self.conn.execute("HGETALL", self.tenant.task(task_id)) or {})
-
-    async def tasks_before(self, max_created_ms: float, offset: int, count: int) -> list[tuple[str, int, dict[str, str]]]:
-        """(task id, created ms, task hash), newest first, from ``max_created_ms`` down; one round trip."""
-        async def fetch() -> list[tuple[str, int, dict[str, str]]]:
-            top = "+inf" if max_created_ms == float("inf") else str(int(max_created_ms))
-            rows = await self.client.zrevrangebyscore(self.tenant.task_index, top, "-inf", start=offset, num=count,
-                                                      withscores=True)
-            if not rows:
-                return []
-            async with self.client.pipeline(transaction=False) as pipe:
-                for task_id, _ in rows:
-                    pipe.hgetall(self.tenant.task(str(task_id)))
-                hashes = await pipe.execute()
-            return [(str(r[0]), int(r[1]), dict(h)) for r, h in zip(rows, hashes, strict=True)]
-
-        return await self.conn.call(fetch)
-
-    async def claim(self, task_id: str, agent: str, agent_key: str, now_ms: int) -> tuple[str, str]:
-        t = self.tenant
-        status, who = await self.conn.run("task_claim", [t.task(task_id), t.task_stream],
-                                          [agent, str(now_ms), SUPPORT_GROUP, agent_key])
-        return str(status), str(who)
-
-    async def resolve(self, task_id: str, agent: str, agent_key: str, now_ms: int, outcome: str,
-                      note: str) -> tuple[str, str]:
-        t = self.tenant
-        status, who = await self.conn.run("task_resolve", [t.task(task_id), t.task_stream],
-                                          [agent, str(now_ms), SUPPORT_GROUP, outcome, note, agent_key])
-        return str(status), str(who)
-
-    async def task_closed(self, keys: UserKeys, task_id: str, lift_hold: bool) -> bool:
-        """Release the user from this task (and lift the hold if asked); False when another task holds them."""
-        held = await self.conn.run("task_closed", [keys.open_task, keys.hold], [task_id, "1" if lift_hold else "0"])
-        return bool(held)
-
-    async def read_new(self, consumer: str, block_ms: int) -> list[tuple[str, str]]:
-        """(stream id, task id) delivered to this consumer for the first time."""
-        rows = await self.conn.call(lambda: self.client.xreadgroup(
-            SUPPORT_GROUP, consumer, {self.tenant.task_stream: ">"}, count=10, block=block_ms))
-        out = []
-        for _stream, entries in rows or []:
-            out += [(str(entry_id), str(fields.get("task_id", ""))) for entry_id, fields in entries]
-        return out
-
-    async def stream_end(self) -> str:
-        """The id of the desk stream's newest entry ('0-0' when empty): where a live view starts reading."""
-        rows = await self.conn.execute("XREVRANGE", self.tenant.task_stream, "+", "-", "COUNT", 1)
-        return str(rows[0][0]) if rows else "0-0"
-
-    async def stream_after(self, last_id: str, block_ms: int) -> list[tuple[str, str]]:
-        """(stream id, task id) added after ``last_id``, read without a consumer group: a view, not a claim."""
-        rows = await self.conn.call(lambda: self.client.xread({self.tenant.task_stream: last_id}, count=50, block=block_ms))
-        out = []
-        for _stream, entries in rows or []:
-            out += [(str(entry_id), str(fields.get("task_id", ""))) for entry_id, fields in entries]
-        return out
-
-    async def reclaim(self, consumer: str, idle_ms: int) -> list[tuple[str, str]]:
-        """Tasks another watcher received and nobody claimed within ``idle_ms``: now this consumer's."""
-        result = await self.conn.call(lambda: self.client.xautoclaim(
-            self.tenant.task_stream, SUPPORT_GROUP, consumer, min_idle_time=idle_ms, start_id="0-0", count=10))
-        entries = result[1] if result else []
-        return [(str(entry_id), str(fields.get("task_id", ""))) for entry_id, fields in entries if fields]
-
-    async def ack(self, stream_id: str) -> None:
-        await self.conn.execute("XACK", self.tenant.task_stream, SUPPORT_GROUP, stream_id)

@@ -13,10 +13,10 @@ from guard.access import Grant, Role, check_tenant, new_key
 from guard.domain import clock
 from guard.errors import InvalidArgument, NotFound, PermissionDenied
 from guard.store.control import KeyRecord
-from guard.tenants import Tenants
 from guard.transport.authn import Authenticator
 from guard.transport.calls import Caller, rpc
 from guard.transport.mapping import ms_to_ts
+from guard.usecases.tenants import Tenants
 from guard.v1 import guard_pb2 as pb
 from guard.v1 import guard_pb2_grpc as pb_grpc
 from guard.validate import check_name, shown

@@ -27,8 +27,8 @@ from guard.errors import (
     TooManyFailures,
     Unauthenticated,
 )
-from guard.tenants import Services, Tenants
 from guard.transport.authn import Authenticator
+from guard.usecases.tenants import Services, Tenants
 
 log = logs.get("guard.rpc")
 

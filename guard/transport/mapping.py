@@ -9,14 +9,15 @@ from google.protobuf import duration_pb2, timestamp_pb2
 from guard.domain import clock
 from guard.domain.fatigue import Figures
 from guard.domain.types import CapUsage, Outcome, Preferences, Touch, TouchClass
-from guard.engagement import EngagementState, Event, EventResult
 from guard.errors import InvalidArgument
-from guard.feedback import RecoveryTask, ReplyResult
-from guard.health import Health
-from guard.preferences import ConsentEvent, PreferencesPatch
-from guard.service import UserState
 from guard.store.brakes import Brake, field_of
 from guard.store.redis_store import StoredTouch
+from guard.usecases.checks import UserState
+from guard.usecases.desk import RecoveryTask
+from guard.usecases.engagement import EngagementState, Event, EventResult
+from guard.usecases.figures import Health
+from guard.usecases.preferences import ConsentEvent, PreferencesPatch
+from guard.usecases.replies import ReplyResult
 from guard.v1 import guard_pb2 as pb
 from guard.validate import MAX_TIMESTAMP_S, timestamp_ms
 

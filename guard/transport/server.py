@@ -22,14 +22,14 @@ from grpc_reflection.v1alpha import reflection as grpc_reflection
 
 from guard import logs, metrics
 from guard.errors import InvalidArgument
-from guard.feedback import MODEL_OUTAGE
-from guard.links import ONE_CLICK
 from guard.settings import Settings
-from guard.tenants import Tenants
 from guard.transport import mapping
 from guard.transport.admin import AdminServicer
 from guard.transport.authn import Authenticator
 from guard.transport.calls import Caller, Undecodable, lenient, rpc, status_for
+from guard.usecases.links import ONE_CLICK
+from guard.usecases.replies import MODEL_OUTAGE
+from guard.usecases.tenants import Tenants
 from guard.v1 import guard_pb2 as pb
 from guard.v1 import guard_pb2_grpc as pb_grpc
 from guard.validate import check_id
@@ -66,7 +66,7 @@ class EngagementGuardServicer(pb_grpc.EngagementGuardServicer):
         received = mapping.ts_to_ms(request.received_at, "received_at") if request.HasField("received_at") else 0
         if request.HasField("received_at") and received <= 0:
             raise InvalidArgument("received_at", "must be after 1970")
-        result = await caller.services.feedback.record(request.user_id, request.channel, request.text,
+        result = await caller.services.replies.record(request.user_id, request.channel, request.text,
                                                        request.reply_id, request.in_reply_to_touch_id,
                                                        request.campaign_id, received)
         log_fields.update(label=result.label, action=result.action, task=bool(result.task_id), replayed=result.replayed)
@@ -239,8 +239,8 @@ class RecoveryDeskServicer(pb_grpc.RecoveryDeskServicer):
             if isinstance(request, Undecodable):
                 raise request.error()
             check_id(request.consumer, "consumer")
-            feedback = self.tenants.get(grant.tenant).feedback
-            await feedback.open_watch(request.consumer)
+            desk = self.tenants.get(grant.tenant).desk
+            await desk.open_watch(request.consumer)
         except Exception as exc:
             status = status_for(exc)
             if status is None:
@@ -260,7 +260,7 @@ class RecoveryDeskServicer(pb_grpc.RecoveryDeskServicer):
         started = time.perf_counter()
         metrics.WATCHERS.inc()
         try:
-            async for task in feedback.watch(request.consumer, still_allowed):
+            async for task in desk.watch(request.consumer, still_allowed):
                 sent += 1
                 yield mapping.task_to_pb(task)
         except Exception as exc:
@@ -281,7 +281,7 @@ class RecoveryDeskServicer(pb_grpc.RecoveryDeskServicer):
     ) -> pb.ListRecoveryTasksResponse:
         if request.status and request.status not in _STATUS_NAMES:
             raise InvalidArgument("status", f"unknown task status {request.status}")
-        tasks, token = await caller.services.feedback.list_tasks(_STATUS_NAMES.get(request.status, ""),
+        tasks, token = await caller.services.desk.list_tasks(_STATUS_NAMES.get(request.status, ""),
                                                                  request.page_size, request.page_token)
         log_fields.update(items=len(tasks))
         return pb.ListRecoveryTasksResponse(tasks=[mapping.task_to_pb(t) for t in tasks], next_page_token=token)
@@ -291,7 +291,7 @@ class RecoveryDeskServicer(pb_grpc.RecoveryDeskServicer):
         self, caller: Caller, request: pb.ClaimRecoveryTaskRequest, context: Any, log_fields: dict[str, Any]
     ) -> pb.RecoveryTask:
         grant = caller.grant
-        task = await caller.services.feedback.claim(request.task_id, grant.acting_agent(request.agent), grant.key_id)
+        task = await caller.services.desk.claim(request.task_id, grant.acting_agent(request.agent), grant.key_id)
         log_fields.update(task_id=task.task_id, agent=task.assignee)  # logged once checked, never before
         return mapping.task_to_pb(task)
 
@@ -300,7 +300,7 @@ class RecoveryDeskServicer(pb_grpc.RecoveryDeskServicer):
         self, caller: Caller, request: pb.ResolveRecoveryTaskRequest, context: Any, log_fields: dict[str, Any]
     ) -> pb.RecoveryTask:
         grant = caller.grant
-        task = await caller.services.feedback.resolve(request.task_id, grant.acting_agent(request.agent), grant.key_id,
+        task = await caller.services.desk.resolve(request.task_id, grant.acting_agent(request.agent), grant.key_id,
                                                       _OUTCOME_NAMES.get(request.outcome, ""), request.note,
                                                       request.lift_hold)
         log_fields.update(task_id=task.task_id, agent=task.assignee, lift_hold=request.lift_hold)

@@ -36,10 +36,10 @@ from guard.errors import (
     TooManyFailures,
     Unauthenticated,
 )
-from guard.feedback import OUTCOMES, PRIORITY_RANK, RecoveryTask
+from guard.usecases.desk import OUTCOMES, PRIORITY_RANK, RecoveryTask
 from guard.web import i18n
 from guard.web.live import StreamCaps, TaskFeed, sse
-from guard.web.site import Web, locale_for, plain, read_form
+from guard.web.toolkit import Web, locale_for, plain, read_form
 
 log = logs.get("guard.web.desk")
 
@@ -237,12 +237,12 @@ def routes(web: Web) -> list[Route]:
         services = web.tenants.get(session.tenant)
         which = request.query_params.get("filter", "all")
         which = which if which in FILTERS else "all"
-        tasks = await services.feedback.open_tasks(MAX_QUEUE)
+        tasks = await services.desk.open_tasks(MAX_QUEUE)
         if which == "mine":
             tasks = [task for task in tasks if task.status == "CLAIMED" and session.holds(task)]
         elif which == "unclaimed":
             tasks = [task for task in tasks if task.status == "OPEN"]
-        now, t = services.feedback.now(), _words(request)
+        now, t = services.desk.now(), _words(request)
         return await page(request, "desk_queue.html", session, rows=[row(task, now, t) for task in tasks], filter=which,
                     filters=FILTERS)
 
@@ -257,7 +257,7 @@ def routes(web: Web) -> list[Route]:
         services = web.tenants.get(session.tenant)
         feed = feeds.get(session.tenant)
         if feed is None:
-            feed = feeds[session.tenant] = TaskFeed(services.feedback.desk_stream_end, services.feedback.new_tasks)
+            feed = feeds[session.tenant] = TaskFeed(services.desk.desk_stream_end, services.desk.new_tasks)
         locale, t = locale_for(request), _words(request)
         template = web.templates.get_template("desk_row.html")
         queue = feed.listen()
@@ -277,7 +277,7 @@ def routes(web: Web) -> list[Route]:
                             return
                     except StoreUnavailable:
                         pass
-                now = services.feedback.now()
+                now = services.desk.now()
                 for task in tasks:
                     yield sse("task", template.render(r=row(task, now, t), t=t, locale=locale))
                     quiet_since = time.monotonic()
@@ -300,13 +300,13 @@ def routes(web: Web) -> list[Route]:
     async def task_page(request: Request, session: Session, message: str = "", status: int = 200) -> Response:
         services = web.tenants.get(session.tenant)
         try:
-            task = await services.feedback.get_task(request.path_params["task_id"])
+            task = await services.desk.get_task(request.path_params["task_id"])
         except (NotFound, InvalidArgument):  # no such task, or no id a task could have: the desk's own page
             return await page(request, "message.html", session, 404, title="desk.title", text="desk.not_found")
         state = None
         if task.user_id:
             state = await services.service.user_state(task.user_id)
-        now, t = services.feedback.now(), _words(request)
+        now, t = services.desk.now(), _words(request)
         policy = services.policy
         return await page(request, "desk_task.html", session, status, r=row(task, now, t), task=task, state=state,
                     mine=session.holds(task), message=message, outcomes=OUTCOMES, when=_when, now=now,
@@ -332,9 +332,9 @@ def routes(web: Web) -> list[Route]:
             return plain("no such action", 404)
         try:
             if action == "claim":
-                await services.feedback.claim(task_id, session.agent, session.key_id)
+                await services.desk.claim(task_id, session.agent, session.key_id)
             else:
-                await services.feedback.resolve(task_id, session.agent, session.key_id, form.get("outcome", ""),
+                await services.desk.resolve(task_id, session.agent, session.key_id, form.get("outcome", ""),
                                                 form.get("note", ""), form.get("lift_hold") == "on")
         except PreconditionFailed as exc:  # the task page, saying who has it: the agent's next step is there
             return await task_page(request, session, str(exc), 409)

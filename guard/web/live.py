@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 
 from guard import logs
 from guard.errors import StoreUnavailable
-from guard.feedback import RecoveryTask
+from guard.usecases.desk import RecoveryTask
 
 log = logs.get("guard.web.live")
 

@@ -21,11 +21,11 @@ from guard import logs
 from guard.domain import clock, tokens
 from guard.domain.types import Preferences
 from guard.errors import Conflict, InvalidArgument
-from guard.links import Subject
-from guard.preferences import PreferencesPatch
-from guard.tenants import Services
+from guard.usecases.links import Subject
+from guard.usecases.preferences import PreferencesPatch
+from guard.usecases.tenants import Services
 from guard.validate import whole_number
-from guard.web.site import Web, locale_for, plain, read_form
+from guard.web.toolkit import Web, locale_for, plain, read_form
 
 log = logs.get("guard.web.prefs")
 

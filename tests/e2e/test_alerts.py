@@ -62,7 +62,7 @@ async def test_each_decision_is_counted_once_and_its_reasons_apart(app):
 
     before = value("guard_decisions_total", decision="BLOCK", touch_class="marketing")
     reasons = value("guard_decision_reasons_total", reason="CHANNEL_OPTED_OUT", decision="BLOCK", touch_class="marketing")
-    from guard.preferences import PreferencesPatch
+    from guard.usecases.preferences import PreferencesPatch
 
     await app.preferences.update_preferences("u2", PreferencesPatch(paths=["channels.sms", "unsubscribed_all"],
                                                                     channels={"sms": False}, unsubscribed_all=True),

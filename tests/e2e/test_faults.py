@@ -136,7 +136,7 @@ async def test_replies_recorded_while_the_model_fails_are_all_scored_held_and_ta
                 await asyncio.sleep(0.2)
             flaky.broken = False
             deadline = time.monotonic() + 30
-            while await app.feedback.store.pending(100):
+            while await app.replies.store.pending(100):
                 assert time.monotonic() < deadline, "the sweep did not catch up"
                 await asyncio.sleep(0.2)
             while (await health.Check(model, timeout=5)).status != health_pb2.HealthCheckResponse.SERVING:

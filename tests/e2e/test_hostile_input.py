@@ -296,7 +296,7 @@ def _message(desc: pbd.Descriptor, depth: int, hostile: bool) -> st.SearchStrate
 @given(data=st.data())
 async def test_generated_requests_never_crash_or_change_state_on_error(app, channel, method, data):
     """Any request a client could build: a documented status, and on error the store as it was."""
-    await app.feedback.store.create_task("task-1", NOW_S * 1000, "r0", {  # a task the generated ids can name
+    await app.replies.desk.store.create_task("task-1", NOW_S * 1000, "r0", {  # a task the generated ids can name
         "task_id": "task-1", "user_id": "u1", "channel": "sms", "priority": "P3", "created_at": str(NOW_S * 1000),
         "due_at": str(NOW_S * 1000), "replies": "[]"})
     request = data.draw(message_strategy(METHODS[method][1].input_type), label="request")

@@ -7,7 +7,7 @@ import pytest
 from guard import policy
 from guard.sentiment.batcher import MicroBatcher
 from guard.sentiment.model import BUNDLED_MODEL, SentimentModel
-from guard.tenants import wire
+from guard.usecases.tenants import wire
 from tests.helpers import FakeClock, Switchable, ms
 
 NOON = ms(2026, 11, 23, 12, 0, "Asia/Shanghai")
@@ -32,6 +32,6 @@ async def wired(store, model):
 @pytest.fixture
 def loop_parts(wired):
     parts, scorer, clock = wired
-    return parts.service, parts.feedback, scorer, clock
+    return parts.service, parts.replies, scorer, clock
 
 

@@ -25,9 +25,9 @@ from hypothesis import strategies as st
 from guard import policy as policy_mod
 from guard.domain import decide
 from guard.domain.types import Preferences, Reason, Touch, TouchClass
-from guard.preferences import PreferencesPatch
 from guard.store.brakes import Brake
-from guard.tenants import wire
+from guard.usecases.preferences import PreferencesPatch
+from guard.usecases.tenants import wire
 from tests.helpers import FakeClock, ms
 
 ZONES = ["Asia/Shanghai", "America/New_York", "Europe/Berlin", "Australia/Lord_Howe", "Asia/Kathmandu",

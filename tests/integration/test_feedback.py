@@ -9,8 +9,9 @@ import pytest
 
 from guard.domain.types import DAY_MS, Reason, TouchClass, Verdict
 from guard.errors import PreconditionFailed
-from guard.feedback import FeedbackService, RecoveryTask
-from guard.service import GuardService
+from guard.usecases.checks import GuardService
+from guard.usecases.desk import RecoveryTask
+from guard.usecases.replies import ReplyService
 from tests.helpers import ms, touch
 
 NOON = ms(2026, 11, 23, 12, 0, "Asia/Shanghai")
@@ -23,7 +24,7 @@ async def test_complaint_holds_marketing_and_opens_one_task(loop_parts):
     assert (first.label, first.action, first.campaign_id) == ("NEGATIVE", "hold", "spring") and first.task_id
     second = await feedback.record("u1", "sms", "Stop spamming me, I will report you", "r2")
     assert second.action == "hold" and second.task_id == first.task_id  # appended, not a second task
-    task = await feedback.get_task(first.task_id)
+    task = await feedback.desk.get_task(first.task_id)
     assert [r.reply_id for r in task.replies] == ["r1", "r2"] and task.status == "OPEN"
     blocked = await guard.check(touch(touch_id="t2"))
     assert blocked.verdict is Verdict.BLOCK and blocked.reasons == (Reason.NEGATIVE_SENTIMENT,)
@@ -41,12 +42,12 @@ async def test_complaint_holds_marketing_and_opens_one_task(loop_parts):
 async def test_resolving_with_lift_hold_lets_marketing_through(loop_parts):
     guard, feedback, _, _ = loop_parts
     reply = await feedback.record("u1", "push", "太差了，我要投诉你们", "r1")
-    task = await feedback.get_task(reply.task_id)
+    task = await feedback.desk.get_task(reply.task_id)
     assert task.priority == "P1"
-    await feedback.claim(reply.task_id, "agent-a", "k-agent-a")
+    await feedback.desk.claim(reply.task_id, "agent-a", "k-agent-a")
     with pytest.raises(PreconditionFailed):
-        await feedback.claim(reply.task_id, "agent-b", "k-agent-b")
-    done = await feedback.resolve(reply.task_id, "agent-a", "k-agent-a", "RECOVERED", "called the user", lift_hold=True)
+        await feedback.desk.claim(reply.task_id, "agent-b", "k-agent-b")
+    done = await feedback.desk.resolve(reply.task_id, "agent-a", "k-agent-a", "RECOVERED", "called the user", lift_hold=True)
     assert (done.status, done.outcome, done.assignee) == ("RESOLVED", "RECOVERED", "agent-a")
     assert (await guard.check(touch(touch_id="t1"))).verdict is Verdict.ALLOW
     again = await feedback.record("u1", "push", "still terrible, stop texting me", "r2")
@@ -100,7 +101,7 @@ async def test_concurrent_duplicates_of_one_reply_open_one_task(loop_parts):
     results = await asyncio.gather(*(feedback.record("u1", "sms", "垃圾短信，再发就投诉", "same") for _ in range(5)))
     tasks = {r.task_id for r in results}
     assert len(tasks) == 1 and "" not in tasks
-    listed, _ = await feedback.list_tasks("", 50, "")
+    listed, _ = await feedback.desk.list_tasks("", 50, "")
     assert len(listed) == 1
 
 
@@ -123,9 +124,9 @@ async def test_a_complaint_about_a_touch_to_a_high_value_user_is_p1(loop_parts):
 
     await guard.check(dataclasses.replace(touch(touch_id="vip-touch", campaign="gold"), high_value=True))
     vip = await feedback.record("u1", "push", "太差了，别再发了", "r1", in_reply_to="vip-touch")
-    assert (await feedback.get_task(vip.task_id)).priority == "P1"
+    assert (await feedback.desk.get_task(vip.task_id)).priority == "P1"
     plain = await feedback.record("u2", "push", "太差了，别再发了", "r2")
-    assert (await feedback.get_task(plain.task_id)).priority in ("P2", "P3")
+    assert (await feedback.desk.get_task(plain.task_id)).priority in ("P2", "P3")
 
 
 async def _first(tasks: AsyncIterator[RecoveryTask], n: int) -> AsyncIterator[RecoveryTask]:
@@ -135,14 +136,14 @@ async def _first(tasks: AsyncIterator[RecoveryTask], n: int) -> AsyncIterator[Re
             yield await anext(tasks)
 
 
-async def _crash_after_the_hold(feedback: FeedbackService, guard: GuardService, reply_id: str, task_id: str) -> None:
+async def _crash_after_the_hold(feedback: ReplyService, guard: GuardService, reply_id: str, task_id: str) -> None:
     """What a process leaves when it dies between holding the user and publishing the task."""
     rp = feedback.policy.replies
     keys = guard.keys("u1")
     applied = await feedback.store.apply_score(keys, reply_id, "NEGATIVE", 0.97, rp.negative_threshold, rp.hold_ms,
                                                task_id, NOON)
     assert applied.action == "hold" and applied.task_id == task_id
-    assert await feedback.store.task(task_id) == {}  # the user points at a task nobody has published
+    assert await feedback.desk.store.task(task_id) == {}  # the user points at a task nobody has published
 
 
 async def test_a_task_lost_to_a_crash_is_published_by_the_sweep(loop_parts):
@@ -153,11 +154,11 @@ async def test_a_task_lost_to_a_crash_is_published_by_the_sweep(loop_parts):
     await _crash_after_the_hold(feedback, guard, "r1", "task-lost")
     assert await feedback.store.pending(10) == [("u1", "r1")]
     assert await feedback.sweep() == 1
-    task = await feedback.get_task("task-lost")
+    task = await feedback.desk.get_task("task-lost")
     assert (task.status, task.user_id, [r.reply_id for r in task.replies]) == ("OPEN", "u1", ["r1"])
     assert await feedback.store.pending(10) == []
     assert await feedback.sweep() == 0
-    seen = [t.task_id async for t in _first(feedback.watch("amy", block_ms=10), 1)]
+    seen = [t.task_id async for t in _first(feedback.desk.watch("amy", block_ms=10), 1)]
     assert seen == ["task-lost"]  # on the desk's stream, where a watcher finds it
 
 
@@ -170,11 +171,11 @@ async def test_a_reply_after_a_lost_task_opens_it_and_the_first_reply_joins(loop
     scorer.broken = False
     second = await feedback.record("u1", "sms", "Stop spamming me, I will report you", "r2")
     assert second.task_id == "task-lost"
-    assert [r.reply_id for r in (await feedback.get_task("task-lost")).replies] == ["r2"]
+    assert [r.reply_id for r in (await feedback.desk.get_task("task-lost")).replies] == ["r2"]
     assert await feedback.sweep() == 1
     assert await feedback.sweep() == 0
-    assert [r.reply_id for r in (await feedback.get_task("task-lost")).replies] == ["r2", "r1"]
-    listed, _ = await feedback.list_tasks("", 50, "")
+    assert [r.reply_id for r in (await feedback.desk.get_task("task-lost")).replies] == ["r2", "r1"]
+    listed, _ = await feedback.desk.list_tasks("", 50, "")
     assert [t.task_id for t in listed] == ["task-lost"]
 
 
@@ -185,5 +186,5 @@ async def test_filing_a_reply_twice_lists_it_once(loop_parts):
     keys = feedback.guard.keys("u1")
     await feedback.store.client.zadd(feedback.store.tenant.pending_replies, {"u1 r1": NOON})  # as if never cleared
     assert await feedback.sweep() == 1
-    assert [r.reply_id for r in (await feedback.get_task(reply.task_id)).replies] == ["r1"]
+    assert [r.reply_id for r in (await feedback.desk.get_task(reply.task_id)).replies] == ["r1"]
     assert (await feedback.store.reply(keys, "r1"))["task"] == reply.task_id

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from guard.domain.fatigue import Figures, index
-from guard.engagement import Event
+from guard.usecases.engagement import Event
 from tests.helpers import touch
 
 HOUR = 3_600_000
@@ -21,8 +21,8 @@ async def test_figures_and_the_fatigue_index_of_a_campaign_and_its_strategy(wire
     await parts.engagement.record(Event("t0", "u0", "OPENED"))
     await parts.engagement.record(Event("t0", "u0", "CLICKED"))  # the same touch: interacted once
     await parts.engagement.record(Event("t1", "u1", "SPAM_COMPLAINT", provider="sendgrid"))  # not an interaction
-    await parts.feedback.record("u2", "push", "TD", "r-stop", in_reply_to="t2")  # a keyword opt-out: a reply
-    angry = await parts.feedback.record("u3", "push", "别再发了，烦死了，再发就投诉", "r-angry", in_reply_to="t3")
+    await parts.replies.record("u2", "push", "TD", "r-stop", in_reply_to="t2")  # a keyword opt-out: a reply
+    angry = await parts.replies.record("u3", "push", "别再发了，烦死了，再发就投诉", "r-angry", in_reply_to="t3")
     assert angry.action == "hold"
     clock.advance(4 * DAY)  # every touch's ignore verdict is due: t0, t2 and t3 had an answer, three did not
     health = await parts.health.campaign("spring", "", "7d")
@@ -55,9 +55,9 @@ async def test_campaigns_ranked_by_fatigue_and_paged_and_the_experience_health(w
     assert [h.name for h in first] == ["noisy", "loud"] and token == "2"
     rest, token = await parts.health.ranked(False, "24h", 2, token)
     assert [h.name for h in rest] == ["calm"] and token == ""
-    task = (await parts.feedback.list_tasks("", 10, ""))[0][0]
-    await parts.feedback.claim(task.task_id, "amy", "k-amy")
-    await parts.feedback.resolve(task.task_id, "amy", "k-amy", "RECOVERED", "called", True)
+    task = (await parts.replies.desk.list_tasks("", 10, ""))[0][0]
+    await parts.replies.desk.claim(task.task_id, "amy", "k-amy")
+    await parts.replies.desk.resolve(task.task_id, "amy", "k-amy", "RECOVERED", "called", True)
     tenant = await parts.health.experience("24h")
     f = tenant.figures
     assert (f.touches, f.spam_complaints, f.list_unsubscribes, f.tasks_opened, f.tasks_resolved,
@@ -71,7 +71,7 @@ async def test_rates_count_people_and_one_touch_is_too_little_to_rank_first(wire
     parts = wired[0]
     assert (await parts.service.check(touch(user="u1", touch_id="t1", campaign="unlucky"))).recorded
     for i in range(3):
-        reply = await parts.feedback.record("u1", "push", "别再发了，烦死了，再发就投诉", f"r{i}", in_reply_to="t1")
+        reply = await parts.replies.record("u1", "push", "别再发了，烦死了，再发就投诉", f"r{i}", in_reply_to="t1")
         assert reply.label == "NEGATIVE"
     for i in range(60):
         assert (await parts.service.check(touch(user=f"n{i}", touch_id=f"n{i}", campaign="noisy"))).recorded

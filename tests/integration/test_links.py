@@ -6,8 +6,8 @@ import pytest
 
 from guard.domain import tokens
 from guard.errors import InvalidArgument
-from guard.links import PreferenceLinks
 from guard.store.control import ControlStore
+from guard.usecases.links import PreferenceLinks
 
 
 class Clock:

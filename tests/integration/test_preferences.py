@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 from guard import policy
 from guard.domain import clock
 from guard.errors import InvalidArgument
-from guard.preferences import PreferencesPatch
-from guard.tenants import wire
+from guard.usecases.preferences import PreferencesPatch
+from guard.usecases.tenants import wire
 from tests.helpers import FakeClock, ms
 
 NOW = ms(2026, 11, 23, 12, 0)

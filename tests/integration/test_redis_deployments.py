@@ -14,7 +14,8 @@ from urllib.parse import quote
 import pytest
 
 from guard.store.connection import probe
-from guard.store.redis_store import FeedbackStore, RedisStore
+from guard.store.desk import DeskStore
+from guard.store.redis_store import RedisStore
 from guard.store.target import Target, TlsFiles, parse
 from tests.conftest import RedisCluster3, RedisProcess, valkey_server
 
@@ -32,7 +33,7 @@ async def reaches(where: Target, users: int = 1) -> None:
         for i in range(users):
             key = f"guard:{{t:u{i}}}:probe"
             assert await store.conn.call(functools.partial(store.client.get, key)) == f"lean-{i}"
-        desk = FeedbackStore(store, "t")
+        desk = DeskStore(store, "t")
         await desk.ensure_group()
         assert await desk.stream_after("0-0", 10) == []
     finally:

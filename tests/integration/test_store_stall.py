@@ -9,7 +9,7 @@ import signal
 from guard import policy
 from guard.domain.types import Reason, Verdict
 from guard.store.redis_store import RedisStore
-from guard.tenants import wire
+from guard.usecases.tenants import wire
 from tests.conftest import RedisProcess
 from tests.helpers import FakeClock, ms, touch
 

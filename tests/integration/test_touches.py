@@ -9,10 +9,10 @@ import pytest
 from guard import policy
 from guard.domain.types import DAY_MS, Reason, TouchClass, Verdict
 from guard.errors import InvalidArgument
-from guard.preferences import PreferencesPatch
-from guard.service import GuardService
 from guard.store.redis_store import RedisStore
-from guard.tenants import wire
+from guard.usecases.checks import GuardService
+from guard.usecases.preferences import PreferencesPatch
+from guard.usecases.tenants import wire
 from tests.helpers import FakeClock, ms, touch
 
 NOON = ms(2026, 11, 23, 12, 0, "Asia/Shanghai")

@@ -46,8 +46,8 @@ def test_anchors():
 
 
 def test_a_brake_trips_only_with_touches_enough_and_a_signal_at_its_threshold():
-    from guard.brakes import tripped
     from guard.policy import BrakeRule
+    from guard.usecases.brakes import tripped
 
     rule = BrakeRule("optouts", "campaign", "24h", 100, {"opt_out_rate": 0.02, "fatigue_index": 80}, 0, False)
     assert tripped(rule, 99, {"opt_out_rate": 0.5}) is None  # too few touches to judge

@@ -19,14 +19,14 @@ from guard.domain.clock import Clock
 from guard.domain.types import CapUsage, Outcome, Preferences, Reason, Touch, TouchClass, Verdict
 from guard.errors import InvalidArgument, StoreUnavailable
 from guard.policy import Policy
-from guard.preferences import ConsentEvent, PreferenceService
 from guard.store.brakes import Brake, field_of
 from guard.store.counters import CampaignCounters
 from guard.store.keys import UserKeys
 from guard.store.redis_store import RedisStore, StoredTouch, ZoneNeeded
+from guard.usecases.preferences import ConsentEvent, PreferenceService
 from guard.validate import by_user, check_id, shown
 
-log = logs.get("guard.service")
+log = logs.get("guard.usecases.checks")
 # One line when Redis stops answering checks, one when it answers again: never one per check.
 STORE_OUTAGE = logs.Condition(log, "store_unavailable")
 
@@ -46,7 +46,7 @@ class UserState:
 
 
 class GuardService:
-    """``score_pending`` scores a user's unscored recent replies (the feedback loop's; ``app`` wires it)."""
+    """``score_pending`` scores a user's unscored recent replies (the reply loop's; ``tenants.wire`` wires it)."""
 
     def __init__(self, policy: Policy, store: RedisStore, preferences: PreferenceService, counters: CampaignCounters, *,
                  now: Clock = clock.system_clock, tenant: str = "default") -> None:

@@ -20,7 +20,7 @@ from guard.errors import InvalidArgument
 from guard.store.control import ControlStore
 from guard.validate import check_id, shown
 
-log = logs.get("guard.links")
+log = logs.get("guard.usecases.links")
 
 PURPOSE = "preferences"
 DEFAULT_TTL_MS = 30 * 86_400_000

@@ -14,23 +14,26 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from guard import logs, policy
-from guard.brakes import BrakeService
 from guard.domain import clock
 from guard.domain.clock import Clock
-from guard.engagement import EngagementService
 from guard.errors import StoreUnavailable
-from guard.feedback import FeedbackService, Scorer
-from guard.health import HealthService
-from guard.links import PreferenceLinks
-from guard.preferences import PreferenceService
-from guard.privacy import PrivacyService
-from guard.service import GuardService
 from guard.store.brakes import Brake, BrakeStore
 from guard.store.control import ControlStore
 from guard.store.counters import CampaignCounters
-from guard.store.redis_store import FeedbackStore, RedisStore
+from guard.store.desk import DeskStore
+from guard.store.redis_store import RedisStore
+from guard.store.replies import ReplyStore
+from guard.usecases.brakes import BrakeService
+from guard.usecases.checks import GuardService
+from guard.usecases.desk import DeskService
+from guard.usecases.engagement import EngagementService
+from guard.usecases.figures import HealthService
+from guard.usecases.links import PreferenceLinks
+from guard.usecases.preferences import PreferenceService
+from guard.usecases.privacy import PrivacyService
+from guard.usecases.replies import ReplyService, Scorer
 
-log = logs.get("guard.tenants")
+log = logs.get("guard.usecases.tenants")
 
 DEFAULT_TENANT = "default"
 
@@ -43,7 +46,8 @@ class Services:
     policy: policy.Policy
     preferences: PreferenceService
     service: GuardService
-    feedback: FeedbackService
+    replies: ReplyService
+    desk: DeskService
     counters: CampaignCounters
     privacy: PrivacyService
     engagement: EngagementService
@@ -54,16 +58,17 @@ class Services:
 def wire(pol: policy.Policy, store: RedisStore, scorer: Scorer | None, *, tenant: str = "default",
          now: Clock = clock.system_clock, counters: CampaignCounters | None = None) -> Services:
     """The one place the use cases meet: each gets what it needs in its constructor, except the
-    loop between checking and scoring (a check scores a user's pending replies through the feedback loop)."""
+    loop between checking and scoring (a check scores a user's pending replies through the reply loop)."""
     counters = counters or CampaignCounters(store.conn)
     preferences = PreferenceService(pol, store, now=now, tenant=tenant)
     service = GuardService(pol, store, preferences, counters, now=now, tenant=tenant)
-    feedback = FeedbackService(service, preferences, FeedbackStore(store, tenant), scorer, counters)
-    service.score_pending = feedback.score_pending
-    engagement = EngagementService(pol, store, preferences, feedback, counters, now=now, tenant=tenant)
+    desk = DeskService(service, DeskStore(store, tenant), counters)
+    replies = ReplyService(service, preferences, ReplyStore(store, tenant), desk, scorer, counters)
+    service.score_pending = replies.score_pending
+    engagement = EngagementService(pol, store, preferences, replies, counters, now=now, tenant=tenant)
     health = HealthService(pol, counters, tenant, now=now)
-    brakes = BrakeService(pol, BrakeStore(store.conn, tenant), health, counters, feedback, now=now)
-    return Services(tenant, pol, preferences, service, feedback, counters, PrivacyService(store, tenant, now=now),
+    brakes = BrakeService(pol, BrakeStore(store.conn, tenant), health, counters, desk, now=now)
+    return Services(tenant, pol, preferences, service, replies, desk, counters, PrivacyService(store, tenant, now=now),
                     engagement, health, brakes)
 
 
@@ -157,10 +162,11 @@ class Tenants:
         return trips
 
     async def sweep(self) -> int:
-        """The feedback sweep of every tenant guard knows of, and each one's retention."""
+        """The reply sweep of every tenant guard knows of, and each one's retention (replies' words, old tasks)."""
         done = 0
         for tenant in sorted({"default", *await self.control.tenants()}):
-            feedback = self.get(tenant).feedback
-            done += await feedback.sweep()
-            await feedback.retain()
+            services = self.get(tenant)
+            done += await services.replies.sweep()
+            await services.replies.retain()
+            await services.desk.retain()
         return done

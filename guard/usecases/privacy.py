@@ -21,7 +21,7 @@ from guard.store.redis_store import RedisStore
 from guard.store.subject import SubjectStore
 from guard.validate import check_id, check_name, check_text
 
-log = logs.get("guard.privacy")
+log = logs.get("guard.usecases.privacy")
 
 FORMAT = "guard.user-export/1"
 

@@ -21,14 +21,14 @@ from guard import logs
 from guard.domain import clock
 from guard.domain.clock import Clock
 from guard.errors import InvalidArgument
-from guard.feedback import FeedbackService
-from guard.health import HealthService
 from guard.policy import BrakeRule, Policy
 from guard.store.brakes import Brake, BrakeStore, field_of
 from guard.store.counters import CampaignCounters
+from guard.usecases.desk import DeskService
+from guard.usecases.figures import HealthService
 from guard.validate import check_id, check_name, check_text
 
-log = logs.get("guard.brakes")
+log = logs.get("guard.usecases.brakes")
 
 FULL_LOOK_MS = 60_000
 
@@ -45,12 +45,12 @@ def tripped(rule: BrakeRule, figures_touches: int, signals: Mapping[str, float])
 
 class BrakeService:
     def __init__(self, policy: Policy, store: BrakeStore, health: HealthService, counters: CampaignCounters,
-                 feedback: FeedbackService, *, now: Clock = clock.system_clock) -> None:
+                 desk: DeskService, *, now: Clock = clock.system_clock) -> None:
         self.policy = policy
         self.store = store
         self.health = health
         self.counters = counters
-        self.feedback = feedback
+        self.desk = desk
         self.now = now
         self._last_full = 0
 
@@ -100,7 +100,7 @@ class BrakeService:
                 if not rule.shadow:
                     summary = (f"{rule.scope} {name} braked by {rule.rule_id}: {hit[0]} {hit[1]:.4g} over "
                                f"{rule.window} on {h.figures.touches} touches; resume with ResumeCampaign")
-                    await self.feedback.open_campaign_task(name if rule.scope == "campaign" else "", summary, now)
+                    await self.desk.open_campaign_task(name if rule.scope == "campaign" else "", summary, now)
         return trips
 
     async def _base(self, field: str) -> dict[str, int]:

@@ -22,7 +22,7 @@ from guard.store.keys import UserKeys
 from guard.store.redis_store import RedisStore
 from guard.validate import check_id, check_name, check_page_size, check_word, shown
 
-log = logs.get("guard.preferences")
+log = logs.get("guard.usecases.preferences")
 
 MAX_MASK_PATHS = 64
 # A pause longer than this is an unsubscribe; it also keeps every answer's times inside protobuf's range.

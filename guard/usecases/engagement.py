@@ -20,15 +20,15 @@ from guard.domain import clock
 from guard.domain.clock import Clock
 from guard.domain.engagement import ignored_in_a_row, tier_at
 from guard.errors import InvalidArgument
-from guard.feedback import FeedbackService
 from guard.policy import Policy
-from guard.preferences import PreferenceService, PreferencesPatch
 from guard.store.counters import CampaignCounters
 from guard.store.keys import UserKeys
 from guard.store.redis_store import RedisStore
+from guard.usecases.preferences import PreferenceService, PreferencesPatch
+from guard.usecases.replies import ReplyService
 from guard.validate import by_user, check_id, check_name, check_text, check_word, shown
 
-log = logs.get("guard.engagement")
+log = logs.get("guard.usecases.engagement")
 
 EVENTS = ("DELIVERED", "OPENED", "CLICKED", "CONVERTED", "BOUNCED", "SPAM_COMPLAINT", "UNSUBSCRIBED")
 CLOSING = {"SPAM_COMPLAINT": "complaint", "UNSUBSCRIBED": "list_unsubscribe"}  # event → ledger source
@@ -72,12 +72,12 @@ class EngagementState:
 
 
 class EngagementService:
-    def __init__(self, policy: Policy, store: RedisStore, preferences: PreferenceService, feedback: FeedbackService,
+    def __init__(self, policy: Policy, store: RedisStore, preferences: PreferenceService, replies: ReplyService,
                  counters: CampaignCounters, *, now: Clock = clock.system_clock, tenant: str = "default") -> None:
         self.policy = policy
         self.store = store
         self.preferences = preferences
-        self.feedback = feedback
+        self.replies = replies
         self.counters = counters
         self.now = now
         self.tenant = tenant
@@ -140,7 +140,7 @@ class EngagementService:
                 source=CLOSING[e.event], actor=f"{e.provider or 'provider'}:{e.touch_id}", expected_version=None)
             action = "channel_closed"
             if e.event == "SPAM_COMPLAINT":
-                task_id = await self.feedback.file_complaint(e.user_id, done.channel, done.campaign_id, e.touch_id,
+                task_id = await self.replies.file_complaint(e.user_id, done.channel, done.campaign_id, e.touch_id,
                                                              e.provider, e.occurred_ms)
         return EventResult(not done.fresh, done.known, done.campaign_id, done.channel, action, task_id)
 
