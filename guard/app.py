@@ -15,8 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from guard import logs, metrics, policy, tracing
-from guard.admin_key import bootstrap_admin_key
-from guard.amnesia import StoreWatch
+from guard.access.admin_key import bootstrap_admin_key
+from guard.access.authn import Authenticator
+from guard.access.keys import DEFAULT_TENANT
 from guard.domain import clock
 from guard.errors import StoreUnavailable
 from guard.sentiment.batcher import MicroBatcher
@@ -24,18 +25,18 @@ from guard.sentiment.model import BUNDLED_MODEL, SentimentModel
 from guard.sentiment.remote import RemoteScorer
 from guard.settings import Settings
 from guard.store import target as store_target
+from guard.store.amnesia import StoreWatch
 from guard.store.control import ControlStore
 from guard.store.counters import CampaignCounters
 from guard.store.embedded import EmbeddedRedis
 from guard.store.redis_store import RedisStore
-from guard.transport.authn import Authenticator
 from guard.transport.server import GuardServer, tls_from
 from guard.usecases.checks import GuardService
 from guard.usecases.desk import DeskService
 from guard.usecases.links import PreferenceLinks
 from guard.usecases.preferences import PreferenceService
 from guard.usecases.replies import ReplyService
-from guard.usecases.tenants import DEFAULT_TENANT, Services, Tenants
+from guard.usecases.tenants import Services, Tenants
 from guard.web.http import HttpServer, host_port
 from guard.web.site import build_site
 from guard.web.toolkit import Web

@@ -299,7 +299,7 @@ def api_key_for(settings: Settings) -> str:
     """GUARD_API_KEY, or the admin key a local embedded server wrote into its data directory."""
     if settings.api_key:
         return settings.api_key.strip()
-    from guard.admin_key import ADMIN_KEY_FILE
+    from guard.access.admin_key import ADMIN_KEY_FILE
 
     path = settings.data_dir / ADMIN_KEY_FILE
     if _is_loopback(settings.server):
@@ -485,7 +485,7 @@ def _log_hash_key(settings: Settings) -> bytes:
     """The key of the logs' user-id hash, kept beside the data (0600) so one user hashes alike across restarts."""
     import secrets
 
-    from guard.admin_key import write_private
+    from guard.access.admin_key import write_private
 
     path = settings.data_dir / "log-hash.key"
     try:
@@ -509,11 +509,10 @@ def _check_redis(settings: Settings) -> None:
 
 def _store(args: argparse.Namespace) -> int:
     """``guard store status|adopt``: straight to Redis, since a store that lost its keys answers no key."""
-    from guard import amnesia
-    from guard.admin_key import bootstrap_admin_key
+    from guard.access.admin_key import bootstrap_admin_key
     from guard.domain import clock
     from guard.errors import StoreUnavailable
-    from guard.store import target
+    from guard.store import amnesia, target
     from guard.store.control import ControlStore
     from guard.store.embedded import running_url
     from guard.store.redis_store import RedisStore

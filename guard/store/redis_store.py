@@ -128,7 +128,7 @@ class RedisStore:
             raise ValueError(f"GUARD_REDIS_DURABILITY: one of {', '.join(DURABILITY)} is expected, got {durability[:32]!r}")
         self.conn = conn
         self.durability = durability
-        # Why the store is not trusted ('' when it is): set by the identity check (``guard.amnesia``), read by
+        # Why the store is not trusted ('' when it is): set by the identity check (``guard.store.amnesia``), read by
         # every CheckTouch without a round trip.
         self.reset_reason = ""
         self._parts = _Parts()

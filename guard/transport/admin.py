@@ -9,11 +9,11 @@ from __future__ import annotations
 from typing import Any
 
 from guard import logs, policy
-from guard.access import Grant, Role, check_tenant, new_key
+from guard.access.authn import Authenticator
+from guard.access.keys import Grant, Role, check_tenant, new_key
 from guard.domain import clock
 from guard.errors import InvalidArgument, NotFound, PermissionDenied
 from guard.store.control import KeyRecord
-from guard.transport.authn import Authenticator
 from guard.transport.calls import Caller, rpc
 from guard.transport.mapping import ms_to_ts
 from guard.usecases.tenants import Tenants

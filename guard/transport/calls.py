@@ -16,7 +16,8 @@ import structlog
 from google.protobuf.message import DecodeError
 
 from guard import logs, metrics, tracing
-from guard.access import Grant
+from guard.access.authn import Authenticator
+from guard.access.keys import Grant
 from guard.errors import (
     Conflict,
     InvalidArgument,
@@ -27,7 +28,6 @@ from guard.errors import (
     TooManyFailures,
     Unauthenticated,
 )
-from guard.transport.authn import Authenticator
 from guard.usecases.tenants import Services, Tenants
 
 log = logs.get("guard.rpc")

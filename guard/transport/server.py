@@ -21,11 +21,11 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection as grpc_reflection
 
 from guard import logs, metrics
+from guard.access.authn import Authenticator
 from guard.errors import InvalidArgument
 from guard.settings import Settings
 from guard.transport import mapping
 from guard.transport.admin import AdminServicer
-from guard.transport.authn import Authenticator
 from guard.transport.calls import Caller, Undecodable, lenient, rpc, status_for
 from guard.usecases.links import ONE_CLICK
 from guard.usecases.replies import MODEL_OUTAGE

@@ -13,7 +13,7 @@ import secrets
 from dataclasses import dataclass
 
 from guard import logs
-from guard.access import check_tenant
+from guard.access.keys import check_tenant
 from guard.domain import clock, tokens
 from guard.domain.clock import Clock
 from guard.errors import InvalidArgument

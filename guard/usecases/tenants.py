@@ -35,7 +35,6 @@ from guard.usecases.replies import ReplyService, Scorer
 
 log = logs.get("guard.usecases.tenants")
 
-DEFAULT_TENANT = "default"
 
 
 @dataclass

@@ -25,6 +25,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
 
 from guard import logs, tracing
+from guard.access.authn import Authenticator
 from guard.errors import (
     Conflict,
     InvalidArgument,
@@ -36,7 +37,6 @@ from guard.errors import (
     Unauthenticated,
 )
 from guard.store.control import ControlStore
-from guard.transport.authn import Authenticator
 from guard.usecases.tenants import Tenants
 from guard.web import i18n
 from guard.web.limits import ASGIApp, BodyTooLarge, BodyTooSlow, Message, Receive, Scope, Send

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from guard.access import Role, new_key
+from guard.access.authn import Authenticator
+from guard.access.keys import Role, new_key
 from guard.errors import PermissionDenied, StoreUnavailable, Unauthenticated
 from guard.store.control import ControlStore
-from guard.transport.authn import Authenticator
 
 
 class Clock:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import structlog
 
-from guard.amnesia import StoreWatch, adopt, read_local
+from guard.store.amnesia import StoreWatch, adopt, read_local
 from tests.conftest import RedisProcess
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from guard.access import (
+from guard.access.keys import (
     METHOD_ROLES,
     FailureLimiter,
     Grant,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from guard.access import Grant
+from guard.access.keys import Grant
 from guard.web import i18n
 from guard.web.desk import due_text, spark
 from guard.web.live import sse

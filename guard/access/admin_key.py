@@ -10,10 +10,9 @@ import os
 from pathlib import Path
 
 from guard import logs
-from guard.access import Role, key_of, new_key
+from guard.access.keys import DEFAULT_TENANT, Role, key_of, new_key
 from guard.domain import clock
 from guard.store.control import ControlStore
-from guard.usecases.tenants import DEFAULT_TENANT
 
 log = logs.get("guard.app")
 

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 from guard import logs, metrics
-from guard.access import ROLE_NAMES, FailureLimiter, Grant, Role, bearer, digest_of, key_id_of, peer_host, same_digest
+from guard.access.keys import ROLE_NAMES, FailureLimiter, Grant, Role, bearer, digest_of, key_id_of, peer_host, same_digest
 from guard.errors import PermissionDenied, StoreUnavailable, TooManyFailures, Unauthenticated
 from guard.store.control import ControlStore
 

@@ -16,6 +16,9 @@ from enum import StrEnum
 from guard.errors import InvalidArgument, PermissionDenied
 from guard.validate import check_id, shown
 
+# The tenant of a single-tenant deployment: the admin key written on a first start belongs to it.
+DEFAULT_TENANT = "default"
+
 
 class Role(StrEnum):
     SENDER = "sender"
