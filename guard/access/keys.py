@@ -58,7 +58,7 @@ def methods_of(role: Role) -> list[str]:
 
 
 def role_table() -> str:
-    """The README's role table, made from METHOD_ROLES (a test holds the README and the proto to it)."""
+    """docs/api.md's role table, made from METHOD_ROLES (a test holds the docs and the proto to it)."""
     def listed(methods: list[str]) -> str:
         return ", ".join(f"`{m}`" for m in methods)
 

@@ -5,7 +5,7 @@ who opted out because of it, who reported it as spam. A rate counts people, not 
 answers three times negatively counts once, so no rate passes 100%. Each rate becomes a score from 0 (at or
 below the level a healthy programme lives with) to 1 (at or above the level where harm is done),
 and the index is their weighted mean times 100. The default levels and weights, and why they are
-what they are, are in README ("Fatigue index"); a policy may set its own (``fatigue.index``).
+what they are, are in docs/api.md ("Fatigue index"); a policy may set its own (``fatigue.index``).
 """
 
 from __future__ import annotations

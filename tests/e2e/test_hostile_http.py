@@ -28,7 +28,7 @@ EXAMPLES = int(os.environ.get("GUARD_FUZZ_EXAMPLES", "60"))
 FUZZ = settings(max_examples=EXAMPLES, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
-# What the pages answer, as README's "The pages" documents; 500 is never among them.
+# What the pages answer, as docs/pages.md documents; 500 is never among them.
 DOCUMENTED = {200, 303, 400, 401, 403, 404, 405, 408, 409, 410, 413, 429}
 FORM_LIMIT = 64 * 1024
 

@@ -89,8 +89,8 @@ def test_peer_host_drops_the_port():
 
 def test_the_readme_role_table_is_the_code_s():
     """The table people read is made from METHOD_ROLES; paste ``guard.access.role_table()`` when this fails."""
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
-    assert role_table() in readme, "README's role table differs from the code's:\n" + role_table()
+    readme = (REPO / "docs" / "api.md").read_text(encoding="utf-8")
+    assert role_table() in readme, "docs/api.md role table differs from the code's:\n" + role_table()
 
 
 def test_the_proto_s_role_comments_name_each_role_s_methods():
