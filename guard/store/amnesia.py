@@ -75,9 +75,12 @@ class StoreWatch:
             self._lost(problem)
             return
         if seen.identity is None:  # nobody knew one: a fresh store, or one from before identities
-            identity = Identity.new(self.now(), "initialised")
-            await self.identities.write(identity, "guard", "a store with no identity, and none known here")
-            log.info("store_initialised", store_id=identity.store_id)
+            mine = Identity.new(self.now(), "initialised")
+            identity = await self.identities.initialise(mine, "guard", "a store with no identity, and none known here")
+            if identity == mine:
+                log.info("store_initialised", store_id=identity.store_id)
+            else:  # another process (a worker beside this one) initialised it a moment before: the same store
+                log.info("store_initialised_by_another", store_id=identity.store_id)
             seen = Seen(identity)
         assert seen.identity is not None
         if self.known is not None and seen.identity.store_id != self.known.store_id:

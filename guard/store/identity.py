@@ -63,6 +63,19 @@ class IdentityStore:
                      if identity is None or copy != identity.store_id)
         return Seen(identity, lost)
 
+    async def initialise(self, identity: Identity, actor: str, reason: str) -> Identity:
+        """Give a store with no identity this one, unless another process gave it one first; the identity it has.
+
+        Atomic (one script on the control records), so processes starting together on a fresh store agree on
+        one identity; the shards' markers are then set to that one (by every racer alike, so it is harmless)."""
+        stored = await self.conn.run("store_init", [K.store_identity, K.store_audit], [
+            identity.store_id, identity.created_ms, identity.how, identity.previous, actor, reason, AUDIT_KEPT])
+        winner = Identity(str(stored[0]), int(stored[1]), str(stored[2]), str(stored[3]))
+        markers = (await self._markers()).values()
+        if markers:
+            await self.conn.pipeline([("SET", key, winner.store_id) for key in markers])
+        return winner
+
     async def write(self, identity: Identity, actor: str, reason: str) -> None:
         """The identity, its copy on every shard, and an audit entry (who and why)."""
         fields: list[Any] = ["id", identity.store_id, "created_ms", identity.created_ms, "how", identity.how,

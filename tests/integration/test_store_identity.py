@@ -26,6 +26,26 @@ async def test_an_empty_store_is_initialised_once_and_remembered_here(store, tmp
     assert watch.known == first  # checked, not made again
 
 
+async def test_workers_starting_together_on_an_empty_store_agree_on_one_identity(store, tmp_path):
+    """``--workers N`` starts its workers at once on one data directory: they race to initialise a fresh store, and
+    every one of them must end up trusting the same identity (before, each wrote its own and the losers refused
+    marketing as if the store had been swapped)."""
+    import asyncio
+
+    watches = [_watch(store, tmp_path) for _ in range(4)]
+    with structlog.testing.capture_logs() as logged:
+        await asyncio.gather(*(w.check() for w in watches))
+        await asyncio.gather(*(w.check() for w in watches))  # and the next look finds nothing wrong either
+    assert [w.reset for w in watches] == [""] * 4
+    known = {w.known for w in watches}
+    assert len(known) == 1 and None not in known and read_local(tmp_path / "data") == watches[0].known.store_id  # type: ignore[union-attr]
+    assert [e["event"] for e in logged if e["event"].startswith("store_init")].count("store_initialised") == 1
+    from guard.store.keys import ControlKeys
+
+    audit = await store.client.xrange(ControlKeys().store_audit)
+    assert len(audit) == 1  # initialised once
+
+
 async def test_a_flush_is_a_reset_never_a_fresh_start_and_adopting_ends_it(store, tmp_path):
     watch = _watch(store, tmp_path)
     await watch.check()
