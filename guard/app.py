@@ -221,8 +221,9 @@ class App:
         logs.flush()
 
 
-def build(settings: Settings, model: SentimentModel | None = None) -> App:
-    """Wire one serving process; ``model`` lets a caller share one loaded model between several apps.
+def build(settings: Settings, model: SentimentModel | None = None, *, now: clock.Clock = clock.system_clock) -> App:
+    """Wire one serving process; ``model`` lets a caller share one loaded model between several apps, ``now`` lets a
+    test move the use cases' time (decisions, windows, tiers, links) instead of waiting for it.
 
     A worker of ``guard serve --workers N`` (``settings.scorer_socket`` set) loads no model: it
     sends replies to the scoring process the supervisor started.
@@ -250,8 +251,9 @@ def build(settings: Settings, model: SentimentModel | None = None) -> App:
         store = RedisStore.to(where, timeout_s=settings.redis_timeout, durability=settings.redis_durability)
         control = ControlStore(store.conn)
         pages = settings.http_listen not in ("", "off")
-        links = PreferenceLinks(control, settings.public_url or (f"http://{settings.http_listen}" if pages else ""))
-        tenants = Tenants(control, store, scorer.score, pol, links=links)
+        links = PreferenceLinks(control, settings.public_url or (f"http://{settings.http_listen}" if pages else ""),
+                                now=now)
+        tenants = Tenants(control, store, scorer.score, pol, links=links, now=now)
         auth = Authenticator(control, cache_s=settings.auth_cache_seconds,
                              failures_per_minute=settings.auth_failures_per_minute)
         tenants.on_change.append(auth.forget)

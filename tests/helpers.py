@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,20 @@ class FakeClock:
 
     def advance(self, delta_ms: int) -> None:
         self.now_ms += delta_ms
+
+
+class ShiftedClock:
+    """The real clock moved forward on demand: time flows as usual (calls stay ordered), and ``advance`` stands in
+    for a sleep the test would otherwise wait out."""
+
+    def __init__(self) -> None:
+        self.offset_ms = 0
+
+    def __call__(self) -> int:
+        return time.time_ns() // 1_000_000 + self.offset_ms
+
+    def advance(self, delta_ms: int) -> None:
+        self.offset_ms += delta_ms
 
 
 def touch(user: str = "u1", channel: str = "push", category: str = "promotion", campaign: str = "",

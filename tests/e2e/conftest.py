@@ -9,6 +9,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -136,6 +137,104 @@ class ServeProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+class InProcessServe(ServeProcess):
+    """The app wired exactly as ``guard serve`` wires it (``app.build`` from the same settings, its own embedded
+    Redis, the bundled model shared by the test session), run in this process on a thread with its own event
+    loop: the same ports, admin key, channels and client commands as ``ServeProcess``, without importing torch
+    and loading the model again. For API contracts; what is about processes (signals, the supervisor, kill -9,
+    logs) keeps ``ServeProcess``. ``now`` is the use cases' clock (a ``FakeClock`` moves time instead of sleeping).
+    """
+
+    def __init__(self, data_dir: Path, env: dict[str, str] | None, model: object,
+                 now: Callable[[], int] | None = None) -> None:
+        super().__init__(data_dir, env)
+        self.model = model
+        self.now = now
+        self.app: Any = None  # the running App, its event loop and thread
+        self._loop: Any = None
+        self._thread: Any = None
+
+    def start(self, timeout_s: float = 60, ready_on: str = "") -> None:
+        import asyncio
+        import threading
+
+        from guard.app import build
+        from guard.domain import clock
+        from guard.settings import Settings
+
+        settings = Settings.from_env(self.env, listen=f"127.0.0.1:{self.port}", data_dir=self.data_dir,
+                                     http_listen=f"127.0.0.1:{self.http_port}")
+        loop = asyncio.new_event_loop()
+        built: list[Any] = []
+        started = threading.Event()
+        failed: list[BaseException] = []
+
+        def run() -> None:
+            asyncio.set_event_loop(loop)  # gRPC's server binds to the loop current when it is made: made here
+            try:
+                built.append(build(settings, model=self.model, now=self.now or clock.system_clock))  # type: ignore[arg-type]
+                loop.run_until_complete(built[0].start())
+            except BaseException as exc:
+                failed.append(exc)
+                started.set()
+                return
+            started.set()
+            loop.run_forever()
+
+        thread = threading.Thread(target=run, name="guard-app", daemon=True)
+        thread.start()
+        assert started.wait(timeout_s), "the app did not start"
+        if failed:
+            raise failed[0]
+        app = built[0]
+        self.app, self._loop, self._thread = app, loop, thread
+        self.port, self.http_port = app.server.port, app.http.port if app.http is not None else 0
+        deadline = time.monotonic() + timeout_s
+        with grpc.insecure_channel(self.target) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            while True:
+                try:
+                    if stub.Check(health_pb2.HealthCheckRequest(service=ready_on), timeout=1).status == \
+                            health_pb2.HealthCheckResponse.SERVING:
+                        return
+                except grpc.RpcError:
+                    pass
+                assert time.monotonic() < deadline, "the app did not become healthy"
+                time.sleep(0.05)
+
+    def stop(self) -> int:
+        import asyncio
+
+        assert self.app is not None and self._loop is not None
+        loop = self._loop
+        asyncio.run_coroutine_threadsafe(self.app.stop(), loop).result(timeout=60)
+        loop.call_soon_threadsafe(loop.stop)
+        self._thread.join(timeout=30)
+        loop.close()
+        self.app = None
+        return 0
+
+    def kill(self) -> None:
+        if self.app is not None:
+            self.stop()
+
+
+@pytest.fixture
+def app_serve_factory(tmp_path: Path, bundled_model: object) -> Iterator[object]:
+    """``InProcessServe``s, stopped at the end of the test."""
+    started: list[InProcessServe] = []
+
+    def make(env: dict[str, str] | None = None, data_dir: Path | None = None,
+             now: Callable[[], int] | None = None) -> InProcessServe:
+        one = InProcessServe(data_dir or tmp_path / "data", env, bundled_model, now)
+        started.append(one)
+        return one
+
+    yield make
+    for one in started:
+        one.kill()
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""Silence is feedback: engagement events and tiers on the real server."""
+"""Silence is feedback: engagement events and tiers on the app wired as ``guard serve`` wires it, in process, on a
+clock the test moves (2 s of silence is an ``advance``, not a sleep), with the real CLI as a client."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from google.protobuf import timestamp_pb2
 
 from guard.v1 import guard_pb2 as pb
 from guard.v1 import guard_pb2_grpc as pb_grpc
-from tests.helpers import QUIET_HOURS_OFF, policy_file
+from tests.helpers import QUIET_HOURS_OFF, ShiftedClock, policy_file
 
 Kind = pb.EngagementEvent
 
@@ -23,9 +24,14 @@ TIERS = {"ignore_after": "2s", "tiers": [
 
 
 @pytest.fixture
-def server(serve_factory, tmp_path):
-    proc = serve_factory({"GUARD_POLICY": str(policy_file(tmp_path, quiet_hours=QUIET_HOURS_OFF, caps=[],
-                                                          engagement=TIERS))})
+def clock() -> ShiftedClock:
+    return ShiftedClock()
+
+
+@pytest.fixture
+def server(app_serve_factory, tmp_path, clock):
+    proc = app_serve_factory({"GUARD_POLICY": str(policy_file(tmp_path, quiet_hours=QUIET_HOURS_OFF, caps=[],
+                                                              engagement=TIERS))}, now=clock)
     proc.start()
     yield proc
     assert proc.stop() == 0
@@ -40,12 +46,12 @@ def _ms(ts: timestamp_pb2.Timestamp) -> int:
     return ts.seconds * 1000 + ts.nanos // 1_000_000
 
 
-def test_ignored_touches_demote_and_an_open_restores_at_once(server):
+def test_ignored_touches_demote_and_an_open_restores_at_once(server, clock):
     with server.channel() as channel:
         stub = pb_grpc.EngagementGuardStub(channel)
         sent = [_touch(stub, "u1", f"t{i}") for i in range(3)]
         assert all(s.decision == pb.ALLOW and s.tier == "active" for s in sent)
-        time.sleep(2.2)  # nobody opened them
+        clock.advance(2200)  # nobody opened them
         held = _touch(stub, "u1", "t3")
         assert held.decision == pb.DEFER and list(held.reasons) == [pb.LOW_ENGAGEMENT] and held.tier == "cooling"
         # Allowed again when the last of the three leaves the tier's one-hour window.
@@ -67,7 +73,7 @@ def test_ignored_touches_demote_and_an_open_restores_at_once(server):
         # A reply is an interaction too.
         for i in range(5, 8):
             _touch(stub, "u2", f"t{i}")
-        time.sleep(2.2)
+        clock.advance(2200)
         assert _touch(stub, "u2", "t8").tier == "cooling"
         stub.RecordReply(pb.RecordReplyRequest(user_id="u2", channel="push", text="好的，谢谢", reply_id="r1"),
                          timeout=30)

@@ -52,8 +52,8 @@ def reply(stub, text, reply_id, user="u1", channel="sms"):
                             timeout=20)
 
 
-def test_complaints_hold_marketing_open_one_task_and_the_desk_lifts_it(serve_factory, tmp_path):
-    server = serve_factory({"GUARD_POLICY": policy_file(tmp_path)})
+def test_complaints_hold_marketing_open_one_task_and_the_desk_lifts_it(app_serve_factory, tmp_path):
+    server = app_serve_factory({"GUARD_POLICY": policy_file(tmp_path)})
     server.start()
     tasks: queue.Queue[Any] = queue.Queue()
     stop = threading.Event()
@@ -90,8 +90,8 @@ def test_complaints_hold_marketing_open_one_task_and_the_desk_lifts_it(serve_fac
     assert server.stop() == 0
 
 
-def test_a_watcher_killed_before_claiming_does_not_lose_its_task(serve_factory, tmp_path):
-    server = serve_factory({"GUARD_POLICY": policy_file(tmp_path)})
+def test_a_watcher_killed_before_claiming_does_not_lose_its_task(app_serve_factory, tmp_path):
+    server = app_serve_factory({"GUARD_POLICY": policy_file(tmp_path)})
     server.start()
     first: queue.Queue[Any] = queue.Queue()
     doomed = watcher(server, "desk-a", first, threading.Event())  # the group reads from the start: no race
@@ -121,10 +121,10 @@ def test_a_watcher_killed_before_claiming_does_not_lose_its_task(serve_factory, 
     assert server.stop() == 0
 
 
-def test_replies_kept_while_the_model_cannot_run_are_scored_later(serve_factory, tmp_path):
+def test_replies_kept_while_the_model_cannot_run_are_scored_later(app_serve_factory, tmp_path):
     """A server whose scorer admits nothing (max in flight 0) keeps replies; after a restart the sweep holds."""
     data = tmp_path / "data"
-    broken = serve_factory({"GUARD_POLICY": policy_file(tmp_path), "GUARD_SENTIMENT_MAX_IN_FLIGHT": "0"}, data_dir=data)
+    broken = app_serve_factory({"GUARD_POLICY": policy_file(tmp_path), "GUARD_SENTIMENT_MAX_IN_FLIGHT": "0"}, data_dir=data)
     broken.start()
     with broken.channel() as channel:
         stub = pb_grpc.EngagementGuardStub(channel)
@@ -134,7 +134,7 @@ def test_replies_kept_while_the_model_cannot_run_are_scored_later(serve_factory,
         assert pending.decision == pb.DEFER and pb.SENTIMENT_PENDING in pending.reasons and not pending.recorded
     assert broken.stop() == 0
 
-    mended = serve_factory({"GUARD_POLICY": policy_file(tmp_path), "GUARD_SWEEP_SECONDS": "0.5"}, data_dir=data)
+    mended = app_serve_factory({"GUARD_POLICY": policy_file(tmp_path), "GUARD_SWEEP_SECONDS": "0.5"}, data_dir=data)
     mended.start()
     with mended.channel() as channel:
         stub = pb_grpc.EngagementGuardStub(channel)
@@ -148,14 +148,14 @@ def test_replies_kept_while_the_model_cannot_run_are_scored_later(serve_factory,
     assert mended.stop() == 0
 
 
-def test_two_concurrent_calls_with_one_reply_id_open_one_task(serve_factory, tmp_path):
+def test_two_concurrent_calls_with_one_reply_id_open_one_task(app_serve_factory, tmp_path):
     """Two calls with one reply_id at once: one task. Counted only once nothing is left that could file the reply
     again later (the sweep files a held reply a crash kept off its task): its queue is empty and it has run."""
     import redis as redis_lib
 
     from guard.store.embedded import running_url
 
-    server = serve_factory({"GUARD_POLICY": policy_file(tmp_path), "GUARD_SWEEP_SECONDS": "0.2"})
+    server = app_serve_factory({"GUARD_POLICY": policy_file(tmp_path), "GUARD_SWEEP_SECONDS": "0.2"})
     server.start()
     with server.channel() as channel:
         stub = pb_grpc.EngagementGuardStub(channel)
