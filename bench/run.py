@@ -418,9 +418,56 @@ class Bench:
             redis.stop()
         self.record("durability", out)
 
+    def tail(self) -> None:
+        """Where CheckTouch's tail at 1 and 16 in flight comes from: the echo server, guard as shipped, and guard with
+        each kind of background work on its serving loop made rare (one at a time, then all), in alternating rounds;
+        each p99 is given as a ratio to the echo server's p99 of the same round."""
+        redis = Redis(self.work / "redis")
+        rare = "3600"
+        variants = {
+            "shipped": {},
+            "no_brake_eval": {"GUARD_BRAKE_SECONDS": rare},
+            "no_control_poll": {"GUARD_CONTROL_POLL_SECONDS": rare},
+            "no_sweep": {"GUARD_SWEEP_SECONDS": rare},
+            "no_call_log": {"GUARD_LOG_LEVEL": "warning"},
+            "all_quiet": {"GUARD_BRAKE_SECONDS": rare, "GUARD_CONTROL_POLL_SECONDS": rare, "GUARD_SWEEP_SECONDS": rare,
+                          "GUARD_LOG_LEVEL": "warning"},
+        }
+        out: dict[str, Any] = {}
+        try:
+            targets = {"echo": self.start_echo()}
+            for name, env in variants.items():
+                targets[name], _ = self.start_guard(redis, env_extra=env)
+            for flight in (1, 16):
+                p99: dict[str, list[float]] = {name: [] for name in targets}
+                rates: dict[str, list[float]] = {name: [] for name in targets}
+                ratio: dict[str, list[float]] = {name: [] for name in targets if name != "echo"}
+                for _ in range(self.args.rounds):
+                    echo = self.load(targets["echo"], "spread", flight)
+                    p99["echo"].append(echo["p99_ms"])
+                    rates["echo"].append(echo["per_s"])
+                    for name in variants:
+                        result = self.load(targets[name], "spread", flight)
+                        p99[name].append(result["p99_ms"])
+                        rates[name].append(result["per_s"])
+                        ratio[name].append(result["p99_ms"] / echo["p99_ms"])
+                for name in targets:
+                    out[f"{name}_{flight}"] = {"per_s": statistics.median(rates[name]),
+                                               "p99_ms": statistics.median(p99[name])}
+                    if name != "echo":
+                        out[f"{name}_{flight}"]["p99_over_echo"] = round(statistics.median(ratio[name]), 2)
+        finally:
+            for p in self.procs:
+                self.stop(p)
+            redis.stop()
+        self.record("tail", out)
+
     def run(self) -> None:
         if self.args.durability:
             self.durability()
+            return
+        if self.args.tail:
+            self.tail()
             return
         redis = Redis(self.work / "redis")
         if self.args.before:
@@ -564,6 +611,8 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="alternating rounds of --before (default 5)")
     parser.add_argument("--before", default="", help="another checkout: only measure CheckTouch of --repo against it, "
                                                      "side by side (for a change to the hot path)")
+    parser.add_argument("--tail", action="store_true", help="only where CheckTouch's p99 at 1 and 16 in flight comes "
+                        "from: echo, guard as shipped, and guard with each kind of background work made rare")
     parser.add_argument("--durability", action="store_true", help="only CheckTouch with GUARD_REDIS_DURABILITY local, "
                                                                       "replica and aof side by side (a replica started)")
     args = parser.parse_args()
@@ -571,8 +620,9 @@ def main() -> None:
         bench = Bench(args, Path(tmp))
         bench.results["repo"] = str(Path(args.repo).resolve())
         bench.run()
-    if args.before or args.durability:
-        print(json.dumps(bench.results["figures"]["versus_before" if args.before else "durability"], indent=2))
+    if args.before or args.durability or args.tail:
+        name = "versus_before" if args.before else "durability" if args.durability else "tail"
+        print(json.dumps(bench.results["figures"][name], indent=2))
     else:
         print(table(bench.results))
     args.json.write_text(json.dumps(bench.results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

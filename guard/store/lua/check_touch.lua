@@ -56,10 +56,15 @@ end
 if checks.category and choice(prefs.categories, touch.category, policy.category_default) == false then
   add('CATEGORY_OPTED_OUT')
 end
-if redis.call('HEXISTS', KEYS[7], 'undeliverable:' .. touch.channel) == 1 then add('UNDELIVERABLE') end
+-- The engagement hash in one read: the channel's deliverability, and (for a class with tiers) what picks the tier.
+local eng = policy.engagement
+if type(eng) ~= 'table' then eng = nil end
+local e = redis.call('HMGET', KEYS[7], 'undeliverable:' .. touch.channel, 'last_int', 'tier', 'tier_until')
+if e[1] then add('UNDELIVERABLE') end
 if touch.braked == true then add('CAMPAIGN_FATIGUED') end  -- its campaign or strategy is braked (the caller knows)
-local hold_until = tonumber(redis.call('GET', KEYS[3]) or '0') or 0
-if checks.hold and hold_until > at then add('NEGATIVE_SENTIMENT') end
+local hold_until = 0  -- read only where holds apply (a hold's retry is needed only when it is a reason)
+if checks.hold then hold_until = tonumber(redis.call('GET', KEYS[3]) or '0') or 0 end
+if hold_until > at then add('NEGATIVE_SENTIMENT') end
 
 local function offset_at(segs, t)
   local cur = segs[1][2]
@@ -94,11 +99,18 @@ if type(touch.user_rule) == 'table' then
                          shadow = false})
   end
 end
-local events = {}
+-- A cap set holds at most a window and a day of touches (older ones are trimmed when a write finds them), so it
+-- is read whole: the window is cut here, and a write trims only when something older was seen.
+local events, stale = {}, {}
 for i, rule in ipairs(rules) do
   local ev = {}
-  local rows = redis.call('ZRANGEBYSCORE', KEYS[7 + i], '(' .. (at - rule.window_ms), '+inf', 'WITHSCORES')
-  for j = 2, #rows, 2 do table.insert(ev, tonumber(rows[j])) end
+  local rows = redis.call('ZRANGE', KEYS[7 + i], 0, -1, 'WITHSCORES')
+  local from, keep_from = at - rule.window_ms, touch.now_ms - rule.window_ms - policy.past_ms
+  for j = 2, #rows, 2 do
+    local score = tonumber(rows[j])
+    if score > from then table.insert(ev, score) end
+    if score < keep_from then stale[i] = true end
+  end
   table.sort(ev)
   events[i] = ev
 end
@@ -134,16 +146,13 @@ end
 
 -- engagement tiers (guard/domain/engagement.py): the run of ignored marketing touches since the last
 -- interaction picks the tier, unless a manual calibration holds; a tier's caps count every marketing touch
-local eng = policy.engagement
-if type(eng) ~= 'table' then eng = nil end
 local marketing, last_int, override, override_until = {}, 0, '', 0
 if eng then
   local rows = redis.call('ZRANGE', KEYS[6], 0, -1, 'WITHSCORES')
   for j = 2, #rows, 2 do table.insert(marketing, tonumber(rows[j])) end
   table.sort(marketing)
-  local e = redis.call('HMGET', KEYS[7], 'last_int', 'tier', 'tier_until')
-  last_int = tonumber(e[1] or '0') or 0
-  override, override_until = e[2] or '', tonumber(e[3] or '0') or 0
+  last_int = tonumber(e[2] or '0') or 0
+  override, override_until = e[3] or '', tonumber(e[4] or '0') or 0
 end
 local function tier_at(t)
   if override ~= '' and override_until > t then
@@ -258,13 +267,15 @@ if verdict == 'ALLOW' and not touch.dry_run and touch.touch_id ~= '' then
   for i, rule in ipairs(rules) do
     local k = KEYS[7 + i]
     redis.call('ZADD', k, at, touch.touch_id)
-    redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. (touch.now_ms - rule.window_ms - policy.past_ms))
+    if stale[i] then redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. (touch.now_ms - rule.window_ms - policy.past_ms)) end
     redis.call('PEXPIRE', k, math.max(at - touch.now_ms, 0) + rule.window_ms + policy.past_ms)
     table.insert(keys, k)
   end
   if touch.touch_class == 'marketing' then
     redis.call('ZADD', KEYS[6], at, touch.touch_id)
-    redis.call('ZREMRANGEBYRANK', KEYS[6], 0, -(policy.marketing_size + 1))
+    if not eng or #marketing >= policy.marketing_size then
+      redis.call('ZREMRANGEBYRANK', KEYS[6], 0, -(policy.marketing_size + 1))
+    end
     redis.call('PEXPIRE', KEYS[6], policy.record_ttl_ms)
     table.insert(keys, KEYS[6])
   end
