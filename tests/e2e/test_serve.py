@@ -68,8 +68,8 @@ def test_serve_with_no_configuration_counts_across_a_restart(serve_factory, tmp_
     assert server.stop() == 0
 
 
-def test_bad_input_is_invalid_argument_naming_the_field(serve_factory):
-    server = serve_factory()
+def test_bad_input_is_invalid_argument_naming_the_field(app_serve_factory):
+    server = app_serve_factory()  # an API contract: the app as serve builds it, in process
     server.start()
     with server.channel() as channel:
         stub = pb_grpc.EngagementGuardStub(channel)
@@ -104,8 +104,8 @@ def test_bad_input_is_invalid_argument_naming_the_field(serve_factory):
     server.stop()
 
 
-def test_preferences_ledger_and_optimistic_concurrency(serve_factory):
-    server = serve_factory()
+def test_preferences_ledger_and_optimistic_concurrency(app_serve_factory):
+    server = app_serve_factory()  # an API contract: the app as serve builds it, in process
     server.start()
     with server.channel() as channel:
         stub = pb_grpc.EngagementGuardStub(channel)
