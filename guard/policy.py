@@ -18,7 +18,7 @@ import yaml
 
 from guard.domain import clock
 from guard.domain.fatigue import DEFAULT_COMPONENTS, MIN_TOUCHES, RATES, Component
-from guard.domain.types import Check, EngagementPolicy, QuietHours, RuleCheck, Tier, TierRule, Touch, TouchClass
+from guard.domain.types import SCOPES, Check, EngagementPolicy, QuietHours, RuleCheck, Tier, TierRule, Touch, TouchClass
 
 _DURATION = re.compile(r"^([0-9]+)(ms|s|m|h|d|w)$")
 _UNIT_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
@@ -31,10 +31,24 @@ class PolicyError(ValueError):
 
 @dataclass(frozen=True)
 class ChannelPolicy:
+    """A channel, and how far a person's "no" on it reaches.
+
+    ``opt_out_scope`` says, per source of the change (``user``, ``link``, ``keyword``, ``carrier`` ...; ``default``
+    for the rest), whether closing the channel closes it for marketing or for everything; ``stop_all`` whether a
+    person may ask for everything themselves ("stop everything here"); ``scope_before`` what a channel closed
+    before scopes existed means (what the preference page said then).
+    """
+
     name: str
     default_opt_in: bool
-    closed_by_law: bool
     labels: Mapping[str, str] = field(default_factory=dict)  # locale → display name (the preference center's)
+    opt_out_scope: Mapping[str, str] = field(default_factory=lambda: {"default": "marketing"})
+    stop_all: bool = False
+    scope_before: str = "marketing"
+
+    def scope_for(self, source: str) -> str:
+        """How far a closing by ``source`` reaches, when the change itself does not say."""
+        return self.opt_out_scope.get(source) or self.opt_out_scope.get("default") or "marketing"
 
 
 @dataclass(frozen=True)
@@ -237,6 +251,12 @@ class _Reader:
         return frozenset(out)
 
 
+def _scope(reader: _Reader, value: Any, path: str) -> str:
+    if value not in SCOPES:
+        raise PolicyError(f"{reader.where(path)}: one of {', '.join(SCOPES)} is expected, got {value!r}")
+    return str(value)
+
+
 def _quiet(reader: _Reader, raw: Any, path: str) -> QuietHours:
     q = reader.mapping(raw, path)
     reader.only(q, path, {"time_zone", "start", "end"})
@@ -269,10 +289,19 @@ def parse(text: str, source: str = "<policy>") -> Policy:
         path = f"channels.{name}"
         r.ident(name, path)
         cfg = r.mapping(raw or {}, path)
-        r.only(cfg, path, {"default_opt_in", "closed_by_law", "label"})
+        r.only(cfg, path, {"default_opt_in", "opt_out_scope", "stop_all", "scope_before", "closed_by_law", "label"})
+        # closed_by_law (before scopes): closing the channel stopped every message; it keeps meaning that.
+        law = r.boolean(cfg.get("closed_by_law", False), path + ".closed_by_law")
+        everything = "all" if law else "marketing"
+        raw_scopes = r.mapping(cfg.get("opt_out_scope", {"default": everything}), path + ".opt_out_scope")
+        scopes = {"default": everything}
+        for source, scope in raw_scopes.items():
+            r.ident(source, f"{path}.opt_out_scope")
+            scopes[source] = _scope(r, scope, f"{path}.opt_out_scope.{source}")
         channels[name] = ChannelPolicy(name, r.boolean(cfg.get("default_opt_in", True), path + ".default_opt_in"),
-                                       r.boolean(cfg.get("closed_by_law", False), path + ".closed_by_law"),
-                                       _labels(r, cfg.get("label"), path + ".label"))
+                                       _labels(r, cfg.get("label"), path + ".label"), scopes,
+                                       r.boolean(cfg.get("stop_all", law), path + ".stop_all"),
+                                       _scope(r, cfg.get("scope_before", everything), path + ".scope_before"))
     categories: dict[str, bool] = {}
     category_labels: dict[str, Mapping[str, str]] = {}
     for name, raw in r.mapping(top.get("categories"), "categories").items():
@@ -294,7 +323,10 @@ def parse(text: str, source: str = "<policy>") -> Policy:
             raise PolicyError(f"{r.where(path)}: unknown touch class (known: {', '.join(class_names)})")
         cfg = r.mapping(raw, path)
         r.only(cfg, path, {"checks", "fail_mode"})
-        checks = r.names(cfg.get("checks", []), path + ".checks", set(check_names))
+        listed = cfg.get("checks", [])
+        if isinstance(listed, list):  # legal_channel: stopped_channel's name before scopes
+            listed = ["stopped_channel" if c == "legal_channel" else c for c in listed]
+        checks = r.names(listed, path + ".checks", set(check_names))
         mode = cfg.get("fail_mode", "closed")
         if mode not in ("open", "closed"):
             raise PolicyError(f"{r.where(path + '.fail_mode')}: open or closed is expected, got {mode!r}")

@@ -44,7 +44,7 @@ class Facts:
     category: str
     channel_default: bool
     category_default: bool
-    channel_closed_by_law: bool
+    channel_scope_before: str  # what a channel closed before scopes existed means: "marketing" or "all"
     prefs: Preferences
     hold_until_ms: int
     default_quiet: QuietHours
@@ -146,9 +146,10 @@ def decide(facts: Facts) -> Outcome:
     if Check.UNSUBSCRIBED in facts.checks and prefs.unsubscribed_all:
         reasons.append(Reason.UNSUBSCRIBED)
     channel_open = _opted_in(prefs.channels, facts.channel, facts.channel_default)
-    closes = Check.CHANNEL in facts.checks or (Check.LEGAL_CHANNEL in facts.checks and facts.channel_closed_by_law)
-    if closes and not channel_open:
-        reasons.append(Reason.CHANNEL_OPTED_OUT)
+    if not channel_open:
+        scope = prefs.channel_scopes.get(facts.channel, facts.channel_scope_before)
+        if Check.CHANNEL in facts.checks or (Check.STOPPED_CHANNEL in facts.checks and scope == "all"):
+            reasons.append(Reason.CHANNEL_OPTED_OUT)
     if Check.CATEGORY in facts.checks and not _opted_in(prefs.categories, facts.category, facts.category_default):
         reasons.append(Reason.CATEGORY_OPTED_OUT)
     if facts.undeliverable:  # a fact of the address, not a consent: every class

@@ -45,12 +45,15 @@ DEFERRABLE = frozenset({Reason.FREQUENCY_CAP, Reason.QUIET_HOURS, Reason.PAUSED,
 BLOCKING = frozenset(r for r in Reason if r not in DEFERRABLE)
 
 
+SCOPES = ("marketing", "all")  # how far a closed channel is closed
+
+
 class Check(enum.Enum):
     """The checks a touch class is subject to (policy ``classes.<class>.checks``)."""
 
     UNSUBSCRIBED = "unsubscribed"
-    CHANNEL = "channel"  # any channel the user closed
-    LEGAL_CHANNEL = "legal_channel"  # only channels the law lets a user close (policy: closed_by_law)
+    CHANNEL = "channel"  # any channel the user closed, for marketing or for everything
+    STOPPED_CHANNEL = "stopped_channel"  # only a channel closed for everything (a carrier STOP, "stop everything here")
     CATEGORY = "category"
     PAUSE = "pause"
     HOLD = "hold"
@@ -77,6 +80,9 @@ class QuietHours:
 @dataclass(frozen=True)
 class Preferences:
     channels: dict[str, bool] = field(default_factory=dict)
+    # How far a closed channel is closed: "marketing" or "all". A channel closed before scopes existed has none
+    # stored; it reads as its policy's ``scope_before`` (what the page said then).
+    channel_scopes: dict[str, str] = field(default_factory=dict)
     categories: dict[str, bool] = field(default_factory=dict)
     unsubscribed_all: bool = False
     quiet_hours: QuietHours | None = None

@@ -93,7 +93,7 @@ class _Parts:
                 "checks": {c.value: True for c in policy.classes[touch.touch_class].checks},
                 "channel_default": policy.channels[touch.channel].default_opt_in,
                 "category_default": policy.categories[touch.category],
-                "channel_closed_by_law": policy.channels[touch.channel].closed_by_law,
+                "channel_scope_before": policy.channels[touch.channel].scope_before,
                 "default_quiet": {"start_minute": quiet.start_minute, "end_minute": quiet.end_minute,
                                   "segments": year_segments},
                 "lookback_ms": policy.replies.lookback_ms, "pending_retry_ms": policy.replies.pending_retry_ms,

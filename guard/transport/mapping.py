@@ -10,6 +10,7 @@ from guard.domain import clock
 from guard.domain.fatigue import Figures
 from guard.domain.types import CapUsage, Outcome, Preferences, Touch, TouchClass
 from guard.errors import InvalidArgument
+from guard.policy import Policy
 from guard.store.brakes import Brake, field_of
 from guard.store.redis_store import StoredTouch
 from guard.usecases.checks import UserState
@@ -86,8 +87,13 @@ def outcome_to_pb(outcome: Outcome) -> pb.CheckTouchResponse:
     return resp
 
 
-def prefs_to_pb(user_id: str, prefs: Preferences) -> pb.Preferences:
-    msg = pb.Preferences(user_id=user_id, channels=prefs.channels, categories=prefs.categories,
+def prefs_to_pb(user_id: str, prefs: Preferences, policy: Policy) -> pb.Preferences:
+    """The preferences as the API shows them: every closed channel with how far it is closed (a closing from
+    before scopes existed as its policy's scope_before)."""
+    scopes = {name: prefs.channel_scopes.get(name, policy.channels[name].scope_before if name in policy.channels
+                                             else "marketing")
+              for name, is_open in prefs.channels.items() if not is_open}
+    msg = pb.Preferences(user_id=user_id, channels=prefs.channels, categories=prefs.categories, channel_scopes=scopes,
                          unsubscribed_all=prefs.unsubscribed_all, max_marketing_per_week=prefs.max_marketing_per_week,
                          version=prefs.version)
     if prefs.quiet_hours is not None:
@@ -109,6 +115,7 @@ def patch_from_pb(req: pb.UpdatePreferencesRequest) -> PreferencesPatch:
     masked = {"paused_until", "*"} & set(req.update_mask.paths)  # a value outside the mask is never read
     paused = ts_to_ms(p.paused_until, "preferences.paused_until") if masked and p.HasField("paused_until") else 0
     return PreferencesPatch(paths=list(req.update_mask.paths), channels=dict(p.channels),
+                            channel_scopes=dict(p.channel_scopes),
                             categories=dict(p.categories), unsubscribed_all=p.unsubscribed_all,
                             quiet_hours=quiet, paused_until_ms=paused,
                             max_marketing_per_week=p.max_marketing_per_week)
@@ -124,8 +131,8 @@ def touch_record_to_pb(t: StoredTouch) -> pb.TouchRecord:
                           touch_class=_CLASS_BY_NAME.get(t.touch_class, pb.MARKETING), at=ms_to_ts(t.at_ms))
 
 
-def user_state_to_pb(user_id: str, state: UserState, engagement: EngagementState) -> pb.UserState:
-    msg = pb.UserState(preferences=prefs_to_pb(user_id, state.preferences), engagement=engagement_to_pb(engagement),
+def user_state_to_pb(user_id: str, state: UserState, engagement: EngagementState, policy: Policy) -> pb.UserState:
+    msg = pb.UserState(preferences=prefs_to_pb(user_id, state.preferences, policy), engagement=engagement_to_pb(engagement),
                        recent_touches=[touch_record_to_pb(t) for t in state.recent_touches],
                        caps=[cap_to_pb(c) for c in state.caps],
                        consent_events=[consent_to_pb(e) for e in state.consent_events])

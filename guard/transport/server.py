@@ -105,7 +105,8 @@ class EngagementGuardServicer(pb_grpc.EngagementGuardServicer):
     @rpc
     async def GetPreferences(
         self, caller: Caller, request: pb.GetPreferencesRequest, context: Any, log_fields: dict[str, Any]) -> pb.Preferences:
-        return mapping.prefs_to_pb(request.user_id, await caller.services.preferences.get_preferences(request.user_id))
+        return mapping.prefs_to_pb(request.user_id, await caller.services.preferences.get_preferences(request.user_id),
+                                   caller.services.policy)
 
     @rpc
     async def UpdatePreferences(
@@ -120,13 +121,14 @@ class EngagementGuardServicer(pb_grpc.EngagementGuardServicer):
             expected_version=expected,
         )
         log_fields.update(paths=list(request.update_mask.paths), version=prefs.version)
-        return mapping.prefs_to_pb(request.preferences.user_id, prefs)
+        return mapping.prefs_to_pb(request.preferences.user_id, prefs, caller.services.policy)
 
     @rpc
     async def GetUserState(
         self, caller: Caller, request: pb.GetUserStateRequest, context: Any, log_fields: dict[str, Any]) -> pb.UserState:
         state = await caller.services.service.user_state(request.user_id)
-        return mapping.user_state_to_pb(request.user_id, state, await caller.services.engagement.state(request.user_id))
+        return mapping.user_state_to_pb(request.user_id, state, await caller.services.engagement.state(request.user_id),
+                                        caller.services.policy)
 
     @rpc
     async def ListConsentEvents(

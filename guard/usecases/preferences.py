@@ -15,7 +15,7 @@ from typing import Any
 from guard import logs
 from guard.domain import clock
 from guard.domain.clock import Clock
-from guard.domain.types import Preferences, QuietHours
+from guard.domain.types import SCOPES, Preferences, QuietHours
 from guard.errors import Conflict, InvalidArgument, StaleVersion, StoreUnavailable
 from guard.policy import Policy
 from guard.store.keys import UserKeys
@@ -39,6 +39,8 @@ class PreferencesPatch:
     paths: Sequence[str]
     channels: Mapping[str, bool] = field(default_factory=dict)
     categories: Mapping[str, bool] = field(default_factory=dict)
+    # How far closing a channel named here reaches ("marketing" or "all"); absent: the policy's for the source.
+    channel_scopes: Mapping[str, str] = field(default_factory=dict)
     unsubscribed_all: bool = False
     quiet_hours: tuple[str, str, str] | None = None  # (time_zone, start, end); None clears
     paused_until_ms: int = 0
@@ -61,6 +63,7 @@ def prefs_from_doc(doc: Mapping[str, Any]) -> Preferences:
     quiet = doc.get("quiet")
     return Preferences(
         channels=dict(doc.get("channels") or {}),
+        channel_scopes=dict(doc.get("scopes") or {}),
         categories=dict(doc.get("categories") or {}),
         unsubscribed_all=bool(doc.get("unsubscribed_all", False)),
         quiet_hours=QuietHours(quiet["tz"], int(quiet["start"]), int(quiet["end"])) if quiet else None,
@@ -146,6 +149,18 @@ class PreferenceService:
                     if key not in known:
                         raise InvalidArgument(f"preferences.{name}", f"unknown {name[:-1]} {shown(key)} "
                                                                      f"(known: {', '.join(sorted(known))})")
+        for name, scope in patch.channel_scopes.items():
+            named = "channels" in paths or f"channels.{name}" in paths
+            if name not in self.policy.channels:
+                raise InvalidArgument("preferences.channel_scopes", f"unknown channel {shown(name)} "
+                                                                    f"(known: {', '.join(sorted(self.policy.channels))})")
+            if named and scope not in SCOPES:
+                raise InvalidArgument(f"preferences.channel_scopes.{name}",
+                                      f"unknown scope {shown(scope)} (known: {', '.join(SCOPES)})")
+            if named and scope == "all" and not self.policy.channels[name].stop_all:
+                raise InvalidArgument(f"preferences.channel_scopes.{name}",
+                                      f"the policy does not offer stopping every message on {name}; "
+                                      "closing it stops marketing")
         if patch.quiet_hours is not None and "quiet_hours" in paths:
             tz, start, end = patch.quiet_hours
             try:
@@ -167,9 +182,9 @@ class PreferenceService:
                                       "lies more than 10 years ahead; to stop marketing for good, unsubscribe")
         return paths
 
-    @staticmethod
-    def _apply(doc: dict[str, Any], paths: Sequence[str], patch: PreferencesPatch) -> dict[str, Any]:
+    def _apply(self, doc: dict[str, Any], paths: Sequence[str], patch: PreferencesPatch, source: str) -> dict[str, Any]:
         new: dict[str, Any] = json.loads(json.dumps(doc))
+        before = dict(doc.get("channels") or {})
         for path in paths:
             head, _, key = path.partition(".")
             if head in ("channels", "categories"):
@@ -195,7 +210,28 @@ class PreferenceService:
                 new["paused_until"] = patch.paused_until_ms
             elif head == "max_marketing_per_week":
                 new["max_week"] = patch.max_marketing_per_week
+        if any(p == "channels" or p.startswith("channels.") for p in paths):
+            new["scopes"] = self._scopes(before, dict(new.get("channels") or {}), dict(doc.get("scopes") or {}),
+                                         paths, patch, source)
+            if not new["scopes"]:
+                new.pop("scopes")
         return new
+
+    def _scopes(self, before: Mapping[str, bool], after: Mapping[str, bool], stored: Mapping[str, str],
+                paths: Sequence[str], patch: PreferencesPatch, source: str) -> dict[str, str]:
+        """How far each closed channel is closed: a channel closed now gets the scope the change asks for, else the
+        policy's for its source; one that stays closed keeps its own (none, for a closing from before scopes:
+        it keeps reading as the policy's ``scope_before``); an open channel has none."""
+        scopes: dict[str, str] = {}
+        for name, is_open in after.items():
+            if is_open:
+                continue
+            named = "channels" in paths or f"channels.{name}" in paths
+            if named and (before.get(name, True) or name in patch.channel_scopes):
+                scopes[name] = patch.channel_scopes.get(name) or self.policy.channels[name].scope_for(source)
+            elif name in stored:
+                scopes[name] = stored[name]
+        return scopes
 
     async def update_preferences(
         self, user_id: str, patch: PreferencesPatch, *, source: str, actor: str, expected_version: int | None
@@ -213,7 +249,7 @@ class PreferenceService:
             doc = await self.store.read_preferences(keys)
             now = self.now()
             old = prefs_from_doc(doc)
-            new_doc = self._apply(doc, paths, patch)
+            new_doc = self._apply(doc, paths, patch, source)
             new = prefs_from_doc(new_doc)
             changed = self._changes(old, new, paths)
             if not changed:
@@ -256,6 +292,12 @@ class PreferenceService:
                 a, b = _public(old, path), _public(new, path)
                 if a != b:
                     out.append((path, a, b))
+            if path == "channels" or path.startswith("channels."):  # how far a closing reaches is a change too
+                names = (sorted(set(old.channel_scopes) | set(new.channel_scopes)) if path == "channels"
+                         else [path.split(".", 1)[1]])
+                for key in names:
+                    if old.channel_scopes.get(key) != new.channel_scopes.get(key):
+                        out.append((f"channel_scopes.{key}", old.channel_scopes.get(key), new.channel_scopes.get(key)))
         return out
 
     async def consent_events(self, user_id: str, page_size: int = 50, page_token: str = "") -> tuple[list[ConsentEvent], str]:

@@ -234,7 +234,7 @@ class QuietHours(_message.Message):
     def __init__(self, time_zone: _Optional[str] = ..., start: _Optional[str] = ..., end: _Optional[str] = ...) -> None: ...
 
 class Preferences(_message.Message):
-    __slots__ = ("user_id", "channels", "categories", "unsubscribed_all", "quiet_hours", "paused_until", "max_marketing_per_week", "version", "updated_at")
+    __slots__ = ("user_id", "channels", "categories", "unsubscribed_all", "quiet_hours", "paused_until", "max_marketing_per_week", "version", "updated_at", "channel_scopes")
     class ChannelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -249,6 +249,13 @@ class Preferences(_message.Message):
         key: str
         value: bool
         def __init__(self, key: _Optional[str] = ..., value: _Optional[bool] = ...) -> None: ...
+    class ChannelScopesEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
     CATEGORIES_FIELD_NUMBER: _ClassVar[int]
@@ -258,6 +265,7 @@ class Preferences(_message.Message):
     MAX_MARKETING_PER_WEEK_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_SCOPES_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     channels: _containers.ScalarMap[str, bool]
     categories: _containers.ScalarMap[str, bool]
@@ -267,7 +275,8 @@ class Preferences(_message.Message):
     max_marketing_per_week: int
     version: int
     updated_at: _timestamp_pb2.Timestamp
-    def __init__(self, user_id: _Optional[str] = ..., channels: _Optional[_Mapping[str, bool]] = ..., categories: _Optional[_Mapping[str, bool]] = ..., unsubscribed_all: _Optional[bool] = ..., quiet_hours: _Optional[_Union[QuietHours, _Mapping]] = ..., paused_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_marketing_per_week: _Optional[int] = ..., version: _Optional[int] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    channel_scopes: _containers.ScalarMap[str, str]
+    def __init__(self, user_id: _Optional[str] = ..., channels: _Optional[_Mapping[str, bool]] = ..., categories: _Optional[_Mapping[str, bool]] = ..., unsubscribed_all: _Optional[bool] = ..., quiet_hours: _Optional[_Union[QuietHours, _Mapping]] = ..., paused_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_marketing_per_week: _Optional[int] = ..., version: _Optional[int] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., channel_scopes: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class GetPreferencesRequest(_message.Message):
     __slots__ = ("user_id",)

@@ -21,6 +21,7 @@ from guard import logs
 from guard.domain import clock, tokens
 from guard.domain.types import Preferences
 from guard.errors import Conflict, InvalidArgument
+from guard.policy import ChannelPolicy
 from guard.usecases.links import Subject
 from guard.usecases.preferences import PreferencesPatch
 from guard.usecases.tenants import Services
@@ -35,6 +36,11 @@ PAUSES = {"pause_week": 7, "pause_month": 30}  # days
 TIME_ZONES = ("Asia/Shanghai", "Asia/Hong_Kong", "Asia/Taipei", "Asia/Singapore", "Asia/Tokyo", "Asia/Kolkata",
               "Europe/London", "Europe/Berlin", "America/New_York", "America/Chicago", "America/Los_Angeles", "UTC")
 _STATUS = {"malformed": 400, "forged": 403, "expired": 410}
+
+
+def scope_of(prefs: Preferences, name: str, channel: ChannelPolicy) -> str:
+    """How far a closed channel is closed: as stored, or (closed before scopes existed) the policy's scope_before."""
+    return prefs.channel_scopes.get(name, channel.scope_before)
 
 
 def _csrf(secret: bytes, token: str) -> str:
@@ -58,12 +64,19 @@ class Form:
         pol, prefs = self.services.policy, self.prefs
         paths: list[str] = []
         channels: dict[str, bool] = {}
+        scopes: dict[str, str] = {}
         categories: dict[str, bool] = {}
         for name, ch in pol.channels.items():
-            wanted = self._on(f"channel.{name}")
-            if wanted != prefs.channels.get(name, ch.default_opt_in):
+            # "Stop everything here" (where the policy offers it) closes the channel for every message.
+            stop_all = ch.stop_all and self._on(f"stop_all.{name}")
+            wanted = self._on(f"channel.{name}") and not stop_all
+            is_open = prefs.channels.get(name, ch.default_opt_in)
+            scope = "all" if stop_all else ch.scope_for(SOURCE)
+            if wanted != is_open or (not wanted and ch.stop_all and scope != scope_of(prefs, name, ch)):
                 paths.append(f"channels.{name}")
                 channels[name] = wanted
+                if not wanted:
+                    scopes[name] = scope
         for name, default in pol.categories.items():
             wanted = self._on(f"category.{name}")
             if wanted != prefs.categories.get(name, default):
@@ -85,8 +98,8 @@ class Form:
         unsub = self._on("unsubscribed_all")
         if unsub != prefs.unsubscribed_all:
             paths.append("unsubscribed_all")
-        return PreferencesPatch(paths=paths, channels=channels, categories=categories, unsubscribed_all=unsub,
-                                quiet_hours=quiet, max_marketing_per_week=weekly)
+        return PreferencesPatch(paths=paths, channels=channels, channel_scopes=scopes, categories=categories,
+                                unsubscribed_all=unsub, quiet_hours=quiet, max_marketing_per_week=weekly)
 
     def _pause(self, action: str) -> int | None:
         """The new end of the pause, for the pause buttons and Resume; None: the pause is left as it is."""
@@ -122,8 +135,10 @@ def _view(services: Services, prefs: Preferences, locale: str, now_ms: int) -> d
         paused_until = local.strftime("%Y-%m-%d %H:%M")
     tomorrow = datetime.fromtimestamp(now_ms / 1000, UTC) + timedelta(days=1)
     return {
-        "channels": [{"name": n, "label": pol.label("channel", n, locale), "law": ch.closed_by_law,
-                      "on": prefs.channels.get(n, ch.default_opt_in)} for n, ch in pol.channels.items()],
+        "channels": [{"name": n, "label": pol.label("channel", n, locale), "stop_all": ch.stop_all,
+                      "closes_all": ch.scope_for(SOURCE) == "all", "on": prefs.channels.get(n, ch.default_opt_in),
+                      "stopped": not prefs.channels.get(n, ch.default_opt_in) and scope_of(prefs, n, ch) == "all"}
+                     for n, ch in pol.channels.items()],
         "categories": [{"name": n, "label": pol.label("category", n, locale), "on": prefs.categories.get(n, d)}
                        for n, d in pol.categories.items()],
         "quiet_on": quiet is not None, "quiet_tz": shown_quiet.time_zone, "zones": zones,

@@ -80,13 +80,49 @@ def test_a_user_closes_sms_sets_quiet_hours_and_the_next_sms_promotion_is_blocke
     assert (prefs.quiet_hours.time_zone, prefs.quiet_hours.start, prefs.quiet_hours.end) == ("Asia/Shanghai", "22:00", "07:30")
     events = _ledger(server, "u1")
     assert {(e.field, e.source, e.actor) for e in events} == {
-        ("channels.sms", "preference_center", "self"), ("quiet_hours", "preference_center", "self")}
+        ("channels.sms", "preference_center", "self"), ("channel_scopes.sms", "preference_center", "self"),
+        ("quiet_hours", "preference_center", "self")}
+    assert dict(prefs.channel_scopes) == {"sms": "marketing"}  # unticked: marketing by SMS stops, receipts still come
 
     page.click("a[hreflang=en]")  # the visible language switch
     assert page.locator("h1").inner_text() == "Your message preferences"
     assert not page.get_by_label("Text messages (SMS)").is_checked()
     assert page.get_by_label("Promotions and offers").is_checked()
     shot(page, "preferences-en")
+    page.close()
+
+
+def _receipt(server, user: str) -> pb.CheckTouchResponse:
+    with server.channel() as ch:
+        return pb_grpc.EngagementGuardStub(ch).CheckTouch(pb.CheckTouchRequest(
+            user_id=user, channel="email", category="service", touch_class=pb.TRANSACTIONAL, dry_run=True), timeout=10)
+
+
+def test_stop_everything_here_is_a_choice_of_its_own_and_unticking_it_brings_receipts_back(server, browser):  # noqa: F811
+    link = _link(server, "u20", "en")
+    page = browser.new_page(viewport={"width": 1000, "height": 900})
+    page.goto(_local(link.url, server))
+    page.get_by_label("Email").uncheck()  # closing the channel: marketing stops, receipts still come
+    page.click("#save")
+    page.wait_for_selector("#notice")
+    assert _check(server, "u20", "email").decision == pb.BLOCK and _receipt(server, "u20").decision == pb.ALLOW
+    stop_all = page.locator("#stop-all-email")
+    assert not stop_all.is_checked()
+    stop_all.check()  # "Stop everything here": receipts stop too
+    page.click("#save")
+    page.wait_for_selector("#notice")
+    assert page.locator("#stop-all-email").is_checked()
+    shot(page, "preferences-en-stop-all")
+    receipt = _receipt(server, "u20")
+    assert receipt.decision == pb.BLOCK and list(receipt.reasons) == [pb.CHANNEL_OPTED_OUT]
+    assert dict(_prefs(server, "u20").channel_scopes) == {"email": "all"}
+    page.locator("#stop-all-email").uncheck()
+    page.click("#save")
+    page.wait_for_selector("#notice")
+    assert _receipt(server, "u20").decision == pb.ALLOW and _check(server, "u20", "email").decision == pb.BLOCK
+    fields = [(e.field, e.new_value) for e in reversed(_ledger(server, "u20"))]
+    assert fields == [("channels.email", "false"), ("channel_scopes.email", '"marketing"'),
+                      ("channel_scopes.email", '"all"'), ("channel_scopes.email", '"marketing"')]
     page.close()
 
 
@@ -172,7 +208,11 @@ def test_one_click_unsubscribe_closes_email_without_a_redirect_and_a_get_only_as
     assert answer.status_code == 200 and "set-cookie" not in answer.headers
     blocked = _check(server, "u6", "email")
     assert blocked.decision == pb.BLOCK and pb.CHANNEL_OPTED_OUT in blocked.reasons
-    assert [(e.field, e.source) for e in _ledger(server, "u6")] == [("channels.email", "list_unsubscribe")]
+    # An unsubscribe from marketing email means marketing: the order receipt still goes.
+    assert _receipt(server, "u6").decision == pb.ALLOW
+    assert dict(_prefs(server, "u6").channel_scopes) == {"email": "marketing"}
+    assert [(e.field, e.source, e.new_value) for e in reversed(_ledger(server, "u6"))] == [
+        ("channels.email", "list_unsubscribe", "false"), ("channel_scopes.email", "list_unsubscribe", '"marketing"')]
 
     link7 = _link(server, "u7")
     multipart = httpx.post(link7.list_unsubscribe_url, files={"List-Unsubscribe": (None, "One-Click")},
@@ -204,10 +244,11 @@ def test_the_page_is_usable_on_a_phone_with_a_keyboard(server, browser):  # noqa
         .filter(e => !(e.labels && e.labels.length)).map(e => e.id)""")
     assert unlabelled == []
     order = []
-    for _ in range(8):
+    for _ in range(10):
         page.keyboard.press("Tab")
         order.append(page.evaluate("document.activeElement.id || document.activeElement.textContent.trim()"))
-    channels = page.evaluate("Array.from(document.querySelectorAll('input[id^=channel-]')).map(e => e.id)")
+    channels = page.evaluate("""Array.from(document.querySelectorAll('input[id^=channel-], input[id^=stop-all-]'))
+        .map(e => e.id)""")  # each channel, then its "stop everything here" where the policy offers one
     assert order[1:1 + len(channels)] == channels  # after the language switch, the controls in reading order
     assert page.evaluate("getComputedStyle(document.activeElement, ':focus-visible').outlineStyle") != "none"
     shot(page, "preferences-en-phone")

@@ -14,6 +14,7 @@ window, past send_at, shadow tiers), counted with ``hypothesis.event``.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections import Counter
 from typing import Any
 
@@ -59,7 +60,7 @@ POLICY_SHADOW_TIERS = _policy(shadow_tiers=True)
 hhmm = st.builds(lambda h, m: f"{h:02d}:{m:02d}", st.integers(0, 23), st.sampled_from([0, 15, 30, 45]))
 _PERMISSIVE = {"channels": {}, "categories": {}, "unsubscribed_all": False, "quiet_hours": None, "paused_for_h": 0,
                "weekly_max": 0, "hold_for_h": 0, "pending_h_ago": None, "interaction_min": None, "tier_override": None,
-               "undeliverable": None, "braked": False, "shadow_tiers": False}
+               "undeliverable": None, "braked": False, "shadow_tiers": False, "closed_scope": None}
 _PERTURBATIONS = {  # one thing a user may have that holds touches back (or not), each drawn apart
     "channels": st.dictionaries(st.sampled_from(CHANNELS), st.booleans(), min_size=1, max_size=2),
     "categories": st.dictionaries(st.sampled_from(CATEGORIES), st.booleans(), min_size=1, max_size=2),
@@ -73,6 +74,9 @@ _PERTURBATIONS = {  # one thing a user may have that holds touches back (or not)
     "tier_override": st.sampled_from([("dormant", 48), ("active", 200), ("cooling", -1)]),
     "undeliverable": st.sampled_from(["push", "sms"]),  # a hard bounce on that channel
     "braked": st.just(True),  # campaign c1 braked (fatigue.brake)
+    # A channel closed for marketing, for everything, or before scopes existed (the previous release's document,
+    # no scope stored: it reads as the policy's scope_before).
+    "closed_scope": st.tuples(st.sampled_from(["sms", "email"]), st.sampled_from(["marketing", "all", "before"])),
 }
 
 
@@ -107,6 +111,7 @@ COVERAGE: dict[str, Counter[str]] = {}
 WANTED = {
     "a marketing touch recorded": 0.6, "the weekly cap binding": 0.25, "a tier reached from the history": 0.15,
     "a cap window aged out": 0.25, "send_at in the past": 0.5, "shadow tiers": 0.1, "a DEFER": 0.6, "a BLOCK": 0.25,
+    "a non-marketing touch on a channel closed with a scope": 0.03,
 }
 
 
@@ -145,6 +150,18 @@ async def agree(store, user, history, start) -> set[str]:
         else 0, max_marketing_per_week=user["weekly_max"])
     prefs: Preferences = await parts.preferences.update_preferences("u1", patch, source="test", actor="t",
                                                                     expected_version=None)
+    if user["closed_scope"] is not None:
+        closed, scope = user["closed_scope"]
+        if scope == "before":  # as the previous release stored it: closed, no scope
+            doc = json.loads(await store.client.get(keys.prefs) or "{}")
+            doc.setdefault("channels", {})[closed] = False
+            doc.pop("scopes", None)
+            await store.client.set(keys.prefs, json.dumps(doc))
+        else:
+            await parts.preferences.update_preferences(
+                "u1", PreferencesPatch(paths=[f"channels.{closed}"], channels={closed: False},
+                                       channel_scopes={closed: scope}), source="test", actor="t", expected_version=None)
+        prefs = await parts.preferences.get_preferences("u1")
     hold_until = start + user["hold_for_h"] * HOUR if user["hold_for_h"] else 0
     if hold_until:
         await store.client.set(keys.hold, hold_until)
@@ -177,7 +194,7 @@ async def agree(store, user, history, start) -> set[str]:
         facts = decide.Facts(
             at_ms=touch.at_ms, checks=policy.classes[cls].checks, channel=channel, category=category,
             channel_default=channel_policy.default_opt_in, category_default=policy.categories[category],
-            channel_closed_by_law=channel_policy.closed_by_law, prefs=prefs, hold_until_ms=hold_until,
+            channel_scope_before=channel_policy.scope_before, prefs=prefs, hold_until_ms=hold_until,
             default_quiet=policy.default_quiet, rules=rules, events=events,
             pending_replies=reply_at is not None and reply_at >= clock.now_ms - policy.replies.lookback_ms,
             pending_retry_ms=policy.replies.pending_retry_ms,
@@ -191,6 +208,8 @@ async def agree(store, user, history, start) -> set[str]:
         assert [dataclasses.astuple(c) for c in got.caps] == [dataclasses.astuple(c) for c in expected.caps]
         seen_reasons.update(r.value for r in got.reasons)
         seen_reasons |= _conditions(got, touch, clock.now_ms, events, policy, override is not None)
+        if user["closed_scope"] is not None and channel == user["closed_scope"][0] and cls is not TouchClass.MARKETING:
+            seen_reasons.add("a non-marketing touch on a channel closed with a scope")
         if got.recorded:
             if cls is TouchClass.MARKETING:
                 marketing.append(touch.at_ms)
@@ -234,7 +253,7 @@ def _conditions(got: Any, touch: Touch, now_ms: int, events: dict[tuple[str, str
 
 QUIET_USER = {"channels": {}, "categories": {}, "unsubscribed_all": False, "quiet_hours": None, "paused_for_h": 0,
               "weekly_max": 0, "hold_for_h": 0, "pending_h_ago": None, "interaction_min": None, "tier_override": None,
-              "undeliverable": None, "braked": False, "shadow_tiers": False}
+              "undeliverable": None, "braked": False, "shadow_tiers": False, "closed_scope": None}
 ONE_PUSH = [(0, 0, "push", "promotion", "", TouchClass.MARKETING, False)]
 EVERY_REASON: dict[str, tuple[dict[str, Any], Any]] = {
     "UNSUBSCRIBED": ({"unsubscribed_all": True}, ONE_PUSH),
@@ -265,3 +284,14 @@ def test_the_table_names_every_reason_the_script_can_give():
     """Every reason but the two decided around the script (Redis not answering; the store reset, in
     ``tests/e2e/test_amnesia.py``)."""
     assert set(EVERY_REASON) == {r.value for r in Reason} - {"STORE_UNAVAILABLE", "STORE_RESET"}
+
+
+@pytest.mark.parametrize(("scope", "receipt_blocked"), [("marketing", False), ("all", True), ("before", True)])
+async def test_a_closed_email_reaches_as_far_as_its_scope(store, scope, receipt_blocked):
+    """Closed for marketing, a receipt still goes and a promotion does not; closed for everything (or closed before
+    scopes existed, when the page said every message would stop) neither goes. Script and core agree on each."""
+    receipt = [(0, 0, "email", "service", "", TouchClass.TRANSACTIONAL, False)]
+    promotion = [(5, 0, "email", "promotion", "", TouchClass.MARKETING, False)]
+    user = {**QUIET_USER, "closed_scope": ("email", scope)}
+    assert ("CHANNEL_OPTED_OUT" in await agree(store, user, receipt, ms(2026, 11, 23, 12))) is receipt_blocked
+    assert "CHANNEL_OPTED_OUT" in await agree(store, user, promotion, ms(2026, 11, 23, 12))

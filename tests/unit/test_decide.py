@@ -23,7 +23,7 @@ def facts(at: int = NOON_SHANGHAI, events: dict[tuple[str, str], list[int]] | No
           hold: int = 0, channel: str = "push") -> decide.Facts:
     return decide.Facts(
         at_ms=at, checks=checks, channel=channel, category="promotion", channel_default=True,
-        category_default=True, channel_closed_by_law=channel == "sms", prefs=prefs or Preferences(),
+        category_default=True, channel_scope_before="all" if channel == "sms" else "marketing", prefs=prefs or Preferences(),
         hold_until_ms=hold, default_quiet=SHANGHAI_QUIET,
         rules=rules if rules is not None else [RuleCheck("weekly", "", 3, WEEK)],
         events=events or {},
@@ -107,7 +107,7 @@ def test_retry_moves_past_quiet_hours_that_a_cap_retry_lands_in():
 def test_transactional_passes_everything_but_a_channel_closed_by_law():
     """Transactional ignores caps, quiet hours, holds and push opt-outs, but not a closed SMS channel."""
     late = ms(2026, 11, 23, 23, 0, "Asia/Shanghai")
-    tx = frozenset({Check.LEGAL_CHANNEL})
+    tx = frozenset({Check.STOPPED_CHANNEL})
     full = {("weekly", ""): [late - 1, late - 2, late - 3]}
     assert decide.decide(facts(at=late, checks=tx, events=full, hold=late + DAY_MS,
                                prefs=Preferences(channels={"push": False}))).verdict is Verdict.ALLOW

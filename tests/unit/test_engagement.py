@@ -79,7 +79,7 @@ def test_a_shadow_tier_is_reported_and_never_holds_a_touch_back():
     for engagement, verdict in ((ENGAGEMENT, Verdict.DEFER), (shadowed, Verdict.ALLOW)):
         out = decide.decide(decide.Facts(
             at_ms=6 * DAY, checks=frozenset({Check.ENGAGEMENT}), channel="push", category="promotion",
-            channel_default=True, category_default=True, channel_closed_by_law=False, prefs=Preferences(),
+            channel_default=True, category_default=True, channel_scope_before="marketing", prefs=Preferences(),
             hold_until_ms=0, default_quiet=QuietHours("UTC", 0, 0), rules=[], events={}, engagement=engagement,
             marketing_ms=touches, last_interaction_ms=-1))
         assert out.verdict is verdict and out.tier == "cooling"

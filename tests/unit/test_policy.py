@@ -28,12 +28,37 @@ def test_default_policy_encodes_the_playbook():
     assert set(p.categories) == {"promotion", "new_arrival", "content", "service", "survey"}
     assert (p.default_quiet.time_zone, p.default_quiet.start_minute, p.default_quiet.end_minute) == ("Asia/Shanghai", 1260, 480)
     assert not p.classes[TouchClass.MARKETING].fail_open and p.classes[TouchClass.TRANSACTIONAL].fail_open
-    assert p.classes[TouchClass.TRANSACTIONAL].checks == {Check.LEGAL_CHANNEL}
+    assert p.classes[TouchClass.TRANSACTIONAL].checks == {Check.STOPPED_CHANNEL}
+    # An unsubscribe means marketing; an SMS STOP (keyword or carrier) every SMS; SMS and email closed before scopes
+    # existed keep meaning every message, as the page then said.
+    sms, email, push = p.channels["sms"], p.channels["email"], p.channels["push"]
+    assert (sms.scope_for("list_unsubscribe"), sms.scope_for("keyword"), sms.scope_for("carrier")) == (
+        "marketing", "all", "all")
+    assert (email.scope_for("keyword"), email.scope_for("preference_center"), push.scope_for("keyword")) == (
+        "marketing", "marketing", "marketing")
+    assert (sms.scope_before, email.scope_before, push.scope_before) == ("all", "all", "marketing")
+    assert (sms.stop_all, email.stop_all, push.stop_all) == (True, True, False)
+
+
+def test_a_policy_from_before_scopes_keeps_its_meaning():
+    """closed_by_law (before scopes): closing stopped every message, and a transactional class checked legal_channel;
+    such a policy still loads and means the same."""
+    scoped = ("  sms:\n    default_opt_in: true\n    opt_out_scope: {default: marketing, keyword: all, carrier: all}\n"
+              "    stop_all: true\n    scope_before: all\n")
+    old = DEFAULT.replace(scoped, "  sms:\n    default_opt_in: true\n    closed_by_law: true\n")
+    old = old.replace("checks: [stopped_channel]", "checks: [legal_channel]")
+    assert "closed_by_law" in old and "legal_channel" in old
+    p = policy.parse(old)
+    sms = p.channels["sms"]
+    assert (sms.scope_for("user"), sms.scope_before, sms.stop_all) == ("all", "all", True)
+    assert p.classes[TouchClass.TRANSACTIONAL].checks == {Check.STOPPED_CHANNEL}
 
 
 BAD = {
     "unknown_top_key": (DEFAULT + "\nfrobnicate: 1\n", "frobnicate (line"),
-    "zero_limit": (DEFAULT.replace("limit: 3", "limit: 0"), "caps[0].limit (line 35)"),
+    "zero_limit": (DEFAULT.replace("limit: 3", "limit: 0"), "caps[0].limit (line 51)"),
+    "unknown_scope": (DEFAULT.replace("keyword: all", "keyword: some"), "channels.sms.opt_out_scope.keyword"),
+    "unknown_scope_before": (DEFAULT.replace("scope_before: all", "scope_before: never", 1), "channels.sms.scope_before"),
     "label_in_an_unknown_locale": (DEFAULT.replace("label: {en: Email, zh: 电子邮件}", "label: {en: Email, fr: Courriel}"),
                                    "channels.email.label"),
     "empty_label": (DEFAULT.replace("label: {en: Surveys, zh: 问卷调研}", "label: {en: '', zh: 问卷调研}"),
@@ -43,7 +68,7 @@ BAD = {
     "bad_zone": (DEFAULT.replace("time_zone: Asia/Shanghai", "time_zone: Asia/Atlantis"), "quiet_hours.time_zone (line"),
     "bad_time": (DEFAULT.replace('start: "21:00"', 'start: "9pm"'), "quiet_hours (line"),
     "bad_fail_mode": (DEFAULT.replace("fail_mode: closed", "fail_mode: maybe"), "classes.marketing.fail_mode (line"),
-    "unknown_check": (DEFAULT.replace("checks: [legal_channel]", "checks: [vibes]"), "classes.transactional.checks[0]"),
+    "unknown_check": (DEFAULT.replace("checks: [stopped_channel]", "checks: [vibes]"), "classes.transactional.checks[0]"),
     "duplicate_rule": (DEFAULT.replace("id: sms_daily", "id: marketing_weekly"), "caps[1].id (line"),
     "not_yaml": ("channels: [unclosed\n", "not valid YAML (line"),
 }
@@ -68,7 +93,7 @@ def test_policy_check_command_exits_non_zero_with_the_line(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(BAD["zero_limit"][0], encoding="utf-8")
     out = subprocess.run([sys.executable, "-m", "guard", "policy", "check", str(bad)], capture_output=True, text=True)
-    assert out.returncode == 1 and "caps[0].limit (line 35)" in out.stderr
+    assert out.returncode == 1 and "caps[0].limit (line 51)" in out.stderr
     good = subprocess.run([sys.executable, "-m", "guard", "policy", "check", str(tmp_path / "none.yaml")],
                           capture_output=True, text=True)
     assert good.returncode == 1 and "cannot read policy file" in good.stderr
@@ -84,7 +109,7 @@ _VALUES = st.recursive(_SCALARS, lambda inner: st.one_of(st.lists(inner, max_siz
                                                          st.dictionaries(st.text(max_size=10), inner, max_size=4)),
                        max_leaves=12)
 _BASE = yaml.safe_load(DEFAULT)
-_PATHS = ["channels", "channels.sms", "channels.sms.closed_by_law", "categories", "categories.promotion", "quiet_hours",
+_PATHS = ["channels", "channels.sms", "channels.sms.stop_all", "categories", "categories.promotion", "quiet_hours",
           "quiet_hours.start", "quiet_hours.time_zone", "classes", "classes.marketing", "classes.marketing.checks",
           "classes.marketing.fail_mode", "caps", "caps.0", "caps.0.limit", "caps.0.window", "caps.0.per", "caps.0.classes",
           "caps.1.channels", "caps.2.shadow", "replies", "replies.hold", "replies.negative_threshold",

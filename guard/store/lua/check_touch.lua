@@ -50,8 +50,10 @@ local function add(r) if not has(r) then table.insert(reasons, r) end end
 
 if checks.unsubscribed and prefs.unsubscribed_all == true then add('UNSUBSCRIBED') end
 local channel_open = choice(prefs.channels, touch.channel, policy.channel_default)
-if channel_open == false and (checks.channel or (checks.legal_channel and policy.channel_closed_by_law)) then
-  add('CHANNEL_OPTED_OUT')
+if channel_open == false then
+  -- closed for marketing or for everything; a closure from before scopes reads as the policy's scope_before
+  local scope = choice(prefs.scopes, touch.channel, policy.channel_scope_before)
+  if checks.channel or (checks.stopped_channel and scope == 'all') then add('CHANNEL_OPTED_OUT') end
 end
 if checks.category and choice(prefs.categories, touch.category, policy.category_default) == false then
   add('CATEGORY_OPTED_OUT')
