@@ -10,6 +10,7 @@ from guard.domain import clock
 from guard.errors import InvalidArgument
 from guard.usecases.preferences import PreferencesPatch
 from guard.usecases.tenants import wire
+from tests.conftest import REPO
 from tests.helpers import FakeClock, ms
 
 NOW = ms(2026, 11, 23, 12, 0)
@@ -23,6 +24,7 @@ patches = st.builds(
     paths=st.lists(st.sampled_from(PATHS), min_size=0, max_size=3),
     channels=st.dictionaries(st.sampled_from(CHANNELS), st.booleans(), max_size=3),
     categories=st.dictionaries(st.sampled_from(CATEGORIES), st.booleans(), max_size=2),
+    channel_scopes=st.dictionaries(st.sampled_from(CHANNELS), st.sampled_from(["marketing", "all", "some"]), max_size=2),
     unsubscribed_all=st.booleans(),
     quiet_hours=st.one_of(st.none(), st.tuples(st.sampled_from(["Asia/Shanghai", "Europe/Berlin", "Mars/Base"]),
                                                st.sampled_from(["22:00", "07:30", "25:00", "２２:００"]),
@@ -33,8 +35,8 @@ patches = st.builds(
 
 
 def _view(prefs):
-    return (prefs.channels, prefs.categories, prefs.unsubscribed_all, prefs.quiet_hours, prefs.paused_until_ms,
-            prefs.max_marketing_per_week, prefs.version)
+    return (prefs.channels, prefs.channel_scopes, prefs.categories, prefs.unsubscribed_all, prefs.quiet_hours,
+            prefs.paused_until_ms, prefs.max_marketing_per_week, prefs.version)
 
 
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -50,7 +52,8 @@ async def test_a_patch_is_applied_whole_or_not_at_all(store, steps):
         try:
             after = await svc.update_preferences("u1", patch, source="test", actor="t", expected_version=None)
         except InvalidArgument as exc:
-            assert exc.field in ("update_mask", "preferences.channels", "preferences.categories",
+            assert exc.field.startswith("preferences.channel_scopes") or exc.field in (
+                                 "update_mask", "preferences.channels", "preferences.categories",
                                  "preferences.quiet_hours.time_zone", "preferences.quiet_hours.start",
                                  "preferences.quiet_hours.end", "preferences.paused_until",
                                  "preferences.max_marketing_per_week")
@@ -59,6 +62,9 @@ async def test_a_patch_is_applied_whole_or_not_at_all(store, steps):
             continue
         stored = await svc.get_preferences("u1")
         assert _view(stored) == _view(after)
+        # Only a closed channel has a scope, and only one the policy offers (push has no "stop everything").
+        assert set(after.channel_scopes) <= {c for c, is_open in after.channels.items() if not is_open}
+        assert after.channel_scopes.get("push", "marketing") == "marketing"
         added = await store.client.xlen(svc.keys("u1").consent) - ledger_before
         if after.version == before.version:
             assert added == 0
@@ -75,3 +81,55 @@ async def test_a_patch_is_applied_whole_or_not_at_all(store, steps):
             assert after.quiet_hours == before.quiet_hours
         if "paused_until" not in masked:
             assert after.paused_until_ms == before.paused_until_ms
+
+
+async def test_a_scope_the_policy_does_not_offer_is_refused_naming_the_field(store):
+    svc = wire(policy.load(None), store, None, now=FakeClock(NOW)).preferences
+    await store.client.flushdb()
+    for scopes, field in (({"push": "all"}, "preferences.channel_scopes.push"),
+                          ({"sms": "forever"}, "preferences.channel_scopes.sms"),
+                          ({"fax": "all"}, "preferences.channel_scopes")):
+        channel = next(iter(scopes))
+        patch = PreferencesPatch(paths=[f"channels.{channel}" if channel != "fax" else "channels.sms"],
+                                 channels={channel: False}, channel_scopes=scopes)
+        try:
+            await svc.update_preferences("u1", patch, source="user", actor="self", expected_version=None)
+        except InvalidArgument as exc:
+            assert exc.field == field, (scopes, exc)
+        else:
+            raise AssertionError(f"{scopes} was accepted")
+    assert (await svc.get_preferences("u1")).version == 0  # nothing stored
+    closed = await svc.update_preferences("u1", PreferencesPatch(paths=["channels.sms"], channels={"sms": False},
+                                                                 channel_scopes={"sms": "all"}),
+                                          source="user", actor="self", expected_version=None)
+    assert closed.channel_scopes == {"sms": "all"}
+    keyword = await svc.update_preferences("u2", PreferencesPatch(paths=["channels.sms"], channels={"sms": False}),
+                                           source="keyword", actor="reply:r1", expected_version=None)
+    assert keyword.channel_scopes == {"sms": "all"}  # an SMS STOP stops every SMS
+    reopened = await svc.update_preferences("u2", PreferencesPatch(paths=["channels.sms"], channels={"sms": True}),
+                                            source="keyword", actor="reply:r2", expected_version=None)
+    assert reopened.channel_scopes == {}
+
+
+async def test_a_store_from_the_release_before_scopes_keeps_every_decision(store):
+    """Upgrade: preference documents as the previous release wrote them (through its own PreferenceService, kept in
+    tests/fixtures/preferences_before_scopes.json with the decisions that release gave) decide the same now: a
+    channel closed then stays closed as the page described it (SMS and email: every message)."""
+    import json
+
+    from guard.domain.types import Touch, TouchClass
+
+    fixture = json.loads((REPO / "tests/fixtures/preferences_before_scopes.json").read_text(encoding="utf-8"))
+    await store.client.flushdb()
+    parts = wire(policy.load(None), store, None, now=FakeClock(fixture["at_ms"]))
+    for user, document in fixture["documents"].items():
+        await store.client.set(parts.preferences.keys(user).prefs, document)
+    now = []
+    for d in fixture["decisions"]:
+        out = await parts.service.check(Touch(d["user"], d["channel"], d["category"], "", "", TouchClass(d["class"]),
+                                              True, fixture["at_ms"]))
+        now.append({**d, "verdict": out.verdict.value, "reasons": [r.value for r in out.reasons]})
+    assert now == fixture["decisions"]
+    assert any(d["class"] == "transactional" and d["verdict"] == "BLOCK" for d in now)  # a closed email, as told
+    shown = await parts.preferences.get_preferences("closed-sms-push")
+    assert shown.channel_scopes == {}  # nothing rewritten: read as scope_before
