@@ -24,6 +24,22 @@ def _bool_pairs(values: list[str], flag: str) -> dict[str, bool]:
     return out
 
 
+def _channel_pairs(values: list[str]) -> tuple[dict[str, bool], dict[str, str]]:
+    """--channel NAME=on | NAME=off | NAME=off:marketing | NAME=off:all (how far the closing reaches)."""
+    channels: dict[str, bool] = {}
+    scopes: dict[str, str] = {}
+    for item in values:
+        name, _, state = item.partition("=")
+        state, _, scope = state.partition(":")
+        if not name or state not in ("on", "off") or (scope and (state == "on" or scope not in ("marketing", "all"))):
+            raise SystemExit(f"guard: --channel expects NAME=on, NAME=off, NAME=off:marketing or NAME=off:all, "
+                             f"got {item!r}")
+        channels[name] = state == "on"
+        if scope:
+            scopes[name] = scope
+    return channels, scopes
+
+
 def _when(value: str, flag: str) -> datetime:
     try:
         moment = datetime.fromisoformat(value)
@@ -142,7 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     put = prefs_sub.add_parser("set")
     client_args(put)
     put.add_argument("user_id")
-    put.add_argument("--channel", action="append", default=[], metavar="NAME=on|off")
+    put.add_argument("--channel", action="append", default=[], metavar="NAME=on|off[:marketing|:all]",
+                     help="off closes the channel for what the policy says the source means; off:all stops every "
+                          "message (where the policy offers it), off:marketing only marketing")
     put.add_argument("--category", action="append", default=[], metavar="NAME=on|off")
     put.add_argument("--quiet-hours", metavar="TZ,HH:MM,HH:MM")
     put.add_argument("--clear-quiet-hours", action="store_true")
@@ -420,8 +438,9 @@ def _client_call(args: argparse.Namespace) -> int:
             if args.pause_until:
                 pause = datetime.fromtimestamp(0, UTC) if args.pause_until == "none" else _when(args.pause_until, "--pause-until")
             unsub = True if args.unsubscribe_all else (False if args.resubscribe else None)
+            channels, scopes = _channel_pairs(args.channel)
             _print(client.update_preferences(
-                args.user_id, channels=_bool_pairs(args.channel, "--channel"),
+                args.user_id, channels=channels, channel_scopes=scopes,
                 categories=_bool_pairs(args.category, "--category"), quiet_hours=quiet,
                 clear_quiet_hours=args.clear_quiet_hours, paused_until=pause, max_per_week=args.max_per_week,
                 unsubscribed_all=unsub, source=args.source, actor=args.actor, expected_version=args.expected_version))

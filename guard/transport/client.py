@@ -84,8 +84,10 @@ class Client:
     def update_preferences(self, user_id: str, *, channels: dict[str, bool], categories: dict[str, bool],
                            quiet_hours: tuple[str, str, str] | None, clear_quiet_hours: bool,
                            paused_until: datetime | None, max_per_week: int | None, unsubscribed_all: bool | None,
-                           source: str, actor: str, expected_version: int | None) -> dict[str, Any]:
-        prefs = pb.Preferences(user_id=user_id, channels=channels, categories=categories)
+                           source: str, actor: str, expected_version: int | None,
+                           channel_scopes: dict[str, str] | None = None) -> dict[str, Any]:
+        prefs = pb.Preferences(user_id=user_id, channels=channels, categories=categories,
+                               channel_scopes=channel_scopes or {})
         paths = [f"channels.{k}" for k in channels] + [f"categories.{k}" for k in categories]
         if quiet_hours is not None:
             tz, start, end = quiet_hours

@@ -220,15 +220,21 @@ class PreferenceService:
     def _scopes(self, before: Mapping[str, bool], after: Mapping[str, bool], stored: Mapping[str, str],
                 paths: Sequence[str], patch: PreferencesPatch, source: str) -> dict[str, str]:
         """How far each closed channel is closed: a channel closed now gets the scope the change asks for, else the
-        policy's for its source; one that stays closed keeps its own (none, for a closing from before scopes:
+        policy's for its source; closing a closed channel again widens it when the source means everything (an SMS
+        STOP after an unsubscribe); one that stays closed keeps its own (none, for a closing from before scopes:
         it keeps reading as the policy's ``scope_before``); an open channel has none."""
         scopes: dict[str, str] = {}
         for name, is_open in after.items():
             if is_open:
                 continue
             named = "channels" in paths or f"channels.{name}" in paths
-            if named and (before.get(name, True) or name in patch.channel_scopes):
-                scopes[name] = patch.channel_scopes.get(name) or self.policy.channels[name].scope_for(source)
+            implied = self.policy.channels[name].scope_for(source)
+            if named and name in patch.channel_scopes:  # said explicitly: wider or narrower
+                scopes[name] = patch.channel_scopes[name]
+            elif named and before.get(name, True):  # closed now
+                scopes[name] = implied
+            elif named and implied == "all":  # already closed, and now a STOP: it widens, never narrows by itself
+                scopes[name] = "all"
             elif name in stored:
                 scopes[name] = stored[name]
         return scopes

@@ -66,7 +66,7 @@ def test_the_feedback_loop_and_the_desk_on_a_cluster(serve_factory, tmp_path, re
             update_mask={"paths": ["channels.sms"]}), timeout=10)
         assert prefs.version == 1
         assert [e.field for e in stub.ListConsentEvents(pb.ListConsentEventsRequest(user_id="cl-u1"), timeout=10).events] \
-            == ["channels.sms"]
+            == ["channel_scopes.sms", "channels.sms"]  # newest first: the channel, then how far it is closed
     stop.set()
     watching.close()
     assert server.stop() == 0

@@ -86,6 +86,13 @@ def test_ignored_touches_demote_and_an_open_restores_at_once(server, clock):
     assert json.loads(clicked.stdout)["touch_known"] is True
     refused = server.cli("prefs", "set", "u2", "--channel", "fax=off")
     assert refused.returncode == 2 and "known: app, email, push, sms, wecom" in refused.stderr
+    # How far a closing reaches, from the command line: every email; push offers no "stop everything".
+    stopped = server.cli("prefs", "set", "u3", "--channel", "email=off:all")
+    assert stopped.returncode == 0 and json.loads(stopped.stdout)["channel_scopes"] == {"email": "all"}, stopped
+    not_offered = server.cli("prefs", "set", "u3", "--channel", "push=off:all")
+    assert not_offered.returncode == 2 and "preferences.channel_scopes.push" in not_offered.stderr
+    nonsense = server.cli("prefs", "set", "u3", "--channel", "sms=on:all")
+    assert nonsense.returncode != 0 and "NAME=off:all" in nonsense.stderr
 
 
 def test_a_spam_complaint_closes_the_channel_and_opens_a_task(server):
@@ -98,16 +105,18 @@ def test_a_spam_complaint_closes_the_channel_and_opens_a_task(server):
         prefs = stub.GetPreferences(pb.GetPreferencesRequest(user_id="u1"), timeout=10)
         assert prefs.channels == {"email": False}
         ledger = stub.ListConsentEvents(pb.ListConsentEventsRequest(user_id="u1"), timeout=10).events
-        assert [(e.field, e.source, e.actor) for e in ledger] == [("channels.email", "complaint", "sendgrid:mail-1")]
+        assert [(e.field, e.source, e.actor) for e in reversed(ledger)] == [
+            ("channels.email", "complaint", "sendgrid:mail-1"), ("channel_scopes.email", "complaint", "sendgrid:mail-1")]
+        assert prefs.channel_scopes == {"email": "marketing"}  # a complaint about marketing stops marketing
         tasks = pb_grpc.RecoveryDeskStub(channel).ListRecoveryTasks(pb.ListRecoveryTasksRequest(), timeout=10).tasks
         assert [t.task_id for t in tasks] == [answer.task_id] and tasks[0].campaign_id == "spring-mail-1"
         blocked = _touch(stub, "u1", "mail-2", channel="email")
         assert blocked.decision == pb.BLOCK and pb.CHANNEL_OPTED_OUT in blocked.reasons
-        # The provider sends it twice: one ledger entry, one task, one reply on it.
+        # The provider sends it twice: one change in the ledger (the channel and its scope), one task, one reply.
         twice = stub.RecordEngagement(Kind(touch_id="mail-1", user_id="u1", event=Kind.SPAM_COMPLAINT,
                                            provider="sendgrid"), timeout=30)
         assert twice.replayed and twice.task_id == answer.task_id
-        assert len(stub.ListConsentEvents(pb.ListConsentEventsRequest(user_id="u1"), timeout=10).events) == 1
+        assert len(stub.ListConsentEvents(pb.ListConsentEventsRequest(user_id="u1"), timeout=10).events) == 2
         task = pb_grpc.RecoveryDeskStub(channel).ListRecoveryTasks(pb.ListRecoveryTasksRequest(), timeout=10).tasks[0]
         assert len(task.replies) == 1
 

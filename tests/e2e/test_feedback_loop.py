@@ -143,7 +143,11 @@ def test_replies_kept_while_the_model_cannot_run_are_scored_later(app_serve_fact
             assert time.monotonic() < deadline, out
             time.sleep(0.2)
         assert list(out.reasons) == [pb.NEGATIVE_SENTIMENT]
-        listed = pb_grpc.RecoveryDeskStub(channel).ListRecoveryTasks(pb.ListRecoveryTasksRequest(), timeout=10)
+        # The hold comes first and the task a step later (they live in different slots): wait for what is observed.
+        desk = pb_grpc.RecoveryDeskStub(channel)
+        while not (listed := desk.ListRecoveryTasks(pb.ListRecoveryTasksRequest(), timeout=10)).tasks:
+            assert time.monotonic() < deadline, "the held reply never reached the desk"
+            time.sleep(0.1)
         assert len(listed.tasks) == 1 and listed.tasks[0].replies[0].reply_id == "r1"
     assert mended.stop() == 0
 

@@ -257,9 +257,12 @@ def _message(desc: pbd.Descriptor, depth: int, hostile: bool) -> st.SearchStrate
     parts: dict[str, st.SearchStrategy[Any]] = {}
     for field in desc.fields:
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
-            names = ["sms", "push", "email"] if field.name == "channels" else ["promotion", "survey"]
+            names = ["sms", "push", "email"] if field.name in ("channels", "channel_scopes") else ["promotion", "survey"]
             key = st.sampled_from(names + (["fax", "spam", ""] if hostile else []))
-            parts[field.name] = st.dictionaries(key, st.booleans(), max_size=3)
+            values: st.SearchStrategy[Any] = st.booleans()
+            if field.name == "channel_scopes":  # how far a closing reaches: what the policy offers, and what it does not
+                values = st.sampled_from(["marketing", "all"] + (["", "some", "x" * 100] if hostile else []))
+            parts[field.name] = st.dictionaries(key, values, max_size=3)
         elif field.is_repeated:
             parts[field.name] = st.lists(_value(field, depth, hostile), max_size=4)
         elif hostile or (field.message_type is not None and field.message_type.name in ("Timestamp", "QuietHours")):

@@ -117,8 +117,10 @@ def test_preferences_ledger_and_optimistic_concurrency(app_serve_factory):
                 req.expected_version = expected
             return stub.UpdatePreferences(req, timeout=10)
 
-        first = update(["channels.sms", "categories.survey"], channels={"sms": False}, categories={"survey": False})
+        first = update(["channels.sms", "categories.survey"], channels={"sms": False}, categories={"survey": False},
+                       channel_scopes={"sms": "all"})  # "stop everything here": transactional SMS stops too
         assert first.version == 1 and dict(first.channels) == {"sms": False}
+        assert dict(first.channel_scopes) == {"sms": "all"}
         second = update(["channels.email"], expected=1, channels={"email": False})
         assert dict(second.channels) == {"sms": False, "email": False} and second.version == 2
         with pytest.raises(grpc.RpcError) as err:
@@ -128,11 +130,12 @@ def test_preferences_ledger_and_optimistic_concurrency(app_serve_factory):
         blocked = check(stub, "sms1", channel="sms", touch_class=NIGHT_SAFE)
         assert blocked.decision == pb.BLOCK and list(blocked.reasons) == [pb.CHANNEL_OPTED_OUT]
         ledger = stub.ListConsentEvents(pb.ListConsentEventsRequest(user_id="u1", page_size=2), timeout=10)
-        assert [e.field for e in ledger.events] == ["channels.email", "categories.survey"]
+        assert [e.field for e in ledger.events] == ["channel_scopes.email", "channels.email"]  # newest first
         assert ledger.next_page_token
         rest = stub.ListConsentEvents(pb.ListConsentEventsRequest(user_id="u1", page_token=ledger.next_page_token),
                                       timeout=10)
         assert [(e.field, e.old_value, e.new_value, e.source) for e in rest.events] == [
+            ("categories.survey", "null", "false", "user"), ("channel_scopes.sms", "null", '"all"', "user"),
             ("channels.sms", "null", "false", "user")]
     server.stop()
 

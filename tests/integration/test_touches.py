@@ -83,14 +83,20 @@ async def test_campaign_and_sms_rules(store):
     assert (await svc.check(touch(touch_id="d", channel="sms"))).reasons == (Reason.FREQUENCY_CAP,)
 
 
-async def test_transactional_passes_caps_and_quiet_hours_but_not_a_closed_sms(store):
+async def test_transactional_passes_caps_and_quiet_hours_but_not_a_stopped_sms(store):
     svc, _ = service(store, ms(2026, 11, 23, 23, 0, "Asia/Shanghai"))
     night = await svc.check(touch(touch_id="m"))
     assert night.verdict is Verdict.DEFER and night.reasons == (Reason.QUIET_HOURS,)
     tx = await svc.check(touch(touch_id="otp", channel="sms", touch_class=TouchClass.TRANSACTIONAL))
     assert tx.verdict is Verdict.ALLOW
+    # The user closes SMS: for marketing, as an unsubscribe means; the code still comes.
     await svc.preferences.update_preferences("u1", PreferencesPatch(paths=["channels.sms"], channels={"sms": False}),
                                              source="user", actor="self", expected_version=None)
+    marketing_only = await svc.check(touch(touch_id="otp1", channel="sms", touch_class=TouchClass.TRANSACTIONAL))
+    assert marketing_only.verdict is Verdict.ALLOW
+    # A STOP by SMS stops every SMS, as the carrier does.
+    await svc.preferences.update_preferences("u1", PreferencesPatch(paths=["channels.sms"], channels={"sms": False}),
+                                             source="keyword", actor="reply:r1", expected_version=None)
     closed = await svc.check(touch(touch_id="otp2", channel="sms", touch_class=TouchClass.TRANSACTIONAL))
     assert closed.verdict is Verdict.BLOCK and closed.reasons == (Reason.CHANNEL_OPTED_OUT,)
     push = await svc.check(touch(touch_id="otp3", channel="push", touch_class=TouchClass.TRANSACTIONAL))
