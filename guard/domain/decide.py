@@ -150,7 +150,10 @@ def decide(facts: Facts) -> Outcome:
         scope = prefs.channel_scopes.get(facts.channel, facts.channel_scope_before)
         if Check.CHANNEL in facts.checks or (Check.STOPPED_CHANNEL in facts.checks and scope == "all"):
             reasons.append(Reason.CHANNEL_OPTED_OUT)
-    if Check.CATEGORY in facts.checks and not _opted_in(prefs.categories, facts.category, facts.category_default):
+    topic_open = prefs.grid.get(f"{facts.channel}.{facts.category}")
+    if topic_open is None:
+        topic_open = _opted_in(prefs.categories, facts.category, facts.category_default)
+    if Check.CATEGORY in facts.checks and not topic_open:
         reasons.append(Reason.CATEGORY_OPTED_OUT)
     if facts.undeliverable:  # a fact of the address, not a consent: every class
         reasons.append(Reason.UNDELIVERABLE)

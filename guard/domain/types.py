@@ -84,6 +84,9 @@ class Preferences:
     # stored; it reads as its policy's ``scope_before`` (what the page said then).
     channel_scopes: dict[str, str] = field(default_factory=dict)
     categories: dict[str, bool] = field(default_factory=dict)
+    # One topic on one channel, keyed "channel.topic": false closes it there ("promotions by SMS: off"), true opens
+    # it there though the topic is closed elsewhere; absent, the topic's own setting holds.
+    grid: dict[str, bool] = field(default_factory=dict)
     unsubscribed_all: bool = False
     quiet_hours: QuietHours | None = None
     paused_until_ms: int = 0

@@ -94,6 +94,7 @@ def prefs_to_pb(user_id: str, prefs: Preferences, policy: Policy) -> pb.Preferen
                                              else "marketing")
               for name, is_open in prefs.channels.items() if not is_open}
     msg = pb.Preferences(user_id=user_id, channels=prefs.channels, categories=prefs.categories, channel_scopes=scopes,
+                         grid=prefs.grid,
                          unsubscribed_all=prefs.unsubscribed_all, max_marketing_per_week=prefs.max_marketing_per_week,
                          version=prefs.version)
     if prefs.quiet_hours is not None:
@@ -115,7 +116,7 @@ def patch_from_pb(req: pb.UpdatePreferencesRequest) -> PreferencesPatch:
     masked = {"paused_until", "*"} & set(req.update_mask.paths)  # a value outside the mask is never read
     paused = ts_to_ms(p.paused_until, "preferences.paused_until") if masked and p.HasField("paused_until") else 0
     return PreferencesPatch(paths=list(req.update_mask.paths), channels=dict(p.channels),
-                            channel_scopes=dict(p.channel_scopes),
+                            channel_scopes=dict(p.channel_scopes), grid=dict(p.grid),
                             categories=dict(p.categories), unsubscribed_all=p.unsubscribed_all,
                             quiet_hours=quiet, paused_until_ms=paused,
                             max_marketing_per_week=p.max_marketing_per_week)

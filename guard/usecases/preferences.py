@@ -27,7 +27,9 @@ log = logs.get("guard.usecases.preferences")
 MAX_MASK_PATHS = 64
 # A pause longer than this is an unsubscribe; it also keeps every answer's times inside protobuf's range.
 MAX_PAUSE_MS = 10 * 366 * 86_400_000
-PREFERENCE_PATHS = ("channels", "categories", "unsubscribed_all", "quiet_hours", "paused_until", "max_marketing_per_week")
+PREFERENCE_PATHS = ("channels", "categories", "grid", "unsubscribed_all", "quiet_hours", "paused_until",
+                    "max_marketing_per_week")
+MAPS = ("channels", "categories", "grid")
 _STREAM_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
 _U64 = 2**64 - 1
 
@@ -39,6 +41,7 @@ class PreferencesPatch:
     paths: Sequence[str]
     channels: Mapping[str, bool] = field(default_factory=dict)
     categories: Mapping[str, bool] = field(default_factory=dict)
+    grid: Mapping[str, bool] = field(default_factory=dict)  # "channel.topic" -> open there or not
     # How far closing a channel named here reaches ("marketing" or "all"); absent: the policy's for the source.
     channel_scopes: Mapping[str, str] = field(default_factory=dict)
     unsubscribed_all: bool = False
@@ -65,6 +68,7 @@ def prefs_from_doc(doc: Mapping[str, Any]) -> Preferences:
         channels=dict(doc.get("channels") or {}),
         channel_scopes=dict(doc.get("scopes") or {}),
         categories=dict(doc.get("categories") or {}),
+        grid=dict(doc.get("grid") or {}),
         unsubscribed_all=bool(doc.get("unsubscribed_all", False)),
         quiet_hours=QuietHours(quiet["tz"], int(quiet["start"]), int(quiet["end"])) if quiet else None,
         paused_until_ms=int(doc.get("paused_until", 0)),
@@ -85,6 +89,8 @@ def _public(prefs: Preferences, path: str) -> Any:
         return prefs.channels.get(path.split(".", 1)[1])
     if path.startswith("categories."):
         return prefs.categories.get(path.split(".", 1)[1])
+    if path.startswith("grid."):
+        return prefs.grid.get(path.split(".", 1)[1])
     if path == "quiet_hours":
         q = prefs.quiet_hours
         return (
@@ -129,15 +135,19 @@ class PreferenceService:
                 paths += [p for p in PREFERENCE_PATHS if p not in paths]
                 continue
             head, dot, key = raw.partition(".")
-            if head not in PREFERENCE_PATHS or (dot and head not in ("channels", "categories")):
+            if head not in PREFERENCE_PATHS or (dot and head not in MAPS):
                 raise InvalidArgument(
                     "update_mask",
-                    f"unknown path {shown(raw)} (known: {', '.join(PREFERENCE_PATHS)}, channels.<name>, categories.<name>)",
+                    f"unknown path {shown(raw)} (known: {', '.join(PREFERENCE_PATHS)}, channels.<name>, categories.<name>, "
+                    "grid.<channel>.<topic>)",
                 )
-            known = self.policy.channels if head == "channels" else self.policy.categories
-            if dot and key not in known:
-                what = f"unknown {head[:-1]} {shown(key)}" if key else f"path {shown(raw)} names no {head[:-1]}"
-                raise InvalidArgument("update_mask", f"{what} (known: {', '.join(sorted(known))})")
+            if dot and head == "grid":
+                self._check_cell(key, "update_mask")
+            elif dot:
+                known = self.policy.channels if head == "channels" else self.policy.categories
+                if key not in known:
+                    what = f"unknown {head[:-1]} {shown(key)}" if key else f"path {shown(raw)} names no {head[:-1]}"
+                    raise InvalidArgument("update_mask", f"{what} (known: {', '.join(sorted(known))})")
             if raw not in paths:
                 paths.append(raw)
         for name, values, known in (
@@ -161,6 +171,9 @@ class PreferenceService:
                 raise InvalidArgument(f"preferences.channel_scopes.{name}",
                                       f"the policy does not offer stopping every message on {name}; "
                                       "closing it stops marketing")
+        if "grid" in paths:  # the whole grid is replaced: every cell must name a known channel and topic
+            for cell in patch.grid:
+                self._check_cell(cell, "preferences.grid")
         if patch.quiet_hours is not None and "quiet_hours" in paths:
             tz, start, end = patch.quiet_hours
             try:
@@ -182,13 +195,23 @@ class PreferenceService:
                                       "lies more than 10 years ahead; to stop marketing for good, unsubscribe")
         return paths
 
+    def _check_cell(self, cell: str, field_name: str) -> None:
+        """A grid cell is "channel.topic", both known to the policy."""
+        channel, _, topic = cell.partition(".")
+        if channel not in self.policy.channels:
+            raise InvalidArgument(field_name, f"grid cell {shown(cell)}: unknown channel {shown(channel)} "
+                                              f"(known: {', '.join(sorted(self.policy.channels))})")
+        if topic not in self.policy.categories:
+            raise InvalidArgument(field_name, f"grid cell {shown(cell)}: unknown topic {shown(topic)} "
+                                              f"(known: {', '.join(sorted(self.policy.categories))})")
+
     def _apply(self, doc: dict[str, Any], paths: Sequence[str], patch: PreferencesPatch, source: str) -> dict[str, Any]:
         new: dict[str, Any] = json.loads(json.dumps(doc))
         before = dict(doc.get("channels") or {})
         for path in paths:
             head, _, key = path.partition(".")
-            if head in ("channels", "categories"):
-                values = patch.channels if head == "channels" else patch.categories
+            if head in MAPS:
+                values = {"channels": patch.channels, "categories": patch.categories, "grid": patch.grid}[head]
                 current = dict(new.get(head) or {})
                 if key:
                     if key in values:
@@ -289,7 +312,7 @@ class PreferenceService:
     def _changes(old: Preferences, new: Preferences, paths: Sequence[str]) -> list[tuple[str, Any, Any]]:
         out: list[tuple[str, Any, Any]] = []
         for path in paths:
-            if path in ("channels", "categories"):
+            if path in MAPS:
                 before, after = getattr(old, path), getattr(new, path)
                 for key in sorted(set(before) | set(after)):
                     if before.get(key) != after.get(key):

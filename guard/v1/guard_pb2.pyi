@@ -234,7 +234,7 @@ class QuietHours(_message.Message):
     def __init__(self, time_zone: _Optional[str] = ..., start: _Optional[str] = ..., end: _Optional[str] = ...) -> None: ...
 
 class Preferences(_message.Message):
-    __slots__ = ("user_id", "channels", "categories", "unsubscribed_all", "quiet_hours", "paused_until", "max_marketing_per_week", "version", "updated_at", "channel_scopes")
+    __slots__ = ("user_id", "channels", "categories", "unsubscribed_all", "quiet_hours", "paused_until", "max_marketing_per_week", "version", "updated_at", "channel_scopes", "grid")
     class ChannelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -256,6 +256,13 @@ class Preferences(_message.Message):
         key: str
         value: str
         def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+    class GridEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: bool
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[bool] = ...) -> None: ...
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     CHANNELS_FIELD_NUMBER: _ClassVar[int]
     CATEGORIES_FIELD_NUMBER: _ClassVar[int]
@@ -266,6 +273,7 @@ class Preferences(_message.Message):
     VERSION_FIELD_NUMBER: _ClassVar[int]
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_SCOPES_FIELD_NUMBER: _ClassVar[int]
+    GRID_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     channels: _containers.ScalarMap[str, bool]
     categories: _containers.ScalarMap[str, bool]
@@ -276,7 +284,8 @@ class Preferences(_message.Message):
     version: int
     updated_at: _timestamp_pb2.Timestamp
     channel_scopes: _containers.ScalarMap[str, str]
-    def __init__(self, user_id: _Optional[str] = ..., channels: _Optional[_Mapping[str, bool]] = ..., categories: _Optional[_Mapping[str, bool]] = ..., unsubscribed_all: _Optional[bool] = ..., quiet_hours: _Optional[_Union[QuietHours, _Mapping]] = ..., paused_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_marketing_per_week: _Optional[int] = ..., version: _Optional[int] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., channel_scopes: _Optional[_Mapping[str, str]] = ...) -> None: ...
+    grid: _containers.ScalarMap[str, bool]
+    def __init__(self, user_id: _Optional[str] = ..., channels: _Optional[_Mapping[str, bool]] = ..., categories: _Optional[_Mapping[str, bool]] = ..., unsubscribed_all: _Optional[bool] = ..., quiet_hours: _Optional[_Union[QuietHours, _Mapping]] = ..., paused_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_marketing_per_week: _Optional[int] = ..., version: _Optional[int] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., channel_scopes: _Optional[_Mapping[str, str]] = ..., grid: _Optional[_Mapping[str, bool]] = ...) -> None: ...
 
 class GetPreferencesRequest(_message.Message):
     __slots__ = ("user_id",)

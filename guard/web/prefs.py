@@ -77,11 +77,21 @@ class Form:
                 channels[name] = wanted
                 if not wanted:
                     scopes[name] = scope
+        grid: dict[str, bool] = {}
         for name, default in pol.categories.items():
             wanted = self._on(f"category.{name}")
-            if wanted != prefs.categories.get(name, default):
+            switched = wanted != prefs.categories.get(name, default)
+            if switched:
                 paths.append(f"categories.{name}")
                 categories[name] = wanted
+            for channel in pol.channels:  # the grid: a cell is kept only where it differs from its topic
+                cell = f"{channel}.{name}"
+                # A topic switched as a whole resets its row (the row on the page still showed the old state).
+                kept = None if switched or self._on(f"grid.{cell}") == wanted else self._on(f"grid.{cell}")
+                if kept != prefs.grid.get(cell):
+                    paths.append(f"grid.{cell}")
+                    if kept is not None:
+                        grid[cell] = kept
         quiet: tuple[str, str, str] | None = None
         if self._on("quiet"):
             quiet = (str(self.data.get("quiet_tz", "")), str(self.data.get("quiet_start", "")),
@@ -98,7 +108,7 @@ class Form:
         unsub = self._on("unsubscribed_all")
         if unsub != prefs.unsubscribed_all:
             paths.append("unsubscribed_all")
-        return PreferencesPatch(paths=paths, channels=channels, channel_scopes=scopes, categories=categories,
+        return PreferencesPatch(paths=paths, channels=channels, channel_scopes=scopes, categories=categories, grid=grid,
                                 unsubscribed_all=unsub, quiet_hours=quiet, max_marketing_per_week=weekly)
 
     def _pause(self, action: str) -> int | None:
@@ -141,6 +151,12 @@ def _view(services: Services, prefs: Preferences, locale: str, now_ms: int) -> d
                      for n, ch in pol.channels.items()],
         "categories": [{"name": n, "label": pol.label("category", n, locale), "on": prefs.categories.get(n, d)}
                        for n, d in pol.categories.items()],
+        # Topics as rows, channels as columns: a cell is open where the grid says so, else where its topic is.
+        "grid": [{"name": n, "label": pol.label("category", n, locale),
+                  "cells": [{"channel": c, "label": pol.label("channel", c, locale),
+                             "on": prefs.grid.get(f"{c}.{n}", prefs.categories.get(n, d))} for c in pol.channels]}
+                 for n, d in pol.categories.items()],
+        "grid_channels": [pol.label("channel", c, locale) for c in pol.channels],
         "quiet_on": quiet is not None, "quiet_tz": shown_quiet.time_zone, "zones": zones,
         "quiet_start": clock.format_hhmm(shown_quiet.start_minute), "quiet_end": clock.format_hhmm(shown_quiet.end_minute),
         "max_week": prefs.max_marketing_per_week, "unsubscribed_all": prefs.unsubscribed_all,

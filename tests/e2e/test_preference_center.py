@@ -57,19 +57,19 @@ def test_a_user_closes_sms_sets_quiet_hours_and_the_next_sms_promotion_is_blocke
     assert "script-src 'self'" in headers["content-security-policy"] and "unsafe-inline" not in headers["content-security-policy"]
     assert headers["x-frame-options"] == "DENY" and headers["referrer-policy"] == "no-referrer"
     assert page.locator("h1").inner_text() == "消息偏好设置"
-    assert page.get_by_label("短信").is_checked()
-    assert page.get_by_label("促销优惠").is_checked()
+    assert page.get_by_label("短信", exact=True).is_checked()
+    assert page.get_by_label("促销优惠", exact=True).is_checked()
     shot(page, "preferences-zh")
 
-    page.get_by_label("短信").uncheck()
-    page.get_by_label("在此时段内不接收营销消息").check()
+    page.get_by_label("短信", exact=True).uncheck()
+    page.get_by_label("在此时段内不接收营销消息", exact=True).check()
     page.fill("#quiet-start", "22:00")
     page.fill("#quiet-end", "07:30")
     page.select_option("#quiet-tz", "Asia/Shanghai")
     page.click("#save")
     page.wait_for_selector("#notice")
     assert page.locator("#notice").inner_text() == "您的设置已保存。"
-    assert not page.get_by_label("短信").is_checked()
+    assert not page.get_by_label("短信", exact=True).is_checked()
     shot(page, "preferences-zh-saved")
 
     blocked = _check(server, "u1", "sms")
@@ -86,8 +86,8 @@ def test_a_user_closes_sms_sets_quiet_hours_and_the_next_sms_promotion_is_blocke
 
     page.click("a[hreflang=en]")  # the visible language switch
     assert page.locator("h1").inner_text() == "Your message preferences"
-    assert not page.get_by_label("Text messages (SMS)").is_checked()
-    assert page.get_by_label("Promotions and offers").is_checked()
+    assert not page.get_by_label("Text messages (SMS)", exact=True).is_checked()
+    assert page.get_by_label("Promotions and offers", exact=True).is_checked()
     shot(page, "preferences-en")
     page.close()
 
@@ -102,7 +102,7 @@ def test_stop_everything_here_is_a_choice_of_its_own_and_unticking_it_brings_rec
     link = _link(server, "u20", "en")
     page = browser.new_page(viewport={"width": 1000, "height": 900})
     page.goto(_local(link.url, server))
-    page.get_by_label("Email").uncheck()  # closing the channel: marketing stops, receipts still come
+    page.get_by_label("Email", exact=True).uncheck()  # closing the channel: marketing stops, receipts still come
     page.click("#save")
     page.wait_for_selector("#notice")
     assert _check(server, "u20", "email").decision == pb.BLOCK and _receipt(server, "u20").decision == pb.ALLOW
@@ -124,6 +124,40 @@ def test_stop_everything_here_is_a_choice_of_its_own_and_unticking_it_brings_rec
     assert fields == [("channels.email", "false"), ("channel_scopes.email", '"marketing"'),
                       ("channel_scopes.email", '"all"'), ("channel_scopes.email", '"marketing"')]
     page.close()
+
+
+def test_promotions_by_sms_off_by_push_on_in_the_grid(server, browser):  # noqa: F811
+    """The grid: topics as rows, channels as columns (a list per topic on a phone); one cell closes one topic on one
+    channel only, and the ledger records the cell."""
+    link = _link(server, "u30", "zh")
+    page = browser.new_page(viewport={"width": 1000, "height": 1100})
+    page.goto(_local(link.url, server))
+    cell = page.get_by_label("通过短信接收促销优惠", exact=True)
+    assert cell.is_checked()
+    shot(page, "preferences-zh-grid")
+    cell.uncheck()
+    page.click("#save")
+    page.wait_for_selector("#notice")
+    assert not page.get_by_label("通过短信接收促销优惠", exact=True).is_checked()
+    assert page.get_by_label("通过应用推送接收促销优惠", exact=True).is_checked()
+    sms = _check(server, "u30", "sms")
+    assert sms.decision == pb.BLOCK and list(sms.reasons) == [pb.CATEGORY_OPTED_OUT]
+    assert _check(server, "u30", "push").decision in (pb.ALLOW, pb.DEFER)  # quiet hours may apply, the topic does not
+    assert pb.CATEGORY_OPTED_OUT not in _check(server, "u30", "push").reasons
+    assert dict(_prefs(server, "u30").grid) == {"sms.promotion": False}
+    assert [(e.field, e.new_value) for e in _ledger(server, "u30")] == [("grid.sms.promotion", "false")]
+    page.click("a[hreflang=en]")
+    assert not page.get_by_label("Promotions and offers by Text messages (SMS)", exact=True).is_checked()
+    shot(page, "preferences-en-grid")
+    page.close()
+    phone = browser.new_page(viewport={"width": 360, "height": 1400}, locale="zh-CN")
+    phone.goto(_local(link.url, server))
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 360
+    assert phone.get_by_text("通过短信接收促销优惠", exact=True).is_visible()  # each cell says what it is
+    shot(phone, "preferences-zh-grid-phone")
+    phone.goto(_local(link.url, server).replace("lang=zh", "lang=en"))
+    shot(phone, "preferences-en-grid-phone")
+    phone.close()
 
 
 def test_the_page_follows_accept_language_and_pauses_and_resumes(server, browser):  # noqa: F811
@@ -149,15 +183,15 @@ def test_a_stale_form_says_so_instead_of_overwriting(server, browser):  # noqa: 
     first, second = browser.new_page(), browser.new_page()
     first.goto(_local(link.url, server))
     second.goto(_local(link.url, server))
-    first.get_by_label("Email").uncheck()
+    first.get_by_label("Email", exact=True).uncheck()
     first.click("#save")
     first.wait_for_selector("#notice")
-    second.get_by_label("Surveys").uncheck()
+    second.get_by_label("Surveys", exact=True).uncheck()
     second.click("#save")
     second.wait_for_selector("#notice")
     assert "changed while this page was open" in second.locator("#notice").inner_text()
-    assert not second.get_by_label("Email").is_checked()  # the page now shows what is stored
-    assert second.get_by_label("Surveys").is_checked()  # and the stale change was not saved
+    assert not second.get_by_label("Email", exact=True).is_checked()  # the page now shows what is stored
+    assert second.get_by_label("Surveys", exact=True).is_checked()  # and the stale change was not saved
     shot(second, "preferences-en-stale")
     prefs = _prefs(server, "u3")
     assert dict(prefs.channels) == {"email": False} and dict(prefs.categories) == {}

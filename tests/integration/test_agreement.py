@@ -60,7 +60,7 @@ POLICY_SHADOW_TIERS = _policy(shadow_tiers=True)
 hhmm = st.builds(lambda h, m: f"{h:02d}:{m:02d}", st.integers(0, 23), st.sampled_from([0, 15, 30, 45]))
 _PERMISSIVE = {"channels": {}, "categories": {}, "unsubscribed_all": False, "quiet_hours": None, "paused_for_h": 0,
                "weekly_max": 0, "hold_for_h": 0, "pending_h_ago": None, "interaction_min": None, "tier_override": None,
-               "undeliverable": None, "braked": False, "shadow_tiers": False, "closed_scope": None}
+               "undeliverable": None, "braked": False, "shadow_tiers": False, "closed_scope": None, "grid": {}}
 _PERTURBATIONS = {  # one thing a user may have that holds touches back (or not), each drawn apart
     "channels": st.dictionaries(st.sampled_from(CHANNELS), st.booleans(), min_size=1, max_size=2),
     "categories": st.dictionaries(st.sampled_from(CATEGORIES), st.booleans(), min_size=1, max_size=2),
@@ -77,6 +77,9 @@ _PERTURBATIONS = {  # one thing a user may have that holds touches back (or not)
     # A channel closed for marketing, for everything, or before scopes existed (the previous release's document,
     # no scope stored: it reads as the policy's scope_before).
     "closed_scope": st.tuples(st.sampled_from(["sms", "email"]), st.sampled_from(["marketing", "all", "before"])),
+    # One topic on one channel: closed there, or open there though the topic is closed (drawn with the topics).
+    "grid": st.dictionaries(st.sampled_from([f"{c}.{k}" for c in CHANNELS for k in CATEGORIES]), st.booleans(),
+                            min_size=1, max_size=3),
 }
 
 
@@ -111,7 +114,7 @@ COVERAGE: dict[str, Counter[str]] = {}
 WANTED = {
     "a marketing touch recorded": 0.6, "the weekly cap binding": 0.25, "a tier reached from the history": 0.15,
     "a cap window aged out": 0.25, "send_at in the past": 0.5, "shadow tiers": 0.1, "a DEFER": 0.6, "a BLOCK": 0.25,
-    "a non-marketing touch on a channel closed with a scope": 0.03,
+    "a non-marketing touch on a channel closed with a scope": 0.03, "a grid cell deciding a topic on a channel": 0.03,
 }
 
 
@@ -145,7 +148,8 @@ async def agree(store, user, history, start) -> set[str]:
     parts = wire(policy, store, None, now=clock)
     keys = parts.service.keys("u1")
     patch = PreferencesPatch(
-        paths=["*"], channels=user["channels"], categories=user["categories"], unsubscribed_all=user["unsubscribed_all"],
+        paths=["*"], channels=user["channels"], categories=user["categories"], grid=user["grid"],
+        unsubscribed_all=user["unsubscribed_all"],
         quiet_hours=user["quiet_hours"], paused_until_ms=max(0, start + user["paused_for_h"] * HOUR) if user["paused_for_h"]
         else 0, max_marketing_per_week=user["weekly_max"])
     prefs: Preferences = await parts.preferences.update_preferences("u1", patch, source="test", actor="t",
@@ -210,6 +214,8 @@ async def agree(store, user, history, start) -> set[str]:
         seen_reasons |= _conditions(got, touch, clock.now_ms, events, policy, override is not None)
         if user["closed_scope"] is not None and channel == user["closed_scope"][0] and cls is not TouchClass.MARKETING:
             seen_reasons.add("a non-marketing touch on a channel closed with a scope")
+        if f"{channel}.{category}" in user["grid"] and cls is not TouchClass.TRANSACTIONAL:
+            seen_reasons.add("a grid cell deciding a topic on a channel")
         if got.recorded:
             if cls is TouchClass.MARKETING:
                 marketing.append(touch.at_ms)
@@ -253,7 +259,7 @@ def _conditions(got: Any, touch: Touch, now_ms: int, events: dict[tuple[str, str
 
 QUIET_USER = {"channels": {}, "categories": {}, "unsubscribed_all": False, "quiet_hours": None, "paused_for_h": 0,
               "weekly_max": 0, "hold_for_h": 0, "pending_h_ago": None, "interaction_min": None, "tier_override": None,
-              "undeliverable": None, "braked": False, "shadow_tiers": False, "closed_scope": None}
+              "undeliverable": None, "braked": False, "shadow_tiers": False, "closed_scope": None, "grid": {}}
 ONE_PUSH = [(0, 0, "push", "promotion", "", TouchClass.MARKETING, False)]
 EVERY_REASON: dict[str, tuple[dict[str, Any], Any]] = {
     "UNSUBSCRIBED": ({"unsubscribed_all": True}, ONE_PUSH),
@@ -295,3 +301,15 @@ async def test_a_closed_email_reaches_as_far_as_its_scope(store, scope, receipt_
     user = {**QUIET_USER, "closed_scope": ("email", scope)}
     assert ("CHANNEL_OPTED_OUT" in await agree(store, user, receipt, ms(2026, 11, 23, 12))) is receipt_blocked
     assert "CHANNEL_OPTED_OUT" in await agree(store, user, promotion, ms(2026, 11, 23, 12))
+
+
+async def test_a_grid_cell_closes_one_topic_on_one_channel_and_opens_it_against_its_topic(store):
+    """"Promotions by SMS: off; by push: on": the cell decides its channel only; a cell opened on push admits
+    promotions there while the topic is closed everywhere else."""
+    sms, push = ([(0, 0, ch, "promotion", "", TouchClass.MARKETING, False)] for ch in ("sms", "push"))
+    closed_on_sms = {**QUIET_USER, "grid": {"sms.promotion": False}}
+    assert "CATEGORY_OPTED_OUT" in await agree(store, closed_on_sms, sms, ms(2026, 11, 23, 12))
+    assert "CATEGORY_OPTED_OUT" not in await agree(store, closed_on_sms, push, ms(2026, 11, 23, 12))
+    open_on_push = {**QUIET_USER, "categories": {"promotion": False}, "grid": {"push.promotion": True}}
+    assert "CATEGORY_OPTED_OUT" not in await agree(store, open_on_push, push, ms(2026, 11, 23, 12))
+    assert "CATEGORY_OPTED_OUT" in await agree(store, open_on_push, sms, ms(2026, 11, 23, 12))

@@ -17,13 +17,16 @@ NOW = ms(2026, 11, 23, 12, 0)
 CHANNELS = ["sms", "email", "push", "fax"]
 CATEGORIES = ["promotion", "survey", "spam"]
 PATHS = ["*", "channels", "categories", "unsubscribed_all", "quiet_hours", "paused_until", "max_marketing_per_week",
-         "channels.sms", "channels.push", "categories.survey", "channels.", "channels.fax", "colour"]
+         "channels.sms", "channels.push", "categories.survey", "channels.", "channels.fax", "colour",
+         "grid", "grid.sms.promotion", "grid.push.survey", "grid.sms", "grid.fax.promotion", "grid.sms.spam"]
 
 patches = st.builds(
     PreferencesPatch,
     paths=st.lists(st.sampled_from(PATHS), min_size=0, max_size=3),
     channels=st.dictionaries(st.sampled_from(CHANNELS), st.booleans(), max_size=3),
     categories=st.dictionaries(st.sampled_from(CATEGORIES), st.booleans(), max_size=2),
+    grid=st.dictionaries(st.sampled_from(["sms.promotion", "push.survey", "sms.spam", "fax.promotion", "sms"]),
+                         st.booleans(), max_size=2),
     channel_scopes=st.dictionaries(st.sampled_from(CHANNELS), st.sampled_from(["marketing", "all", "some"]), max_size=2),
     unsubscribed_all=st.booleans(),
     quiet_hours=st.one_of(st.none(), st.tuples(st.sampled_from(["Asia/Shanghai", "Europe/Berlin", "Mars/Base"]),
@@ -35,7 +38,7 @@ patches = st.builds(
 
 
 def _view(prefs):
-    return (prefs.channels, prefs.channel_scopes, prefs.categories, prefs.unsubscribed_all, prefs.quiet_hours,
+    return (prefs.channels, prefs.channel_scopes, prefs.categories, prefs.grid, prefs.unsubscribed_all, prefs.quiet_hours,
             prefs.paused_until_ms, prefs.max_marketing_per_week, prefs.version)
 
 
@@ -53,7 +56,7 @@ async def test_a_patch_is_applied_whole_or_not_at_all(store, steps):
             after = await svc.update_preferences("u1", patch, source="test", actor="t", expected_version=None)
         except InvalidArgument as exc:
             assert exc.field.startswith("preferences.channel_scopes") or exc.field in (
-                                 "update_mask", "preferences.channels", "preferences.categories",
+                                 "update_mask", "preferences.channels", "preferences.categories", "preferences.grid",
                                  "preferences.quiet_hours.time_zone", "preferences.quiet_hours.start",
                                  "preferences.quiet_hours.end", "preferences.paused_until",
                                  "preferences.max_marketing_per_week")

@@ -55,7 +55,10 @@ if channel_open == false then
   local scope = choice(prefs.scopes, touch.channel, policy.channel_scope_before)
   if checks.channel or (checks.stopped_channel and scope == 'all') then add('CHANNEL_OPTED_OUT') end
 end
-if checks.category and choice(prefs.categories, touch.category, policy.category_default) == false then
+-- the topic on this channel (the grid's cell), else the topic's own setting, else the policy's default
+local topic_open = choice(prefs.grid, touch.channel .. '.' .. touch.category, nil)
+if topic_open == nil then topic_open = choice(prefs.categories, touch.category, policy.category_default) end
+if checks.category and topic_open == false then
   add('CATEGORY_OPTED_OUT')
 end
 -- The engagement hash in one read: the channel's deliverability, and (for a class with tiers) what picks the tier.
