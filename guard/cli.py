@@ -178,6 +178,9 @@ def build_parser() -> argparse.ArgumentParser:
     link.add_argument("user_id")
     link.add_argument("--ttl", default="", metavar="DURATION", help="how long it works: 12h, 30d ... (default 30d)")
     link.add_argument("--locale", default="", choices=["", "en", "zh"], help="the page's language (default: the browser's)")
+    link.add_argument("--topic", default="", help="the message's topic: one-click unsubscribe closes only that topic "
+                                                  "by email")
+    link.add_argument("--campaign", default="", help="the message's campaign: the opt-out counts in its figures")
 
     links = sub.add_parser("links", help="the secrets that sign preference links")
     links_sub = links.add_subparsers(dest="links_command", required=True)
@@ -426,7 +429,8 @@ def _client_call(args: argparse.Namespace) -> int:
         elif args.prefs_command == "get":
             _print(client.get_preferences(args.user_id))
         elif args.prefs_command == "link":
-            _print(client.preference_link(args.user_id, _seconds(args.ttl, "--ttl") if args.ttl else 0, args.locale))
+            _print(client.preference_link(args.user_id, _seconds(args.ttl, "--ttl") if args.ttl else 0, args.locale,
+                                          args.topic, args.campaign))
         else:
             quiet = None
             if args.quiet_hours:

@@ -161,8 +161,9 @@ class Client:
         return _dict(self.stub.EraseUser(pb.EraseUserRequest(user_id=user_id, actor=actor, reason=reason),
                                          timeout=self.timeout * 6))
 
-    def preference_link(self, user_id: str, ttl_s: int = 0, locale: str = "") -> dict[str, Any]:
-        req = pb.CreatePreferenceLinkRequest(user_id=user_id, locale=locale)
+    def preference_link(self, user_id: str, ttl_s: int = 0, locale: str = "", topic: str = "",
+                        campaign_id: str = "") -> dict[str, Any]:
+        req = pb.CreatePreferenceLinkRequest(user_id=user_id, locale=locale, topic=topic, campaign_id=campaign_id)
         if ttl_s:
             req.ttl.FromSeconds(ttl_s)
         return _dict(self.stub.CreatePreferenceLink(req, timeout=self.timeout))

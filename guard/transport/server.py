@@ -32,7 +32,7 @@ from guard.usecases.replies import MODEL_OUTAGE
 from guard.usecases.tenants import Tenants
 from guard.v1 import guard_pb2 as pb
 from guard.v1 import guard_pb2_grpc as pb_grpc
-from guard.validate import check_id
+from guard.validate import check_id, shown
 
 log = logs.get("guard.rpc")
 
@@ -205,7 +205,11 @@ class EngagementGuardServicer(pb_grpc.EngagementGuardServicer):
     async def CreatePreferenceLink(self, caller: Caller, request: pb.CreatePreferenceLinkRequest, context: Any,
                                    log_fields: dict[str, Any]) -> pb.PreferenceLink:
         ttl_ms = mapping.duration_ms(request.ttl, "ttl") if request.HasField("ttl") else 0
-        link = await self.tenants.links.create(caller.grant.tenant, request.user_id, ttl_ms, request.locale)
+        if request.topic and request.topic not in caller.services.policy.categories:
+            known = ", ".join(sorted(caller.services.policy.categories))
+            raise InvalidArgument("topic", f"unknown topic {shown(request.topic)} (known: {known})")
+        link = await self.tenants.links.create(caller.grant.tenant, request.user_id, ttl_ms, request.locale,
+                                               topic=request.topic, campaign_id=request.campaign_id)
         out = pb.PreferenceLink(url=link.url, list_unsubscribe_url=link.unsubscribe_url, list_unsubscribe_post=ONE_CLICK)
         out.expires_at.CopyFrom(mapping.ms_to_ts(link.expires_ms))
         return out

@@ -44,6 +44,8 @@ class Subject:
     tenant: str
     user_id: str
     expires_ms: int
+    topic: str = ""  # the topic of the message the link was put in: one-click closes only that topic by email
+    campaign_id: str = ""  # the campaign of that message: the opt-out counts in its figures
 
 
 def locale_of(value: str, field_name: str = "locale") -> str:
@@ -77,8 +79,12 @@ class PreferenceLinks:
         self._secrets[tenant] = found
         return found
 
-    async def create(self, tenant: str, user_id: str, ttl_ms: int = 0, locale: str = "") -> Link:
+    async def create(self, tenant: str, user_id: str, ttl_ms: int = 0, locale: str = "", *, topic: str = "",
+                     campaign_id: str = "") -> Link:
+        """A link to the user's page and its one-click address; ``topic`` and ``campaign_id`` (of the message the
+        link goes in, checked by the caller against the tenant's policy) scope the one-click unsubscribe."""
         check_id(user_id, "user_id")
+        check_id(campaign_id, "campaign_id", required=False)
         if ttl_ms < 0 or ttl_ms > MAX_TTL_MS:
             raise InvalidArgument("ttl", "must be between 1 second and 366 days (unset: 30 days)")
         lang = locale_of(locale)
@@ -88,7 +94,8 @@ class PreferenceLinks:
             current = await self.control.change_link_secret(tenant, "ensure", new_secret_id(now), secrets.token_bytes(32))
             current, accepted = await self._load(tenant)
         expires = now + (ttl_ms or DEFAULT_TTL_MS)
-        token = tokens.sign(PURPOSE, [tenant, user_id], expires, current, accepted[current])
+        scope = [topic, campaign_id] if topic or campaign_id else []  # a link from before scopes has neither
+        token = tokens.sign(PURPOSE, [tenant, user_id, *scope], expires, current, accepted[current])
         query = f"?lang={lang}" if lang else ""
         return Link(f"{self.public_url}/p/{token}{query}", f"{self.public_url}/u/{token}", expires)
 
@@ -105,9 +112,9 @@ class PreferenceLinks:
         if known is None or secret_id not in known[1]:
             known = await self._load(tenant_hint)
         fields, expires = tokens.verify(PURPOSE, token, known[1], self.now())
-        if len(fields) != 2 or fields[0] != tenant_hint:
+        if len(fields) not in (2, 4) or fields[0] != tenant_hint:
             raise tokens.BadToken("malformed")
-        return Subject(fields[0], fields[1], expires)
+        return Subject(fields[0], fields[1], expires, *fields[2:])
 
     async def rotate(self, tenant: str, retire_previous: bool) -> tuple[str, list[str]]:
         """(the id signing now, every accepted id)."""

@@ -904,14 +904,18 @@ class ExperienceHealth(_message.Message):
     def __init__(self, window: _Optional[str] = ..., figures: _Optional[_Union[HealthFigures, _Mapping]] = ..., rates: _Optional[_Union[HealthRates, _Mapping]] = ..., fatigue_index: _Optional[float] = ..., resolved_in_sla_share: _Optional[float] = ..., recovered_share: _Optional[float] = ..., too_few_touches: _Optional[bool] = ...) -> None: ...
 
 class CreatePreferenceLinkRequest(_message.Message):
-    __slots__ = ("user_id", "ttl", "locale")
+    __slots__ = ("user_id", "ttl", "locale", "topic", "campaign_id")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     TTL_FIELD_NUMBER: _ClassVar[int]
     LOCALE_FIELD_NUMBER: _ClassVar[int]
+    TOPIC_FIELD_NUMBER: _ClassVar[int]
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     ttl: _duration_pb2.Duration
     locale: str
-    def __init__(self, user_id: _Optional[str] = ..., ttl: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., locale: _Optional[str] = ...) -> None: ...
+    topic: str
+    campaign_id: str
+    def __init__(self, user_id: _Optional[str] = ..., ttl: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., locale: _Optional[str] = ..., topic: _Optional[str] = ..., campaign_id: _Optional[str] = ...) -> None: ...
 
 class PreferenceLink(_message.Message):
     __slots__ = ("url", "list_unsubscribe_url", "list_unsubscribe_post", "expires_at")

@@ -236,9 +236,17 @@ def routes(web: Web) -> list[Route]:
         services = web.tenants.get(subject.tenant)
         if "email" not in services.policy.channels:
             return plain("this tenant's policy has no email channel", 404)
-        await services.preferences.update_preferences(
-            subject.user_id, PreferencesPatch(paths=["channels.email"], channels={"email": False}),
-            source=ONE_CLICK_SOURCE, actor=ONE_CLICK_ACTOR, expected_version=None)
+        # The message's topic only, when the link names one (and the tenant still has it); else marketing email.
+        if subject.topic and subject.topic in services.policy.categories:
+            cell = f"email.{subject.topic}"
+            patch = PreferencesPatch(paths=[f"grid.{cell}"], grid={cell: False})
+        else:
+            patch = PreferencesPatch(paths=["channels.email"], channels={"email": False})
+        before = await services.preferences.get_preferences(subject.user_id)
+        after = await services.preferences.update_preferences(subject.user_id, patch, source=ONE_CLICK_SOURCE,
+                                                              actor=ONE_CLICK_ACTOR, expected_version=None)
+        if subject.campaign_id and after.version != before.version:  # counted once: a repeated click changes nothing
+            services.counters.add(subject.tenant, subject.campaign_id, "list_unsubscribes")  # in its opt-out rate
         token = request.path_params["token"]
         return web.render(request, "unsubscribe.html", locale, done=True, action="", manage=f"/p/{token}?lang={locale}")
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+
+import grpc
 import httpx
 import pytest
 
@@ -124,6 +127,38 @@ def test_stop_everything_here_is_a_choice_of_its_own_and_unticking_it_brings_rec
     assert fields == [("channels.email", "false"), ("channel_scopes.email", '"marketing"'),
                       ("channel_scopes.email", '"all"'), ("channel_scopes.email", '"marketing"')]
     page.close()
+
+
+def test_a_link_naming_its_topic_and_campaign_unsubscribes_from_that_topic_and_counts_for_that_campaign(server):
+    """A promotion email's link names its topic and campaign: one-click closes promotions by email only (articles
+    by email and receipts still come), and the opt-out counts in that campaign's figures, once."""
+    with server.channel() as ch:
+        stub = pb_grpc.EngagementGuardStub(ch)
+        link = stub.CreatePreferenceLink(pb.CreatePreferenceLinkRequest(user_id="u40", topic="promotion",
+                                                                        campaign_id="autumn-sale"), timeout=10)
+        with pytest.raises(grpc.RpcError) as err:
+            stub.CreatePreferenceLink(pb.CreatePreferenceLinkRequest(user_id="u40", topic="gossip"), timeout=10)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and err.value.details().startswith("topic")
+    for _ in range(2):  # a mail client may post twice
+        answer = httpx.post(link.list_unsubscribe_url, data={"List-Unsubscribe": "One-Click"}, follow_redirects=False)
+        assert answer.status_code == 200
+    prefs = _prefs(server, "u40")
+    assert dict(prefs.grid) == {"email.promotion": False} and dict(prefs.channels) == {}
+    assert pb.CATEGORY_OPTED_OUT in _check(server, "u40", "email").reasons
+    assert pb.CATEGORY_OPTED_OUT not in _check(server, "u40", "email", "content").reasons
+    assert _receipt(server, "u40").decision == pb.ALLOW
+    assert [(e.field, e.source) for e in _ledger(server, "u40")] == [("grid.email.promotion", "list_unsubscribe")]
+    deadline = time.monotonic() + 10
+    while (figures := _figures(server, "autumn-sale")).list_unsubscribes < 1:  # written every 100 ms
+        assert time.monotonic() < deadline, "the opt-out never reached the campaign's figures"
+        time.sleep(0.1)
+    assert figures.list_unsubscribes == 1  # the second post changed nothing, so it counted nothing
+
+
+def _figures(server, campaign: str) -> pb.HealthFigures:
+    with server.channel() as ch:
+        return pb_grpc.EngagementGuardStub(ch).GetCampaignHealth(
+            pb.GetCampaignHealthRequest(campaign_id=campaign, window="24h"), timeout=10).figures
 
 
 def test_promotions_by_sms_off_by_push_on_in_the_grid(server, browser):  # noqa: F811
