@@ -155,6 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
     get = prefs_sub.add_parser("get")
     client_args(get)
     get.add_argument("user_id")
+    history = prefs_sub.add_parser("history", help="the consent ledger: every change, who made it and how it was "
+                                                   "expressed (page, wording, language, address, browser)")
+    client_args(history)
+    history.add_argument("user_id")
+    history.add_argument("--json", action="store_true", help="the events exactly as the API gives them")
     put = prefs_sub.add_parser("set")
     client_args(put)
     put.add_argument("user_id")
@@ -280,6 +285,14 @@ def check_text(answer: dict[str, Any], now: datetime) -> str:
     recorded = "recorded" if answer.get("recorded") else "not recorded (a dry run, or not allowed)"
     lines.append(f"  {'replayed: ' if answer.get('replayed') else ''}{recorded}")
     return "\n".join(lines) + "\n"
+
+
+def _history_line(event: dict[str, Any]) -> str:
+    """One ledger event as a person reads it: when, what changed from what to what, who, and how."""
+    how = " ".join(f"{k}={v}" for k, v in sorted((event.get("evidence") or {}).items()))
+    who = f"{event.get('source', '')}" + (f" ({event['actor']})" if event.get("actor") else "")
+    return (f"{event.get('at', '')}  {event.get('field', '')}: {event.get('old_value', '')} -> "
+            f"{event.get('new_value', '')}  by {who}  v{event.get('version', '')}" + (f"  [{how}]" if how else "") + "\n")
 
 
 def _print(data: Any) -> None:
@@ -428,6 +441,12 @@ def _client_call(args: argparse.Namespace) -> int:
             _print(client.rotate_link_secret(args.tenant, args.retire_previous))
         elif args.prefs_command == "get":
             _print(client.get_preferences(args.user_id))
+        elif args.prefs_command == "history":
+            events = client.consent_history(args.user_id)
+            if args.json:
+                _print(events)
+            else:
+                sys.stdout.write("".join(_history_line(e) for e in events) or "no consent events\n")
         elif args.prefs_command == "link":
             _print(client.preference_link(args.user_id, _seconds(args.ttl, "--ttl") if args.ttl else 0, args.locale,
                                           args.topic, args.campaign))

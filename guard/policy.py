@@ -155,6 +155,8 @@ class Policy:
     engagement: EngagementPolicy = field(default_factory=lambda: DEFAULT_ENGAGEMENT)
     fatigue: FatiguePolicy = field(default_factory=lambda: FatiguePolicy(DEFAULT_COMPONENTS))
     category_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # category → locale → display name
+    # How the consent ledger keeps a person's address: none, truncated (IPv4 /24, IPv6 /48) or hashed (keyed).
+    privacy_ip: str = "truncated"
 
     def label(self, kind: str, name: str, locale: str) -> str:
         """The display name of a channel or category in ``locale`` (English, then the name itself, when absent)."""
@@ -282,7 +284,7 @@ def parse(text: str, source: str = "<policy>") -> Policy:
     r = _Reader(lines)
     top = r.mapping(data, "")
     r.only(top, "", {"channels", "categories", "quiet_hours", "caps", "classes", "store_unavailable_retry_after",
-                     "max_schedule_ahead", "replies", "recovery", "engagement", "fatigue"})
+                     "max_schedule_ahead", "replies", "recovery", "engagement", "fatigue", "privacy"})
 
     channels: dict[str, ChannelPolicy] = {}
     for name, raw in r.mapping(top.get("channels"), "channels").items():
@@ -366,12 +368,18 @@ def parse(text: str, source: str = "<policy>") -> Policy:
         ))
     retry = parse_duration(top.get("store_unavailable_retry_after", "30s"), r.where("store_unavailable_retry_after"))
     ahead = parse_duration(top.get("max_schedule_ahead", "90d"), r.where("max_schedule_ahead"))
+    privacy = r.mapping(top.get("privacy") or {}, "privacy")
+    r.only(privacy, "privacy", {"ip"})
+    ip = privacy.get("ip", "truncated")
+    if ip not in IP_KEPT:
+        raise PolicyError(f"{r.where('privacy.ip')}: one of {', '.join(IP_KEPT)} is expected, got {ip!r}")
     return Policy(channels, categories, quiet, tuple(rules), classes, retry, ahead, source, _replies(r, top), text=text,
                   engagement=_engagement(r, top.get("engagement")), fatigue=_fatigue(r, top.get("fatigue")),
-                  category_labels=category_labels)
+                  category_labels=category_labels, privacy_ip=str(ip))
 
 
 LABEL_LOCALES = ("en", "zh")
+IP_KEPT = ("none", "truncated", "hashed")
 
 
 def _labels(r: _Reader, raw: Any, path: str) -> Mapping[str, str]:

@@ -112,6 +112,17 @@ class ControlStore:
         await self.conn.execute("SET", K.web_secret, candidate.hex(), "NX")
         return bytes.fromhex(str(await self.conn.execute("GET", K.web_secret)))
 
+    async def remember_wording(self, version: str, text: str) -> None:
+        """Keep the words a consent page showed under their hash, once: the ledger's evidence names the hash."""
+        await self.conn.execute("SET", K.wording(version), text, "NX")
+
+    async def wordings(self, versions: list[str]) -> dict[str, str]:
+        """The words behind these hashes (those kept)."""
+        if not versions:
+            return {}
+        found = await self.conn.pipeline([("GET", K.wording(v)) for v in versions])
+        return {v: str(t) for v, t in zip(versions, found, strict=True) if t}
+
     # -- desk sessions ------------------------------------------------------------------------------
 
     async def open_desk_session(self, session_id: str, key_id: str, tenant: str, agent: str, ttl_ms: int) -> None:

@@ -213,6 +213,10 @@ class ControlKeys:
         """A signed-in desk session (its key, tenant and agent), deleted at sign-out; it expires with its cookie."""
         return self._k(f"desk:session:{session_id}")
 
+    def wording(self, version: str) -> str:
+        """The words a consent page showed, stored once under their hash (the ledger names the hash)."""
+        return self._k(f"wording:{version}")
+
     @property
     def web_secret(self) -> str:
         """The deployment's one secret for desk session cookies and form tokens (made on first use)."""

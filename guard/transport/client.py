@@ -78,6 +78,18 @@ class Client:
             req.send_at.CopyFrom(ms_to_ts(int(send_at.timestamp() * 1000)))
         return _dict(self.stub.CheckTouch(req, timeout=self.timeout))
 
+    def consent_history(self, user_id: str, page_size: int = 500) -> list[dict[str, Any]]:
+        """The consent ledger, newest first, every page of it."""
+        events: list[dict[str, Any]] = []
+        token = ""
+        while True:
+            page = self.stub.ListConsentEvents(pb.ListConsentEventsRequest(user_id=user_id, page_size=page_size,
+                                                                           page_token=token), timeout=self.timeout)
+            events += [_dict(e) for e in page.events]
+            token = page.next_page_token
+            if not token:
+                return events
+
     def get_preferences(self, user_id: str) -> dict[str, Any]:
         return _dict(self.stub.GetPreferences(pb.GetPreferencesRequest(user_id=user_id), timeout=self.timeout))
 

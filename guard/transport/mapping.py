@@ -124,7 +124,8 @@ def patch_from_pb(req: pb.UpdatePreferencesRequest) -> PreferencesPatch:
 
 def consent_to_pb(event: ConsentEvent) -> pb.ConsentEvent:
     return pb.ConsentEvent(at=ms_to_ts(event.at_ms), source=event.source, actor=event.actor, field=event.field,
-                           old_value=event.old_value, new_value=event.new_value, version=event.version)
+                           old_value=event.old_value, new_value=event.new_value, version=event.version,
+                           evidence=dict(event.evidence))
 
 
 def touch_record_to_pb(t: StoredTouch) -> pb.TouchRecord:

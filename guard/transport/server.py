@@ -119,6 +119,7 @@ class EngagementGuardServicer(pb_grpc.EngagementGuardServicer):
             source=request.source,
             actor=request.actor,
             expected_version=expected,
+            evidence={"key": caller.grant.key_id},  # which API key made the change (the sender's own evidence)
         )
         log_fields.update(paths=list(request.update_mask.paths), version=prefs.version)
         return mapping.prefs_to_pb(request.preferences.user_id, prefs, caller.services.policy)

@@ -137,7 +137,8 @@ class EngagementService:
             # the event and closing the channel must not lose the user's wish.
             await self.preferences.update_preferences(
                 e.user_id, PreferencesPatch(paths=[f"channels.{done.channel}"], channels={done.channel: False}),
-                source=CLOSING[e.event], actor=f"{e.provider or 'provider'}:{e.touch_id}", expected_version=None)
+                source=CLOSING[e.event], actor=f"{e.provider or 'provider'}:{e.touch_id}", expected_version=None,
+                evidence={"provider": e.provider or "provider", "provider_event": f"{e.event}:{e.touch_id}"})
             action = "channel_closed"
             if e.event == "SPAM_COMPLAINT":
                 task_id = await self.replies.file_complaint(e.user_id, done.channel, done.campaign_id, e.touch_id,

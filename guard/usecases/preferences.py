@@ -6,6 +6,7 @@ line per changed field in the same script, so the document and its history never
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Mapping, Sequence
@@ -60,6 +61,12 @@ class ConsentEvent:
     new_value: str
     version: int
     cursor: str
+    # How the wish was expressed: page, wording (the version of the words the person saw), lang, ip (as the
+    # policy's privacy.ip keeps it), ua (the browser's family), provider, provider_event, key (the API key's id).
+    evidence: Mapping[str, str] = dataclasses.field(default_factory=dict)
+
+
+EVIDENCE_KEYS = ("page", "wording", "lang", "ip", "ua", "provider", "provider_event", "key")
 
 
 def prefs_from_doc(doc: Mapping[str, Any]) -> Preferences:
@@ -103,6 +110,14 @@ def _public(prefs: Preferences, path: str) -> Any:
         "paused_until": prefs.paused_until_ms,
         "max_marketing_per_week": prefs.max_marketing_per_week,
     }[path]
+
+
+def _evidence(raw: str) -> dict[str, str]:
+    try:
+        found = json.loads(raw) if raw else {}
+    except ValueError:
+        return {}
+    return {str(k): str(v) for k, v in found.items()} if isinstance(found, dict) else {}
 
 
 class PreferenceService:
@@ -263,7 +278,8 @@ class PreferenceService:
         return scopes
 
     async def update_preferences(
-        self, user_id: str, patch: PreferencesPatch, *, source: str, actor: str, expected_version: int | None
+        self, user_id: str, patch: PreferencesPatch, *, source: str, actor: str, expected_version: int | None,
+        evidence: Mapping[str, str] | None = None,
     ) -> Preferences:
         check_id(user_id, "preferences.user_id")
         if not source:
@@ -273,6 +289,7 @@ class PreferenceService:
         if expected_version is not None and expected_version < 0:
             raise InvalidArgument("expected_version", "must not be negative")
         paths = self._validate_patch(patch)
+        proof = {k: str(v)[:256] for k, v in (evidence or {}).items() if k in EVIDENCE_KEYS and v}
         keys = self.keys(user_id)
         for _ in range(20):
             doc = await self.store.read_preferences(keys)
@@ -296,6 +313,7 @@ class PreferenceService:
                     "old": json.dumps(before, ensure_ascii=False),
                     "new": json.dumps(after, ensure_ascii=False),
                     "version": str(version),
+                    **({"evidence": json.dumps(proof, ensure_ascii=False, sort_keys=True)} if proof else {}),
                 }
                 for path, before, after in changed
             ]
@@ -349,6 +367,7 @@ class PreferenceService:
                 f.get("new", ""),
                 int(f.get("version", 0)),
                 entry_id,
+                _evidence(f.get("evidence", "")),
             )
             for entry_id, f in rows[:size]
         ]

@@ -16,6 +16,7 @@ from guard import logs
 from guard.domain import clock
 from guard.domain.clock import Clock
 from guard.errors import InvalidArgument
+from guard.store.control import ControlStore
 from guard.store.keys import UserKeys
 from guard.store.redis_store import RedisStore
 from guard.store.subject import SubjectStore
@@ -70,6 +71,7 @@ def _json_or_text(value: str) -> Any:
 class PrivacyService:
     def __init__(self, store: RedisStore, tenant: str, *, now: Clock = clock.system_clock) -> None:
         self.subjects = SubjectStore(store, tenant)
+        self.control = ControlStore(store.conn)
         self.tenant = tenant
         self.now = now
 
@@ -84,10 +86,14 @@ class PrivacyService:
             "format": FORMAT, "tenant": self.tenant, "user_id": user_id, "exported_at": _iso(self.now()),
             "preferences": _json_or_text(raw.pop(keys.prefs)) if keys.prefs in raw else None,
             "consent_ledger": raw.pop(keys.consent, []),
+            "wordings": {},  # the words behind each ledger entry's evidence.wording: what the person saw
             "hold_until": None, "open_task": raw.pop(keys.open_task, None),
             "touches": [], "replies": [], "cap_counters": {}, "tasks": [], "other": {},
             "keys": names,
         }
+        seen = sorted({str(json.loads(e["evidence"]).get("wording", "")) for e in doc["consent_ledger"]
+                       if isinstance(e, dict) and str(e.get("evidence", "")).startswith("{")} - {""})
+        doc["wordings"] = {v: _json_or_text(t) for v, t in (await self.control.wordings(seen)).items()}
         if keys.hold in raw:
             doc["hold_until"] = _iso(int(raw.pop(keys.hold)))
         for name, value in raw.items():

@@ -308,7 +308,14 @@ class UpdatePreferencesRequest(_message.Message):
     def __init__(self, preferences: _Optional[_Union[Preferences, _Mapping]] = ..., update_mask: _Optional[_Union[_field_mask_pb2.FieldMask, _Mapping]] = ..., source: _Optional[str] = ..., expected_version: _Optional[int] = ..., actor: _Optional[str] = ...) -> None: ...
 
 class ConsentEvent(_message.Message):
-    __slots__ = ("at", "source", "actor", "field", "old_value", "new_value", "version")
+    __slots__ = ("at", "source", "actor", "field", "old_value", "new_value", "version", "evidence")
+    class EvidenceEntry(_message.Message):
+        __slots__ = ("key", "value")
+        KEY_FIELD_NUMBER: _ClassVar[int]
+        VALUE_FIELD_NUMBER: _ClassVar[int]
+        key: str
+        value: str
+        def __init__(self, key: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
     AT_FIELD_NUMBER: _ClassVar[int]
     SOURCE_FIELD_NUMBER: _ClassVar[int]
     ACTOR_FIELD_NUMBER: _ClassVar[int]
@@ -316,6 +323,7 @@ class ConsentEvent(_message.Message):
     OLD_VALUE_FIELD_NUMBER: _ClassVar[int]
     NEW_VALUE_FIELD_NUMBER: _ClassVar[int]
     VERSION_FIELD_NUMBER: _ClassVar[int]
+    EVIDENCE_FIELD_NUMBER: _ClassVar[int]
     at: _timestamp_pb2.Timestamp
     source: str
     actor: str
@@ -323,7 +331,8 @@ class ConsentEvent(_message.Message):
     old_value: str
     new_value: str
     version: int
-    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source: _Optional[str] = ..., actor: _Optional[str] = ..., field: _Optional[str] = ..., old_value: _Optional[str] = ..., new_value: _Optional[str] = ..., version: _Optional[int] = ...) -> None: ...
+    evidence: _containers.ScalarMap[str, str]
+    def __init__(self, at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., source: _Optional[str] = ..., actor: _Optional[str] = ..., field: _Optional[str] = ..., old_value: _Optional[str] = ..., new_value: _Optional[str] = ..., version: _Optional[int] = ..., evidence: _Optional[_Mapping[str, str]] = ...) -> None: ...
 
 class ListConsentEventsRequest(_message.Message):
     __slots__ = ("user_id", "page_size", "page_token")

@@ -9,6 +9,10 @@ shows them as they are now.
 
 from __future__ import annotations
 
+import hashlib
+import ipaddress
+import json
+from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -21,11 +25,12 @@ from guard import logs
 from guard.domain import clock, tokens
 from guard.domain.types import Preferences
 from guard.errors import Conflict, InvalidArgument
-from guard.policy import ChannelPolicy
+from guard.policy import ChannelPolicy, Policy
 from guard.usecases.links import Subject
 from guard.usecases.preferences import PreferencesPatch
 from guard.usecases.tenants import Services
 from guard.validate import whole_number
+from guard.web import i18n
 from guard.web.toolkit import Web, locale_for, plain, read_form
 
 log = logs.get("guard.web.prefs")
@@ -36,6 +41,49 @@ PAUSES = {"pause_week": 7, "pause_month": 30}  # days
 TIME_ZONES = ("Asia/Shanghai", "Asia/Hong_Kong", "Asia/Taipei", "Asia/Singapore", "Asia/Tokyo", "Asia/Kolkata",
               "Europe/London", "Europe/Berlin", "America/New_York", "America/Chicago", "America/Los_Angeles", "UTC")
 _STATUS = {"malformed": 400, "forged": 403, "expired": 410}
+
+
+def kept_ip(address: str, rule: str, secret: bytes) -> str:
+    """A person's address as the policy's privacy.ip keeps it: none, truncated (IPv4 /24, IPv6 /48) or hashed."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return ""
+    if rule == "truncated":
+        return str(ipaddress.ip_network(f"{ip}/{24 if ip.version == 4 else 48}", strict=False))
+    if rule == "hashed":
+        return tokens.tag("consent-ip", str(ip), secret)[:16]
+    return ""
+
+
+_BROWSERS = (("Edg/", "Edge"), ("OPR/", "Opera"), ("Firefox/", "Firefox"), ("MicroMessenger/", "WeChat"),
+             ("Chrome/", "Chrome"), ("Safari/", "Safari"))
+
+
+def browser_family(user_agent: str) -> str:
+    """The browser's family only (never the whole string: it narrows a person down)."""
+    if not user_agent:
+        return ""
+    return next((family for marker, family in _BROWSERS if marker in user_agent), "other")
+
+
+def wording_of(words: Mapping[str, str], pol: Policy, locale: str) -> tuple[str, str]:
+    """(the version of the words a preference page shows, the words): what a person saw when they chose."""
+    shown_words = {k: v for k, v in sorted(words.items()) if k.startswith(("prefs.", "unsub."))}
+    labels = {f"{kind}.{name}": pol.label(kind, name, locale) for kind, names in
+              (("channel", pol.channels), ("category", pol.categories)) for name in names}
+    text = json.dumps({"lang": locale, "words": shown_words, "labels": labels}, ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16], text
+
+
+async def evidence(web: Web, request: Request, services: Services, locale: str, page: str) -> dict[str, str]:
+    """How a wish made on a page was expressed, for the consent ledger; the words are kept once by their hash."""
+    version, text = wording_of(i18n.words(locale), services.policy, locale)
+    await web.control.remember_wording(version, text)
+    host = request.client.host if request.client else ""
+    return {"page": page, "wording": version, "lang": locale,
+            "ip": kept_ip(host, services.policy.privacy_ip, await web.secret()),
+            "ua": browser_family(request.headers.get("user-agent", ""))}
 
 
 def scope_of(prefs: Preferences, name: str, channel: ChannelPolicy) -> str:
@@ -206,8 +254,9 @@ def routes(web: Web) -> list[Route]:
             if expected != prefs.version:
                 raise Conflict(f"preferences are at version {prefs.version}, not {expected}")
             if patch.paths:
-                await services.preferences.update_preferences(subject.user_id, patch, source=SOURCE, actor=ACTOR,
-                                                              expected_version=expected)
+                await services.preferences.update_preferences(
+                    subject.user_id, patch, source=SOURCE, actor=ACTOR, expected_version=expected,
+                    evidence=await evidence(web, request, services, locale, "preference_center"))
         except Conflict:
             return await page(request, locale, subject, status=409, notice="stale")
         except InvalidArgument as exc:
@@ -243,8 +292,9 @@ def routes(web: Web) -> list[Route]:
         else:
             patch = PreferencesPatch(paths=["channels.email"], channels={"email": False})
         before = await services.preferences.get_preferences(subject.user_id)
-        after = await services.preferences.update_preferences(subject.user_id, patch, source=ONE_CLICK_SOURCE,
-                                                              actor=ONE_CLICK_ACTOR, expected_version=None)
+        after = await services.preferences.update_preferences(
+            subject.user_id, patch, source=ONE_CLICK_SOURCE, actor=ONE_CLICK_ACTOR, expected_version=None,
+            evidence=await evidence(web, request, services, locale, "one_click"))
         if subject.campaign_id and after.version != before.version:  # counted once: a repeated click changes nothing
             services.counters.add(subject.tenant, subject.campaign_id, "list_unsubscribes")  # in its opt-out rate
         token = request.path_params["token"]

@@ -93,6 +93,11 @@ def test_ignored_touches_demote_and_an_open_restores_at_once(server, clock):
     assert not_offered.returncode == 2 and "preferences.channel_scopes.push" in not_offered.stderr
     nonsense = server.cli("prefs", "set", "u3", "--channel", "sms=on:all")
     assert nonsense.returncode != 0 and "NAME=off:all" in nonsense.stderr
+    history = server.cli("prefs", "history", "u3")
+    assert history.returncode == 0, history.stderr
+    lines = history.stdout.splitlines()
+    assert len(lines) == 2 and "channel_scopes.email: null -> \"all\"" in lines[0] and "channels.email" in lines[1]
+    assert "by support (cli)" in lines[0] and "[key=" in lines[0]  # which key made the change, as its evidence
 
 
 def test_a_spam_complaint_closes_the_channel_and_opens_a_task(server):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import grpc
@@ -86,6 +87,17 @@ def test_a_user_closes_sms_sets_quiet_hours_and_the_next_sms_promotion_is_blocke
         ("channels.sms", "preference_center", "self"), ("channel_scopes.sms", "preference_center", "self"),
         ("quiet_hours", "preference_center", "self")}
     assert dict(prefs.channel_scopes) == {"sms": "marketing"}  # unticked: marketing by SMS stops, receipts still come
+    # The evidence of how it was said: the page, the version of its words, the language, the address truncated (the
+    # shipped privacy.ip), the browser's family; the words themselves are in the user's export.
+    proof = {e.field: dict(e.evidence) for e in events}["channels.sms"]
+    assert (proof["page"], proof["lang"], proof["ip"], proof["ua"]) == ("preference_center", "zh", "127.0.0.0/24",
+                                                                       "Chrome")
+    with server.channel() as ch:
+        export = json.loads(pb_grpc.EngagementGuardStub(ch).ExportUserData(
+            pb.ExportUserDataRequest(user_id="u1"), timeout=10).document)
+    words = export["wordings"][proof["wording"]]
+    assert words["lang"] == "zh" and words["labels"]["channel.sms"] == "短信"
+    assert "关闭后不再发送资讯和优惠" in words["words"]["prefs.channel.service"]
 
     page.click("a[hreflang=en]")  # the visible language switch
     assert page.locator("h1").inner_text() == "Your message preferences"
@@ -282,6 +294,8 @@ def test_one_click_unsubscribe_closes_email_without_a_redirect_and_a_get_only_as
     assert dict(_prefs(server, "u6").channel_scopes) == {"email": "marketing"}
     assert [(e.field, e.source, e.new_value) for e in reversed(_ledger(server, "u6"))] == [
         ("channels.email", "list_unsubscribe", "false"), ("channel_scopes.email", "list_unsubscribe", '"marketing"')]
+    proof = dict(_ledger(server, "u6")[0].evidence)
+    assert (proof["page"], proof["ip"], proof["ua"]) == ("one_click", "127.0.0.0/24", "other")  # a mail client
 
     link7 = _link(server, "u7")
     multipart = httpx.post(link7.list_unsubscribe_url, files={"List-Unsubscribe": (None, "One-Click")},
