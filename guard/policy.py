@@ -45,6 +45,7 @@ class ChannelPolicy:
     opt_out_scope: Mapping[str, str] = field(default_factory=lambda: {"default": "marketing"})
     stop_all: bool = False
     scope_before: str = "marketing"
+    confirm_opt_in: bool = False  # opting back in waits for a confirmation (CONSENT_PENDING until then)
 
     def scope_for(self, source: str) -> str:
         """How far a closing by ``source`` reaches, when the change itself does not say."""
@@ -291,7 +292,8 @@ def parse(text: str, source: str = "<policy>") -> Policy:
         path = f"channels.{name}"
         r.ident(name, path)
         cfg = r.mapping(raw or {}, path)
-        r.only(cfg, path, {"default_opt_in", "opt_out_scope", "stop_all", "scope_before", "closed_by_law", "label"})
+        r.only(cfg, path, {"default_opt_in", "opt_out_scope", "stop_all", "scope_before", "confirm_opt_in",
+                           "closed_by_law", "label"})
         # closed_by_law (before scopes): closing the channel stopped every message; it keeps meaning that.
         law = r.boolean(cfg.get("closed_by_law", False), path + ".closed_by_law")
         everything = "all" if law else "marketing"
@@ -303,7 +305,8 @@ def parse(text: str, source: str = "<policy>") -> Policy:
         channels[name] = ChannelPolicy(name, r.boolean(cfg.get("default_opt_in", True), path + ".default_opt_in"),
                                        _labels(r, cfg.get("label"), path + ".label"), scopes,
                                        r.boolean(cfg.get("stop_all", law), path + ".stop_all"),
-                                       _scope(r, cfg.get("scope_before", everything), path + ".scope_before"))
+                                       _scope(r, cfg.get("scope_before", everything), path + ".scope_before"),
+                                       r.boolean(cfg.get("confirm_opt_in", False), path + ".confirm_opt_in"))
     categories: dict[str, bool] = {}
     category_labels: dict[str, Mapping[str, str]] = {}
     for name, raw in r.mapping(top.get("categories"), "categories").items():

@@ -150,6 +150,8 @@ def decide(facts: Facts) -> Outcome:
         scope = prefs.channel_scopes.get(facts.channel, facts.channel_scope_before)
         if Check.CHANNEL in facts.checks or (Check.STOPPED_CHANNEL in facts.checks and scope == "all"):
             reasons.append(Reason.CHANNEL_OPTED_OUT)
+    elif Check.CHANNEL in facts.checks and prefs.pending.get(facts.channel):
+        reasons.append(Reason.CONSENT_PENDING)
     topic_open = prefs.grid.get(f"{facts.channel}.{facts.category}")
     if topic_open is None:
         topic_open = _opted_in(prefs.categories, facts.category, facts.category_default)

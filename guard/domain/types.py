@@ -36,6 +36,7 @@ class Reason(enum.Enum):
     UNDELIVERABLE = "UNDELIVERABLE"
     CAMPAIGN_FATIGUED = "CAMPAIGN_FATIGUED"
     STORE_RESET = "STORE_RESET"  # the store lost what guard wrote: decided outside the check script
+    CONSENT_PENDING = "CONSENT_PENDING"  # opted back in on a channel that asks for a confirmation, not confirmed yet
 
 
 # Reasons that pass with time: a touch held back only by these is DEFERred; any other BLOCKs. Written here
@@ -87,6 +88,8 @@ class Preferences:
     # One topic on one channel, keyed "channel.topic": false closes it there ("promotions by SMS: off"), true opens
     # it there though the topic is closed elsewhere; absent, the topic's own setting holds.
     grid: dict[str, bool] = field(default_factory=dict)
+    # Channels opted back into where the policy asks for a confirmation (confirm_opt_in), not confirmed yet.
+    pending: dict[str, bool] = field(default_factory=dict)
     unsubscribed_all: bool = False
     quiet_hours: QuietHours | None = None
     paused_until_ms: int = 0

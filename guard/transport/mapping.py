@@ -94,7 +94,7 @@ def prefs_to_pb(user_id: str, prefs: Preferences, policy: Policy) -> pb.Preferen
                                              else "marketing")
               for name, is_open in prefs.channels.items() if not is_open}
     msg = pb.Preferences(user_id=user_id, channels=prefs.channels, categories=prefs.categories, channel_scopes=scopes,
-                         grid=prefs.grid,
+                         grid=prefs.grid, pending_confirmation=sorted(c for c, waiting in prefs.pending.items() if waiting),
                          unsubscribed_all=prefs.unsubscribed_all, max_marketing_per_week=prefs.max_marketing_per_week,
                          version=prefs.version)
     if prefs.quiet_hours is not None:

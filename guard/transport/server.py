@@ -203,6 +203,18 @@ class EngagementGuardServicer(pb_grpc.EngagementGuardServicer):
         return pb.ExportUserDataResponse(document=orjson.dumps(document).decode("utf-8"))
 
     @rpc
+    async def CreateConfirmationLink(self, caller: Caller, request: pb.CreateConfirmationLinkRequest, context: Any,
+                                     log_fields: dict[str, Any]) -> pb.ConfirmationLink:
+        channels = caller.services.policy.channels
+        if request.channel not in channels:
+            raise InvalidArgument("channel", f"unknown channel {shown(request.channel)} "
+                                             f"(known: {', '.join(sorted(channels))})")
+        ttl_ms = mapping.duration_ms(request.ttl, "ttl") if request.HasField("ttl") else 0
+        url, expires = await self.tenants.links.create_confirmation(caller.grant.tenant, request.user_id,
+                                                                    request.channel, ttl_ms, request.locale)
+        return pb.ConfirmationLink(url=url, expires_at=mapping.ms_to_ts(expires))
+
+    @rpc
     async def CreatePreferenceLink(self, caller: Caller, request: pb.CreatePreferenceLinkRequest, context: Any,
                                    log_fields: dict[str, Any]) -> pb.PreferenceLink:
         ttl_ms = mapping.duration_ms(request.ttl, "ttl") if request.HasField("ttl") else 0

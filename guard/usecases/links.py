@@ -23,6 +23,8 @@ from guard.validate import check_id, shown
 log = logs.get("guard.usecases.links")
 
 PURPOSE = "preferences"
+CONFIRM_PURPOSE = "confirm-opt-in"  # another purpose: a preference link is never taken for a confirmation
+CONFIRM_TTL_MS = 7 * 86_400_000
 DEFAULT_TTL_MS = 30 * 86_400_000
 MAX_TTL_MS = 366 * 86_400_000
 MAX_SECRETS = 4  # kept per tenant: the one signing now and the three before it
@@ -98,6 +100,48 @@ class PreferenceLinks:
         token = tokens.sign(PURPOSE, [tenant, user_id, *scope], expires, current, accepted[current])
         query = f"?lang={lang}" if lang else ""
         return Link(f"{self.public_url}/p/{token}{query}", f"{self.public_url}/u/{token}", expires)
+
+    async def create_confirmation(self, tenant: str, user_id: str, channel: str, ttl_ms: int = 0,
+                                  locale: str = "") -> tuple[str, int]:
+        """(the address, its expiry) of a confirmation page for an opt-in on ``channel`` (the caller checked it)."""
+        check_id(user_id, "user_id")
+        if ttl_ms < 0 or ttl_ms > MAX_TTL_MS:
+            raise InvalidArgument("ttl", "must be between 1 second and 366 days (unset: 7 days)")
+        lang = locale_of(locale)
+        now = self.now()
+        current, accepted = await self._signing(tenant, now)
+        expires = now + (ttl_ms or CONFIRM_TTL_MS)
+        token = tokens.sign(CONFIRM_PURPOSE, [tenant, user_id, channel], expires, current, accepted[current])
+        return f"{self.public_url}/c/{token}" + (f"?lang={lang}" if lang else ""), expires
+
+    async def open_confirmation(self, token: str) -> tuple[Subject, str]:
+        """(whom, which channel) a confirmation link names; raises ``tokens.BadToken``."""
+        fields, expires = await self._verify(CONFIRM_PURPOSE, token)
+        if len(fields) != 3:
+            raise tokens.BadToken("malformed")
+        return Subject(fields[0], fields[1], expires), fields[2]
+
+    async def _signing(self, tenant: str, now: int) -> tuple[str, dict[str, bytes]]:
+        current, accepted = self._secrets.get(tenant) or await self._load(tenant)
+        if not current:
+            await self.control.change_link_secret(tenant, "ensure", new_secret_id(now), secrets.token_bytes(32))
+            current, accepted = await self._load(tenant)
+        return current, accepted
+
+    async def _verify(self, purpose: str, token: str) -> tuple[list[str], int]:
+        secret_id = token.split(".", 1)[0]
+        try:
+            tenant_hint = tokens.unverified_fields(token)[0]
+            check_tenant(tenant_hint)
+        except (tokens.BadToken, IndexError, InvalidArgument):
+            raise tokens.BadToken("malformed") from None
+        known = self._secrets.get(tenant_hint)
+        if known is None or secret_id not in known[1]:
+            known = await self._load(tenant_hint)
+        fields, expires = tokens.verify(purpose, token, known[1], self.now())
+        if not fields or fields[0] != tenant_hint:
+            raise tokens.BadToken("malformed")
+        return fields, expires
 
     async def open(self, token: str) -> Subject:
         """Whom a link names; raises ``tokens.BadToken`` for a forged, altered or expired one."""

@@ -31,6 +31,8 @@ MAX_PAUSE_MS = 10 * 366 * 86_400_000
 PREFERENCE_PATHS = ("channels", "categories", "grid", "unsubscribed_all", "quiet_hours", "paused_until",
                     "max_marketing_per_week")
 MAPS = ("channels", "categories", "grid")
+CONFIRMATION = "confirmation"  # the source of a confirmed opt-in (through the link guard made)
+FROM_THE_CHANNEL = ("keyword", CONFIRMATION)  # an opt-in that needs no confirmation: it came through the channel
 _STREAM_ID = re.compile(r"([0-9]{1,20})-([0-9]{1,20})")
 _U64 = 2**64 - 1
 
@@ -76,6 +78,7 @@ def prefs_from_doc(doc: Mapping[str, Any]) -> Preferences:
         channel_scopes=dict(doc.get("scopes") or {}),
         categories=dict(doc.get("categories") or {}),
         grid=dict(doc.get("grid") or {}),
+        pending=dict(doc.get("pending") or {}),
         unsubscribed_all=bool(doc.get("unsubscribed_all", False)),
         quiet_hours=QuietHours(quiet["tz"], int(quiet["start"]), int(quiet["end"])) if quiet else None,
         paused_until_ms=int(doc.get("paused_until", 0)),
@@ -249,11 +252,37 @@ class PreferenceService:
             elif head == "max_marketing_per_week":
                 new["max_week"] = patch.max_marketing_per_week
         if any(p == "channels" or p.startswith("channels.") for p in paths):
-            new["scopes"] = self._scopes(before, dict(new.get("channels") or {}), dict(doc.get("scopes") or {}),
-                                         paths, patch, source)
-            if not new["scopes"]:
-                new.pop("scopes")
+            after = dict(new.get("channels") or {})
+            new["scopes"] = self._scopes(before, after, dict(doc.get("scopes") or {}), paths, patch, source)
+            new["pending"] = self._pending(before, after, dict(doc.get("pending") or {}), paths, source)
+            for key in ("scopes", "pending"):
+                if not new[key]:
+                    new.pop(key)
         return new
+
+    def _pending(self, before: Mapping[str, bool], after: Mapping[str, bool], stored: Mapping[str, bool],
+                 paths: Sequence[str], source: str) -> dict[str, bool]:
+        """Channels opted back into that wait for the person's confirmation: reopened where the policy asks for one
+        (confirm_opt_in), unless the wish came through the channel itself (a START reply) or is the confirmation;
+        a closed channel, or a confirmed one, waits for nothing."""
+        pending = {name: True for name, waiting in stored.items() if waiting and after.get(name, True)}
+        for name, is_open in after.items():
+            named = "channels" in paths or f"channels.{name}" in paths
+            if not named or not is_open:
+                continue
+            if source == CONFIRMATION:
+                pending.pop(name, None)
+            elif (before.get(name, True) is False and self.policy.channels[name].confirm_opt_in
+                  and source not in FROM_THE_CHANNEL):
+                pending[name] = True
+        return pending
+
+    async def confirm(self, user_id: str, channel: str, evidence: Mapping[str, str] | None = None) -> Preferences:
+        """The person confirms opting back in on ``channel`` (the link guard made for them); ledgered with how."""
+        return await self.update_preferences(user_id, PreferencesPatch(paths=[f"channels.{channel}"],
+                                                                       channels={channel: True}),
+                                             source=CONFIRMATION, actor="self", expected_version=None,
+                                             evidence=evidence)
 
     def _scopes(self, before: Mapping[str, bool], after: Mapping[str, bool], stored: Mapping[str, str],
                 paths: Sequence[str], patch: PreferencesPatch, source: str) -> dict[str, str]:
@@ -345,6 +374,10 @@ class PreferenceService:
                 for key in names:
                     if old.channel_scopes.get(key) != new.channel_scopes.get(key):
                         out.append((f"channel_scopes.{key}", old.channel_scopes.get(key), new.channel_scopes.get(key)))
+                waiting = (sorted(set(old.pending) | set(new.pending)) if path == "channels" else [path.split(".", 1)[1]])
+                for key in waiting:
+                    if old.pending.get(key) != new.pending.get(key):
+                        out.append((f"pending.{key}", old.pending.get(key), new.pending.get(key)))
         return out
 
     async def consent_events(self, user_id: str, page_size: int = 50, page_token: str = "") -> tuple[list[ConsentEvent], str]:

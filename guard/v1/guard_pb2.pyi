@@ -41,6 +41,7 @@ class Reason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     UNDELIVERABLE: _ClassVar[Reason]
     CAMPAIGN_FATIGUED: _ClassVar[Reason]
     STORE_RESET: _ClassVar[Reason]
+    CONSENT_PENDING: _ClassVar[Reason]
 
 class ReplyLabel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -106,6 +107,7 @@ LOW_ENGAGEMENT: Reason
 UNDELIVERABLE: Reason
 CAMPAIGN_FATIGUED: Reason
 STORE_RESET: Reason
+CONSENT_PENDING: Reason
 UNSCORED: ReplyLabel
 NEGATIVE: ReplyLabel
 NEUTRAL: ReplyLabel
@@ -234,7 +236,7 @@ class QuietHours(_message.Message):
     def __init__(self, time_zone: _Optional[str] = ..., start: _Optional[str] = ..., end: _Optional[str] = ...) -> None: ...
 
 class Preferences(_message.Message):
-    __slots__ = ("user_id", "channels", "categories", "unsubscribed_all", "quiet_hours", "paused_until", "max_marketing_per_week", "version", "updated_at", "channel_scopes", "grid")
+    __slots__ = ("user_id", "channels", "categories", "unsubscribed_all", "quiet_hours", "paused_until", "max_marketing_per_week", "version", "updated_at", "channel_scopes", "grid", "pending_confirmation")
     class ChannelsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -274,6 +276,7 @@ class Preferences(_message.Message):
     UPDATED_AT_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_SCOPES_FIELD_NUMBER: _ClassVar[int]
     GRID_FIELD_NUMBER: _ClassVar[int]
+    PENDING_CONFIRMATION_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     channels: _containers.ScalarMap[str, bool]
     categories: _containers.ScalarMap[str, bool]
@@ -285,7 +288,8 @@ class Preferences(_message.Message):
     updated_at: _timestamp_pb2.Timestamp
     channel_scopes: _containers.ScalarMap[str, str]
     grid: _containers.ScalarMap[str, bool]
-    def __init__(self, user_id: _Optional[str] = ..., channels: _Optional[_Mapping[str, bool]] = ..., categories: _Optional[_Mapping[str, bool]] = ..., unsubscribed_all: _Optional[bool] = ..., quiet_hours: _Optional[_Union[QuietHours, _Mapping]] = ..., paused_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_marketing_per_week: _Optional[int] = ..., version: _Optional[int] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., channel_scopes: _Optional[_Mapping[str, str]] = ..., grid: _Optional[_Mapping[str, bool]] = ...) -> None: ...
+    pending_confirmation: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, user_id: _Optional[str] = ..., channels: _Optional[_Mapping[str, bool]] = ..., categories: _Optional[_Mapping[str, bool]] = ..., unsubscribed_all: _Optional[bool] = ..., quiet_hours: _Optional[_Union[QuietHours, _Mapping]] = ..., paused_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., max_marketing_per_week: _Optional[int] = ..., version: _Optional[int] = ..., updated_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., channel_scopes: _Optional[_Mapping[str, str]] = ..., grid: _Optional[_Mapping[str, bool]] = ..., pending_confirmation: _Optional[_Iterable[str]] = ...) -> None: ...
 
 class GetPreferencesRequest(_message.Message):
     __slots__ = ("user_id",)
@@ -925,6 +929,26 @@ class CreatePreferenceLinkRequest(_message.Message):
     topic: str
     campaign_id: str
     def __init__(self, user_id: _Optional[str] = ..., ttl: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., locale: _Optional[str] = ..., topic: _Optional[str] = ..., campaign_id: _Optional[str] = ...) -> None: ...
+
+class CreateConfirmationLinkRequest(_message.Message):
+    __slots__ = ("user_id", "channel", "ttl", "locale")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    CHANNEL_FIELD_NUMBER: _ClassVar[int]
+    TTL_FIELD_NUMBER: _ClassVar[int]
+    LOCALE_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    channel: str
+    ttl: _duration_pb2.Duration
+    locale: str
+    def __init__(self, user_id: _Optional[str] = ..., channel: _Optional[str] = ..., ttl: _Optional[_Union[datetime.timedelta, _duration_pb2.Duration, _Mapping]] = ..., locale: _Optional[str] = ...) -> None: ...
+
+class ConfirmationLink(_message.Message):
+    __slots__ = ("url", "expires_at")
+    URL_FIELD_NUMBER: _ClassVar[int]
+    EXPIRES_AT_FIELD_NUMBER: _ClassVar[int]
+    url: str
+    expires_at: _timestamp_pb2.Timestamp
+    def __init__(self, url: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
 class PreferenceLink(_message.Message):
     __slots__ = ("url", "list_unsubscribe_url", "list_unsubscribe_post", "expires_at")

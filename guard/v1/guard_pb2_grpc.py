@@ -124,6 +124,11 @@ class EngagementGuardStub:
                 request_serializer=guard_dot_v1_dot_guard__pb2.CreatePreferenceLinkRequest.SerializeToString,
                 response_deserializer=guard_dot_v1_dot_guard__pb2.PreferenceLink.FromString,
                 _registered_method=True)
+        self.CreateConfirmationLink = channel.unary_unary(
+                '/guard.v1.EngagementGuard/CreateConfirmationLink',
+                request_serializer=guard_dot_v1_dot_guard__pb2.CreateConfirmationLinkRequest.SerializeToString,
+                response_deserializer=guard_dot_v1_dot_guard__pb2.ConfirmationLink.FromString,
+                _registered_method=True)
 
 
 class EngagementGuardServicer:
@@ -258,6 +263,14 @@ class EngagementGuardServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def CreateConfirmationLink(self, request, context):
+        """A link for the sender to deliver on the channel: opening it and pressing Confirm confirms an opt-in the policy
+        asks to confirm (confirm_opt_in), ledgered with its evidence; until then marketing there BLOCKs (CONSENT_PENDING).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_EngagementGuardServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -350,6 +363,11 @@ def add_EngagementGuardServicer_to_server(servicer, server):
                     servicer.CreatePreferenceLink,
                     request_deserializer=guard_dot_v1_dot_guard__pb2.CreatePreferenceLinkRequest.FromString,
                     response_serializer=guard_dot_v1_dot_guard__pb2.PreferenceLink.SerializeToString,
+            ),
+            'CreateConfirmationLink': grpc.unary_unary_rpc_method_handler(
+                    servicer.CreateConfirmationLink,
+                    request_deserializer=guard_dot_v1_dot_guard__pb2.CreateConfirmationLinkRequest.FromString,
+                    response_serializer=guard_dot_v1_dot_guard__pb2.ConfirmationLink.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -838,6 +856,33 @@ class EngagementGuard:
             '/guard.v1.EngagementGuard/CreatePreferenceLink',
             guard_dot_v1_dot_guard__pb2.CreatePreferenceLinkRequest.SerializeToString,
             guard_dot_v1_dot_guard__pb2.PreferenceLink.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CreateConfirmationLink(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/guard.v1.EngagementGuard/CreateConfirmationLink',
+            guard_dot_v1_dot_guard__pb2.CreateConfirmationLinkRequest.SerializeToString,
+            guard_dot_v1_dot_guard__pb2.ConfirmationLink.FromString,
             options,
             channel_credentials,
             insecure,

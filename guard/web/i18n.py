@@ -24,6 +24,12 @@ TEXT: dict[str, tuple[str, str]] = {  # key → (English, Chinese)
                                     "此渠道的所有消息都将停止，包括订单回执、账户与安全通知。"),
     "prefs.categories": ("Topics", "内容类别"),
     "prefs.grid": ("Topics by channel", "按渠道选择内容"),
+    "confirm.title": ("Confirm your choice", "确认您的选择"),
+    "confirm.ask": ("You asked to hear from us again by {channel}. Confirm it was you, and offers and news will come "
+                    "there again.",
+                    "您申请重新通过{channel}接收我们的消息。请确认是您本人操作，之后资讯和优惠将重新通过该渠道发送。"),
+    "confirm.button": ("Confirm", "确认"),
+    "confirm.done": ("Thank you: offers and news will come by {channel} again.", "谢谢：资讯和优惠将重新通过{channel}发送。"),
     "prefs.grid.hint": ("Fine-tune: a topic can be welcome on one channel and not on another.",
                         "细化设置：同一类内容可以只在部分渠道接收。"),
     "prefs.grid.cell": ("{topic} by {channel}", "通过{channel}接收{topic}"),

@@ -300,5 +300,31 @@ def routes(web: Web) -> list[Route]:
         token = request.path_params["token"]
         return web.render(request, "unsubscribe.html", locale, done=True, action="", manage=f"/p/{token}?lang={locale}")
 
-    return [Route("/p/{token}", show, methods=["GET"]), Route("/p/{token}", save, methods=["POST"]),
+    async def confirmation(request: Request) -> Response:
+        """A confirmation link: GET asks (link scanners and previews fetch addresses), a POST with its form token
+        confirms the opt-in, ledgered with the evidence of how."""
+        locale = locale_for(request)
+        token = request.path_params["token"]
+        try:
+            subject, channel = await web.tenants.links.open_confirmation(token)
+        except tokens.BadToken as exc:
+            log.info("link_refused", reason=exc.reason)
+            return web.render(request, "link_refused.html", locale, _STATUS[exc.reason], reason=exc.reason)
+        services = web.tenants.get(subject.tenant)
+        if channel not in services.policy.channels:
+            return plain("this channel is no longer offered", 404)
+        label = services.policy.label("channel", channel, locale)
+        csrf = tokens.tag("confirm-form", token, await web.secret())
+        if request.method == "GET":
+            return web.render(request, "confirm.html", locale, done=False, channel=label, csrf=csrf,
+                              action=f"/c/{token}?lang={locale}")
+        data = await read_form(request)
+        if not tokens.same(str(data.get("csrf", "")), csrf):
+            return web.render(request, "message.html", locale, 403, title="link.bad.title", text="csrf.failed")
+        await services.preferences.confirm(subject.user_id, channel,
+                                           await evidence(web, request, services, locale, "confirmation"))
+        return web.render(request, "confirm.html", locale, done=True, channel=label, csrf="", action="")
+
+    return [Route("/c/{token}", confirmation, methods=["GET", "POST"]),
+            Route("/p/{token}", show, methods=["GET"]), Route("/p/{token}", save, methods=["POST"]),
             Route("/u/{token}", unsubscribe_page, methods=["GET"]), Route("/u/{token}", one_click, methods=["POST"])]

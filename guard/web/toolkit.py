@@ -53,7 +53,7 @@ SECURITY_HEADERS = [
     (b"cache-control", b"no-store"),
     (b"cross-origin-opener-policy", b"same-origin"),
 ]
-_TOKENISED = re.compile(r"^/(p|u)/[^/?]+")
+_TOKENISED = re.compile(r"^/(p|u|c)/[^/?]+")
 
 
 @dataclass

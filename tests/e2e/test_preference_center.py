@@ -173,6 +173,42 @@ def _figures(server, campaign: str) -> pb.HealthFigures:
             pb.GetCampaignHealthRequest(campaign_id=campaign, window="24h"), timeout=10).figures
 
 
+def test_an_opt_in_on_email_waits_for_the_person_to_confirm_through_the_link(server, browser):  # noqa: F811
+    link = _link(server, "u50", "en")
+    page = browser.new_page()
+    page.goto(_local(link.url, server))
+    page.get_by_label("Email", exact=True).uncheck()
+    page.click("#save")
+    page.wait_for_selector("#notice")
+    page.get_by_label("Email", exact=True).check()  # back in: email asks for a confirmation (confirm_opt_in)
+    page.click("#save")
+    page.wait_for_selector("#notice")
+    waiting = _check(server, "u50", "email")
+    assert waiting.decision == pb.BLOCK and list(waiting.reasons) == [pb.CONSENT_PENDING]
+    assert list(_prefs(server, "u50").pending_confirmation) == ["email"]
+    with server.channel() as ch:
+        confirm = pb_grpc.EngagementGuardStub(ch).CreateConfirmationLink(
+            pb.CreateConfirmationLinkRequest(user_id="u50", channel="email", locale="zh"), timeout=10)
+        with pytest.raises(grpc.RpcError) as err:
+            pb_grpc.EngagementGuardStub(ch).CreateConfirmationLink(
+                pb.CreateConfirmationLinkRequest(user_id="u50", channel="fax"), timeout=10)
+        assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT and err.value.details().startswith("channel")
+    page.goto(_local(confirm.url, server))  # a GET (a scanner, a preview) only asks
+    assert page.locator("h1").inner_text() == "确认您的选择"
+    assert _check(server, "u50", "email").decision == pb.BLOCK
+    shot(page, "confirm-zh")
+    forged = httpx.post(confirm.url.split("?")[0], data={"csrf": "nope"})
+    assert forged.status_code == 403 and _check(server, "u50", "email").decision == pb.BLOCK
+    page.click("#confirm")
+    assert "谢谢" in page.locator("#confirmed").inner_text()
+    assert pb.CONSENT_PENDING not in _check(server, "u50", "email").reasons
+    assert list(_prefs(server, "u50").pending_confirmation) == []
+    newest = _ledger(server, "u50")[0]
+    assert (newest.field, newest.source, newest.evidence["page"], newest.evidence["lang"]) == (
+        "pending.email", "confirmation", "confirmation", "zh")
+    page.close()
+
+
 def test_promotions_by_sms_off_by_push_on_in_the_grid(server, browser):  # noqa: F811
     """The grid: topics as rows, channels as columns (a list per topic on a phone); one cell closes one topic on one
     channel only, and the ledger records the cell."""

@@ -60,7 +60,8 @@ POLICY_SHADOW_TIERS = _policy(shadow_tiers=True)
 hhmm = st.builds(lambda h, m: f"{h:02d}:{m:02d}", st.integers(0, 23), st.sampled_from([0, 15, 30, 45]))
 _PERMISSIVE = {"channels": {}, "categories": {}, "unsubscribed_all": False, "quiet_hours": None, "paused_for_h": 0,
                "weekly_max": 0, "hold_for_h": 0, "pending_h_ago": None, "interaction_min": None, "tier_override": None,
-               "undeliverable": None, "braked": False, "shadow_tiers": False, "closed_scope": None, "grid": {}}
+               "undeliverable": None, "braked": False, "shadow_tiers": False, "closed_scope": None, "grid": {},
+               "reopened": None}
 _PERTURBATIONS = {  # one thing a user may have that holds touches back (or not), each drawn apart
     "channels": st.dictionaries(st.sampled_from(CHANNELS), st.booleans(), min_size=1, max_size=2),
     "categories": st.dictionaries(st.sampled_from(CATEGORIES), st.booleans(), min_size=1, max_size=2),
@@ -80,6 +81,8 @@ _PERTURBATIONS = {  # one thing a user may have that holds touches back (or not)
     # One topic on one channel: closed there, or open there though the topic is closed (drawn with the topics).
     "grid": st.dictionaries(st.sampled_from([f"{c}.{k}" for c in CHANNELS for k in CATEGORIES]), st.booleans(),
                             min_size=1, max_size=3),
+    # Closed, then opened again on the page: SMS and email wait for a confirmation (confirm_opt_in), push does not.
+    "reopened": st.sampled_from(["sms", "email", "push"]),
 }
 
 
@@ -165,6 +168,13 @@ async def agree(store, user, history, start) -> set[str]:
             await parts.preferences.update_preferences(
                 "u1", PreferencesPatch(paths=[f"channels.{closed}"], channels={closed: False},
                                        channel_scopes={closed: scope}), source="test", actor="t", expected_version=None)
+        prefs = await parts.preferences.get_preferences("u1")
+    if user["reopened"] is not None:
+        reopened = user["reopened"]
+        for is_open in (False, True):
+            await parts.preferences.update_preferences(
+                "u1", PreferencesPatch(paths=[f"channels.{reopened}"], channels={reopened: is_open}),
+                source="user", actor="self", expected_version=None)
         prefs = await parts.preferences.get_preferences("u1")
     hold_until = start + user["hold_for_h"] * HOUR if user["hold_for_h"] else 0
     if hold_until:
@@ -259,7 +269,8 @@ def _conditions(got: Any, touch: Touch, now_ms: int, events: dict[tuple[str, str
 
 QUIET_USER = {"channels": {}, "categories": {}, "unsubscribed_all": False, "quiet_hours": None, "paused_for_h": 0,
               "weekly_max": 0, "hold_for_h": 0, "pending_h_ago": None, "interaction_min": None, "tier_override": None,
-              "undeliverable": None, "braked": False, "shadow_tiers": False, "closed_scope": None, "grid": {}}
+              "undeliverable": None, "braked": False, "shadow_tiers": False, "closed_scope": None, "grid": {},
+              "reopened": None}
 ONE_PUSH = [(0, 0, "push", "promotion", "", TouchClass.MARKETING, False)]
 EVERY_REASON: dict[str, tuple[dict[str, Any], Any]] = {
     "UNSUBSCRIBED": ({"unsubscribed_all": True}, ONE_PUSH),
@@ -267,6 +278,7 @@ EVERY_REASON: dict[str, tuple[dict[str, Any], Any]] = {
     "CATEGORY_OPTED_OUT": ({"categories": {"promotion": False}}, ONE_PUSH),
     "PAUSED": ({"paused_for_h": 30}, ONE_PUSH),
     "UNDELIVERABLE": ({"undeliverable": "push"}, ONE_PUSH),
+    "CONSENT_PENDING": ({"reopened": "email"}, [(0, 0, "email", "promotion", "", TouchClass.MARKETING, False)]),
     "CAMPAIGN_FATIGUED": ({"braked": True}, [(0, 0, "push", "promotion", "c1", TouchClass.MARKETING, False)]),
     "NEGATIVE_SENTIMENT": ({"hold_for_h": 5}, ONE_PUSH),
     "SENTIMENT_PENDING": ({"pending_h_ago": 1}, ONE_PUSH),

@@ -136,3 +136,46 @@ async def test_a_store_from_the_release_before_scopes_keeps_every_decision(store
     assert any(d["class"] == "transactional" and d["verdict"] == "BLOCK" for d in now)  # a closed email, as told
     shown = await parts.preferences.get_preferences("closed-sms-push")
     assert shown.channel_scopes == {}  # nothing rewritten: read as scope_before
+
+
+async def test_opting_back_in_waits_for_a_confirmation_where_the_policy_asks_for_one(store):
+    """Email (confirm_opt_in) reopened on the page waits: marketing BLOCKs with CONSENT_PENDING until the person
+    confirms, and the confirmation is ledgered with its evidence; push needs none; a START reply on SMS is itself
+    the confirmation; closing again forgets the wait."""
+    from guard.domain.types import Reason, Touch, TouchClass, Verdict
+
+    await store.client.flushdb()
+    parts = wire(policy.load(None), store, None, now=FakeClock(ms(2026, 11, 23, 12, 0, "Asia/Shanghai")))
+    svc = parts.preferences
+
+    async def flip(user: str, channel: str, source: str = "user") -> None:
+        for is_open in (False, True):
+            await svc.update_preferences(user, PreferencesPatch(paths=[f"channels.{channel}"],
+                                                                channels={channel: is_open}),
+                                         source=source, actor="self", expected_version=None)
+
+    def promotion(user: str, channel: str) -> Touch:
+        return Touch(user, channel, "promotion", "", "", TouchClass.MARKETING, True, ms(2026, 11, 23, 12, 0,
+                                                                                      "Asia/Shanghai"))
+
+    await flip("u1", "email")
+    assert (await svc.get_preferences("u1")).pending == {"email": True}
+    waiting = await parts.service.check(promotion("u1", "email"))
+    assert waiting.verdict is Verdict.BLOCK and waiting.reasons == (Reason.CONSENT_PENDING,)
+    receipt = await parts.service.check(Touch("u1", "email", "service", "", "", TouchClass.TRANSACTIONAL, True,
+                                              ms(2026, 11, 23, 12, 0, "Asia/Shanghai")))
+    assert receipt.verdict is Verdict.ALLOW  # a confirmation is about marketing
+    confirmed = await svc.confirm("u1", "email", {"page": "confirmation", "lang": "en"})
+    assert confirmed.pending == {}
+    assert (await parts.service.check(promotion("u1", "email"))).verdict is Verdict.ALLOW
+    events, _ = await svc.consent_events("u1")
+    assert (events[0].field, events[0].source, events[0].new_value, dict(events[0].evidence)) == (
+        "pending.email", "confirmation", "null", {"page": "confirmation", "lang": "en"})
+    await flip("u2", "push")
+    assert (await svc.get_preferences("u2")).pending == {}
+    await flip("u3", "sms", source="keyword")  # STOP, then START, both by SMS from the person's own number
+    assert (await svc.get_preferences("u3")).pending == {}
+    await flip("u4", "email")
+    await svc.update_preferences("u4", PreferencesPatch(paths=["channels.email"], channels={"email": False}),
+                                 source="user", actor="self", expected_version=None)
+    assert (await svc.get_preferences("u4")).pending == {}  # closed: nothing to confirm

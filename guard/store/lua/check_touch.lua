@@ -54,6 +54,8 @@ if channel_open == false then
   -- closed for marketing or for everything; a closure from before scopes reads as the policy's scope_before
   local scope = choice(prefs.scopes, touch.channel, policy.channel_scope_before)
   if checks.channel or (checks.stopped_channel and scope == 'all') then add('CHANNEL_OPTED_OUT') end
+elseif checks.channel and choice(prefs.pending, touch.channel, false) == true then
+  add('CONSENT_PENDING')  -- opted back in where the policy asks for a confirmation, not confirmed yet
 end
 -- the topic on this channel (the grid's cell), else the topic's own setting, else the policy's default
 local topic_open = choice(prefs.grid, touch.channel .. '.' .. touch.category, nil)
