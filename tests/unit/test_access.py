@@ -32,7 +32,7 @@ def test_every_method_of_every_service_has_its_roles():
 
 @pytest.mark.parametrize(("roles", "allowed"), [
     ({Role.SENDER}, {"CheckTouch", "CheckTouches", "CancelTouch", "RecordReply", "RecordEngagement", "RecordEngagements",
-                      "CreatePreferenceLink"}),
+                      "CreatePreferenceLink", "CreateConfirmationLink"}),
     ({Role.PREFERENCES}, {"GetPreferences", "UpdatePreferences", "ListConsentEvents"}),
     ({Role.SUPPORT}, {"GetUserState", "WatchRecoveryTasks", "ListRecoveryTasks", "ClaimRecoveryTask",
                       "ResolveRecoveryTask", "SetEngagementTier", "GetCampaignHealth", "ListCampaignHealth",
