@@ -312,3 +312,23 @@ def valkey_server() -> str:
     binary = Path(str(path))
     binary.chmod(binary.stat().st_mode | 0o111)
     return str(binary)
+
+
+# The files that take longest (``--durations`` of full runs), started first: with each file on one worker
+# (``--dist loadfile``), the run ends when its last file does, so the long ones must not be left for the end.
+LONGEST_FIRST = (
+    "tests/integration/test_bench_smoke.py", "tests/e2e/test_workers.py", "tests/e2e/test_amnesia.py",
+    "tests/e2e/test_hostile_input.py", "tests/e2e/test_serve.py", "tests/e2e/test_faults.py",
+    "tests/e2e/test_hostile_http.py", "tests/e2e/test_redis_failover.py", "tests/e2e/test_cli_watch.py",
+    "tests/e2e/test_trust.py", "tests/e2e/test_desk.py", "tests/e2e/test_preference_center.py",
+    "tests/integration/test_desk.py", "tests/e2e/test_cluster.py",
+)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+
+    def order(item: pytest.Item) -> int:
+        return rank.get(Path(str(item.path)).relative_to(REPO).as_posix(), len(rank))
+
+    items.sort(key=order)  # stable: a file's tests keep their order, and the rest keep theirs
