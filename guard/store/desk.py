@@ -7,20 +7,14 @@ import json
 from typing import Any
 
 from guard.errors import StoreUnavailable
-from guard.store.keys import TenantKeys, UserKeys
-from guard.store.redis_store import RedisStore
+from guard.store.keys import UserKeys
+from guard.store.redis_store import TenantStore
 
 SUPPORT_GROUP = "support"
 
 
-class DeskStore:
+class DeskStore(TenantStore):
     """One tenant's recovery tasks; shares the store's connection."""
-
-    def __init__(self, store: RedisStore, tenant: str) -> None:
-        self.store = store
-        self.conn = store.conn
-        self.client: Any = store.client  # redis-py's own annotations are looser than its answers
-        self.tenant = TenantKeys(tenant)
 
     async def trim_tasks(self, created_before_ms: int, limit: int = 500) -> int:
         """Delete resolved tasks opened before ``created_before_ms`` (retention); how many went."""

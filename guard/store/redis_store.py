@@ -26,7 +26,7 @@ from guard.domain.types import BLOCKING, CapUsage, Check, Outcome, Reason, RuleC
 from guard.errors import StaleVersion, StoreUnavailable
 from guard.policy import Policy
 from guard.store.connection import Connection
-from guard.store.keys import UserKeys
+from guard.store.keys import TenantKeys, UserKeys
 from guard.store.target import Target
 
 # How long a recorded touch is remembered for idempotency and CancelTouch.
@@ -328,3 +328,13 @@ def outcome_from_script(payload: str, *, replayed: bool, at_ms: int) -> Outcome:
         evaluated_at_ms=at_ms,
         tier=str(data.get("tier") or ""),
     )
+
+
+class TenantStore:
+    """A part of one tenant's store (its replies, its desk) on the store's connection."""
+
+    def __init__(self, store: RedisStore, tenant: str) -> None:
+        self.store = store
+        self.conn = store.conn
+        self.client: Any = store.client  # redis-py's own annotations are looser than its answers
+        self.tenant = TenantKeys(tenant)

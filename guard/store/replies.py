@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
 
-from guard.store.keys import TenantKeys, UserKeys
-from guard.store.redis_store import RedisStore
+from guard.store.keys import UserKeys
+from guard.store.redis_store import TenantStore
 
 # A reply's record (score, label, action) outlives its words (the policy's replies.retention) by this much.
 REPLY_RECORD_AFTER_TEXT_MS = 365 * 86_400_000
@@ -30,14 +29,8 @@ class ScoreApplied:
     task_is_new: bool
 
 
-class ReplyStore:
+class ReplyStore(TenantStore):
     """One tenant's replies: stored first, scored once, forgotten by retention; shares the store's connection."""
-
-    def __init__(self, store: RedisStore, tenant: str) -> None:
-        self.store = store
-        self.conn = store.conn
-        self.client: Any = store.client  # redis-py's own annotations are looser than its answers
-        self.tenant = TenantKeys(tenant)
 
     async def record_reply(
         self, keys: UserKeys, reply_id: str, received_ms: int, fields: dict[str, str], text_retention_ms: int,
