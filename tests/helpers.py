@@ -62,6 +62,10 @@ def policy_file(directory: Path, **changes: Any) -> Path:
     import yaml
 
     data = yaml.safe_load(resources.files("guard").joinpath("default_policy.yaml").read_text(encoding="utf-8"))
+    # The model is given 30 s, not the shipped 2 s, to answer: on a loaded 2-core test machine a reply can take
+    # longer, and a test that expects a scored reply must not get an unscored one by chance (the product's own
+    # wait is exercised where the model is made to fail or is saturated, never by timing luck).
+    data.setdefault("replies", {})["score_wait"] = "30s"
     for key, value in changes.items():
         if isinstance(value, dict) and isinstance(data.get(key), dict):
             data[key] = {**data[key], **value}

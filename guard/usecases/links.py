@@ -94,7 +94,7 @@ class PreferenceLinks:
         current, accepted = await self._signing(tenant, now)
         expires = now + (ttl_ms or DEFAULT_TTL_MS)
         scope = [topic, campaign_id] if topic or campaign_id else []  # a link from before scopes has neither
-        token = tokens.sign(PURPOSE, [tenant, user_id, *scope], expires, current, accepted[current])
+        token = tokens.seal(PURPOSE, [tenant, user_id, *scope], expires, current, accepted[current])
         query = f"?lang={lang}" if lang else ""
         return Link(f"{self.public_url}/p/{token}{query}", f"{self.public_url}/u/{token}", expires)
 
@@ -108,7 +108,7 @@ class PreferenceLinks:
         now = self.now()
         current, accepted = await self._signing(tenant, now)
         expires = now + (ttl_ms or CONFIRM_TTL_MS)
-        token = tokens.sign(CONFIRM_PURPOSE, [tenant, user_id, channel], expires, current, accepted[current])
+        token = tokens.seal(CONFIRM_PURPOSE, [tenant, user_id, channel], expires, current, accepted[current])
         return f"{self.public_url}/c/{token}" + (f"?lang={lang}" if lang else ""), expires
 
     async def open_confirmation(self, token: str) -> tuple[Subject, str]:
@@ -126,7 +126,7 @@ class PreferenceLinks:
         return current, accepted
 
     async def _verify(self, purpose: str, token: str) -> tuple[list[str], int]:
-        secret_id = token.split(".", 1)[0]
+        secret_id = tokens.secret_id_of(token)
         try:
             tenant_hint = tokens.unverified_fields(token)[0]
             check_tenant(tenant_hint)

@@ -46,7 +46,7 @@ async def test_rotation_keeps_older_links_working_and_retiring_stops_them(store)
     current, accepted = await signer.rotate("acme", retire_previous=False)
     assert len(accepted) == 2 and current in accepted
     new = _token((await signer.create("acme", "u2")).url)
-    assert new.split(".")[0] == current
+    assert tokens.secret_id_of(new) == current
     # Another process has not polled yet: a token naming a secret it has not seen makes it read them again.
     assert (await other_process.open(new)).user_id == "u2"
     assert (await other_process.open(old)).user_id == "u1"
@@ -69,8 +69,33 @@ async def test_a_tenants_secret_never_verifies_another_tenants_link(store):
     await links.create("beta", "u1")
     current, acme_secrets = await control.link_secrets("acme")
     forged = tokens.sign("preferences", ["beta", "u1"], Clock().now + 86_400_000, current, acme_secrets[current])
-    with pytest.raises(tokens.BadToken):
-        await links.open(forged)
+    sealed = tokens.seal("preferences", ["beta", "u1"], Clock().now + 86_400_000, current, acme_secrets[current])
+    for token in (forged, sealed):
+        with pytest.raises(tokens.BadToken):
+            await links.open(token)
+
+
+async def test_a_link_carries_no_user_id_in_clear_and_links_mailed_before_still_open(store):
+    """A link is sealed: only the tenant (whose secrets to try) is readable, never the user, topic or campaign;
+    a link signed the earlier way (payload readable, MAC'd) and mailed before the change still opens."""
+    import base64
+
+    control = ControlStore(store.conn)
+    links = PreferenceLinks(control, "http://x", now=Clock())
+    phone = "+8613800138000"  # a deployment that uses phone numbers as user ids
+    token = _token((await links.create("acme", phone, topic="promotion", campaign_id="autumn")).url)
+    assert token.startswith("e1.acme.")
+    decoded = base64.urlsafe_b64decode(token.split(".")[3] + "==").decode("latin-1")
+    assert phone not in token and phone not in decoded and "autumn" not in decoded
+    opened = await links.open(token)
+    assert (opened.user_id, opened.topic, opened.campaign_id) == (phone, "promotion", "autumn")
+    current, secrets = await control.link_secrets("acme")
+    mailed_before = tokens.sign("preferences", ["acme", "u9"], Clock().now + 86_400_000, current, secrets[current])
+    assert (await links.open(mailed_before)).user_id == "u9"
+    tampered = token[:-4] + ("AAAA" if not token.endswith("AAAA") else "BBBB")
+    with pytest.raises(tokens.BadToken) as refused:
+        await links.open(tampered)
+    assert refused.value.reason == "forged"
 
 
 async def test_rotation_keeps_at_most_four_secrets(store):

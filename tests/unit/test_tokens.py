@@ -12,6 +12,25 @@ from guard.web import i18n
 SECRET = b"k" * 32
 
 
+def test_a_sealed_token_hides_its_fields_and_opens_only_for_its_purpose_secret_and_time():
+    token = tokens.seal("preferences", ["acme", "u1", "promotion"], 2_000, "s1", SECRET)
+    assert token.startswith("e1.acme.s1.") and "u1" not in token
+    assert tokens.unverified_fields(token) == ["acme"]
+    assert tokens.verify("preferences", token, {"s1": SECRET}, 1_999) == (["acme", "u1", "promotion"], 2_000)
+    assert tokens.seal("preferences", ["acme", "u1"], 2_000, "s1", SECRET) != tokens.seal(
+        "preferences", ["acme", "u1"], 2_000, "s1", SECRET)  # a fresh nonce each time
+    for now, purpose, secrets, changed, reason in [
+            (2_000, "preferences", {"s1": SECRET}, token, "expired"),
+            (1_000, "desk-session", {"s1": SECRET}, token, "forged"),
+            (1_000, "preferences", {"s1": b"x" * 32}, token, "forged"),
+            (1_000, "preferences", {"s1": SECRET}, token.replace("e1.acme.", "e1.beta."), "forged"),  # bound in
+            (1_000, "preferences", {"s1": SECRET}, token[:-2], "forged"),
+            (1_000, "preferences", {"s1": SECRET}, "e1.acme.s1.AAAA", "malformed")]:
+        with pytest.raises(tokens.BadToken) as refused:
+            tokens.verify(purpose, changed, secrets, now)
+        assert refused.value.reason == reason, (changed, reason)
+
+
 def test_a_token_verifies_until_it_expires_and_only_for_its_purpose():
     token = tokens.sign("preferences", ["acme", "u1"], 2_000, "s1", SECRET)
     assert tokens.verify("preferences", token, {"s1": SECRET}, 1_999) == (["acme", "u1"], 2_000)
