@@ -237,6 +237,12 @@ def test_promotions_by_sms_off_by_push_on_in_the_grid(server, browser):  # noqa:
     phone.goto(_local(link.url, server))
     assert phone.evaluate("document.documentElement.scrollWidth") <= 360
     assert phone.get_by_text("通过短信接收促销优惠", exact=True).is_visible()  # each cell says what it is
+    # A list per channel: SMS's heading, then every topic by SMS, then the next channel's heading.
+    tops = phone.evaluate("""Array.from(document.querySelectorAll('.grid .channel-headings th, .grid td'))
+        .map(e => [e.textContent.trim(), e.getBoundingClientRect().top])""")
+    y = {text: top for text, top in tops}
+    sms_cells = [top for text, top in tops if text.startswith("通过短信接收")]
+    assert len(sms_cells) == 5 and y["短信"] < min(sms_cells) and max(sms_cells) < y["企业微信"]  # channels in page order
     shot(phone, "preferences-zh-grid-phone")
     phone.goto(_local(link.url, server).replace("lang=zh", "lang=en"))
     shot(phone, "preferences-en-grid-phone")
