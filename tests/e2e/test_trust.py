@@ -124,9 +124,10 @@ def _tenant_admin(server, tenant: str) -> str:
     return _new_key(server, "--tenant", tenant, "--role", "admin", "--name", f"{tenant} admin")
 
 
-def test_two_tenants_with_the_same_user_ids_see_nothing_of_each_other(serve_factory, tmp_path, private_redis):
+def test_two_tenants_with_the_same_user_ids_see_nothing_of_each_other(app_serve_factory, tmp_path, private_redis):
     pol = policy_file(tmp_path, quiet_hours=QUIET_HOURS_OFF, recovery={"redeliver_after": "1s"})
-    server = serve_factory({"GUARD_REDIS_URL": private_redis.url, "GUARD_POLICY": str(pol)})
+    # An API contract: the app as serve builds it, in process, on its own Redis.
+    server = app_serve_factory({"GUARD_REDIS_URL": private_redis.url, "GUARD_POLICY": str(pol)})
     server.start()
     keys = {t: _tenant_admin(server, t) for t in ("acme", "globex")}
     tasks: dict[str, str] = {}
@@ -173,8 +174,10 @@ def test_two_tenants_with_the_same_user_ids_see_nothing_of_each_other(serve_fact
         assert code == grpc.StatusCode.PERMISSION_DENIED
     # In Redis: every key carries its tenant; the campaign counters are apart.
     client = redis_lib.Redis.from_url(private_redis.url, decode_responses=True)
-    time.sleep(0.3)  # the campaign counters are written every 100 ms
-    assert [client.hget(f"guard:{{acme}}:campaign:c{i}", "touches") for i in range(3)] == ["1", "1", "1"]
+    deadline = time.monotonic() + 10
+    while [client.hget(f"guard:{{acme}}:campaign:c{i}", "touches") for i in range(3)] != ["1", "1", "1"]:
+        assert time.monotonic() < deadline, "acme's campaign counters were never written"  # every 100 ms
+        time.sleep(0.05)
     assert [client.hget(f"guard:{{globex}}:campaign:c{i}", "touches") for i in range(3)] == [None, None, None]
     user_keys = [k for k in client.scan_iter(match="guard:*u1*", count=1000)]
     assert user_keys and all(k.startswith(("guard:{acme:u1}:", "guard:{globex:u1}:")) for k in user_keys)
