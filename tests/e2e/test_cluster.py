@@ -35,12 +35,11 @@ def test_senders_racing_through_two_guard_processes_get_exactly_three(serve_fact
         assert server.stop() == 0
 
 
-def test_the_feedback_loop_and_the_desk_on_a_cluster(app_serve_factory, tmp_path, redis_cluster):
-    """A complaint holds marketing, reaches a watcher, is claimed and resolved with the hold lifted, on a cluster
-    (an API contract: the app as serve builds it, in process)."""
+def test_the_feedback_loop_and_the_desk_on_a_cluster(serve_factory, tmp_path, redis_cluster):
+    """A complaint holds marketing, reaches a watcher, is claimed and resolved with the hold lifted, on a cluster."""
     pol = policy_file(tmp_path, quiet_hours=QUIET_HOURS_OFF, recovery={"redeliver_after": "1s"})
     redis_cluster.flush()
-    server = app_serve_factory({"GUARD_REDIS_URL": redis_cluster.url, "GUARD_POLICY": str(pol)})
+    server = serve_factory({"GUARD_REDIS_URL": redis_cluster.url, "GUARD_POLICY": str(pol)})
     server.start()
     tasks: queue.Queue[Any] = queue.Queue()
     stop = threading.Event()
