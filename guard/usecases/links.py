@@ -85,31 +85,31 @@ class PreferenceLinks:
                      campaign_id: str = "") -> Link:
         """A link to the user's page and its one-click address; ``topic`` and ``campaign_id`` (of the message the
         link goes in, checked by the caller against the tenant's policy) scope the one-click unsubscribe."""
-        check_id(user_id, "user_id")
         check_id(campaign_id, "campaign_id", required=False)
-        if ttl_ms < 0 or ttl_ms > MAX_TTL_MS:
-            raise InvalidArgument("ttl", "must be between 1 second and 366 days (unset: 30 days)")
-        lang = locale_of(locale)
-        now = self.now()
-        current, accepted = await self._signing(tenant, now)
-        expires = now + (ttl_ms or DEFAULT_TTL_MS)
         scope = [topic, campaign_id] if topic or campaign_id else []  # a link from before scopes has neither
-        token = tokens.seal(PURPOSE, [tenant, user_id, *scope], expires, current, accepted[current])
-        query = f"?lang={lang}" if lang else ""
+        token, query, expires = await self._sealed(PURPOSE, tenant, user_id, scope, ttl_ms, DEFAULT_TTL_MS, locale)
         return Link(f"{self.public_url}/p/{token}{query}", f"{self.public_url}/u/{token}", expires)
 
     async def create_confirmation(self, tenant: str, user_id: str, channel: str, ttl_ms: int = 0,
                                   locale: str = "") -> tuple[str, int]:
         """(the address, its expiry) of a confirmation page for an opt-in on ``channel`` (the caller checked it)."""
+        token, query, expires = await self._sealed(CONFIRM_PURPOSE, tenant, user_id, [channel], ttl_ms, CONFIRM_TTL_MS,
+                                                   locale)
+        return f"{self.public_url}/c/{token}{query}", expires
+
+    async def _sealed(self, purpose: str, tenant: str, user_id: str, fields: list[str], ttl_ms: int, default_ms: int,
+                      locale: str) -> tuple[str, str, int]:
+        """(the sealed token, the page's ?lang= query, the expiry) of a link for ``user_id``: the checks every
+        link's request gets, then the tenant's current secret."""
         check_id(user_id, "user_id")
         if ttl_ms < 0 or ttl_ms > MAX_TTL_MS:
-            raise InvalidArgument("ttl", "must be between 1 second and 366 days (unset: 7 days)")
+            raise InvalidArgument("ttl", f"must be between 1 second and 366 days (unset: {default_ms // 86_400_000} days)")
         lang = locale_of(locale)
         now = self.now()
         current, accepted = await self._signing(tenant, now)
-        expires = now + (ttl_ms or CONFIRM_TTL_MS)
-        token = tokens.seal(CONFIRM_PURPOSE, [tenant, user_id, channel], expires, current, accepted[current])
-        return f"{self.public_url}/c/{token}" + (f"?lang={lang}" if lang else ""), expires
+        expires = now + (ttl_ms or default_ms)
+        token = tokens.seal(purpose, [tenant, user_id, *fields], expires, current, accepted[current])
+        return token, f"?lang={lang}" if lang else "", expires
 
     async def open_confirmation(self, token: str) -> tuple[Subject, str]:
         """(whom, which channel) a confirmation link names; raises ``tokens.BadToken``."""

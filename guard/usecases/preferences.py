@@ -368,16 +368,12 @@ class PreferenceService:
                 a, b = _public(old, path), _public(new, path)
                 if a != b:
                     out.append((path, a, b))
-            if path == "channels" or path.startswith("channels."):  # how far a closing reaches is a change too
-                names = (sorted(set(old.channel_scopes) | set(new.channel_scopes)) if path == "channels"
-                         else [path.split(".", 1)[1]])
-                for key in names:
-                    if old.channel_scopes.get(key) != new.channel_scopes.get(key):
-                        out.append((f"channel_scopes.{key}", old.channel_scopes.get(key), new.channel_scopes.get(key)))
-                waiting = (sorted(set(old.pending) | set(new.pending)) if path == "channels" else [path.split(".", 1)[1]])
-                for key in waiting:
-                    if old.pending.get(key) != new.pending.get(key):
-                        out.append((f"pending.{key}", old.pending.get(key), new.pending.get(key)))
+            if path == "channels" or path.startswith("channels."):
+                # How far a closing reaches, and a wait for confirmation, change with the channel: ledgered too.
+                for side in ("channel_scopes", "pending"):
+                    before, after = getattr(old, side), getattr(new, side)
+                    names = sorted(set(before) | set(after)) if path == "channels" else [path.split(".", 1)[1]]
+                    out += [(f"{side}.{k}", before.get(k), after.get(k)) for k in names if before.get(k) != after.get(k)]
         return out
 
     async def consent_events(self, user_id: str, page_size: int = 50, page_token: str = "") -> tuple[list[ConsentEvent], str]:

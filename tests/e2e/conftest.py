@@ -66,12 +66,19 @@ class ServeProcess:
             env=self.env, stdout=handle, stderr=subprocess.STDOUT, text=True)
         deadline = time.monotonic() + timeout_s
         self._bound(since, deadline)
+        self._until_serving(ready_on, deadline)
+
+    def _alive(self) -> None:
+        assert self.proc is not None and self.proc.poll() is None, self.log.read_text()
+
+    def _until_serving(self, ready_on: str, deadline: float) -> None:
+        """Wait until health says ``ready_on`` is SERVING (the server still alive at every look)."""
         opened = (grpc.secure_channel(self.target, self.credentials) if self.credentials is not None
                   else grpc.insecure_channel(self.target))
         with opened as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             while True:
-                assert self.proc.poll() is None, self.log.read_text()
+                self._alive()
                 try:
                     status = stub.Check(health_pb2.HealthCheckRequest(service=ready_on), timeout=1).status
                     if status == health_pb2.HealthCheckResponse.SERVING:
@@ -79,7 +86,7 @@ class ServeProcess:
                 except grpc.RpcError:
                     pass
                 assert time.monotonic() < deadline, "guard serve did not become healthy"
-                time.sleep(0.1)
+                time.sleep(0.05)
 
     @property
     def http(self) -> str:
@@ -191,18 +198,10 @@ class InProcessServe(ServeProcess):
         app = built[0]
         self.app, self._loop, self._thread = app, loop, thread
         self.port, self.http_port = app.server.port, app.http.port if app.http is not None else 0
-        deadline = time.monotonic() + timeout_s
-        with grpc.insecure_channel(self.target) as channel:
-            stub = health_pb2_grpc.HealthStub(channel)
-            while True:
-                try:
-                    if stub.Check(health_pb2.HealthCheckRequest(service=ready_on), timeout=1).status == \
-                            health_pb2.HealthCheckResponse.SERVING:
-                        return
-                except grpc.RpcError:
-                    pass
-                assert time.monotonic() < deadline, "the app did not become healthy"
-                time.sleep(0.05)
+        self._until_serving(ready_on, time.monotonic() + timeout_s)
+
+    def _alive(self) -> None:
+        assert self._thread is not None and self._thread.is_alive(), "the app's thread ended"
 
     def stop(self) -> int:
         import asyncio

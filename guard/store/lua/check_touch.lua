@@ -108,15 +108,16 @@ if type(touch.user_rule) == 'table' then
 end
 -- A cap set holds at most a window and a day of touches (older ones are trimmed when a write finds them), so it
 -- is read whole: the window is cut here, and a write trims only when something older was seen.
-local events, stale = {}, {}
+local events, stale, keep_from = {}, {}, {}
 for i, rule in ipairs(rules) do
   local ev = {}
   local rows = redis.call('ZRANGE', KEYS[7 + i], 0, -1, 'WITHSCORES')
-  local from, keep_from = at - rule.window_ms, touch.now_ms - rule.window_ms - policy.past_ms
+  local from = at - rule.window_ms
+  keep_from[i] = touch.now_ms - rule.window_ms - policy.past_ms
   for j = 2, #rows, 2 do
     local score = tonumber(rows[j])
     if score > from then table.insert(ev, score) end
-    if score < keep_from then stale[i] = true end
+    if score < keep_from[i] then stale[i] = true end
   end
   table.sort(ev)
   events[i] = ev
@@ -274,7 +275,7 @@ if verdict == 'ALLOW' and not touch.dry_run and touch.touch_id ~= '' then
   for i, rule in ipairs(rules) do
     local k = KEYS[7 + i]
     redis.call('ZADD', k, at, touch.touch_id)
-    if stale[i] then redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. (touch.now_ms - rule.window_ms - policy.past_ms)) end
+    if stale[i] then redis.call('ZREMRANGEBYSCORE', k, '-inf', '(' .. keep_from[i]) end
     redis.call('PEXPIRE', k, math.max(at - touch.now_ms, 0) + rule.window_ms + policy.past_ms)
     table.insert(keys, k)
   end
