@@ -148,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
                        choices=["MARKETING", "TRANSACTIONAL", "SERVICE"])
     check.add_argument("--dry-run", action="store_true")
     check.add_argument("--send-at", help="ISO 8601 time to evaluate at")
+    check.add_argument("--timing", default="AS_SOON_AS_ALLOWED", choices=["AS_SOON_AS_ALLOWED", "BEST_HOUR"],
+                       help="BEST_HOUR: wait for the user's most responsive hour in the next 24 h (DEFER, BEST_TIME)")
     check.add_argument("--json", action="store_true", help="the answer as exact JSON (retry_after in seconds) for scripts")
 
     prefs = sub.add_parser("prefs", help="read or change a user's preferences")
@@ -411,7 +413,7 @@ def _client_call(args: argparse.Namespace) -> int:
             send_at = _when(args.send_at, "--send-at") if args.send_at else None
             answer = client.check(args.user_id, args.channel, args.category, campaign_id=args.campaign,
                                   touch_id=args.touch_id, touch_class=args.touch_class,
-                                  dry_run=args.dry_run or not args.touch_id, send_at=send_at)
+                                  dry_run=args.dry_run or not args.touch_id, send_at=send_at, timing=args.timing)
             if args.json:
                 _print(answer)
             else:

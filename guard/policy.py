@@ -18,6 +18,7 @@ import yaml
 
 from guard.domain import clock
 from guard.domain.fatigue import DEFAULT_COMPONENTS, MIN_TOUCHES, RATES, Component
+from guard.domain.timing import WEEK_HOURS, TimingPolicy
 from guard.domain.types import SCOPES, Check, EngagementPolicy, QuietHours, RuleCheck, Tier, TierRule, Touch, TouchClass
 
 _DURATION = re.compile(r"^([0-9]+)(ms|s|m|h|d|w)$")
@@ -158,6 +159,7 @@ class Policy:
     category_labels: Mapping[str, Mapping[str, str]] = field(default_factory=dict)  # category → locale → display name
     # How the consent ledger keeps a person's address: none, truncated (IPv4 /24, IPv6 /48) or hashed (keyed).
     privacy_ip: str = "truncated"
+    timing: TimingPolicy = field(default_factory=TimingPolicy)  # the best hour: enough history, fading, size
 
     def label(self, kind: str, name: str, locale: str) -> str:
         """The display name of a channel or category in ``locale`` (English, then the name itself, when absent)."""
@@ -285,7 +287,7 @@ def parse(text: str, source: str = "<policy>") -> Policy:
     r = _Reader(lines)
     top = r.mapping(data, "")
     r.only(top, "", {"channels", "categories", "quiet_hours", "caps", "classes", "store_unavailable_retry_after",
-                     "max_schedule_ahead", "replies", "recovery", "engagement", "fatigue", "privacy"})
+                     "max_schedule_ahead", "replies", "recovery", "engagement", "fatigue", "privacy", "timing"})
 
     channels: dict[str, ChannelPolicy] = {}
     for name, raw in r.mapping(top.get("channels"), "channels").items():
@@ -378,7 +380,7 @@ def parse(text: str, source: str = "<policy>") -> Policy:
         raise PolicyError(f"{r.where('privacy.ip')}: one of {', '.join(IP_KEPT)} is expected, got {ip!r}")
     return Policy(channels, categories, quiet, tuple(rules), classes, retry, ahead, source, _replies(r, top), text=text,
                   engagement=_engagement(r, top.get("engagement")), fatigue=_fatigue(r, top.get("fatigue")),
-                  category_labels=category_labels, privacy_ip=str(ip))
+                  category_labels=category_labels, privacy_ip=str(ip), timing=_timing(r, top.get("timing")))
 
 
 LABEL_LOCALES = ("en", "zh")
@@ -497,6 +499,21 @@ def _engagement(r: _Reader, raw: Any) -> EngagementPolicy:
             rules.append(TierRule(rule_id, limit, window))
         tiers.append(Tier(name, after, tuple(rules), r.boolean(t.get("shadow", False), path + ".shadow")))
     return EngagementPolicy(ignore, tuple(tiers))
+
+
+def _timing(r: _Reader, raw: Any) -> TimingPolicy:
+    """``timing``: when a user's interaction hours are enough to pick their best hour, and how they fade."""
+    cfg = r.mapping(raw or {}, "timing")
+    r.only(cfg, "timing", {"min_interactions", "half_life", "profile_hours"})
+    default = TimingPolicy()
+    half_life = parse_duration(cfg.get("half_life", "28d"), r.where("timing.half_life"))
+    if not 86_400_000 <= half_life <= 365 * 86_400_000:
+        raise PolicyError(f"{r.where('timing.half_life')}: from 1d to 365d is expected")
+    hours = cfg.get("profile_hours", default.profile_hours)
+    if not isinstance(hours, int) or isinstance(hours, bool) or not 1 <= hours <= WEEK_HOURS:
+        raise PolicyError(f"{r.where('timing.profile_hours')}: a whole number from 1 to {WEEK_HOURS} is expected")
+    least = _number(r, cfg.get("min_interactions", default.min_interactions), "timing.min_interactions", 0, 1000)
+    return TimingPolicy(least, half_life, hours)
 
 
 BRAKE_SIGNALS = (*RATES, "fatigue_index")

@@ -11,7 +11,7 @@ import bisect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from guard.domain import clock
+from guard.domain import clock, timing
 from guard.domain.engagement import tier_at
 from guard.domain.types import (
     DAY_MS,
@@ -58,6 +58,11 @@ class Facts:
     tier_override: tuple[str, int] | None = None  # a manual calibration: (tier, until)
     undeliverable: bool = False  # the channel hard-bounced for this user and has not delivered since
     campaign_braked: bool = False  # the touch's campaign or strategy is braked (fatigue.brake)
+    # The sender asked for the user's best hour (timing BEST_HOUR, where the class checks best_time): the policy's
+    # timing, the user's interaction profile, and the hour named to this touch before (0: none), which it keeps.
+    timing_policy: timing.TimingPolicy | None = None
+    profile: timing.Profile = timing.EMPTY
+    timing_promised_ms: int = 0
 
 
 def window_usage(events: Sequence[int], at_ms: int, window_ms: int) -> int:
@@ -139,6 +144,24 @@ def _timed(facts: Facts, at_ms: int) -> list[tuple[Reason, int]]:
     return out
 
 
+def best_time(facts: Facts) -> int:
+    """The instant of the user's best hour when the sender asked for it and it is not now; 0 otherwise.
+
+    A touch told to wait for an hour is not sent on again when it comes back at it, though the next 24 hours
+    then hold a heavier one: the hour it was named is kept (``timing_promised_ms``)."""
+    if facts.timing_policy is None or (facts.timing_promised_ms and facts.at_ms >= facts.timing_promised_ms):
+        return 0
+    quiet = None
+    if Check.QUIET_HOURS in facts.checks:
+        hours = effective_quiet(facts)
+        segs = clock.segments_for(hours.time_zone, facts.at_ms)
+
+        def quiet(t: int) -> int:
+            return clock.quiet_hours_end(hours, segs, t) if clock.in_quiet_hours(hours, segs, t) else t
+    best = timing.best_hour(facts.profile, facts.at_ms, facts.timing_policy, quiet)
+    return best if best > facts.at_ms else 0
+
+
 def decide(facts: Facts) -> Outcome:
     """The decision for one touch at ``facts.at_ms`` (recording is the store's job)."""
     prefs = facts.prefs
@@ -169,6 +192,9 @@ def decide(facts: Facts) -> Outcome:
     for reason, _ in timed:
         if reason not in reasons:
             reasons.append(reason)
+    best = best_time(facts)
+    if best:
+        reasons.append(Reason.BEST_TIME)
     pending = Check.HOLD in facts.checks and facts.pending_replies
     if pending:
         reasons.append(Reason.SENTIMENT_PENDING)
@@ -193,8 +219,8 @@ def decide(facts: Facts) -> Outcome:
             for r in tier.rules)
 
     retry: int | None = None
-    if timed:
-        at = facts.at_ms
+    if timed or best:
+        at = max(facts.at_ms, best)  # the best hour, or the first moment after it the timed reasons allow
         for _ in range(MAX_RETRY_ROUNDS):
             standing = _timed(facts, at)
             if not standing:

@@ -37,12 +37,14 @@ class Reason(enum.Enum):
     CAMPAIGN_FATIGUED = "CAMPAIGN_FATIGUED"
     STORE_RESET = "STORE_RESET"  # the store lost what guard wrote: decided outside the check script
     CONSENT_PENDING = "CONSENT_PENDING"  # opted back in on a channel that asks for a confirmation, not confirmed yet
+    BEST_TIME = "BEST_TIME"  # the sender asked for the user's best hour (timing BEST_HOUR); it comes within 24 h
 
 
 # Reasons that pass with time: a touch held back only by these is DEFERred; any other BLOCKs. Written here
 # once: the check script is sent the blocking ones with the policy's part of its arguments.
 DEFERRABLE = frozenset({Reason.FREQUENCY_CAP, Reason.QUIET_HOURS, Reason.PAUSED,
-                        Reason.SENTIMENT_PENDING, Reason.STORE_UNAVAILABLE, Reason.LOW_ENGAGEMENT, Reason.STORE_RESET})
+                        Reason.SENTIMENT_PENDING, Reason.STORE_UNAVAILABLE, Reason.LOW_ENGAGEMENT, Reason.STORE_RESET,
+                        Reason.BEST_TIME})
 BLOCKING = frozenset(r for r in Reason if r not in DEFERRABLE)
 
 
@@ -61,6 +63,7 @@ class Check(enum.Enum):
     QUIET_HOURS = "quiet_hours"
     CAPS = "caps"
     ENGAGEMENT = "engagement"  # the user's engagement tier (touches nobody opened demote it)
+    BEST_TIME = "best_time"  # a sender may ask for the user's best hour (CheckTouch timing BEST_HOUR)
 
 
 MINUTE_MS = 60_000
@@ -152,6 +155,7 @@ class Touch:
     at_ms: int
     high_value: bool = False  # the sender marks the user high-value (recovery tasks become P1)
     strategy_id: str = ""  # the layering strategy or journey the campaign belongs to
+    timing: str = ""  # "best_hour": the sender asks for the user's most responsive hour in the next 24 h
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ import orjson
 from guard import metrics
 from guard.domain import clock
 from guard.domain.decide import USER_RULE_ID, USER_RULE_WINDOW_MS
+from guard.domain.timing import DEFAULT_TIMING, TimingPolicy
 from guard.domain.types import BLOCKING, CapUsage, Check, Outcome, Reason, RuleCheck, Touch, TouchClass, Verdict
 from guard.errors import StaleVersion, StoreUnavailable
 from guard.policy import Policy
@@ -102,6 +103,9 @@ class _Parts:
                 "blocking": sorted(r.value for r in BLOCKING),  # the BLOCK-or-DEFER split, from the core
                 "engagement": _engagement_part(policy) if Check.ENGAGEMENT in policy.classes[touch.touch_class].checks
                 else None,
+                "timing": {"min_interactions": policy.timing.min_interactions,
+                           "half_life_ms": policy.timing.half_life_ms}
+                if Check.BEST_TIME in policy.classes[touch.touch_class].checks else None,
             })
             self.cache[key] = encoded
         return encoded
@@ -215,6 +219,7 @@ class RedisStore:
             "campaign_id": touch.campaign_id, "strategy_id": touch.strategy_id,
             "touch_class": touch.touch_class.value, "dry_run": touch.dry_run,
             "at_ms": touch.at_ms, "high_value": touch.high_value, "now_ms": now_ms, "braked": braked,
+            "timing": touch.timing,
             "deadline_ms": time.time_ns() // 1_000_000 + int(self.conn.timeout_s * 1000 * DEADLINE_SHARE),
             "rules": [{"rule_id": r.rule_id, "limit": r.limit, "window_ms": r.window_ms, "shadow": r.shadow}
                       for r in rules],
@@ -273,15 +278,18 @@ class RedisStore:
     # -- engagement -------------------------------------------------------------------------
 
     async def record_engagement(self, keys: UserKeys, touch_id: str, event: str, occurred_ms: int, channel: str,
-                                detail: str) -> EngagementRecorded:
+                                detail: str, timing: TimingPolicy = DEFAULT_TIMING) -> EngagementRecorded:
+        """Once per (touch, event); an interaction also moves the last interaction and the user's hours profile."""
         fresh, known, ch, campaign, action, strategy, sent_at, first = await self.conn.run(
             "engagement_record", [keys.touch(touch_id), keys.engagement, keys.stray_events],
-            [touch_id, event, str(occurred_ms), channel, detail, str(ENGAGEMENT_TTL_MS)])
+            [touch_id, event, str(occurred_ms), channel, detail, str(ENGAGEMENT_TTL_MS), str(timing.half_life_ms),
+             str(timing.profile_hours)])
         return EngagementRecorded(bool(int(fresh)), bool(int(known)), str(ch), str(campaign), str(action),
                                   str(strategy), int(float(sent_at or 0)), bool(int(first)))
 
     async def touch_known(self, keys: UserKeys, touch_id: str) -> bool:
-        return bool(await self.conn.execute("EXISTS", keys.touch(touch_id)))
+        """A touch guard recorded (perhaps cancelled since); one only told to wait for its best hour is not."""
+        return bool(await self.conn.execute("HEXISTS", keys.touch(touch_id), "state"))
 
     async def engagement(self, keys: UserKeys) -> tuple[dict[str, str], list[int]]:
         """The user's engagement hash and the times of their recorded marketing touches."""

@@ -71,9 +71,11 @@ class Client:
         self.channel.close()
 
     def check(self, user_id: str, channel: str, category: str, *, campaign_id: str = "", touch_id: str = "",
-              touch_class: str = "MARKETING", dry_run: bool = False, send_at: datetime | None = None) -> dict[str, Any]:
+              touch_class: str = "MARKETING", dry_run: bool = False, send_at: datetime | None = None,
+              timing: str = "AS_SOON_AS_ALLOWED") -> dict[str, Any]:
         req = pb.CheckTouchRequest(user_id=user_id, channel=channel, category=category, campaign_id=campaign_id,
-                                   touch_id=touch_id, touch_class=pb.TouchClass.Value(touch_class), dry_run=dry_run)
+                                   touch_id=touch_id, touch_class=pb.TouchClass.Value(touch_class), dry_run=dry_run,
+                                   timing=pb.Timing.Value(timing))
         if send_at is not None:
             req.send_at.CopyFrom(ms_to_ts(int(send_at.timestamp() * 1000)))
         return _dict(self.stub.CheckTouch(req, timeout=self.timeout))

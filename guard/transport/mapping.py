@@ -54,6 +54,9 @@ def ms_to_duration(ms: int) -> duration_pb2.Duration:
     return duration_pb2.Duration(seconds=ms // 1000, nanos=(ms % 1000) * 1_000_000)
 
 
+_TIMING = {pb.AS_SOON_AS_ALLOWED: "", pb.BEST_HOUR: "best_hour"}
+
+
 def touch_from_pb(req: pb.CheckTouchRequest, prefix: str = "") -> Touch:
     if req.touch_class not in _CLASS_TO_DOMAIN:
         raise InvalidArgument(prefix + "touch_class", f"unknown touch class {req.touch_class}")
@@ -62,8 +65,11 @@ def touch_from_pb(req: pb.CheckTouchRequest, prefix: str = "") -> Touch:
         at = ts_to_ms(req.send_at, prefix + "send_at")
         if at <= 0:
             raise InvalidArgument(prefix + "send_at", "must be after 1970")
+    if req.timing not in _TIMING:
+        raise InvalidArgument(prefix + "timing", f"unknown timing {req.timing} (known: AS_SOON_AS_ALLOWED, BEST_HOUR)")
     return Touch(req.user_id, req.channel, req.category, req.campaign_id, req.touch_id,
-                 _CLASS_TO_DOMAIN[req.touch_class], req.dry_run, at, req.high_value_user, req.strategy_id)
+                 _CLASS_TO_DOMAIN[req.touch_class], req.dry_run, at, req.high_value_user, req.strategy_id,
+                 _TIMING[req.timing])
 
 
 def cap_to_pb(cap: CapUsage) -> pb.CapUsage:
@@ -185,7 +191,9 @@ def event_result_to_pb(result: EventResult) -> pb.RecordEngagementResponse:
 
 def engagement_to_pb(state: EngagementState) -> pb.EngagementState:
     msg = pb.EngagementState(tier=state.tier, ignored_in_a_row=state.ignored_in_a_row,
-                             override_tier=state.override_tier, undeliverable_channels=list(state.undeliverable))
+                             override_tier=state.override_tier, undeliverable_channels=list(state.undeliverable),
+                             interaction_hours=[pb.InteractionHour(hour_of_week=h, weight=w) for h, w in state.hours],
+                             interactions=state.interactions)
     if state.last_interaction_ms:
         msg.last_interaction_at.CopyFrom(ms_to_ts(state.last_interaction_ms))
     if state.override_until_ms:

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from guard import logs, metrics
 from guard.domain import clock, decide
 from guard.domain.clock import Clock
-from guard.domain.types import CapUsage, Outcome, Preferences, Reason, Touch, TouchClass, Verdict
+from guard.domain.types import CapUsage, Check, Outcome, Preferences, Reason, Touch, TouchClass, Verdict
 from guard.errors import InvalidArgument, StoreUnavailable
 from guard.policy import Policy
 from guard.store.brakes import Brake, field_of
@@ -80,6 +80,10 @@ class GuardService:
                 prefix + "category",
                 f"unknown category {shown(touch.category)} (known: {', '.join(sorted(self.policy.categories))})",
             )
+        if touch.timing and Check.BEST_TIME not in self.policy.classes[touch.touch_class].checks:
+            name = touch.touch_class.value
+            raise InvalidArgument(prefix + "timing", f"BEST_HOUR is not offered to {name} touches (the policy's "
+                                                     f"classes.{name}.checks has no best_time)")
         if touch.at_ms and touch.at_ms > now_ms + self.policy.max_schedule_ahead_ms:
             raise InvalidArgument(prefix + "send_at", "is further ahead than the policy's max_schedule_ahead")
         if touch.at_ms and touch.at_ms < now_ms - 3_600_000:

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from guard import logs, metrics
-from guard.domain import clock
+from guard.domain import clock, timing
 from guard.domain.clock import Clock
 from guard.domain.engagement import ignored_in_a_row, tier_at
 from guard.errors import InvalidArgument
@@ -69,6 +69,8 @@ class EngagementState:
     override_tier: str
     override_until_ms: int
     undeliverable: tuple[str, ...]
+    hours: tuple[tuple[int, float], ...] = ()  # hour of the week (UTC) → interactions there, faded to now
+    interactions: float = 0.0  # every interaction, faded to now
 
 
 class EngagementService:
@@ -124,7 +126,8 @@ class EngagementService:
         if closing and not e.channel and not await self.store.touch_known(keys, e.touch_id):
             raise InvalidArgument("channel", "is required when guard does not know the touch: a complaint or an "
                                              "unsubscribe must close a channel")
-        done = await self.store.record_engagement(keys, e.touch_id, e.event, e.occurred_ms, e.channel, e.detail)
+        done = await self.store.record_engagement(keys, e.touch_id, e.event, e.occurred_ms, e.channel, e.detail,
+                                                  self.policy.timing)
         metrics.ENGAGEMENT_EVENTS.labels(e.event, "known" if done.known else "unknown").inc()
         if done.fresh:
             at = done.sent_at_ms or e.occurred_ms
@@ -155,10 +158,13 @@ class EngagementService:
         override_until = int(raw.get("tier_until", 0) or 0)
         override = (raw.get("tier", ""), override_until) if raw.get("tier") and override_until > now else None
         e = self.policy.engagement
+        profile = timing.parse(raw.get("hours"))
+        fade = profile.faded(now, self.policy.timing.half_life_ms)
         return EngagementState(
             tier_at(e, marketing, last, now, override).name, last, ignored_in_a_row(marketing, last, now, e.ignore_after_ms),
             override[0] if override else "", override_until if override else 0,
-            tuple(sorted(k.split(":", 1)[1] for k in raw if k.startswith("undeliverable:"))))
+            tuple(sorted(k.split(":", 1)[1] for k in raw if k.startswith("undeliverable:"))),
+            tuple((h, round(w * fade, 4)) for h, w in sorted(profile.weights.items())), round(profile.total * fade, 4))
 
     async def set_tier(self, user_id: str, tier: str, until_ms: int, reason: str, actor: str) -> EngagementState:
         check_id(user_id, "user_id")

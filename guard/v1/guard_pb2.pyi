@@ -42,6 +42,12 @@ class Reason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CAMPAIGN_FATIGUED: _ClassVar[Reason]
     STORE_RESET: _ClassVar[Reason]
     CONSENT_PENDING: _ClassVar[Reason]
+    BEST_TIME: _ClassVar[Reason]
+
+class Timing(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    AS_SOON_AS_ALLOWED: _ClassVar[Timing]
+    BEST_HOUR: _ClassVar[Timing]
 
 class ReplyLabel(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -108,6 +114,9 @@ UNDELIVERABLE: Reason
 CAMPAIGN_FATIGUED: Reason
 STORE_RESET: Reason
 CONSENT_PENDING: Reason
+BEST_TIME: Reason
+AS_SOON_AS_ALLOWED: Timing
+BEST_HOUR: Timing
 UNSCORED: ReplyLabel
 NEGATIVE: ReplyLabel
 NEUTRAL: ReplyLabel
@@ -136,7 +145,7 @@ ADMIN: Role
 OPERATOR: Role
 
 class CheckTouchRequest(_message.Message):
-    __slots__ = ("user_id", "channel", "category", "campaign_id", "touch_id", "touch_class", "dry_run", "send_at", "high_value_user", "strategy_id")
+    __slots__ = ("user_id", "channel", "category", "campaign_id", "touch_id", "touch_class", "dry_run", "send_at", "high_value_user", "strategy_id", "timing")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
@@ -147,6 +156,7 @@ class CheckTouchRequest(_message.Message):
     SEND_AT_FIELD_NUMBER: _ClassVar[int]
     HIGH_VALUE_USER_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_ID_FIELD_NUMBER: _ClassVar[int]
+    TIMING_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     channel: str
     category: str
@@ -157,7 +167,8 @@ class CheckTouchRequest(_message.Message):
     send_at: _timestamp_pb2.Timestamp
     high_value_user: bool
     strategy_id: str
-    def __init__(self, user_id: _Optional[str] = ..., channel: _Optional[str] = ..., category: _Optional[str] = ..., campaign_id: _Optional[str] = ..., touch_id: _Optional[str] = ..., touch_class: _Optional[_Union[TouchClass, str]] = ..., dry_run: _Optional[bool] = ..., send_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., high_value_user: _Optional[bool] = ..., strategy_id: _Optional[str] = ...) -> None: ...
+    timing: Timing
+    def __init__(self, user_id: _Optional[str] = ..., channel: _Optional[str] = ..., category: _Optional[str] = ..., campaign_id: _Optional[str] = ..., touch_id: _Optional[str] = ..., touch_class: _Optional[_Union[TouchClass, str]] = ..., dry_run: _Optional[bool] = ..., send_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., high_value_user: _Optional[bool] = ..., strategy_id: _Optional[str] = ..., timing: _Optional[_Union[Timing, str]] = ...) -> None: ...
 
 class CapUsage(_message.Message):
     __slots__ = ("rule_id", "limit", "used", "window", "shadow", "exceeded")
@@ -389,20 +400,32 @@ class GetUserStateRequest(_message.Message):
     def __init__(self, user_id: _Optional[str] = ...) -> None: ...
 
 class EngagementState(_message.Message):
-    __slots__ = ("tier", "last_interaction_at", "ignored_in_a_row", "override_tier", "override_until", "undeliverable_channels")
+    __slots__ = ("tier", "last_interaction_at", "ignored_in_a_row", "override_tier", "override_until", "undeliverable_channels", "interaction_hours", "interactions")
     TIER_FIELD_NUMBER: _ClassVar[int]
     LAST_INTERACTION_AT_FIELD_NUMBER: _ClassVar[int]
     IGNORED_IN_A_ROW_FIELD_NUMBER: _ClassVar[int]
     OVERRIDE_TIER_FIELD_NUMBER: _ClassVar[int]
     OVERRIDE_UNTIL_FIELD_NUMBER: _ClassVar[int]
     UNDELIVERABLE_CHANNELS_FIELD_NUMBER: _ClassVar[int]
+    INTERACTION_HOURS_FIELD_NUMBER: _ClassVar[int]
+    INTERACTIONS_FIELD_NUMBER: _ClassVar[int]
     tier: str
     last_interaction_at: _timestamp_pb2.Timestamp
     ignored_in_a_row: int
     override_tier: str
     override_until: _timestamp_pb2.Timestamp
     undeliverable_channels: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, tier: _Optional[str] = ..., last_interaction_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ignored_in_a_row: _Optional[int] = ..., override_tier: _Optional[str] = ..., override_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., undeliverable_channels: _Optional[_Iterable[str]] = ...) -> None: ...
+    interaction_hours: _containers.RepeatedCompositeFieldContainer[InteractionHour]
+    interactions: float
+    def __init__(self, tier: _Optional[str] = ..., last_interaction_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., ignored_in_a_row: _Optional[int] = ..., override_tier: _Optional[str] = ..., override_until: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., undeliverable_channels: _Optional[_Iterable[str]] = ..., interaction_hours: _Optional[_Iterable[_Union[InteractionHour, _Mapping]]] = ..., interactions: _Optional[float] = ...) -> None: ...
+
+class InteractionHour(_message.Message):
+    __slots__ = ("hour_of_week", "weight")
+    HOUR_OF_WEEK_FIELD_NUMBER: _ClassVar[int]
+    WEIGHT_FIELD_NUMBER: _ClassVar[int]
+    hour_of_week: int
+    weight: float
+    def __init__(self, hour_of_week: _Optional[int] = ..., weight: _Optional[float] = ...) -> None: ...
 
 class UserState(_message.Message):
     __slots__ = ("engagement", "preferences", "recent_touches", "caps", "holds", "consent_events")

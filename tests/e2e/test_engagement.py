@@ -3,6 +3,7 @@ clock the test moves (2 s of silence is an ``advance``, not a sleep), with the r
 
 from __future__ import annotations
 
+import json
 import time
 
 import grpc
@@ -79,8 +80,6 @@ def test_ignored_touches_demote_and_an_open_restores_at_once(server, clock):
                          timeout=30)
         assert _touch(stub, "u2", "t9").tier == "active"
     # The same events from the command line, as an operator replays a provider's report.
-    import json
-
     clicked = server.cli("engagement", "record", "t9", "u2", "CLICKED", "--provider", "jpush")
     assert clicked.returncode == 0, clicked.stderr
     assert json.loads(clicked.stdout)["touch_known"] is True
@@ -226,3 +225,36 @@ def test_guard_health_shows_exactly_what_was_fed_in(server):
     assert row.split()[:2] == ["spring", "5"] and "1 (20.00%)" in row
     strategies = server.cli("health", "--window", "24h", "--strategies", "--json")
     assert [i["strategy_id"] for i in __import__("json").loads(strategies.stdout)["ranked"]] == ["winback"]
+
+
+def test_the_best_hour_over_grpc_and_the_command_line(server, clock):
+    """Opens a week ago, five hours later in the day than now: a BEST_HOUR touch waits (BEST_TIME) until that hour,
+    GetUserState shows the hour, the touch goes when it comes back then; a class without best_time is refused."""
+    hour = 3_600_000
+    with server.channel() as channel:
+        stub = pb_grpc.EngagementGuardStub(channel)
+        opened_ms = clock() + 5 * hour - 7 * 24 * hour
+        opened = timestamp_pb2.Timestamp(seconds=opened_ms // 1000)
+        done = stub.RecordEngagements(pb.RecordEngagementsRequest(events=[
+            Kind(touch_id=f"w{i}", user_id="u5", event=Kind.OPENED, occurred_at=opened, channel="email")
+            for i in range(8)]), timeout=10)
+        assert len(done.results) == 8
+        state = stub.GetUserState(pb.GetUserStateRequest(user_id="u5"), timeout=10).engagement
+        slot = (opened_ms // hour + 72) % 168
+        assert [h.hour_of_week for h in state.interaction_hours] == [slot] and 6 < state.interactions < 8
+        ask = pb.CheckTouchRequest(user_id="u5", channel="push", category="promotion", touch_id="b1",
+                                   timing=pb.BEST_HOUR)
+        waits = stub.CheckTouch(ask, timeout=10)
+        wait_ms = waits.retry_after.seconds * 1000 + waits.retry_after.nanos // 1_000_000
+        assert waits.decision == pb.DEFER and list(waits.reasons) == [pb.BEST_TIME] and 4 * hour < wait_ms <= 5 * hour
+        assert (_ms(waits.evaluated_at) + wait_ms) % hour == 0  # the start of the hour
+        clock.advance(wait_ms)
+        goes = stub.CheckTouch(ask, timeout=10)
+        assert goes.decision == pb.ALLOW and goes.recorded
+        with pytest.raises(grpc.RpcError) as refused:
+            stub.CheckTouch(pb.CheckTouchRequest(user_id="u5", channel="email", category="service", touch_id="r1",
+                                                 touch_class=pb.TRANSACTIONAL, timing=pb.BEST_HOUR), timeout=10)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert refused.value.details().startswith("timing: ")
+    now_is_it = server.cli("check", "u5", "push", "promotion", "--timing", "BEST_HOUR", "--json")
+    assert now_is_it.returncode == 0 and json.loads(now_is_it.stdout)["decision"] == "ALLOW", now_is_it.stderr

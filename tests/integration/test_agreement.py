@@ -1,30 +1,30 @@
 """The check script and its specification agree: ``check_touch.lua`` on real Redis against ``decide.decide``.
 
-Random users, mostly permissive with a few perturbations (channels and categories closed or open,
-unsubscribed, paused, held, a reply not yet scored, their own quiet hours in zones with daylight saving
-and odd offsets, their own weekly maximum, an interaction partway, a manual tier calibration, a braked
-campaign, shadow tiers) receive random histories of twelve days of touches of every class, some scheduled
-ahead and some in the past, under a policy with a shadow rule. At every step the script's verdict,
-reasons, retry time, engagement tier and cap usage must equal the pure core's over the same state; no
-window of a rule ever holds more than its limit; and the examples reach each condition that matters in a
-fair share (``WANTED``: recorded marketing, a binding weekly cap, a tier from history, an aged-out
-window, past send_at, shadow tiers), counted with ``hypothesis.event``.
+Random users, mostly permissive with a few perturbations (channels and categories closed or open, closed
+for marketing or for everything, a grid cell, unsubscribed, paused, held, a reply not yet scored, their own
+quiet hours in zones with daylight saving and odd offsets, their own weekly maximum, an interaction partway,
+a manual tier calibration, a braked campaign, a channel reopened and waiting for its confirmation, an
+interaction-hours profile their marketing touches ask the best hour of, shadow tiers) receive random histories
+of twelve days of touches of every class, some scheduled ahead and some in the past, under a policy with a
+shadow rule. At every step the script's verdict, reasons, retry time, engagement tier and cap usage must equal
+the pure core's over the same state; no window of a rule ever holds more than its limit; and the examples
+reach each condition that matters in a fair share (``WANTED``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import random
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, event, given, settings
-from hypothesis import strategies as st
 
 from guard import policy as policy_mod
-from guard.domain import decide
+from guard.domain import decide, timing
 from guard.domain.types import Preferences, Reason, Touch, TouchClass
 from guard.store.brakes import Brake
 from guard.usecases.preferences import PreferencesPatch
@@ -57,58 +57,70 @@ def _policy(shadow_tiers: bool = False) -> policy_mod.Policy:
 POLICY = _policy()
 POLICY_SHADOW_TIERS = _policy(shadow_tiers=True)
 
-hhmm = st.builds(lambda h, m: f"{h:02d}:{m:02d}", st.integers(0, 23), st.sampled_from([0, 15, 30, 45]))
+def _hhmm(rng: random.Random) -> str:
+    return f"{rng.randrange(24):02d}:{rng.choice([0, 15, 30, 45]):02d}"
+
+
+def _some(rng: random.Random, keys: list[str], least: int, most: int) -> dict[str, bool]:
+    return {k: rng.random() < 0.5 for k in rng.sample(keys, rng.randint(least, most))}
+
+
 _PERMISSIVE = {"channels": {}, "categories": {}, "unsubscribed_all": False, "quiet_hours": None, "paused_for_h": 0,
                "weekly_max": 0, "hold_for_h": 0, "pending_h_ago": None, "interaction_min": None, "tier_override": None,
                "undeliverable": None, "braked": False, "shadow_tiers": False, "closed_scope": None, "grid": {},
-               "reopened": None}
-_PERTURBATIONS = {  # one thing a user may have that holds touches back (or not), each drawn apart
-    "channels": st.dictionaries(st.sampled_from(CHANNELS), st.booleans(), min_size=1, max_size=2),
-    "categories": st.dictionaries(st.sampled_from(CATEGORIES), st.booleans(), min_size=1, max_size=2),
-    "unsubscribed_all": st.just(True),
-    "quiet_hours": st.tuples(st.sampled_from(ZONES), hhmm, hhmm),
-    "paused_for_h": st.sampled_from([-5, 3, 30, 200]),
-    "weekly_max": st.sampled_from([1, 2, 4]),
-    "hold_for_h": st.sampled_from([-2, 5, 100]),
-    "pending_h_ago": st.sampled_from([1, 80]),
-    "interaction_min": st.sampled_from([600, 3000, 5000, 9000]),  # an open or a reply, this far in
-    "tier_override": st.sampled_from([("dormant", 48), ("active", 200), ("cooling", -1)]),
-    "undeliverable": st.sampled_from(["push", "sms"]),  # a hard bounce on that channel
-    "braked": st.just(True),  # campaign c1 braked (fatigue.brake)
+               "reopened": None, "best_hour": None}
+_PERTURBATIONS: dict[str, Callable[[random.Random], Any]] = {  # one thing a user may have that holds touches back
+    "channels": lambda r: _some(r, CHANNELS, 1, 2),
+    "categories": lambda r: _some(r, CATEGORIES, 1, 2),
+    "unsubscribed_all": lambda r: True,
+    "quiet_hours": lambda r: (r.choice(ZONES), _hhmm(r), _hhmm(r)),
+    "paused_for_h": lambda r: r.choice([-5, 3, 30, 200]),
+    "weekly_max": lambda r: r.choice([1, 2, 4]),
+    "hold_for_h": lambda r: r.choice([-2, 5, 100]),
+    "pending_h_ago": lambda r: r.choice([1, 80]),
+    "interaction_min": lambda r: r.choice([600, 3000, 5000, 9000]),  # an open or a reply, this far in
+    "tier_override": lambda r: r.choice([("dormant", 48), ("active", 200), ("cooling", -1)]),
+    "undeliverable": lambda r: r.choice(["push", "sms"]),  # a hard bounce on that channel
+    "braked": lambda r: True,  # campaign c1 braked (fatigue.brake)
     # A channel closed for marketing, for everything, or before scopes existed (the previous release's document,
     # no scope stored: it reads as the policy's scope_before).
-    "closed_scope": st.tuples(st.sampled_from(["sms", "email"]), st.sampled_from(["marketing", "all", "before"])),
+    "closed_scope": lambda r: (r.choice(["sms", "email"]), r.choice(["marketing", "all", "before"])),
     # One topic on one channel: closed there, or open there though the topic is closed (drawn with the topics).
-    "grid": st.dictionaries(st.sampled_from([f"{c}.{k}" for c in CHANNELS for k in CATEGORIES]), st.booleans(),
-                            min_size=1, max_size=3),
+    "grid": lambda r: _some(r, [f"{c}.{k}" for c in CHANNELS for k in CATEGORIES], 1, 3),
     # Closed, then opened again on the page: SMS and email wait for a confirmation (confirm_opt_in), push does not.
-    "reopened": st.sampled_from(["sms", "email", "push"]),
+    "reopened": lambda r: r.choice(["sms", "email", "push"]),
+    # Marketing touches ask for the user's best hour, over a profile of interaction hours (hour of week → faded
+    # count) with a total below or above the policy's min_interactions, faded to this many hours before the start.
+    "best_hour": lambda r: ({r.randrange(168): r.choice([0.5, 1.25, 3.0, 7.5]) for _ in range(r.randint(0, 30))},
+                            r.choice([2.0, 6.0, 40.0]), r.choice([0, 30, 24 * 60, 24 * 150])),
 }
 
 
-@st.composite
-def users(draw: Any) -> dict[str, Any]:
-    """Mostly permissive users with a few perturbations: so touches get recorded and caps and tiers bind, while
-    every restriction still turns up, alone and together."""
+def random_user(rng: random.Random) -> dict[str, Any]:
+    """Mostly permissive users with one or two perturbations: so touches get recorded and caps and tiers bind,
+    while every restriction still turns up, alone and together."""
     user = dict(_PERMISSIVE)
-    for name in draw(st.lists(st.sampled_from(sorted(_PERTURBATIONS)), min_size=1, max_size=2, unique=True)):
-        user[name] = draw(_PERTURBATIONS[name])
-    user["shadow_tiers"] = draw(st.integers(0, 4)) == 1  # a fifth of users: the tiers report and never hold back
+    for name in rng.sample(sorted(_PERTURBATIONS), rng.choice([1, 1, 2])):
+        user[name] = _PERTURBATIONS[name](rng)
+    user["shadow_tiers"] = rng.random() < 0.2  # a fifth of users: the tiers report and never hold back
     return user
 
 
-steps = st.lists(st.tuples(
-    st.integers(0, 12 * 24 * 60),  # minutes after the start: twelve days, so a week's window ages out
-    st.sampled_from([0, 0, 0, 0, 30, 600, 2000, -20, -50]),  # send_at this many minutes after (or before) the check
-    st.sampled_from(CHANNELS),
-    st.sampled_from(CATEGORIES),
-    st.sampled_from(["", "c1", "c2", "c3", "c4"]),
-    st.sampled_from([TouchClass.MARKETING] * 5 + [TouchClass.SERVICE, TouchClass.TRANSACTIONAL]),
-    st.sampled_from([False] * 7 + [True]),  # dry run
-), min_size=8, max_size=24)
-starts = st.sampled_from([ms(2026, 3, 7, 20), ms(2026, 3, 28, 12), ms(2026, 10, 24, 3), ms(2026, 11, 23, 12),
-                          ms(2026, 4, 4, 14)])
+def random_history(rng: random.Random) -> list[tuple[Any, ...]]:
+    return [(
+        rng.randint(0, 12 * 24 * 60),  # minutes after the start: twelve days, so a week's window ages out
+        rng.choice([0, 0, 0, 0, 30, 600, 2000, -20, -50]),  # send_at this many minutes after (or before) the check
+        rng.choice(CHANNELS),
+        rng.choice(CATEGORIES),
+        rng.choice(["", "c1", "c2", "c3", "c4"]),
+        rng.choice([TouchClass.MARKETING] * 5 + [TouchClass.SERVICE, TouchClass.TRANSACTIONAL]),
+        rng.random() < 1 / 8,  # dry run
+    ) for _ in range(rng.randint(8, 24))]
 
+
+STARTS = [ms(2026, 3, 7, 20), ms(2026, 3, 28, 12), ms(2026, 10, 24, 3), ms(2026, 11, 23, 12), ms(2026, 4, 4, 14)]
+EXAMPLES = 120
+SEED = 20261201
 
 # What the property's examples met, by backend: held to minimum shares by the test after it.
 COVERAGE: dict[str, Counter[str]] = {}
@@ -118,20 +130,26 @@ WANTED = {
     "a marketing touch recorded": 0.6, "the weekly cap binding": 0.25, "a tier reached from the history": 0.15,
     "a cap window aged out": 0.25, "send_at in the past": 0.5, "shadow tiers": 0.1, "a DEFER": 0.6, "a BLOCK": 0.25,
     "a non-marketing touch on a channel closed with a scope": 0.03, "a grid cell deciding a topic on a channel": 0.03,
+    "a best hour ahead": 0.03, "a best hour asked with too little history": 0.02,
 }
 
 
-# Derandomized: the same 120 examples every run, so the coverage held below is a fact about them, not luck
-# (hypothesis's generation wanders; some random runs barely drew a shadow tier).
-@settings(max_examples=120, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(user=users(), history=steps, start=starts)
-async def test_the_script_and_its_specification_agree_on_random_users_and_histories(store, user, history, start):
-    met = await agree(store, user, history, start)
+async def test_the_script_and_its_specification_agree_on_random_users_and_histories(store):
+    """The same 120 examples every run, from a seeded generator (hypothesis's choices leaned so hard towards their
+    simplest values, and so differently from one run to the next, that a drawn perturbation reached 2% of users
+    in one run and 44% in another): the coverage held below is a fact about them, not luck. A failure names its
+    example; ``agree`` runs it alone."""
+    rng = random.Random(SEED)
     counted = COVERAGE.setdefault(store.conn.target.kind if store.conn.target else "redis", Counter())
-    counted["examples"] += 1
-    for condition in met:
-        event(condition)
-        counted[condition] += 1
+    for example in range(EXAMPLES):
+        user, history, start = random_user(rng), random_history(rng), rng.choice(STARTS)
+        try:
+            met = await agree(store, user, history, start)
+        except AssertionError as exc:
+            raise AssertionError(f"example {example}: agree(store, {user!r}, {history!r}, {start})") from exc
+        counted["examples"] += 1
+        for condition in met:
+            counted[condition] += 1
 
 
 def test_the_property_reaches_what_it_must_cover():
@@ -190,6 +208,11 @@ async def agree(store, user, history, start) -> set[str]:
         parts.service.brakes = {"c:c1": Brake("optouts", start, 0, False, "opt_out_rate", 0.5)}
     if user["undeliverable"]:
         await store.client.hset(keys.engagement, f"undeliverable:{user['undeliverable']}", start)
+    profile = timing.EMPTY
+    if user["best_hour"] is not None:
+        weights, total, faded_h = user["best_hour"]
+        profile = timing.Profile(start - faded_h * HOUR, total + sum(weights.values()), weights)
+        await store.client.hset(keys.engagement, "hours", timing.encode(profile))
     last_interaction = 0
     events: dict[tuple[str, str], list[int]] = {}
     marketing: list[int] = []  # recorded marketing touches: what the engagement tiers count
@@ -199,8 +222,9 @@ async def agree(store, user, history, start) -> set[str]:
         if user["interaction_min"] is not None and not last_interaction and minute >= user["interaction_min"]:
             last_interaction = start + user["interaction_min"] * 60_000
             await store.client.hset(keys.engagement, "last_int", last_interaction)
+        best_hour = user["best_hour"] is not None and cls is TouchClass.MARKETING
         touch = Touch("u1", channel, category, campaign, "" if dry else f"t{i}", cls, dry,
-                      clock.now_ms + ahead * 60_000)
+                      clock.now_ms + ahead * 60_000, timing="best_hour" if best_hour else "")
         rules = list(policy.rules_for(touch))
         if cls is TouchClass.MARKETING:
             rules.append(decide.user_rule(prefs))
@@ -214,7 +238,8 @@ async def agree(store, user, history, start) -> set[str]:
             pending_retry_ms=policy.replies.pending_retry_ms,
             engagement=policy.engagement, marketing_ms=marketing, last_interaction_ms=last_interaction,
             tier_override=override, undeliverable=channel == user["undeliverable"],
-            campaign_braked=user["braked"] and campaign == "c1" and cls is TouchClass.MARKETING)
+            campaign_braked=user["braked"] and campaign == "c1" and cls is TouchClass.MARKETING,
+            timing_policy=policy.timing if best_hour else None, profile=profile)
         expected = decide.decide(facts)
         got = await parts.service.check(touch)
         assert (got.verdict, got.reasons, got.retry_at_ms, got.tier) == (
@@ -226,6 +251,11 @@ async def agree(store, user, history, start) -> set[str]:
             seen_reasons.add("a non-marketing touch on a channel closed with a scope")
         if f"{channel}.{category}" in user["grid"] and cls is not TouchClass.TRANSACTIONAL:
             seen_reasons.add("a grid cell deciding a topic on a channel")
+        if best_hour and Reason.BEST_TIME in got.reasons:
+            seen_reasons.add("a best hour ahead")
+        elif best_hour and profile.total * profile.faded(touch.at_ms, policy.timing.half_life_ms) < \
+                policy.timing.min_interactions:
+            seen_reasons.add("a best hour asked with too little history")
         if got.recorded:
             if cls is TouchClass.MARKETING:
                 marketing.append(touch.at_ms)
@@ -270,7 +300,7 @@ def _conditions(got: Any, touch: Touch, now_ms: int, events: dict[tuple[str, str
 QUIET_USER = {"channels": {}, "categories": {}, "unsubscribed_all": False, "quiet_hours": None, "paused_for_h": 0,
               "weekly_max": 0, "hold_for_h": 0, "pending_h_ago": None, "interaction_min": None, "tier_override": None,
               "undeliverable": None, "braked": False, "shadow_tiers": False, "closed_scope": None, "grid": {},
-              "reopened": None}
+              "reopened": None, "best_hour": None}
 ONE_PUSH = [(0, 0, "push", "promotion", "", TouchClass.MARKETING, False)]
 EVERY_REASON: dict[str, tuple[dict[str, Any], Any]] = {
     "UNSUBSCRIBED": ({"unsubscribed_all": True}, ONE_PUSH),
@@ -282,6 +312,8 @@ EVERY_REASON: dict[str, tuple[dict[str, Any], Any]] = {
     "CAMPAIGN_FATIGUED": ({"braked": True}, [(0, 0, "push", "promotion", "c1", TouchClass.MARKETING, False)]),
     "NEGATIVE_SENTIMENT": ({"hold_for_h": 5}, ONE_PUSH),
     "SENTIMENT_PENDING": ({"pending_h_ago": 1}, ONE_PUSH),
+    # 2026-11-23 12:00 UTC is a Monday, hour 12 of the week: the user opens most at 13:00 UTC
+    "BEST_TIME": ({"best_hour": ({13: 10.0, 9: 2.0}, 0.0, 0)}, ONE_PUSH),
     "QUIET_HOURS": ({"quiet_hours": ("Australia/Lord_Howe", "00:00", "23:45")}, ONE_PUSH),
     "FREQUENCY_CAP": ({"weekly_max": 1}, [(m, 0, "push", "promotion", "", TouchClass.MARKETING, False) for m in (0, 5)]),
     # three marketing touches nobody opened, and four days later the user is cooling

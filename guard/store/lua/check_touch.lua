@@ -18,9 +18,11 @@ if tonumber(clock[1]) * 1000 + math.floor(tonumber(clock[2]) / 1000) > touch.dea
 end
 
 local at = touch.at_ms
+local promised = 0  -- the best hour this touch was told to wait for before (timing BEST_HOUR)
 if touch.touch_id ~= '' then
-  local prior = redis.call('HMGET', KEYS[2], 'state', 'result')
+  local prior = redis.call('HMGET', KEYS[2], 'state', 'result', 'best_at')
   if prior[1] == 'recorded' and prior[2] then return {'replay', prior[2]} end
+  promised = tonumber(prior[3] or '0') or 0
 end
 
 local prefs = {}
@@ -205,6 +207,31 @@ end
 
 local first = timed(at)
 for _, r in ipairs(first) do add(r[1]) end
+
+-- the user's best hour (guard/domain/timing.py), when the sender asked for it and this touch was not told
+-- an hour before that has come: the heaviest hour of their week in the next 24 h, outside their quiet hours
+local best = 0
+if policy.timing and touch.timing == 'best_hour' and not (promised > 0 and at >= promised) then
+  local raw_profile = redis.call('HGET', KEYS[7], 'hours')
+  local ref, total, rest = string.match(raw_profile or '', '^(%d+)|([%d%.]+)|(.*)$')
+  if ref and tonumber(total) * 2 ^ (-(at - tonumber(ref)) / policy.timing.half_life_ms) >= policy.timing.min_interactions then
+    local HOUR = 3600000
+    local weights = {}
+    for h, w in string.gmatch(rest, '(%d+):([%d%.]+)') do weights[tonumber(h)] = tonumber(w) end
+    local first_hour, best_weight = at - at % HOUR, -1
+    for k = 0, 23 do
+      local hour = first_hour + k * HOUR
+      local start = math.max(hour, at)
+      if checks.quiet_hours and in_quiet(start) then start = quiet_end(start) end
+      if start < hour + HOUR then
+        local w = weights[(math.floor(hour / HOUR) + 72) % 168] or 0
+        if w > best_weight then best, best_weight = start, w end
+      end
+    end
+    if best <= at then best = 0 end
+  end
+end
+if best > 0 then add('BEST_TIME') end
 local pending = checks.hold and redis.call('ZCOUNT', KEYS[5], touch.now_ms - policy.lookback_ms, '+inf') > 0
 if pending then add('SENTIMENT_PENDING') end
 
@@ -228,8 +255,8 @@ if eng then
 end
 
 local retry = -1
-if #first > 0 then
-  local t = at
+if #first > 0 or best > 0 then
+  local t = math.max(at, best)  -- the best hour, or the first moment after it the timed reasons allow
   for _ = 1, 8 do
     local standing = timed(t)
     if #standing == 0 then break end
@@ -296,5 +323,10 @@ if verdict == 'ALLOW' and not touch.dry_run and touch.touch_id ~= '' then
     'class', touch.touch_class, 'hv', touch.high_value and '1' or '0', 'strategy', touch.strategy_id)
   redis.call('PEXPIRE', KEYS[2], math.max(at - touch.now_ms, 0) + policy.record_ttl_ms)
   return {'new', encoded}
+end
+if best > 0 and verdict == 'DEFER' and not touch.dry_run and touch.touch_id ~= '' then
+  -- the hour named is kept with the touch: coming back at it, the touch goes (no chase after a later hour)
+  redis.call('HSET', KEYS[2], 'best_at', best)
+  if redis.call('PTTL', KEYS[2]) < 0 then redis.call('PEXPIRE', KEYS[2], math.max(best - touch.now_ms, 0) + 86400000) end
 end
 return {'new', cjson.encode(result)}

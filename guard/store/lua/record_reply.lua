@@ -20,7 +20,7 @@ if ARGV[4] == '1' then
   local last = tonumber(redis.call('HGET', KEYS[4], 'last_int') or '0') or 0
   if tonumber(ARGV[2]) > last then redis.call('HSET', KEYS[4], 'last_int', ARGV[2]) end
   redis.call('PEXPIRE', KEYS[4], ARGV[3])
-  if redis.call('EXISTS', KEYS[5]) == 1 then
+  if redis.call('HEXISTS', KEYS[5], 'state') == 1 then  -- a touch guard recorded
     first = redis.call('HSETNX', KEYS[5], 'interacted', ARGV[2])
     local r = redis.call('HMGET', KEYS[5], 'at', 'strategy')
     sent, strategy = r[1] or '0', r[2] or ''
