@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import secrets
 import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -29,10 +30,12 @@ from guard.store.amnesia import StoreWatch
 from guard.store.control import ControlStore
 from guard.store.counters import CampaignCounters
 from guard.store.embedded import EmbeddedRedis
+from guard.store.hooks import HookStore
 from guard.store.redis_store import RedisStore
 from guard.transport.server import GuardServer, tls_from
 from guard.usecases.checks import GuardService
 from guard.usecases.desk import DeskService
+from guard.usecases.hooks import HookService
 from guard.usecases.links import PreferenceLinks
 from guard.usecases.preferences import PreferenceService
 from guard.usecases.replies import ReplyService
@@ -257,7 +260,9 @@ def build(settings: Settings, model: SentimentModel | None = None, *, now: clock
         auth = Authenticator(control, cache_s=settings.auth_cache_seconds,
                              failures_per_minute=settings.auth_failures_per_minute)
         tenants.on_change.append(auth.forget)
-        server = GuardServer(tenants, auth, settings.listen, max_message_bytes=settings.max_message_bytes,
+        hooks = HookService(tenants.get, HookStore(store.conn), lambda: control.web_secret(secrets.token_bytes(32)),
+                            now=now)
+        server = GuardServer(tenants, auth, settings.listen, hooks=hooks, max_message_bytes=settings.max_message_bytes,
                              reuse_port=settings.scorer_socket is not None, tls=tls_from(settings),
                              reflection=settings.reflection)
         web = http = None
@@ -265,8 +270,9 @@ def build(settings: Settings, model: SentimentModel | None = None, *, now: clock
             host_port(settings.http_listen)  # a bad address is refused before anything starts
             web = Web(tenants, auth, control, links.public_url, settings.desk_session_hours,
                       streams_per_session=settings.desk_streams_per_session, streams_per_key=settings.desk_streams_per_key,
-                      readiness=lambda: server.problem)
-            http = HttpServer(build_site(web, body_timeout_s=settings.http_body_timeout_seconds), settings.http_listen,
+                      readiness=lambda: server.problem, hooks=hooks)
+            http = HttpServer(build_site(web, body_timeout_s=settings.http_body_timeout_seconds,
+                                         webhook_bytes=settings.max_webhook_bytes), settings.http_listen,
                               reuse_port=settings.scorer_socket is not None, grace_s=settings.drain_seconds,
                               header_timeout_s=settings.http_header_timeout_seconds)
     except BaseException:

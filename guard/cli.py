@@ -197,6 +197,27 @@ def build_parser() -> argparse.ArgumentParser:
     rotate.add_argument("--tenant", default="", help="default: the key's own tenant")
     rotate.add_argument("--retire-previous", action="store_true", help="every link signed before stops working now")
 
+    hooks = sub.add_parser("hooks", help="the providers' webhook receivers (POST /hooks/<tenant>/<provider>)")
+    hooks_sub = hooks.add_subparsers(dest="hooks_command", required=True)
+    hook_set = hooks_sub.add_parser("set", help="set a provider's secret for the tenant's receiver (the value it "
+                                                "replaces is accepted 24 h more)")
+    client_args(hook_set)
+    hook_set.add_argument("provider", choices=["sendgrid", "twilio", "mailgun"])
+    hook_set.add_argument("secret", metavar="NAME=VALUE",
+                          help="sendgrid public_key=<verification key>, twilio auth_token=<token>, "
+                               "mailgun signing_key=<key>")
+    hook_set.add_argument("--tenant", default="", help="default: the key's own tenant")
+    hook_show = hooks_sub.add_parser("show", help="each receiver's URL, to paste into the provider's console")
+    client_args(hook_show)
+    hook_show.add_argument("--tenant", default="", help="default: the key's own tenant")
+
+    contacts = sub.add_parser("contacts", help="the phone numbers and addresses providers name a user by")
+    contacts_sub = contacts.add_subparsers(dest="contacts_command", required=True)
+    contacts_set = contacts_sub.add_parser("set", help="replace a user's contact points (kept as keyed hashes)")
+    client_args(contacts_set)
+    contacts_set.add_argument("user_id")
+    contacts_set.add_argument("addresses", nargs="*", help="+8613800000000, alice@example.com ...")
+
     state = sub.add_parser("state", help="everything support needs to explain a decision")
     client_args(state)
     state.add_argument("user_id")
@@ -441,6 +462,15 @@ def _client_call(args: argparse.Namespace) -> int:
                 _print(client.resolve(args.task_id, args.agent, args.outcome, args.note, args.lift_hold))
         elif args.command == "links":
             _print(client.rotate_link_secret(args.tenant, args.retire_previous))
+        elif args.command == "hooks" and args.hooks_command == "set":
+            name, sep, value = args.secret.partition("=")
+            if not sep or not name or not value:
+                raise SystemExit("guard hooks set: NAME=VALUE is expected (for example auth_token=...)")
+            _print(client.set_hook_secret(args.provider, name, value, args.tenant))
+        elif args.command == "hooks":
+            _print(client.hook_receivers(args.tenant))
+        elif args.command == "contacts":
+            _print(client.set_contacts(args.user_id, args.addresses))
         elif args.prefs_command == "get":
             _print(client.get_preferences(args.user_id))
         elif args.prefs_command == "history":

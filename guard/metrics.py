@@ -35,6 +35,10 @@ ENGAGEMENT_EVENTS = Counter("guard_engagement_events_total",
                             "Engagement events by event, and whether guard knew the touch", ["event", "touch"])
 FIGURES = Counter("guard_figures_total", "The tenant's figures (touches, opens, negative replies, opt-outs, "
                   "spam complaints, tasks ...); per campaign they are in the health calls, not here", ["tenant", "figure"])
+WEBHOOK_EVENTS = Counter("guard_webhook_events_total",
+                         "Providers' webhook events by outcome: applied, replayed, unmatched (no user yet), ignored (of no "
+                         "use to guard), or the request refused (forged, stale, replayed, malformed, too_large, "
+                         "not_configured, unknown_provider)", ["provider", "outcome"])
 BRAKE_EVALUATIONS = Counter("guard_brake_evaluations_total",
                             "Complete passes of the brake rules over every tenant (one process per deployment runs them)")
 WATCHERS = Gauge("guard_desk_watchers", "WatchRecoveryTasks streams open in this process", multiprocess_mode="livesum")

@@ -38,6 +38,7 @@ class Settings:
     desk_streams_per_key: int = 10  # GUARD_DESK_STREAMS_PER_KEY: live queues all sign-ins of one key may hold open
     http_header_timeout_seconds: float = 10.0  # GUARD_HTTP_HEADER_TIMEOUT_SECONDS: a request's line and headers
     http_body_timeout_seconds: float = 30.0  # GUARD_HTTP_BODY_TIMEOUT_SECONDS: a request's whole body, from its start
+    max_webhook_bytes: int = 2 << 20  # GUARD_MAX_WEBHOOK_BYTES: the largest body a provider's webhook may post
     drain_seconds: float = 10.0  # GUARD_DRAIN_SECONDS: grace for calls in flight after SIGTERM
     log_level: str = "info"  # GUARD_LOG_LEVEL
     log_format: str = "auto"  # GUARD_LOG_FORMAT: auto (JSON unless a terminal), json or console
@@ -111,7 +112,8 @@ def _convert(name: str, raw: str) -> object:
             raise ValueError(f"GUARD_{name.upper()}: true or false is expected, got {raw!r}")
         return raw.lower() in ("1", "true", "yes")
     if name in ("sentiment_threads", "sentiment_max_batch", "sentiment_max_in_flight", "max_message_bytes", "workers",
-                "worker_index", "auth_failures_per_minute", "desk_streams_per_session", "desk_streams_per_key"):
+                "worker_index", "auth_failures_per_minute", "desk_streams_per_session", "desk_streams_per_key",
+                "max_webhook_bytes"):
         try:
             return int(raw)
         except ValueError:

@@ -47,9 +47,10 @@ METHOD_ROLES: dict[str, frozenset[Role]] = {
     "ClaimRecoveryTask": _SUPPORT, "ResolveRecoveryTask": _SUPPORT,
     "GetCampaignHealth": _SUPPORT, "ListCampaignHealth": _SUPPORT, "GetExperienceHealth": _SUPPORT,
     "ExportUserData": _ADMIN, "EraseUser": _ADMIN, "ResumeCampaign": _ADMIN, "CreatePreferenceLink": _SENDER,
-    "CreateConfirmationLink": _SENDER,
+    "CreateConfirmationLink": _SENDER, "SetContactPoints": _SENDER,
     "CreateApiKey": _PROVISIONING, "ListApiKeys": _PROVISIONING, "RevokeApiKey": _PROVISIONING,
     "ApplyPolicy": _PROVISIONING, "GetPolicy": _PROVISIONING, "RotateLinkSecret": _PROVISIONING,
+    "SetHookSecret": _PROVISIONING, "ListHookReceivers": _PROVISIONING,
 }
 
 

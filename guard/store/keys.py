@@ -14,7 +14,7 @@ from guard.domain.types import RuleCheck
 # Every kind of key a user has, after ``guard:{tenant:user}:``: whole names, and the starts of per-item names.
 # Export and erasure find a user's keys by these (a test holds them to every name UserKeys gives).
 USER_SUFFIXES = ("prefs", "consent", "hold", "touches", "replies", "unscored", "open_task", "marketing", "engagement",
-                 "engagement:audit", "events:unmatched")
+                 "engagement:audit", "events:unmatched", "contacts")
 USER_PREFIXES = ("touch:", "cap:", "reply:", "harmed:")
 
 
@@ -70,6 +70,11 @@ class UserKeys:
     def stray_events(self) -> str:
         """Engagement events for touches guard does not know, kept against the user."""
         return self._k("events:unmatched")
+
+    @property
+    def contacts(self) -> str:
+        """The keyed hashes of the user's contact points (the tenant's index maps each back to the user)."""
+        return self._k("contacts")
 
     @property
     def replies(self) -> str:
@@ -146,6 +151,19 @@ class TenantKeys:
         """When each was last resumed: a rule looks only at figures from then on."""
         return self._k("brakes:resumed")
 
+    def hook_seen(self, provider: str, event_id: str) -> str:
+        """A provider's event applied (its retries are applied once), or a signature token used (Mailgun)."""
+        return self._k(f"hook:{provider}:{event_id}")
+
+    def contact(self, digest: str) -> str:
+        """The user behind one contact point, under a keyed hash of the normalised address (never the address)."""
+        return self._k(f"contact:{digest}")
+
+    @property
+    def unmatched_inbound(self) -> str:
+        """Inbound messages from addresses no user has yet, kept (by hash) until the address becomes known."""
+        return self._k("inbound:unmatched")
+
     @property
     def brakes_audit(self) -> str:
         return self._k("brakes:audit")
@@ -198,6 +216,11 @@ class ControlKeys:
     def link_secrets(self, tenant: str) -> str:
         """The secrets that sign a tenant's preference links: ``current`` names the one signing now."""
         return self._k(f"links:{tenant}")
+
+    def hook_secrets(self, tenant: str) -> str:
+        """The secrets a tenant's webhook receivers check providers' requests with: ``<provider>.<name>`` (current),
+        ``…:previous`` and ``…:until`` (the previous one, accepted until then)."""
+        return self._k(f"hooks:{tenant}")
 
     @property
     def store_identity(self) -> str:

@@ -16,6 +16,7 @@ from guard.errors import InvalidArgument, NotFound, PermissionDenied
 from guard.store.control import KeyRecord
 from guard.transport.calls import Caller, rpc
 from guard.transport.mapping import ms_to_ts
+from guard.usecases.hooks import HookService
 from guard.usecases.tenants import Tenants
 from guard.v1 import guard_pb2 as pb
 from guard.v1 import guard_pb2_grpc as pb_grpc
@@ -51,9 +52,10 @@ def key_to_pb(record: KeyRecord) -> pb.ApiKey:
 
 
 class AdminServicer(pb_grpc.AdminServicer):
-    def __init__(self, tenants: Tenants, auth: Authenticator) -> None:
+    def __init__(self, tenants: Tenants, auth: Authenticator, hooks: HookService | None = None) -> None:
         self.tenants = tenants
         self.auth = auth
+        self.hooks = hooks
 
     @rpc
     async def CreateApiKey(self, caller: Caller, request: pb.CreateApiKeyRequest, context: Any,
@@ -125,6 +127,31 @@ class AdminServicer(pb_grpc.AdminServicer):
         current, accepted = await self.tenants.links.rotate(tenant, request.retire_previous)
         log_fields.update(for_tenant=tenant, retire_previous=request.retire_previous)
         return pb.RotateLinkSecretResponse(secret_id=current, accepted_ids=accepted)
+
+    @rpc
+    async def SetHookSecret(self, caller: Caller, request: pb.SetHookSecretRequest, context: Any,
+                            log_fields: dict[str, Any]) -> pb.HookReceivers:
+        tenant = target_tenant(caller.grant, request.tenant)
+        hooks = self._hooks()
+        await hooks.set_secret(tenant, request.provider, request.name, request.value)
+        log_fields.update(for_tenant=tenant, provider=request.provider, secret=request.name)  # never the value
+        return await self._receivers(hooks, tenant)
+
+    @rpc
+    async def ListHookReceivers(self, caller: Caller, request: pb.ListHookReceiversRequest, context: Any,
+                                log_fields: dict[str, Any]) -> pb.HookReceivers:
+        return await self._receivers(self._hooks(), target_tenant(caller.grant, request.tenant))
+
+    def _hooks(self) -> HookService:
+        if self.hooks is None:
+            raise InvalidArgument("provider", "the webhook receivers are off in this process (GUARD_HTTP_LISTEN)")
+        return self.hooks
+
+    async def _receivers(self, hooks: HookService, tenant: str) -> pb.HookReceivers:
+        base = self.tenants.links.public_url.rstrip("/")
+        return pb.HookReceivers(tenant=tenant, receivers=[
+            pb.HookReceiver(provider=provider, url=f"{base}/hooks/{tenant}/{provider}", secrets=names)
+            for provider, names in (await hooks.store.configured(tenant)).items()])
 
     @rpc
     async def GetPolicy(self, caller: Caller, request: pb.GetPolicyRequest, context: Any,

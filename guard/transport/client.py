@@ -186,6 +186,17 @@ class Client:
         return _dict(self.admin.RotateLinkSecret(pb.RotateLinkSecretRequest(tenant=tenant, retire_previous=retire_previous),
                                                  timeout=self.timeout))
 
+    def set_hook_secret(self, provider: str, name: str, value: str, tenant: str = "") -> dict[str, Any]:
+        return _dict(self.admin.SetHookSecret(pb.SetHookSecretRequest(tenant=tenant, provider=provider, name=name,
+                                                                      value=value), timeout=self.timeout))
+
+    def hook_receivers(self, tenant: str = "") -> dict[str, Any]:
+        return _dict(self.admin.ListHookReceivers(pb.ListHookReceiversRequest(tenant=tenant), timeout=self.timeout))
+
+    def set_contacts(self, user_id: str, addresses: list[str]) -> dict[str, Any]:
+        return _dict(self.stub.SetContactPoints(pb.SetContactPointsRequest(user_id=user_id, addresses=addresses),
+                                                timeout=self.timeout))
+
     # -- keys and policy -------------------------------------------------------------------------
 
     def create_key(self, tenant: str, roles: list[str], name: str) -> tuple[dict[str, Any], str]:

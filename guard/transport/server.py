@@ -27,6 +27,7 @@ from guard.settings import Settings
 from guard.transport import mapping
 from guard.transport.admin import AdminServicer
 from guard.transport.calls import Caller, Undecodable, lenient, rpc, status_for
+from guard.usecases.hooks import HookService
 from guard.usecases.links import ONE_CLICK
 from guard.usecases.replies import MODEL_OUTAGE
 from guard.usecases.tenants import Tenants
@@ -55,9 +56,10 @@ def add_servicer(servicer: Any, service_name: str, server: grpc.aio.Server) -> N
 
 
 class EngagementGuardServicer(pb_grpc.EngagementGuardServicer):
-    def __init__(self, tenants: Tenants, auth: Authenticator) -> None:
+    def __init__(self, tenants: Tenants, auth: Authenticator, hooks: HookService | None = None) -> None:
         self.tenants = tenants
         self.auth = auth
+        self.hooks = hooks
 
     @rpc
     async def RecordReply(
@@ -154,6 +156,17 @@ class EngagementGuardServicer(pb_grpc.EngagementGuardServicer):
         results = await caller.services.engagement.record_many(events)
         log_fields.update(items=len(results), fresh=sum(not r.replayed for r in results))
         return pb.RecordEngagementsResponse(results=[mapping.event_result_to_pb(r) for r in results])
+
+    @rpc
+    async def SetContactPoints(self, caller: Caller, request: pb.SetContactPointsRequest, context: Any,
+                               log_fields: dict[str, Any]) -> pb.SetContactPointsResponse:
+        if self.hooks is None:
+            raise InvalidArgument("addresses", "contact points need the webhook receivers (GUARD_HTTP_LISTEN)")
+        if len(request.addresses) > 50:
+            raise InvalidArgument("addresses", f"holds {len(request.addresses)} items; at most 50")
+        kept = await self.hooks.set_contacts(caller.grant.tenant, request.user_id, list(request.addresses))
+        log_fields.update(items=kept)
+        return pb.SetContactPointsResponse(kept=kept)
 
     @rpc
     async def SetEngagementTier(self, caller: Caller, request: pb.SetEngagementTierRequest, context: Any,
@@ -359,7 +372,8 @@ class GuardServer:
     and reflection (no key; can be switched off)."""
 
     def __init__(self, tenants: Tenants, auth: Authenticator, listen: str, *, max_message_bytes: int = 4 << 20,
-                 reuse_port: bool = False, tls: Tls | None = None, reflection: bool = True) -> None:
+                 reuse_port: bool = False, tls: Tls | None = None, reflection: bool = True,
+                 hooks: HookService | None = None) -> None:
         self.tenants = tenants
         # The message limit is set on purpose (not left to a library default): past it a call is
         # RESOURCE_EXHAUSTED before any of it is read; every field inside has its own limit.
@@ -374,9 +388,9 @@ class GuardServer:
             # reconnect after a while (GOAWAY), so long-lived clients are spread again over time.
             options += [("grpc.max_connection_age_ms", 300_000), ("grpc.max_connection_age_grace_ms", 30_000)]
         self.server = grpc.aio.server(options=options)
-        add_servicer(EngagementGuardServicer(tenants, auth), "EngagementGuard", self.server)
+        add_servicer(EngagementGuardServicer(tenants, auth, hooks), "EngagementGuard", self.server)
         add_servicer(RecoveryDeskServicer(tenants, auth), "RecoveryDesk", self.server)
-        add_servicer(AdminServicer(tenants, auth), "Admin", self.server)
+        add_servicer(AdminServicer(tenants, auth, hooks), "Admin", self.server)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name

@@ -17,6 +17,7 @@ from guard.domain import clock
 from guard.domain.clock import Clock
 from guard.errors import InvalidArgument
 from guard.store.control import ControlStore
+from guard.store.hooks import HookStore
 from guard.store.keys import UserKeys
 from guard.store.redis_store import RedisStore
 from guard.store.subject import SubjectStore
@@ -72,6 +73,7 @@ class PrivacyService:
     def __init__(self, store: RedisStore, tenant: str, *, now: Clock = clock.system_clock) -> None:
         self.subjects = SubjectStore(store, tenant)
         self.control = ControlStore(store.conn)
+        self.hooks = HookStore(store.conn)
         self.tenant = tenant
         self.now = now
 
@@ -124,6 +126,7 @@ class PrivacyService:
         tasks = 0
         for task_id, _ in await self.subjects.tasks_of(user_id):
             tasks += await self.subjects.redact_task(task_id, user_id, now)
+        addresses = await self.hooks.drop_contacts(keys)  # the tenant's index forgets the user's addresses first
         removed = 0
         kept: tuple[tuple[str, ...], tuple[str, ...], bool] = ((), (), False)
         for _ in range(3):  # a reply or touch landing during the erasure is caught by the next pass
@@ -147,5 +150,6 @@ class PrivacyService:
                      "version": str(suppression["version"])}
             removed += await self.subjects.erase(keys, names, suppression, event)
         await self.subjects.drop_from_queues(user_id)
+        removed += addresses
         log.info("user_erased", keys_removed=removed, tasks_redacted=tasks, actor=actor)
         return Erasure(removed, tasks, kept[0], kept[1], kept[2])

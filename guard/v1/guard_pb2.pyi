@@ -985,6 +985,56 @@ class PreferenceLink(_message.Message):
     expires_at: _timestamp_pb2.Timestamp
     def __init__(self, url: _Optional[str] = ..., list_unsubscribe_url: _Optional[str] = ..., list_unsubscribe_post: _Optional[str] = ..., expires_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
 
+class SetHookSecretRequest(_message.Message):
+    __slots__ = ("tenant", "provider", "name", "value")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    VALUE_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    provider: str
+    name: str
+    value: str
+    def __init__(self, tenant: _Optional[str] = ..., provider: _Optional[str] = ..., name: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
+
+class ListHookReceiversRequest(_message.Message):
+    __slots__ = ("tenant",)
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    def __init__(self, tenant: _Optional[str] = ...) -> None: ...
+
+class HookReceiver(_message.Message):
+    __slots__ = ("provider", "url", "secrets")
+    PROVIDER_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    SECRETS_FIELD_NUMBER: _ClassVar[int]
+    provider: str
+    url: str
+    secrets: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, provider: _Optional[str] = ..., url: _Optional[str] = ..., secrets: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class HookReceivers(_message.Message):
+    __slots__ = ("tenant", "receivers")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    RECEIVERS_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    receivers: _containers.RepeatedCompositeFieldContainer[HookReceiver]
+    def __init__(self, tenant: _Optional[str] = ..., receivers: _Optional[_Iterable[_Union[HookReceiver, _Mapping]]] = ...) -> None: ...
+
+class SetContactPointsRequest(_message.Message):
+    __slots__ = ("user_id", "addresses")
+    USER_ID_FIELD_NUMBER: _ClassVar[int]
+    ADDRESSES_FIELD_NUMBER: _ClassVar[int]
+    user_id: str
+    addresses: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, user_id: _Optional[str] = ..., addresses: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class SetContactPointsResponse(_message.Message):
+    __slots__ = ("kept",)
+    KEPT_FIELD_NUMBER: _ClassVar[int]
+    kept: int
+    def __init__(self, kept: _Optional[int] = ...) -> None: ...
+
 class RotateLinkSecretRequest(_message.Message):
     __slots__ = ("tenant", "retire_previous")
     TENANT_FIELD_NUMBER: _ClassVar[int]

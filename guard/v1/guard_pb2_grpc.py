@@ -84,6 +84,11 @@ class EngagementGuardStub:
                 request_serializer=guard_dot_v1_dot_guard__pb2.RecordEngagementsRequest.SerializeToString,
                 response_deserializer=guard_dot_v1_dot_guard__pb2.RecordEngagementsResponse.FromString,
                 _registered_method=True)
+        self.SetContactPoints = channel.unary_unary(
+                '/guard.v1.EngagementGuard/SetContactPoints',
+                request_serializer=guard_dot_v1_dot_guard__pb2.SetContactPointsRequest.SerializeToString,
+                response_deserializer=guard_dot_v1_dot_guard__pb2.SetContactPointsResponse.FromString,
+                _registered_method=True)
         self.SetEngagementTier = channel.unary_unary(
                 '/guard.v1.EngagementGuard/SetEngagementTier',
                 request_serializer=guard_dot_v1_dot_guard__pb2.SetEngagementTierRequest.SerializeToString,
@@ -199,6 +204,14 @@ class EngagementGuardServicer:
 
     def RecordEngagements(self, request, context):
         """Up to 1,000 events (providers deliver webhooks in bulk), each exactly as RecordEngagement.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def SetContactPoints(self, request, context):
+        """The phone numbers and email addresses a provider's webhook may name the user by (an inbound SMS has only its
+        number); kept as keyed hashes. EraseUser removes them.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -323,6 +336,11 @@ def add_EngagementGuardServicer_to_server(servicer, server):
                     servicer.RecordEngagements,
                     request_deserializer=guard_dot_v1_dot_guard__pb2.RecordEngagementsRequest.FromString,
                     response_serializer=guard_dot_v1_dot_guard__pb2.RecordEngagementsResponse.SerializeToString,
+            ),
+            'SetContactPoints': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetContactPoints,
+                    request_deserializer=guard_dot_v1_dot_guard__pb2.SetContactPointsRequest.FromString,
+                    response_serializer=guard_dot_v1_dot_guard__pb2.SetContactPointsResponse.SerializeToString,
             ),
             'SetEngagementTier': grpc.unary_unary_rpc_method_handler(
                     servicer.SetEngagementTier,
@@ -651,6 +669,33 @@ class EngagementGuard:
             _registered_method=True)
 
     @staticmethod
+    def SetContactPoints(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/guard.v1.EngagementGuard/SetContactPoints',
+            guard_dot_v1_dot_guard__pb2.SetContactPointsRequest.SerializeToString,
+            guard_dot_v1_dot_guard__pb2.SetContactPointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
     def SetEngagementTier(request,
             target,
             options=(),
@@ -935,6 +980,16 @@ class AdminStub:
                 request_serializer=guard_dot_v1_dot_guard__pb2.RotateLinkSecretRequest.SerializeToString,
                 response_deserializer=guard_dot_v1_dot_guard__pb2.RotateLinkSecretResponse.FromString,
                 _registered_method=True)
+        self.SetHookSecret = channel.unary_unary(
+                '/guard.v1.Admin/SetHookSecret',
+                request_serializer=guard_dot_v1_dot_guard__pb2.SetHookSecretRequest.SerializeToString,
+                response_deserializer=guard_dot_v1_dot_guard__pb2.HookReceivers.FromString,
+                _registered_method=True)
+        self.ListHookReceivers = channel.unary_unary(
+                '/guard.v1.Admin/ListHookReceivers',
+                request_serializer=guard_dot_v1_dot_guard__pb2.ListHookReceiversRequest.SerializeToString,
+                response_deserializer=guard_dot_v1_dot_guard__pb2.HookReceivers.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -983,6 +1038,21 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def SetHookSecret(self, request, context):
+        """A provider's webhook secret for the tenant's receiver (POST /hooks/<tenant>/<provider> on the pages'
+        listener); the value it replaces is accepted 24 h more, so the provider's console can be updated.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListHookReceivers(self, request, context):
+        """Each receiver set up for the tenant, with the URL to paste into the provider's console (never a secret).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1015,6 +1085,16 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.RotateLinkSecret,
                     request_deserializer=guard_dot_v1_dot_guard__pb2.RotateLinkSecretRequest.FromString,
                     response_serializer=guard_dot_v1_dot_guard__pb2.RotateLinkSecretResponse.SerializeToString,
+            ),
+            'SetHookSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.SetHookSecret,
+                    request_deserializer=guard_dot_v1_dot_guard__pb2.SetHookSecretRequest.FromString,
+                    response_serializer=guard_dot_v1_dot_guard__pb2.HookReceivers.SerializeToString,
+            ),
+            'ListHookReceivers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListHookReceivers,
+                    request_deserializer=guard_dot_v1_dot_guard__pb2.ListHookReceiversRequest.FromString,
+                    response_serializer=guard_dot_v1_dot_guard__pb2.HookReceivers.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1181,6 +1261,60 @@ class Admin:
             '/guard.v1.Admin/RotateLinkSecret',
             guard_dot_v1_dot_guard__pb2.RotateLinkSecretRequest.SerializeToString,
             guard_dot_v1_dot_guard__pb2.RotateLinkSecretResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def SetHookSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/guard.v1.Admin/SetHookSecret',
+            guard_dot_v1_dot_guard__pb2.SetHookSecretRequest.SerializeToString,
+            guard_dot_v1_dot_guard__pb2.HookReceivers.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListHookReceivers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/guard.v1.Admin/ListHookReceivers',
+            guard_dot_v1_dot_guard__pb2.ListHookReceiversRequest.SerializeToString,
+            guard_dot_v1_dot_guard__pb2.HookReceivers.FromString,
             options,
             channel_credentials,
             insecure,

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from guard.web import desk, prefs
+from guard.web import desk, prefs, receivers
 from guard.web.limits import ASGIApp, BodyLimits
 from guard.web.toolkit import MAX_FORM_BYTES, SecurityHeaders, Web, exception_handlers, plain
 
@@ -21,9 +21,12 @@ def ready(web: Web) -> Response:
     return plain(f"not ready: {problem}", 503) if problem else plain("ready", 200)
 
 
-def build_site(web: Web, *, body_timeout_s: float = 30.0) -> ASGIApp:
+def build_site(web: Web, *, body_timeout_s: float = 30.0, webhook_bytes: int = receivers.MAX_WEBHOOK_BYTES) -> ASGIApp:
     static = StaticFiles(directory=str(resources.files("guard.web").joinpath("static")))
-    routes = [*prefs.routes(web), *desk.routes(web), Mount("/static", app=static, name="static"),
+    routes = [*prefs.routes(web), *desk.routes(web), *receivers.routes(web), Mount("/static", app=static, name="static"),
               Route("/healthz", lambda request: plain("ok", 200)), Route("/readyz", lambda request: ready(web))]
     site = Starlette(routes=routes, exception_handlers=exception_handlers())
-    return SecurityHeaders(BodyLimits(site, limit_for=lambda path: MAX_FORM_BYTES, body_timeout_s=body_timeout_s))
+
+    def limit_for(path: str) -> int:
+        return webhook_bytes if path.startswith("/hooks/") else MAX_FORM_BYTES
+    return SecurityHeaders(BodyLimits(site, limit_for=limit_for, body_timeout_s=body_timeout_s))

@@ -37,6 +37,7 @@ from guard.errors import (
     Unauthenticated,
 )
 from guard.store.control import ControlStore
+from guard.usecases.hooks import HookService
 from guard.usecases.tenants import Tenants
 from guard.web import i18n
 from guard.web.limits import ASGIApp, BodyTooLarge, BodyTooSlow, Message, Receive, Scope, Send
@@ -70,6 +71,7 @@ class Web:
     # Why this process should get no traffic ('' when it should): what /readyz answers (the gRPC health's reason).
     readiness: Callable[[], str] = lambda: ""
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    hooks: HookService | None = None  # the providers' webhook receivers (guard.web.receivers)
     _secret: bytes = b""
     templates: jinja2.Environment = field(init=False)
 

@@ -32,12 +32,13 @@ def test_every_method_of_every_service_has_its_roles():
 
 @pytest.mark.parametrize(("roles", "allowed"), [
     ({Role.SENDER}, {"CheckTouch", "CheckTouches", "CancelTouch", "RecordReply", "RecordEngagement", "RecordEngagements",
-                      "CreatePreferenceLink", "CreateConfirmationLink"}),
+                      "CreatePreferenceLink", "CreateConfirmationLink", "SetContactPoints"}),
     ({Role.PREFERENCES}, {"GetPreferences", "UpdatePreferences", "ListConsentEvents"}),
     ({Role.SUPPORT}, {"GetUserState", "WatchRecoveryTasks", "ListRecoveryTasks", "ClaimRecoveryTask",
                       "ResolveRecoveryTask", "SetEngagementTier", "GetCampaignHealth", "ListCampaignHealth",
                       "GetExperienceHealth"}),
-    ({Role.OPERATOR}, {"CreateApiKey", "ListApiKeys", "RevokeApiKey", "ApplyPolicy", "GetPolicy", "RotateLinkSecret"}),
+    ({Role.OPERATOR}, {"CreateApiKey", "ListApiKeys", "RevokeApiKey", "ApplyPolicy", "GetPolicy", "RotateLinkSecret",
+                       "SetHookSecret", "ListHookReceivers"}),
     ({Role.ADMIN}, set(METHOD_ROLES)),
 ])
 def test_each_role_reaches_exactly_its_methods(roles, allowed):

@@ -17,7 +17,7 @@ ROOT = Path(guard.__file__).parent
 # (layer, module prefixes), lowest first. guard.v1 is generated code (the .proto's messages).
 LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("basics", ("guard.errors", "guard.validate", "guard.logs", "guard.metrics", "guard.tracing", "guard.processes",
-                "guard.policy", "guard.domain", "guard.v1")),
+                "guard.policy", "guard.domain", "guard.providers", "guard.v1")),
     ("storage and the model", ("guard.store", "guard.sentiment", "guard.training")),
     ("settings", ("guard.settings",)),  # the one settings object: it names the store's target
     ("access", ("guard.access",)),

@@ -1,0 +1,82 @@
+"""What the webhook receivers keep: each tenant's provider secrets, the provider events already applied, and the
+contact index (the user behind a phone number or an email address, by a keyed hash: never the address itself)."""
+
+from __future__ import annotations
+
+from guard.store.connection import Connection
+from guard.store.keys import ControlKeys, TenantKeys, UserKeys
+
+K = ControlKeys()
+# A provider retries for a day or three; an event id is remembered for a week.
+SEEN_TTL_MS = 7 * 86_400_000
+
+
+class HookStore:
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    async def secrets(self, tenant: str, provider: str, now_ms: int) -> dict[str, list[str]]:
+        """Each secret's accepted values, the current first (the previous one while its grace lasts)."""
+        raw = {str(k): str(v) for k, v in dict(await self.conn.execute("HGETALL", K.hook_secrets(tenant)) or {}).items()}
+        out: dict[str, list[str]] = {}
+        for field, value in raw.items():
+            name, _, rest = field.partition(".")
+            if name != provider or ":" in rest:
+                continue
+            accepted = [value]
+            previous, until = raw.get(f"{field}:previous"), int(raw.get(f"{field}:until", "0") or 0)
+            if previous and until > now_ms:
+                accepted.append(previous)
+            out[rest] = accepted
+        return out
+
+    async def configured(self, tenant: str) -> dict[str, list[str]]:
+        """provider → the names of the secrets set (never their values)."""
+        raw = dict(await self.conn.execute("HGETALL", K.hook_secrets(tenant)) or {})
+        out: dict[str, list[str]] = {}
+        for field in sorted(str(f) for f in raw):
+            provider, _, name = field.partition(".")
+            if ":" not in name:
+                out.setdefault(provider, []).append(name)
+        return out
+
+    async def set_secret(self, tenant: str, provider: str, name: str, value: str, grace_ms: int, now_ms: int) -> None:
+        """The new value signs from now on; the one it replaces is accepted ``grace_ms`` more (0: not at all)."""
+        await self.conn.run("hook_secret", [K.hook_secrets(tenant), K.revision, K.tenants],
+                            [f"{provider}.{name}", value, str(now_ms + grace_ms if grace_ms else 0), tenant])
+
+    async def first_time(self, tenant: str, provider: str, event_id: str) -> bool:
+        """True once per (provider, event id): a retried webhook, or a replayed token, finds it taken."""
+        key = TenantKeys(tenant).hook_seen(provider, event_id)
+        return bool(await self.conn.execute("SET", key, "1", "NX", "PX", SEEN_TTL_MS))
+
+    async def forget_event(self, tenant: str, provider: str, event_id: str) -> None:
+        """An event that failed to apply is not remembered: the provider's retry applies it."""
+        await self.conn.execute("DEL", TenantKeys(tenant).hook_seen(provider, event_id))
+
+    async def user_by_contact(self, tenant: str, digest: str) -> str:
+        raw = await self.conn.execute("GET", TenantKeys(tenant).contact(digest))
+        return str(raw) if raw else ""
+
+    async def set_contacts(self, keys: UserKeys, digests: list[str]) -> None:
+        """The user's contact points become ``digests`` (each points at the user; ones no longer theirs are
+        removed, unless another user has taken the address since)."""
+        tenant = TenantKeys(keys.tenant)
+        before = {str(d) for d in await self.conn.execute("SMEMBERS", keys.contacts) or []}
+        commands: list[tuple[object, ...]] = [("SET", tenant.contact(d), keys.user_id) for d in digests]
+        commands += [("DEL", tenant.contact(d)) for d in sorted(before - set(digests))
+                     if str(await self.user_by_contact(keys.tenant, d)) == keys.user_id]
+        await self.conn.pipeline(commands)
+        await self.conn.pipeline([("DEL", keys.contacts), *([("SADD", keys.contacts, *digests)] if digests else [])])
+
+    async def drop_contacts(self, keys: UserKeys) -> int:
+        """Erasure: the index forgets every contact point of the user."""
+        digests = sorted(str(d) for d in await self.conn.execute("SMEMBERS", keys.contacts) or [])
+        mine = [d for d in digests if await self.user_by_contact(keys.tenant, d) == keys.user_id]
+        if mine:
+            await self.conn.pipeline([("DEL", TenantKeys(keys.tenant).contact(d)) for d in mine])
+        return len(mine)
+
+    async def keep_unmatched(self, tenant: str, digest: str, event_id: str, now_ms: int) -> None:
+        """An inbound message from an address no user has: counted and kept (its id, by address hash)."""
+        await self.conn.pipeline([("ZADD", TenantKeys(tenant).unmatched_inbound, now_ms, f"{digest} {event_id}")])

@@ -1,0 +1,156 @@
+"""Webhook receivers' use case: a provider's verified request, applied once, through the same use cases as the API.
+
+A delivery, open, click, bounce, complaint or unsubscribe is ``EngagementService.record`` (as ``RecordEngagements``
+is); an inbound SMS is ``ReplyService.record`` (as ``RecordReply``); a carrier's STOP closes SMS for everything, as
+the carrier itself enforces. Each event is applied once per provider event id (providers retry); one that fails to
+apply is forgotten again, so the provider's retry applies it. The user is the one the sender named in the message's
+metadata, else the one whose contact point the address is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from types import ModuleType
+
+from guard import logs, metrics
+from guard.errors import InvalidArgument
+from guard.providers import CarrierStop, Engagement, Inbound, Item, Refused, Request, contacts, mailgun, sendgrid, twilio
+from guard.store.hooks import HookStore
+from guard.store.keys import UserKeys
+from guard.usecases.engagement import Event
+from guard.usecases.preferences import PreferencesPatch
+from guard.usecases.tenants import Services
+from guard.validate import check_id
+
+log = logs.get("guard.usecases.hooks")
+
+PROVIDERS: dict[str, ModuleType] = {m.NAME: m for m in (sendgrid, twilio, mailgun)}
+# How long a replaced secret keeps being accepted, so a provider's console can be updated without losing events.
+SECRET_GRACE_MS = 24 * 3_600_000
+
+
+@dataclass(frozen=True)
+class Outcome:
+    applied: int
+    replayed: int
+    unmatched: int
+    ignored: int
+
+
+class HookService:
+    """``services`` gives a tenant's use cases (``Tenants.get``); ``secret`` the deployment's secret, which keys the
+    contact index (read once)."""
+
+    def __init__(self, services: Callable[[str], Services], store: HookStore, secret: Callable[[], Awaitable[bytes]],
+                 *, now: Callable[[], int]) -> None:
+        self.services = services
+        self.store = store
+        self._read_secret = secret
+        self._secret = b""
+        self.now = now
+
+    async def set_secret(self, tenant: str, provider: str, name: str, value: str) -> None:
+        module = PROVIDERS.get(provider)
+        if module is None:
+            raise InvalidArgument("provider", f"one of {', '.join(sorted(PROVIDERS))} is expected, got {provider[:32]!r}")
+        if name not in module.SECRETS:
+            raise InvalidArgument("name", f"{provider} takes {', '.join(module.SECRETS)}, not {name[:32]!r}")
+        if not value.strip() or len(value) > 4096:
+            raise InvalidArgument("value", "is required (at most 4 KiB)")
+        if provider == "sendgrid":
+            try:
+                sendgrid.public_key(value)
+            except ValueError as exc:
+                raise InvalidArgument("value", str(exc)) from None
+        await self.store.set_secret(tenant, provider, name, value.strip(), SECRET_GRACE_MS, self.now())
+
+    async def digest(self, tenant: str, address: str) -> str:
+        if not self._secret:
+            self._secret = await self._read_secret()
+        return contacts.digest(self._secret, tenant, address)
+
+    async def set_contacts(self, tenant: str, user_id: str, addresses: list[str]) -> int:
+        check_id(user_id, "user_id")
+        digests = []
+        for i, address in enumerate(addresses):
+            try:
+                digests.append(await self.digest(tenant, address))
+            except ValueError as exc:
+                raise InvalidArgument(f"addresses[{i}]", str(exc)) from None
+        await self.store.set_contacts(UserKeys(tenant, user_id), sorted(set(digests)))
+        return len(set(digests))
+
+    async def receive(self, tenant: str, provider: str, request: Request) -> Outcome:
+        """Verify, parse, apply; ``Refused`` (counted) when the request is not the provider's or not readable."""
+        try:
+            return await self._receive(tenant, provider, request)
+        except Refused as refused:
+            metrics.WEBHOOK_EVENTS.labels(provider if provider in PROVIDERS else "unknown", refused.outcome).inc()
+            raise
+
+    async def _receive(self, tenant: str, provider: str, request: Request) -> Outcome:
+        module = PROVIDERS.get(provider)
+        if module is None:
+            raise Refused("unknown_provider", 404, f"no receiver for {provider[:32]!r}")
+        secrets = await self.store.secrets(tenant, provider, request.now_ms)
+        if not secrets or any(name not in secrets for name in module.SECRETS):
+            raise Refused("not_configured", 404, f"no {provider} receiver is set up for this tenant")
+        module.verify(request, secrets[module.SECRETS[0]])
+        if provider == "mailgun" and not await self.store.first_time(tenant, "mailgun-token", mailgun.token_of(request)):
+            raise Refused("replayed", 403, "this signature token was used before: a replayed request")
+        parsed = module.parse(request)
+        applied = replayed = unmatched = 0
+        for item in parsed.items:
+            if not await self.store.first_time(tenant, provider, item.event_id):
+                replayed += 1
+                continue
+            try:
+                done = await self._apply(tenant, provider, item)
+            except BaseException:
+                await self.store.forget_event(tenant, provider, item.event_id)
+                raise
+            applied += done
+            unmatched += 1 - done
+        for outcome, n in (("applied", applied), ("replayed", replayed), ("unmatched", unmatched),
+                           ("ignored", parsed.ignored)):
+            if n:
+                metrics.WEBHOOK_EVENTS.labels(provider, outcome).inc(n)
+        return Outcome(applied, replayed, unmatched, parsed.ignored)
+
+    async def _user(self, tenant: str, user_id: str, address: str) -> str:
+        if user_id:
+            return user_id
+        if not address:
+            return ""
+        try:
+            return await self.store.user_by_contact(tenant, await self.digest(tenant, address))
+        except ValueError:
+            return ""
+
+    async def _apply(self, tenant: str, provider: str, item: Item) -> int:
+        """1 when applied to a user, 0 when no user could be found (kept and counted as unmatched)."""
+        services = self.services(tenant)
+        user = await self._user(tenant, item.user_id, item.address)
+        if not user:
+            if isinstance(item, Inbound):
+                with contextlib.suppress(ValueError):  # an address that is no phone number: counted, nothing to key
+                    await self.store.keep_unmatched(tenant, await self.digest(tenant, item.address), item.event_id,
+                                                    self.now())
+            return 0
+        if isinstance(item, Engagement):
+            touch_id = item.touch_id or f"{provider}:{item.event_id}"
+            await services.engagement.record(Event(touch_id, user, item.event, item.occurred_ms, item.detail, provider,
+                                                   item.channel))
+        elif isinstance(item, Inbound):
+            await services.replies.record(user, item.channel, item.text, f"{provider}-{item.event_id}",
+                                          received_ms=item.received_ms)
+        elif isinstance(item, CarrierStop):
+            closed = not item.stop
+            await services.preferences.update_preferences(
+                user, PreferencesPatch(paths=[f"channels.{item.channel}"], channels={item.channel: closed},
+                                       channel_scopes={item.channel: "all"} if item.stop else {}),
+                source="carrier", actor=f"{provider}:{item.event_id}", expected_version=None,
+                evidence={"provider": provider, "provider_event": item.event_id})
+        return 1

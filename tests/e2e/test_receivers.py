@@ -1,0 +1,204 @@
+"""guard hears the providers natively: their webhooks on the pages' listener, verified the providers' way, with the
+providers' own SDKs on the other side (SendGrid's event-webhook verifier reads our test's signature as SendGrid's;
+Twilio's RequestValidator signs as Twilio does; Mailgun's SecurityGuard verifies as Mailgun's docs say), applied
+once through the same use cases as the API, and refused (nothing stored) when forged, stale or replayed."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import hmac
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import prometheus_client
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from mailgun.security import SecurityGuard
+from sendgrid.helpers.eventwebhook import EventWebhook
+from twilio.request_validator import RequestValidator
+
+from guard.domain.types import Reason, TouchClass, Verdict
+from guard.v1 import guard_pb2 as pb
+from guard.v1 import guard_pb2_grpc as pb_grpc
+from tests.helpers import admin_key, aio_channel, everything_stored, snapshot, touch
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks"
+TWILIO_TOKEN = "0123456789abcdef0123456789abcdef"
+MAILGUN_KEY = "key-test-signing-0001"
+
+
+def _counted(provider: str, outcome: str) -> float:
+    return prometheus_client.REGISTRY.get_sample_value("guard_webhook_events_total",
+                                                       {"provider": provider, "outcome": outcome}) or 0.0
+
+
+def _fixture(name: str) -> Any:
+    return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
+
+
+async def _guard(app: Any, *args: str) -> tuple[int, str, str]:
+    """A ``guard`` client command against the app (its own process, so the app's loop keeps serving)."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "guard", *args, "--server", f"127.0.0.1:{app.port}",
+        env={"GUARD_API_KEY": admin_key(app), "PATH": "/usr/bin:/bin"}, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    return int(proc.returncode or 0), out.decode(), err.decode()
+
+
+def _sendgrid_keys() -> tuple[ec.EllipticCurvePrivateKey, str]:
+    private = ec.generate_private_key(ec.SECP256R1())
+    der = private.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return private, base64.b64encode(der).decode()
+
+
+def _sendgrid_signed(private: ec.EllipticCurvePrivateKey, public: str, body: bytes, at_s: int) -> dict[str, str]:
+    stamp = str(at_s)
+    signature = base64.b64encode(private.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))).decode()
+    # SendGrid's own verifier reads the signature as one SendGrid made: the test signs the way SendGrid signs.
+    verifier = EventWebhook()
+    assert verifier.verify_signature(body.decode(), signature, stamp, verifier.convert_public_key_to_ecdsa(public))
+    return {"content-type": "application/json", "x-twilio-email-event-webhook-signature": signature,
+            "x-twilio-email-event-webhook-timestamp": stamp}
+
+
+async def test_sendgrid_events_are_heard_once_and_forgeries_change_nothing(app):
+    private, public = _sendgrid_keys()
+    code, out, err = await _guard(app, "hooks", "set", "sendgrid", f"public_key={public}")
+    assert code == 0, err
+    assert json.loads(out)["receivers"] == [{"provider": "sendgrid", "url": f"{app.web.public_url}/hooks/default/sendgrid",
+                                             "secrets": ["public_key"]}]
+    for user, touch_id in (("ann", "t1"), ("bob", "t2"), ("cy", "t3")):
+        assert (await app.service.check(touch(user=user, channel="email", touch_id=touch_id))).recorded
+    now_s = int(time.time())
+    events = _fixture("sendgrid_events.json")
+    for event in events:
+        event["timestamp"] = now_s - 60
+    body = json.dumps(events).encode()
+    url = f"{app.web.public_url}/hooks/default/sendgrid"
+    async with httpx.AsyncClient() as http:
+        first = await http.post(url, content=body, headers=_sendgrid_signed(private, public, body, now_s))
+        assert first.status_code == 200, first.text
+        assert first.json() == {"applied": 4, "replayed": 0, "unmatched": 0, "ignored": 2}
+        ann = await app.default.engagement.state("ann")
+        assert ann.tier == "active" and ann.last_interaction_ms == (now_s - 60) * 1000
+        bob = await app.preferences.get_preferences("bob")
+        assert bob.channels == {"email": False}  # a spam report closes email (for marketing)
+        ledger, _ = await app.preferences.consent_events("bob", 5)
+        assert ledger[0].source == "complaint" and ledger[0].evidence["provider"] == "sendgrid"
+        tasks = await app.desk.list_tasks("", 50, "")
+        assert [t.user_id for t in tasks[0]] == ["bob"]
+        assert (await app.preferences.get_preferences("cy")).channels == {"email": False}  # dropped: unsubscribed
+        # A receipt to bob still goes; a promotion does not.
+        receipt = await app.service.check(touch(user="bob", channel="email", category="service", touch_id="r1",
+                                                touch_class=TouchClass.TRANSACTIONAL))
+        promo = await app.service.check(touch(user="bob", channel="email", touch_id="p1"))
+        assert receipt.verdict is Verdict.ALLOW
+        assert promo.reasons == (Reason.CHANNEL_OPTED_OUT, Reason.NEGATIVE_SENTIMENT)  # closed, and held as a complaint
+        before = await snapshot(app)
+        for _ in range(2):  # SendGrid retries: the same webhook twice more
+            again = await http.post(url, content=body, headers=_sendgrid_signed(private, public, body, now_s))
+            assert again.json() == {"applied": 0, "replayed": 4, "unmatched": 0, "ignored": 2}
+        assert await snapshot(app) == before
+        forged_before = _counted("sendgrid", "forged")
+        forged = body.replace(b'"spamreport"', b'"delivered"')
+        refused = await http.post(url, content=forged, headers=_sendgrid_signed(private, public, body, now_s))
+        stale_at = now_s - 600
+        stale = await http.post(url, content=body, headers=_sendgrid_signed(private, public, body, stale_at))
+        unsigned = await http.post(url, content=body, headers={"content-type": "application/json"})
+        other_key, other_public = _sendgrid_keys()
+        strangers = await http.post(url, content=body, headers=_sendgrid_signed(other_key, other_public, body, now_s))
+        assert [r.status_code for r in (refused, stale, unsigned, strangers)] == [403] * 4
+        assert "5 minutes" in stale.text
+        assert _counted("sendgrid", "forged") == forged_before + 3 and _counted("sendgrid", "stale") >= 1
+        broken = json.dumps([{"event": "open", "timestamp": now_s}]).encode()
+        malformed = await http.post(url, content=broken, headers=_sendgrid_signed(private, public, broken, now_s))
+        assert malformed.status_code == 400 and malformed.text.startswith("[0].sg_event_id")
+        nobody = await http.post(f"{app.web.public_url}/hooks/acme/sendgrid", content=body,
+                                 headers=_sendgrid_signed(private, public, body, now_s))
+        assert nobody.status_code == 404  # acme set up no receiver
+        assert await snapshot(app) == before
+
+
+def _twilio_post(http: httpx.AsyncClient, url: str, form: dict[str, str], token: str = TWILIO_TOKEN) -> Any:
+    signature = RequestValidator(token).compute_signature(url, form)
+    return http.post(url, data=form, headers={"x-twilio-signature": signature})
+
+
+async def test_twilio_inbound_sms_and_the_carriers_stop(app):
+    await app.web.hooks.set_secret("default", "twilio", "auth_token", TWILIO_TOKEN)
+    async with aio_channel(f"127.0.0.1:{app.port}", admin_key(app)) as channel:
+        stub = pb_grpc.EngagementGuardStub(channel)
+        for user, number in (("eve", "+86 138 0000 0000"), ("fay", "13700000000"), ("gus", "+8613900000000")):
+            kept = await stub.SetContactPoints(pb.SetContactPointsRequest(user_id=user, addresses=[number]), timeout=10)
+            assert kept.kept == 1
+    url = f"{app.web.public_url}/hooks/default/twilio"
+    async with httpx.AsyncClient() as http:
+        opt_out = _fixture("twilio_inbound.json")  # 退订 from +8613800000000: eve
+        answer = await _twilio_post(http, url, opt_out)
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/xml")
+        assert (await app.preferences.get_preferences("eve")).channels == {"sms": False}
+        angry = {**opt_out, "MessageSid": "SM2", "SmsSid": "SM2", "From": "+8613700000000", "Body": "别再发了，烦死了"}
+        assert (await _twilio_post(http, url, angry)).status_code == 200
+        held = await app.service.check(touch(user="fay", channel="push", touch_id="f1"))
+        assert held.reasons == (Reason.NEGATIVE_SENTIMENT,)
+        tasks, _ = await app.desk.list_tasks("", 50, "")
+        assert [t.user_id for t in tasks] == ["fay"]
+        stranger = {**opt_out, "MessageSid": "SM3", "SmsSid": "SM3", "From": "+8613600000000", "Body": "hello"}
+        unmatched = await _twilio_post(http, url, stranger)
+        assert unmatched.status_code == 200
+        # gus's number replied STOP at the carrier: Twilio refuses the next send with 21610; every SMS stops.
+        status_url = f"{url}?touch_id=g1&user_id=gus"
+        assert (await _twilio_post(http, status_url, _fixture("twilio_status_stopped.json"))).status_code == 200
+        receipt = await app.service.check(touch(user="gus", channel="sms", category="service", touch_id="g2",
+                                                touch_class=TouchClass.TRANSACTIONAL))
+        assert receipt.reasons == (Reason.CHANNEL_OPTED_OUT,)
+        before = await snapshot(app)
+        forged = await http.post(url, data={**angry, "Body": "好的"},
+                                 headers={"x-twilio-signature": RequestValidator(TWILIO_TOKEN).compute_signature(url, angry)})
+        wrong_token = await _twilio_post(http, url, {**angry, "MessageSid": "SM4"}, token="not-the-token")
+        assert [forged.status_code, wrong_token.status_code] == [403, 403]
+        retried = await _twilio_post(http, url, angry)  # Twilio's retry of the angry reply: applied once
+        assert retried.status_code == 200
+        assert await snapshot(app) == before
+    assert b"13800000000" not in everything_stored(app.store.client)  # the index holds hashes, never numbers
+    assert b"13700000000" not in everything_stored(app.store.client)
+
+
+async def test_mailgun_complaints_are_heard_and_a_replayed_token_is_refused(app):
+    await app.web.hooks.set_secret("default", "mailgun", "signing_key", MAILGUN_KEY)
+    assert (await app.service.check(touch(user="dee", channel="email", touch_id="t4"))).recorded
+    now_s = int(time.time())
+    payload = _fixture("mailgun_complained.json")
+    token = "a" * 50
+    payload["signature"] = {"timestamp": str(now_s), "token": token,
+                            "signature": hmac.new(MAILGUN_KEY.encode(), f"{now_s}{token}".encode(),
+                                                  hashlib.sha256).hexdigest()}
+    payload["event-data"]["timestamp"] = now_s - 5
+    sig = payload["signature"]
+    assert SecurityGuard.verify_webhook(MAILGUN_KEY, sig["token"], sig["timestamp"], sig["signature"])  # Mailgun's reading
+    url = f"{app.web.public_url}/hooks/default/mailgun"
+    async with httpx.AsyncClient() as http:
+        first = await http.post(url, json=payload)
+        assert first.status_code == 200 and first.json()["applied"] == 1, first.text
+        assert (await app.preferences.get_preferences("dee")).channels == {"email": False}
+        before = await snapshot(app)
+        replayed = await http.post(url, json=payload)
+        assert replayed.status_code == 403 and "replayed" in replayed.text
+        assert await snapshot(app) == before
+
+
+async def test_contact_points_are_kept_as_hashes_and_erased_with_the_user(app):
+    hooks = app.web.hooks
+    await hooks.set_contacts("default", "hal", ["hal@example.com", "+8613500000000"])
+    assert await hooks.store.user_by_contact("default", await hooks.digest("default", " HAL@Example.com")) == "hal"
+    assert b"hal@example.com" not in everything_stored(app.store.client)
+    await app.default.privacy.erase("hal", "dpo", "asked")
+    assert await hooks.store.user_by_contact("default", await hooks.digest("default", "hal@example.com")) == ""
+    assert await hooks.store.user_by_contact("default", await hooks.digest("default", "+86 135 0000 0000")) == ""
