@@ -25,6 +25,7 @@ class Request:
     body: bytes
     now_ms: int
     form: Mapping[str, str] = field(default_factory=dict)  # a form-encoded body, parsed
+    path_secret: str = ""  # a secret in the URL's path, for providers that do not sign (Aliyun)
 
 
 @dataclass(frozen=True)

@@ -149,9 +149,13 @@ class AdminServicer(pb_grpc.AdminServicer):
 
     async def _receivers(self, hooks: HookService, tenant: str) -> pb.HookReceivers:
         base = self.tenants.links.public_url.rstrip("/")
-        return pb.HookReceivers(tenant=tenant, receivers=[
-            pb.HookReceiver(provider=provider, url=f"{base}/hooks/{tenant}/{provider}", secrets=names)
-            for provider, names in (await hooks.store.configured(tenant)).items()])
+        out = pb.HookReceivers(tenant=tenant)
+        for provider, names in (await hooks.store.configured(tenant)).items():
+            url = f"{base}/hooks/{tenant}/{provider}"
+            if provider == "aliyun":  # Aliyun does not sign: the secret is the URL's last part, shown to admins only
+                url += "/" + (await hooks.store.secrets(tenant, provider, clock.system_clock())).get("path_secret", [""])[0]
+            out.receivers.append(pb.HookReceiver(provider=provider, url=url, secrets=names))
+        return out
 
     @rpc
     async def GetPolicy(self, caller: Caller, request: pb.GetPolicyRequest, context: Any,

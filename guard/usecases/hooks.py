@@ -16,7 +16,20 @@ from types import ModuleType
 
 from guard import logs, metrics
 from guard.errors import InvalidArgument
-from guard.providers import CarrierStop, Engagement, Inbound, Item, Refused, Request, contacts, mailgun, sendgrid, twilio
+from guard.providers import (
+    CarrierStop,
+    Engagement,
+    Inbound,
+    Item,
+    Refused,
+    Request,
+    aliyun,
+    contacts,
+    mailgun,
+    postmark,
+    sendgrid,
+    twilio,
+)
 from guard.store.hooks import HookStore
 from guard.store.keys import UserKeys
 from guard.usecases.engagement import Event
@@ -26,7 +39,7 @@ from guard.validate import check_id
 
 log = logs.get("guard.usecases.hooks")
 
-PROVIDERS: dict[str, ModuleType] = {m.NAME: m for m in (sendgrid, twilio, mailgun)}
+PROVIDERS: dict[str, ModuleType] = {m.NAME: m for m in (sendgrid, mailgun, postmark, twilio, aliyun)}
 # How long a replaced secret keeps being accepted, so a provider's console can be updated without losing events.
 SECRET_GRACE_MS = 24 * 3_600_000
 

@@ -17,7 +17,7 @@ from starlette.routing import Route
 from guard import metrics
 from guard.access.keys import check_tenant
 from guard.errors import InvalidArgument
-from guard.providers import Refused, twilio
+from guard.providers import Refused, aliyun, twilio
 from guard.providers import Request as HookRequest
 from guard.web.toolkit import Web, plain
 
@@ -43,14 +43,18 @@ def routes(web: Web) -> list[Route]:
                 return plain("body: a form in UTF-8 is expected", 400)
         query = f"?{request.url.query}" if request.url.query else ""
         url = web.public_url.rstrip("/") + request.url.path + query
-        hook = HookRequest(url, {k.lower(): v for k, v in request.headers.items()}, body, web.hooks.now(), form)
+        hook = HookRequest(url, {k.lower(): v for k, v in request.headers.items()}, body, web.hooks.now(), form,
+                           request.path_params.get("secret", ""))
         try:
             outcome = await web.hooks.receive(tenant, provider, hook)
         except Refused as refused:
             return plain(str(refused), refused.status)
         if provider == twilio.NAME:  # TwiML: nothing is sent back to the person
             return Response(twilio.REPLY, media_type="text/xml")
+        if provider == aliyun.NAME:
+            return JSONResponse(aliyun.ANSWER)
         return JSONResponse({"applied": outcome.applied, "replayed": outcome.replayed, "unmatched": outcome.unmatched,
                              "ignored": outcome.ignored})
 
-    return [Route("/hooks/{tenant}/{provider}", receive, methods=["POST"])]
+    return [Route("/hooks/{tenant}/{provider}", receive, methods=["POST"]),
+            Route("/hooks/{tenant}/{provider}/{secret}", receive, methods=["POST"])]

@@ -202,3 +202,37 @@ async def test_contact_points_are_kept_as_hashes_and_erased_with_the_user(app):
     await app.default.privacy.erase("hal", "dpo", "asked")
     assert await hooks.store.user_by_contact("default", await hooks.digest("default", "hal@example.com")) == ""
     assert await hooks.store.user_by_contact("default", await hooks.digest("default", "+86 135 0000 0000")) == ""
+
+
+async def test_postmark_basic_auth_and_a_hard_bounce(app):
+    await app.web.hooks.set_secret("default", "postmark", "basic_auth", "guard:s3cret")
+    assert (await app.service.check(touch(user="ivy", channel="email", touch_id="t6"))).recorded
+    url = f"{app.web.public_url}/hooks/default/postmark"
+    bounce = (FIXTURES / "postmark_bounce.json").read_bytes()
+    async with httpx.AsyncClient() as http:
+        wrong = await http.post(url, content=bounce, auth=("guard", "guess"))
+        assert wrong.status_code == 401
+        heard = await http.post(url, content=bounce, auth=("guard", "s3cret"))
+        assert heard.status_code == 200 and heard.json()["applied"] == 1, heard.text
+    bounced = await app.service.check(touch(user="ivy", channel="email", touch_id="t6b"))
+    assert bounced.reasons == (Reason.UNDELIVERABLE,)
+
+
+async def test_aliyun_reports_and_replies_through_the_secret_in_the_url(app):
+    await app.web.hooks.set_secret("default", "aliyun", "path_secret", "0f1e2d3c4b5a69788796a5b4c3d2e1f0")
+    await app.web.hooks.set_contacts("default", "lin", ["13800000003"])
+    code, out, err = await _guard(app, "hooks", "show")
+    assert code == 0, err
+    (receiver,) = json.loads(out)["receivers"]
+    assert receiver["url"] == f"{app.web.public_url}/hooks/default/aliyun/0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+    async with httpx.AsyncClient() as http:
+        guessed = await http.post(f"{app.web.public_url}/hooks/default/aliyun/guess",
+                                  content=(FIXTURES / "aliyun_reports.json").read_bytes())
+        assert guessed.status_code == 403
+        reports = await http.post(receiver["url"], content=(FIXTURES / "aliyun_reports.json").read_bytes())
+        assert reports.status_code == 200 and reports.json() == {"code": 0, "msg": "成功"}
+        up = await http.post(receiver["url"], content=(FIXTURES / "aliyun_up.json").read_bytes())
+        assert up.status_code == 200
+    stopped = await app.service.check(touch(user="kim", channel="sms", touch_id="k1"))
+    assert stopped.reasons == (Reason.UNDELIVERABLE,)
+    assert (await app.preferences.get_preferences("lin")).channels == {"sms": False}  # "TD" (退订) by reply
