@@ -86,12 +86,12 @@ class HookService:
 
     async def set_contacts(self, tenant: str, user_id: str, addresses: list[str]) -> int:
         check_id(user_id, "user_id")
-        digests = []
-        for i, address in enumerate(addresses):
+        for i, address in enumerate(addresses):  # every address read before anything is stored (the secret included)
             try:
-                digests.append(await self.digest(tenant, address))
+                contacts.normalise(address)
             except ValueError as exc:
                 raise InvalidArgument(f"addresses[{i}]", str(exc)) from None
+        digests = [await self.digest(tenant, address) for address in addresses]
         await self.store.set_contacts(UserKeys(tenant, user_id), sorted(set(digests)))
         return len(set(digests))
 

@@ -43,10 +43,22 @@ def _layer(module: str) -> int:
     return best[1]
 
 
+def _parse(text: str) -> ast.Module:
+    """``ast.parse``, again when CPython 3.11's AST builder trips on its own recursion counter ("AST constructor
+    recursion depth mismatch", seen once in a full run: the counter is shared, so another thread building an AST
+    at the same moment upsets it; fixed in later CPython releases)."""
+    for _ in range(2):
+        try:
+            return ast.parse(text)
+        except SystemError:
+            continue
+    return ast.parse(text)
+
+
 def _imports(path: Path, module: str) -> set[str]:
     found: set[str] = set()
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in ast.walk(_parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names if a.name.startswith("guard")}
         elif isinstance(node, ast.ImportFrom):
