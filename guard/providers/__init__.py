@@ -65,7 +65,18 @@ class CarrierStop:
     stop: bool  # False: START, the person opted back in at the carrier
 
 
-Item = Engagement | Inbound | CarrierStop
+@dataclass(frozen=True)
+class ContactChange:
+    """A customer removed the staff member from their contacts (WeCom ``del_follow_user``), or added them again."""
+
+    event_id: str
+    external_id: str  # the customer, as the platform names them (a contact point: wecom:<id>)
+    staff: str
+    deleted: bool
+    at_ms: int
+
+
+Item = Engagement | Inbound | CarrierStop | ContactChange
 
 
 @dataclass(frozen=True)

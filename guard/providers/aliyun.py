@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 
 from guard.providers import Engagement, Inbound, Item, Parsed, Refused, Request, malformed
@@ -24,11 +24,12 @@ HARD_ERRORS = frozenset({"MOBILE_NUMBER_ILLEGAL", "MOBILE_NOT_ON_SERVICE", "MOBI
 _CHINA = timezone(timedelta(hours=8))  # Aliyun's times are Beijing time without a zone
 
 
-def verify(request: Request, secrets: Sequence[str]) -> None:
+def verify(request: Request, secrets: Mapping[str, Sequence[str]]) -> Request:
     given = request.path_secret.encode()
     if not given or not any(hmac.compare_digest(hashlib.sha256(given).digest(), hashlib.sha256(s.encode()).digest())
-                            for s in secrets):
+                            for s in secrets["path_secret"]):
         raise Refused("forged", 403, "the secret in the URL is not this tenant's")
+    return request
 
 
 def _ms(text: object, field_name: str) -> int:

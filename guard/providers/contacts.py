@@ -13,8 +13,13 @@ DEFAULT_REGION = "CN"
 
 
 def normalise(address: str) -> str:
-    """``tel:+8613800000000`` or ``mailto:alice@example.com``; ``ValueError`` saying what is wrong otherwise."""
+    """``tel:+8613800000000``, ``mailto:alice@example.com`` or ``wecom:<external_userid>``; ``ValueError`` saying what
+    is wrong otherwise."""
     text = address.strip()
+    if text.startswith("wecom:"):  # a WeCom external_userid: the platform's own name for the customer, kept as is
+        if not 6 < len(text) <= 70 or not text[6:].isascii() or not text[6:].isprintable() or " " in text:
+            raise ValueError("a WeCom external_userid is expected after wecom:")
+        return text
     if "@" in text:
         local, _, domain = text.rpartition("@")
         if not local or "." not in domain or any(c.isspace() for c in text) or len(text) > 254:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from guard.providers import Engagement, Parsed, Request, forged, fresh, malformed
@@ -38,16 +38,16 @@ def token_of(request: Request) -> str:
     return str(_body(request)["signature"].get("token", ""))
 
 
-def verify(request: Request, keys: Sequence[str]) -> None:
+def verify(request: Request, secrets: Mapping[str, Sequence[str]]) -> Request:
     sig = _body(request)["signature"]
     stamp, token, given = (str(sig.get(k, "")) for k in ("timestamp", "token", "signature"))
     if not (stamp.isascii() and stamp.isdigit()) or not token or not given:
         raise forged("signature.timestamp, .token and .signature are required")
     fresh(int(stamp) * 1000, request.now_ms)
-    for key in keys:
+    for key in secrets["signing_key"]:
         mac = hmac.new(key.encode(), (stamp + token).encode(), hashlib.sha256).hexdigest()
         if hmac.compare_digest(mac, given):
-            return
+            return request
     raise forged()
 
 

@@ -8,7 +8,7 @@ import base64
 import binascii
 import hmac
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -20,7 +20,7 @@ _TIMES = {"Delivery": "DeliveredAt", "Bounce": "BouncedAt", "SpamComplaint": "Bo
           "Click": "ReceivedAt", "SubscriptionChange": "ChangedAt"}
 
 
-def verify(request: Request, credentials: Sequence[str]) -> None:
+def verify(request: Request, secrets: Mapping[str, Sequence[str]]) -> Request:
     header = request.headers.get("authorization", "")
     if not header.lower().startswith("basic "):
         raise Refused("forged", 401, "HTTP basic auth is required (the user and password in Postmark's webhook URL)")
@@ -28,8 +28,9 @@ def verify(request: Request, credentials: Sequence[str]) -> None:
         given = base64.b64decode(header[6:].strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):
         raise forged("the basic auth header is not base64 of user:password") from None
-    if not any(hmac.compare_digest(given.encode(), c.encode()) for c in credentials):
+    if not any(hmac.compare_digest(given.encode(), c.encode()) for c in secrets["basic_auth"]):
         raise Refused("forged", 401, "the user or password is wrong")
+    return request
 
 
 def _when(event: dict[str, Any], record: str) -> int:

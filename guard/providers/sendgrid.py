@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -44,7 +44,7 @@ def public_key(text: str) -> ec.EllipticCurvePublicKey:
     return key
 
 
-def verify(request: Request, keys: Sequence[str]) -> None:
+def verify(request: Request, secrets: Mapping[str, Sequence[str]]) -> Request:
     signature, stamp = request.headers.get(SIGNATURE, ""), request.headers.get(TIMESTAMP, "")
     if not signature or not stamp:
         raise forged(f"the {SIGNATURE} and {TIMESTAMP} headers are required")
@@ -55,10 +55,10 @@ def verify(request: Request, keys: Sequence[str]) -> None:
         raw = base64.b64decode(signature, validate=True)
     except binascii.Error:
         raise forged("the signature is not base64") from None
-    for key in keys:
+    for key in secrets["public_key"]:
         try:
             public_key(key).verify(raw, stamp.encode() + request.body, ec.ECDSA(hashes.SHA256()))
-            return
+            return request
         except InvalidSignature:
             continue
     raise forged()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from urllib.parse import parse_qs, urlsplit
 
 from guard.providers import CarrierStop, Engagement, Inbound, Item, Parsed, Request, forged, malformed
@@ -31,13 +31,13 @@ def signature(auth_token: str, url: str, params: dict[str, str]) -> str:
     return base64.b64encode(hmac.new(auth_token.encode(), data.encode(), hashlib.sha1).digest()).decode()
 
 
-def verify(request: Request, tokens: Sequence[str]) -> None:
+def verify(request: Request, secrets: Mapping[str, Sequence[str]]) -> Request:
     given = request.headers.get(SIGNATURE, "")
     if not given:
         raise forged(f"the {SIGNATURE} header is required")
     params = dict(request.form)
-    if any(hmac.compare_digest(signature(t, request.url, params), given) for t in tokens):
-        return
+    if any(hmac.compare_digest(signature(t, request.url, params), given) for t in secrets["auth_token"]):
+        return request
     raise forged()
 
 

@@ -142,6 +142,20 @@ class DeskService:
         log.info("campaign_task_opened", task_id=task_id, campaign=campaign_id)
         return task_id
 
+    async def open_contact_task(self, user_id: str, channel: str, campaign_id: str, summary: str, now: int,
+                                task_id: str) -> bool:
+        """A P1 task for a high-value customer who cut a channel off themselves (deleted the staff member on WeCom):
+        someone should reach out another way. Opened once per ``task_id``."""
+        sla = self.policy.replies.sla_ms["P1"]
+        opened = await self.store.create_task(task_id, now, "", {
+            "task_id": task_id, "user_id": user_id, "channel": channel, "campaign_id": campaign_id, "priority": "P1",
+            "created_at": str(now), "due_at": str(now + sla), "replies": "[]", "kind": "CONTACT", "summary": summary})
+        if opened:
+            metrics.TASKS_OPENED.labels("P1").inc()
+            self._count(campaign_id, "tasks_opened", now)
+            log.info("contact_task_opened", task_id=task_id)
+        return bool(opened)
+
     async def retain(self) -> int:
         """Retention: delete resolved tasks past ``recovery.retention`` (run by the sweep); how many went."""
         tasks = await self.store.trim_tasks(self.now() - self.policy.replies.task_retention_ms)

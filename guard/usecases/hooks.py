@@ -10,6 +10,7 @@ metadata, else the one whose contact point the address is.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from types import ModuleType
@@ -18,6 +19,7 @@ from guard import logs, metrics
 from guard.errors import InvalidArgument
 from guard.providers import (
     CarrierStop,
+    ContactChange,
     Engagement,
     Inbound,
     Item,
@@ -29,6 +31,7 @@ from guard.providers import (
     postmark,
     sendgrid,
     twilio,
+    wecom,
 )
 from guard.store.hooks import HookStore
 from guard.store.keys import UserKeys
@@ -39,7 +42,7 @@ from guard.validate import check_id
 
 log = logs.get("guard.usecases.hooks")
 
-PROVIDERS: dict[str, ModuleType] = {m.NAME: m for m in (sendgrid, mailgun, postmark, twilio, aliyun)}
+PROVIDERS: dict[str, ModuleType] = {m.NAME: m for m in (sendgrid, mailgun, postmark, twilio, aliyun, wecom)}
 # How long a replaced secret keeps being accepted, so a provider's console can be updated without losing events.
 SECRET_GRACE_MS = 24 * 3_600_000
 
@@ -95,6 +98,19 @@ class HookService:
         await self.store.set_contacts(UserKeys(tenant, user_id), sorted(set(digests)))
         return len(set(digests))
 
+    async def handshake(self, tenant: str, provider: str, request: Request) -> str:
+        """A provider's check that the URL is its receiver (WeCom's GET when the URL is saved)."""
+        try:
+            if provider != wecom.NAME:
+                raise Refused("unknown_provider", 404, f"{provider[:32]!r} has no handshake")
+            secrets = await self.store.secrets(tenant, provider, request.now_ms)
+            if any(name not in secrets for name in wecom.SECRETS):
+                raise Refused("not_configured", 404, f"no {provider} receiver is set up for this tenant")
+            return wecom.handshake(request, secrets)
+        except Refused as refused:
+            metrics.WEBHOOK_EVENTS.labels(provider if provider in PROVIDERS else "unknown", refused.outcome).inc()
+            raise
+
     async def receive(self, tenant: str, provider: str, request: Request) -> Outcome:
         """Verify, parse, apply; ``Refused`` (counted) when the request is not the provider's or not readable."""
         try:
@@ -110,7 +126,7 @@ class HookService:
         secrets = await self.store.secrets(tenant, provider, request.now_ms)
         if not secrets or any(name not in secrets for name in module.SECRETS):
             raise Refused("not_configured", 404, f"no {provider} receiver is set up for this tenant")
-        module.verify(request, secrets[module.SECRETS[0]])
+        request = module.verify(request, secrets)  # WeCom's comes back decrypted
         if provider == "mailgun" and not await self.store.first_time(tenant, "mailgun-token", mailgun.token_of(request)):
             raise Refused("replayed", 403, "this signature token was used before: a replayed request")
         parsed = module.parse(request)
@@ -145,6 +161,8 @@ class HookService:
     async def _apply(self, tenant: str, provider: str, item: Item) -> int:
         """1 when applied to a user, 0 when no user could be found (kept and counted as unmatched)."""
         services = self.services(tenant)
+        if isinstance(item, ContactChange):
+            return await self._contact_change(tenant, services, item)
         user = await self._user(tenant, item.user_id, item.address)
         if not user:
             if isinstance(item, Inbound):
@@ -166,4 +184,30 @@ class HookService:
                                        channel_scopes={item.channel: "all"} if item.stop else {}),
                 source="carrier", actor=f"{provider}:{item.event_id}", expected_version=None,
                 evidence={"provider": provider, "provider_event": item.event_id})
+        return 1
+
+    async def _contact_change(self, tenant: str, services: Services, item: ContactChange) -> int:
+        """The customer deleted the staff member (or added them again): WeCom closes (or reopens) for them, ledgered;
+        a deletion counts as an opt-out of the campaign that last touched them, and a high-value customer gets a
+        P1 task (someone should reach them another way)."""
+        user = await self._user(tenant, "", f"wecom:{item.external_id}")
+        if not user:
+            return 0
+        await services.preferences.update_preferences(
+            user, PreferencesPatch(paths=["channels.wecom"], channels={"wecom": not item.deleted}),
+            source="contact_deleted" if item.deleted else "contact_added", actor=f"wecom:{item.staff}",
+            expected_version=None, evidence={"provider": "wecom", "provider_event": item.event_id})
+        if not item.deleted:
+            return 1
+        keys = UserKeys(tenant, user)
+        last = await services.replies.store.last_touch(keys)
+        window = services.policy.replies.attribution_window_ms
+        campaign, high_value, strategy = "", False, ""
+        if last is not None and item.at_ms - window <= last[1] <= item.at_ms + window:
+            campaign, _, high_value, strategy = last
+        services.counters.add(tenant, campaign, "opt_outs", strategy_id=strategy, at_ms=item.at_ms)
+        if high_value:
+            digest = hashlib.sha256(f"{tenant}\0{item.event_id}".encode()).hexdigest()[:22]
+            await services.desk.open_contact_task(user, "wecom", campaign, f"deleted {item.staff} on WeCom",
+                                                  self.now(), f"task-{digest}")
         return 1

@@ -17,7 +17,7 @@ from starlette.routing import Route
 from guard import metrics
 from guard.access.keys import check_tenant
 from guard.errors import InvalidArgument
-from guard.providers import Refused, aliyun, twilio
+from guard.providers import Refused, aliyun, twilio, wecom
 from guard.providers import Request as HookRequest
 from guard.web.toolkit import Web, plain
 
@@ -34,6 +34,14 @@ def routes(web: Web) -> list[Route]:
         except InvalidArgument:
             metrics.WEBHOOK_EVENTS.labels("unknown", "not_configured").inc()
             return plain("no such tenant", 404)
+        query = f"?{request.url.query}" if request.url.query else ""
+        url = web.public_url.rstrip("/") + request.url.path + query
+        if request.method == "GET":  # a provider checking the URL is its receiver (WeCom, when the URL is saved)
+            try:
+                echo = await web.hooks.handshake(tenant, provider, HookRequest(url, {}, b"", web.hooks.now()))
+            except Refused as refused:
+                return plain(str(refused), refused.status)
+            return Response(echo, media_type="text/plain; charset=utf-8")
         body = await request.body()
         form: dict[str, str] = {}
         if request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
@@ -41,8 +49,6 @@ def routes(web: Web) -> list[Route]:
                 form = dict(parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=200))
             except (UnicodeDecodeError, ValueError):
                 return plain("body: a form in UTF-8 is expected", 400)
-        query = f"?{request.url.query}" if request.url.query else ""
-        url = web.public_url.rstrip("/") + request.url.path + query
         hook = HookRequest(url, {k.lower(): v for k, v in request.headers.items()}, body, web.hooks.now(), form,
                            request.path_params.get("secret", ""))
         try:
@@ -53,8 +59,10 @@ def routes(web: Web) -> list[Route]:
             return Response(twilio.REPLY, media_type="text/xml")
         if provider == aliyun.NAME:
             return JSONResponse(aliyun.ANSWER)
+        if provider == wecom.NAME:
+            return plain(wecom.ANSWER, 200)
         return JSONResponse({"applied": outcome.applied, "replayed": outcome.replayed, "unmatched": outcome.unmatched,
                              "ignored": outcome.ignored})
 
-    return [Route("/hooks/{tenant}/{provider}", receive, methods=["POST"]),
+    return [Route("/hooks/{tenant}/{provider}", receive, methods=["GET", "POST"]),
             Route("/hooks/{tenant}/{provider}/{secret}", receive, methods=["POST"])]

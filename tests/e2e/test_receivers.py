@@ -12,6 +12,7 @@ import hmac
 import json
 import sys
 import time
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -22,8 +23,10 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from mailgun.security import SecurityGuard
 from sendgrid.helpers.eventwebhook import EventWebhook
 from twilio.request_validator import RequestValidator
+from wechatpy.crypto import _get_signature
+from wechatpy.enterprise.crypto import PrpCrypto, WeChatCrypto
 
-from guard.domain.types import Reason, TouchClass, Verdict
+from guard.domain.types import Reason, Touch, TouchClass, Verdict
 from guard.v1 import guard_pb2 as pb
 from guard.v1 import guard_pb2_grpc as pb_grpc
 from tests.helpers import admin_key, aio_channel, everything_stored, snapshot, touch
@@ -236,3 +239,54 @@ async def test_aliyun_reports_and_replies_through_the_secret_in_the_url(app):
     stopped = await app.service.check(touch(user="kim", channel="sms", touch_id="k1"))
     assert stopped.reasons == (Reason.UNDELIVERABLE,)
     assert (await app.preferences.get_preferences("lin")).channels == {"sms": False}  # "TD" (退订) by reply
+
+
+WECOM = {"token": "guardtoken", "encoding_aes_key": "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFG",
+         "corp_id": "ww0000000000000001"}
+
+
+def _wecom_post(crypto: WeChatCrypto, message: str, now_s: int) -> tuple[str, str]:
+    """(query, body) of a callback as WeCom posts it, encrypted and signed by wechatpy, WeCom's SDK."""
+    made = ET.fromstring(crypto.encrypt_message(message, "nonce42", str(now_s)))
+    encrypted, signature = made.findtext("Encrypt") or "", made.findtext("MsgSignature") or ""
+    body = (f"<xml><ToUserName><![CDATA[{WECOM['corp_id']}]]></ToUserName><AgentID><![CDATA[]]></AgentID>"
+            f"<Encrypt><![CDATA[{encrypted}]]></Encrypt></xml>")
+    return f"msg_signature={signature}&timestamp={now_s}&nonce=nonce42", body
+
+
+async def test_wecom_handshake_and_a_deleted_staff_member(app):
+    for name, value in WECOM.items():
+        await app.web.hooks.set_secret("default", "wecom", name, value)
+    await app.web.hooks.set_contacts("default", "vip", ["wecom:wmAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"])
+    sent = await app.service.check(Touch("vip", "wecom", "promotion", "winter", "w1", TouchClass.MARKETING, False, 0,
+                                         high_value=True))
+    assert sent.recorded
+    crypto = WeChatCrypto(WECOM["token"], WECOM["encoding_aes_key"], WECOM["corp_id"])
+    now_s = int(time.time())
+    url = f"{app.web.public_url}/hooks/default/wecom"
+    echo = PrpCrypto(crypto.key).encrypt("5927782489442352469", WECOM["corp_id"]).decode()
+    signature = _get_signature(WECOM["token"], str(now_s), "n1", echo)
+    assert crypto.check_signature(signature, str(now_s), "n1", echo) == "5927782489442352469"  # WeCom's own reading
+    async with httpx.AsyncClient() as http:
+        saved = await http.get(url, params={"msg_signature": signature, "timestamp": now_s, "nonce": "n1", "echostr": echo})
+        assert (saved.status_code, saved.text) == (200, "5927782489442352469")
+        tampered = await http.get(url, params={"msg_signature": signature, "timestamp": now_s, "nonce": "n2",
+                                               "echostr": echo})
+        assert tampered.status_code == 403
+        message = (FIXTURES / "wecom_del_follow_user.xml").read_text().replace("CREATE_TIME", str(now_s))
+        query, body = _wecom_post(crypto, message, now_s)
+        deleted = await http.post(f"{url}?{query}", content=body)
+        assert (deleted.status_code, deleted.text.strip()) == (200, "success")
+        await http.post(f"{url}?{query}", content=body)  # WeCom retries: applied once
+    assert (await app.preferences.get_preferences("vip")).channels == {"wecom": False}
+    ledger, _ = await app.preferences.consent_events("vip", 5)
+    assert ledger[0].source == "contact_deleted" and ledger[0].evidence["provider"] == "wecom"
+    await app.counters.flush()
+    async with aio_channel(f"127.0.0.1:{app.port}", admin_key(app)) as channel:
+        health = await pb_grpc.EngagementGuardStub(channel).GetCampaignHealth(
+            pb.GetCampaignHealthRequest(campaign_id="winter", window="24h"), timeout=10)
+    assert health.figures.opt_outs == 1 and health.figures.touches == 1
+    tasks, _ = await app.desk.list_tasks("", 50, "")
+    assert [(t.user_id, t.priority, t.kind) for t in tasks] == [("vip", "P1", "CONTACT")]
+    blocked = await app.service.check(Touch("vip", "wecom", "promotion", "", "w2", TouchClass.MARKETING, False, 0))
+    assert blocked.reasons == (Reason.CHANNEL_OPTED_OUT,)

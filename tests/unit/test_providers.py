@@ -54,14 +54,16 @@ def test_sendgrid_signatures_verify_with_the_tenants_key_only_and_only_while_fre
     body, stamp = b'[{"event":"open"}]', str(NOW // 1000)
     signed = base64.b64encode(private.sign(stamp.encode() + body, ec.ECDSA(hashes.SHA256()))).decode()
     headers = {sendgrid.SIGNATURE: signed, sendgrid.TIMESTAMP: stamp}
-    sendgrid.verify(_request(body, headers), [key])
-    sendgrid.verify(_request(body, headers), ["", key][1:])  # a rotated-out key beside it changes nothing
+    sendgrid.verify(_request(body, headers), {"public_key": [key]})
+    older = ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    sendgrid.verify(_request(body, headers), {"public_key": [base64.b64encode(older).decode(), key]})  # in its grace
     for changed, outcome in ((_request(body + b" ", headers), "forged"),
                              (_request(body, {**headers, sendgrid.TIMESTAMP: str(NOW // 1000 - 301)}), "stale"),
                              (_request(body, {**headers, sendgrid.SIGNATURE: "not base64!"}), "forged"),
                              (_request(body, {}), "forged")):
         with pytest.raises(Refused) as refused:
-            sendgrid.verify(changed, [key])
+            sendgrid.verify(changed, {"public_key": [key]})
         assert refused.value.outcome == outcome
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=1024).public_key()
     with pytest.raises(ValueError, match="public_key"):
@@ -108,10 +110,10 @@ def test_mailgun_signatures_agree_with_mailguns_own_verifier(key, token):
     mac = hmac.new(key.encode(), (stamp + token).encode(), hashlib.sha256).hexdigest()
     body = json.dumps({"signature": {"timestamp": stamp, "token": token, "signature": mac},
                        "event-data": {"event": "opened"}}).encode()
-    mailgun.verify(_request(body), [key])
+    mailgun.verify(_request(body), {"signing_key": [key]})
     assert SecurityGuard.verify_webhook(key, token, stamp, mac, max_age_seconds=0)
     with pytest.raises(Refused):
-        mailgun.verify(_request(body), [key + "x"])
+        mailgun.verify(_request(body), {"signing_key": [key + "x"]})
 
 
 def test_postmark_suppression_and_bounce_kinds():
