@@ -47,12 +47,22 @@ class HookStore:
 
     async def first_time(self, tenant: str, provider: str, event_id: str) -> bool:
         """True once per (provider, event id): a retried webhook, or a replayed token, finds it taken."""
-        key = TenantKeys(tenant).hook_seen(provider, event_id)
-        return bool(await self.conn.execute("SET", key, "1", "NX", "PX", SEEN_TTL_MS))
+        return (await self.first_times(tenant, provider, [event_id]))[0]
 
-    async def forget_event(self, tenant: str, provider: str, event_id: str) -> None:
-        """An event that failed to apply is not remembered: the provider's retry applies it."""
-        await self.conn.execute("DEL", TenantKeys(tenant).hook_seen(provider, event_id))
+    async def first_times(self, tenant: str, provider: str, event_ids: list[str]) -> list[bool]:
+        """``first_time`` of many events in one round trip (one of two equal ids in a batch is a replay)."""
+        if not event_ids:
+            return []
+        keys = TenantKeys(tenant)
+        taken = await self.conn.pipeline([("SET", keys.hook_seen(provider, e), "1", "NX", "PX", SEEN_TTL_MS)
+                                          for e in event_ids])
+        return [bool(t) for t in taken]
+
+    async def forget_events(self, tenant: str, provider: str, event_ids: list[str]) -> None:
+        """Events that failed to apply are not remembered: the provider's retry applies them."""
+        if event_ids:
+            keys = TenantKeys(tenant)
+            await self.conn.pipeline([("DEL", keys.hook_seen(provider, e)) for e in event_ids])
 
     async def user_by_contact(self, tenant: str, digest: str) -> str:
         raw = await self.conn.execute("GET", TenantKeys(tenant).contact(digest))

@@ -9,6 +9,7 @@ metadata, else the one whose contact point the address is.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import hashlib
 from collections.abc import Awaitable, Callable
@@ -45,6 +46,13 @@ log = logs.get("guard.usecases.hooks")
 PROVIDERS: dict[str, ModuleType] = {m.NAME: m for m in (sendgrid, mailgun, postmark, twilio, aliyun, wecom)}
 # How long a replaced secret keeps being accepted, so a provider's console can be updated without losing events.
 SECRET_GRACE_MS = 24 * 3_600_000
+
+
+def _person(item: Item) -> str:
+    """Who an event is about, as far as the payload says (events of one person are applied in order)."""
+    if isinstance(item, ContactChange):
+        return f"wecom:{item.external_id}"
+    return item.user_id or item.address or item.event_id
 
 
 @dataclass(frozen=True)
@@ -130,18 +138,30 @@ class HookService:
         if provider == "mailgun" and not await self.store.first_time(tenant, "mailgun-token", mailgun.token_of(request)):
             raise Refused("replayed", 403, "this signature token was used before: a replayed request")
         parsed = module.parse(request)
-        applied = replayed = unmatched = 0
-        for item in parsed.items:
-            if not await self.store.first_time(tenant, provider, item.event_id):
-                replayed += 1
-                continue
-            try:
-                done = await self._apply(tenant, provider, item)
-            except BaseException:
-                await self.store.forget_event(tenant, provider, item.event_id)
-                raise
-            applied += done
-            unmatched += 1 - done
+        fresh = await self.store.first_times(tenant, provider, [item.event_id for item in parsed.items])
+        todo = [item for item, first in zip(parsed.items, fresh, strict=True) if first]
+        replayed = len(parsed.items) - len(todo)
+        # One person's events in the order the provider sent them, different people at once (as RecordEngagements).
+        people: dict[str, list[Item]] = {}
+        for item in todo:
+            people.setdefault(_person(item), []).append(item)
+        done: list[int] = []
+        unapplied: list[str] = []
+
+        async def one_person(items: list[Item]) -> None:
+            for i, item in enumerate(items):
+                try:
+                    done.append(await self._apply(tenant, provider, item))
+                except BaseException:
+                    unapplied.extend(x.event_id for x in items[i:])
+                    raise
+
+        failures = [r for r in await asyncio.gather(*(one_person(v) for v in people.values()), return_exceptions=True)
+                    if isinstance(r, BaseException)]
+        if failures:
+            await self.store.forget_events(tenant, provider, unapplied)  # the provider's retry applies them
+            raise failures[0]
+        applied, unmatched = sum(done), len(done) - sum(done)
         for outcome, n in (("applied", applied), ("replayed", replayed), ("unmatched", unmatched),
                            ("ignored", parsed.ignored)):
             if n:
