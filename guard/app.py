@@ -35,7 +35,7 @@ from guard.store.redis_store import RedisStore
 from guard.transport.server import GuardServer, tls_from
 from guard.usecases.checks import GuardService
 from guard.usecases.desk import DeskService
-from guard.usecases.hooks import HookService
+from guard.usecases.hooks import Fetcher, HookService
 from guard.usecases.links import PreferenceLinks
 from guard.usecases.preferences import PreferenceService
 from guard.usecases.replies import ReplyService
@@ -261,7 +261,8 @@ def build(settings: Settings, model: SentimentModel | None = None, *, now: clock
                              failures_per_minute=settings.auth_failures_per_minute)
         tenants.on_change.append(auth.forget)
         hooks = HookService(tenants.get, HookStore(store.conn), lambda: control.web_secret(secrets.token_bytes(32)),
-                            now=now)
+                            now=now, fetcher=Fetcher([h.strip() for h in settings.sns_hosts.split(",") if h.strip()],
+                                                     str(settings.sns_ca or "")))
         server = GuardServer(tenants, auth, settings.listen, hooks=hooks, max_message_bytes=settings.max_message_bytes,
                              reuse_port=settings.scorer_socket is not None, tls=tls_from(settings),
                              reflection=settings.reflection)

@@ -202,10 +202,11 @@ def build_parser() -> argparse.ArgumentParser:
     hook_set = hooks_sub.add_parser("set", help="set a provider's secret for the tenant's receiver (the value it "
                                                 "replaces is accepted 24 h more)")
     client_args(hook_set)
-    hook_set.add_argument("provider", choices=["sendgrid", "mailgun", "postmark", "twilio", "aliyun"])
+    hook_set.add_argument("provider", choices=["sendgrid", "ses", "mailgun", "postmark", "twilio", "aliyun", "wecom"])
     hook_set.add_argument("secret", metavar="NAME=VALUE",
-                          help="sendgrid public_key=<verification key>, mailgun signing_key=<key>, postmark "
-                               "basic_auth=<user:password>, twilio auth_token=<token>, aliyun path_secret=<random>")
+                          help="sendgrid public_key=<verification key>, ses topic_arns=<arn,...>, mailgun "
+                               "signing_key=<key>, postmark basic_auth=<user:password>, twilio auth_token=<token>, "
+                               "aliyun path_secret=<random>, wecom token=… / encoding_aes_key=… / corp_id=…")
     hook_set.add_argument("--tenant", default="", help="default: the key's own tenant")
     hook_show = hooks_sub.add_parser("show", help="each receiver's URL, to paste into the provider's console")
     client_args(hook_show)

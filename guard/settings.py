@@ -39,6 +39,8 @@ class Settings:
     http_header_timeout_seconds: float = 10.0  # GUARD_HTTP_HEADER_TIMEOUT_SECONDS: a request's line and headers
     http_body_timeout_seconds: float = 30.0  # GUARD_HTTP_BODY_TIMEOUT_SECONDS: a request's whole body, from its start
     max_webhook_bytes: int = 2 << 20  # GUARD_MAX_WEBHOOK_BYTES: the largest body a provider's webhook may post
+    sns_hosts: str = ""  # GUARD_SNS_HOSTS: host:port list SNS certificates may come from besides SNS's own (tests)
+    sns_ca: Path | None = None  # GUARD_SNS_CA: CA bundle for fetching SNS certificates; default: the system's
     drain_seconds: float = 10.0  # GUARD_DRAIN_SECONDS: grace for calls in flight after SIGTERM
     log_level: str = "info"  # GUARD_LOG_LEVEL
     log_format: str = "auto"  # GUARD_LOG_FORMAT: auto (JSON unless a terminal), json or console
@@ -100,7 +102,7 @@ class Settings:
         return out
 
 
-_PATHS = ("data_dir", "policy", "sentiment_model", "scorer_socket", "tls_cert", "tls_key", "tls_client_ca", "server_ca",
+_PATHS = ("data_dir", "policy", "sns_ca", "sentiment_model", "scorer_socket", "tls_cert", "tls_key", "tls_client_ca", "server_ca",
           "client_cert", "client_key", "redis_ca", "redis_client_cert", "redis_client_key")
 
 

@@ -12,9 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-from collections.abc import Awaitable, Callable
+import ssl
+import urllib.request
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
+from urllib.parse import urlsplit
 
 from guard import logs, metrics
 from guard.errors import InvalidArgument
@@ -31,6 +34,7 @@ from guard.providers import (
     mailgun,
     postmark,
     sendgrid,
+    ses,
     twilio,
     wecom,
 )
@@ -43,7 +47,7 @@ from guard.validate import check_id
 
 log = logs.get("guard.usecases.hooks")
 
-PROVIDERS: dict[str, ModuleType] = {m.NAME: m for m in (sendgrid, mailgun, postmark, twilio, aliyun, wecom)}
+PROVIDERS: dict[str, ModuleType] = {m.NAME: m for m in (sendgrid, ses, mailgun, postmark, twilio, aliyun, wecom)}
 # How long a replaced secret keeps being accepted, so a provider's console can be updated without losing events.
 SECRET_GRACE_MS = 24 * 3_600_000
 
@@ -53,6 +57,39 @@ def _person(item: Item) -> str:
     if isinstance(item, ContactChange):
         return f"wecom:{item.external_id}"
     return item.user_id or item.address or item.event_id
+
+
+class Fetcher:
+    """What SNS makes a receiver fetch: its signing certificates (cached) and, to confirm a subscription, its
+    SubscribeURL. HTTPS only, on SNS's own hosts or those an operator allowed (``GUARD_SNS_HOSTS``), 5 s, 64 KiB."""
+
+    def __init__(self, allowed_hosts: Sequence[str] = (), cafile: str = "") -> None:
+        self.allowed_hosts = tuple(allowed_hosts)
+        self.context = ssl.create_default_context(cafile=cafile or None)
+        self._certificates: dict[str, bytes] = {}
+
+    async def get(self, url: str) -> bytes:
+        if not ses.allowed_url(url, self.allowed_hosts):
+            raise Refused("forged", 403, "the signing certificate is not on an SNS host (nor one GUARD_SNS_HOSTS allows)")
+        return await asyncio.to_thread(self._get, url)
+
+    def _get(self, url: str) -> bytes:
+        try:
+            with urllib.request.urlopen(url, timeout=5, context=self.context) as answer:
+                data: bytes = answer.read(64 * 1024 + 1)
+        except (OSError, ValueError) as exc:
+            raise Refused("unreachable", 503, f"{urlsplit(url).netloc} did not answer: {exc}") from None
+        if len(data) > 64 * 1024:
+            raise Refused("forged", 403, "the answer is larger than a certificate")
+        return data
+
+    async def certificate(self, url: str) -> bytes:
+        known = self._certificates.get(url)
+        if known is None:
+            known = await self.get(url)
+            if len(self._certificates) < 64:
+                self._certificates[url] = known
+        return known
 
 
 @dataclass(frozen=True)
@@ -68,7 +105,8 @@ class HookService:
     contact index (read once)."""
 
     def __init__(self, services: Callable[[str], Services], store: HookStore, secret: Callable[[], Awaitable[bytes]],
-                 *, now: Callable[[], int]) -> None:
+                 *, now: Callable[[], int], fetcher: Fetcher | None = None) -> None:
+        self.fetcher = fetcher or Fetcher()
         self.services = services
         self.store = store
         self._read_secret = secret
@@ -134,7 +172,16 @@ class HookService:
         secrets = await self.store.secrets(tenant, provider, request.now_ms)
         if not secrets or any(name not in secrets for name in module.SECRETS):
             raise Refused("not_configured", 404, f"no {provider} receiver is set up for this tenant")
-        request = module.verify(request, secrets)  # WeCom's comes back decrypted
+        if provider == ses.NAME:
+            body = ses.envelope(request)
+            if body["TopicArn"] not in ses.topics(secrets):
+                raise Refused("forged", 403, "the topic is not one this tenant takes messages from (topic_arns)")
+            ses.verify_with(request, body, await self.fetcher.certificate(body["SigningCertURL"]))
+            if body["Type"] == "SubscriptionConfirmation":  # a topic of the tenant's own: subscribe
+                await self.fetcher.get(str(body.get("SubscribeURL", "")))
+                log.info("sns_subscription_confirmed", topic=body["TopicArn"])
+        else:
+            request = module.verify(request, secrets)  # WeCom's comes back decrypted
         if provider == "mailgun" and not await self.store.first_time(tenant, "mailgun-token", mailgun.token_of(request)):
             raise Refused("replayed", 403, "this signature token was used before: a replayed request")
         parsed = module.parse(request)
