@@ -79,6 +79,11 @@ class HookStore:
         await self.conn.pipeline(commands)
         await self.conn.pipeline([("DEL", keys.contacts), *([("SADD", keys.contacts, *digests)] if digests else [])])
 
+    async def add_contact(self, keys: UserKeys, digest: str) -> None:
+        """One more contact point of the user (an address now theirs stops pointing at whoever had it before)."""
+        await self.conn.execute("SET", TenantKeys(keys.tenant).contact(digest), keys.user_id)
+        await self.conn.execute("SADD", keys.contacts, digest)
+
     async def drop_contacts(self, keys: UserKeys) -> int:
         """Erasure: the index forgets every contact point of the user."""
         digests = sorted(str(d) for d in await self.conn.execute("SMEMBERS", keys.contacts) or [])
@@ -87,6 +92,16 @@ class HookStore:
             await self.conn.pipeline([("DEL", TenantKeys(keys.tenant).contact(d)) for d in mine])
         return len(mine)
 
-    async def keep_unmatched(self, tenant: str, digest: str, event_id: str, now_ms: int) -> None:
-        """An inbound message from an address no user has: counted and kept (its id, by address hash)."""
-        await self.conn.pipeline([("ZADD", TenantKeys(tenant).unmatched_inbound, now_ms, f"{digest} {event_id}")])
+    async def keep_unmatched(self, tenant: str, digest: str, event_id: str, message: str, keep_ms: int) -> None:
+        """An inbound message from an address no user has: kept under the address's hash (as long as a reply's words
+        are), so it reaches the user when the address becomes theirs."""
+        key = TenantKeys(tenant).unmatched_inbound(digest)
+        await self.conn.pipeline([("HSET", key, event_id, message), ("PEXPIRE", key, keep_ms)])
+
+    async def claim_unmatched(self, tenant: str, digest: str) -> dict[str, str]:
+        """The messages kept for an address, taken (each is handed out once)."""
+        key = TenantKeys(tenant).unmatched_inbound(digest)
+        kept = {str(k): str(v) for k, v in dict(await self.conn.execute("HGETALL", key) or {}).items()}
+        if kept:
+            await self.conn.execute("HDEL", key, *kept)
+        return kept

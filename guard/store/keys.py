@@ -159,10 +159,9 @@ class TenantKeys:
         """The user behind one contact point, under a keyed hash of the normalised address (never the address)."""
         return self._k(f"contact:{digest}")
 
-    @property
-    def unmatched_inbound(self) -> str:
-        """Inbound messages from addresses no user has yet, kept (by hash) until the address becomes known."""
-        return self._k("inbound:unmatched")
+    def unmatched_inbound(self, digest: str) -> str:
+        """Inbound messages from an address no user has yet (by its hash), kept until the address becomes known."""
+        return self._k(f"inbound:{digest}")
 
     @property
     def brakes_audit(self) -> str:

@@ -23,6 +23,7 @@ from grpc_reflection.v1alpha import reflection as grpc_reflection
 from guard import logs, metrics
 from guard.access.authn import Authenticator
 from guard.errors import InvalidArgument
+from guard.providers import contacts
 from guard.settings import Settings
 from guard.transport import mapping
 from guard.transport.admin import AdminServicer
@@ -77,7 +78,11 @@ class EngagementGuardServicer(pb_grpc.EngagementGuardServicer):
     @rpc
     async def CheckTouch(
         self, caller: Caller, request: pb.CheckTouchRequest, context: Any, log_fields: dict[str, Any]) -> pb.CheckTouchResponse:
-        outcome = await caller.services.service.check(mapping.touch_from_pb(request))
+        touch = mapping.touch_from_pb(request)
+        self._recipients([request])
+        outcome = await caller.services.service.check(touch)
+        if request.recipient and self.hooks is not None:
+            await self.hooks.remember_contact(caller.grant.tenant, touch.user_id, request.recipient)
         log_fields.update(
             decision=outcome.verdict.value,
             reasons=[r.value for r in outcome.reasons],
@@ -91,9 +96,24 @@ class EngagementGuardServicer(pb_grpc.EngagementGuardServicer):
         self, caller: Caller, request: pb.CheckTouchesRequest, context: Any, log_fields: dict[str, Any]
     ) -> pb.CheckTouchesResponse:
         touches = [mapping.touch_from_pb(c, f"checks[{i}].") for i, c in enumerate(request.checks)]
+        self._recipients(request.checks, "checks")
         outcomes = await caller.services.service.check_many(touches)
+        if self.hooks is not None:
+            for c in request.checks:
+                if c.recipient:
+                    await self.hooks.remember_contact(caller.grant.tenant, c.user_id, c.recipient)
         log_fields.update(items=len(outcomes), allowed=sum(o.verdict.value == "ALLOW" for o in outcomes))
         return pb.CheckTouchesResponse(results=[mapping.outcome_to_pb(o) for o in outcomes])
+
+    @staticmethod
+    def _recipients(checks: Any, prefix: str = "") -> None:
+        """Every recipient read before anything is checked or stored."""
+        for i, c in enumerate(checks):
+            if c.recipient:
+                try:
+                    contacts.normalise(c.recipient)
+                except ValueError as exc:
+                    raise InvalidArgument(f"{prefix}[{i}].recipient" if prefix else "recipient", str(exc)) from None
 
     @rpc
     async def CancelTouch(

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import json
 import ssl
 import urllib.request
 from collections.abc import Awaitable, Callable, Sequence
@@ -50,6 +51,7 @@ log = logs.get("guard.usecases.hooks")
 PROVIDERS: dict[str, ModuleType] = {m.NAME: m for m in (sendgrid, ses, mailgun, postmark, twilio, aliyun, wecom)}
 # How long a replaced secret keeps being accepted, so a provider's console can be updated without losing events.
 SECRET_GRACE_MS = 24 * 3_600_000
+REMEMBERED = 100_000  # recipients this process remembers having stored (so a repeat costs no round trip)
 
 
 def _person(item: Item) -> str:
@@ -111,6 +113,7 @@ class HookService:
         self.store = store
         self._read_secret = secret
         self._secret = b""
+        self._remembered: dict[tuple[str, str, str], None] = {}  # contact points this process stored (oldest first)
         self.now = now
 
     async def set_secret(self, tenant: str, provider: str, name: str, value: str) -> None:
@@ -142,7 +145,31 @@ class HookService:
                 raise InvalidArgument(f"addresses[{i}]", str(exc)) from None
         digests = [await self.digest(tenant, address) for address in addresses]
         await self.store.set_contacts(UserKeys(tenant, user_id), sorted(set(digests)))
+        await self._deliver_kept(tenant, user_id, sorted(set(digests)))
         return len(set(digests))
+
+    async def remember_contact(self, tenant: str, user_id: str, address: str) -> None:
+        """CheckTouch's ``recipient``: one more contact point of the user (the same one again costs nothing)."""
+        digest = await self.digest(tenant, address)
+        seen = (tenant, user_id, digest)
+        if seen in self._remembered:
+            return
+        await self.store.add_contact(UserKeys(tenant, user_id), digest)
+        await self._deliver_kept(tenant, user_id, [digest])
+        self._remembered[seen] = None
+        while len(self._remembered) > REMEMBERED:
+            self._remembered.pop(next(iter(self._remembered)))
+
+    async def _deliver_kept(self, tenant: str, user_id: str, digests: list[str]) -> None:
+        """Messages that came from these addresses before they were the user's: recorded as the user's replies now
+        (in the order they came, each once)."""
+        services = self.services(tenant)
+        for digest in digests:
+            kept = await self.store.claim_unmatched(tenant, digest)
+            for event_id, raw in sorted(kept.items(), key=lambda kv: json.loads(kv[1]).get("at", 0)):
+                message = json.loads(raw)
+                await services.replies.record(user_id, message["channel"], message["text"],
+                                              f"{message['provider']}-{event_id}", received_ms=int(message["at"]))
 
     async def handshake(self, tenant: str, provider: str, request: Request) -> str:
         """A provider's check that the URL is its receiver (WeCom's GET when the URL is saved)."""
@@ -234,11 +261,13 @@ class HookService:
         if not user:
             if isinstance(item, Inbound):
                 with contextlib.suppress(ValueError):  # an address that is no phone number: counted, nothing to key
+                    message = json.dumps({"provider": provider, "text": item.text, "channel": item.channel,
+                                          "at": item.received_ms}, ensure_ascii=False)
                     await self.store.keep_unmatched(tenant, await self.digest(tenant, item.address), item.event_id,
-                                                    self.now())
+                                                    message, services.policy.replies.text_retention_ms)
             return 0
         if isinstance(item, Engagement):
-            touch_id = item.touch_id or f"{provider}:{item.event_id}"
+            touch_id = item.touch_id or await self._last_touch(services, user, item) or f"{provider}:{item.event_id}"
             await services.engagement.record(Event(touch_id, user, item.event, item.occurred_ms, item.detail, provider,
                                                    item.channel))
         elif isinstance(item, Inbound):
@@ -252,6 +281,15 @@ class HookService:
                 source="carrier", actor=f"{provider}:{item.event_id}", expected_version=None,
                 evidence={"provider": provider, "provider_event": item.event_id})
         return 1
+
+    async def _last_touch(self, services: Services, user: str, item: Engagement) -> str:
+        """The touch an event without guard's id is about: the user's newest touch on its channel within the
+        attribution window before it ('' when there is none)."""
+        window = services.policy.replies.attribution_window_ms
+        for t in await services.service.store.recent_touches(services.service.keys(user)):
+            if t.channel == item.channel and item.occurred_ms - window <= t.at_ms <= item.occurred_ms:
+                return t.touch_id
+        return ""
 
     async def _contact_change(self, tenant: str, services: Services, item: ContactChange) -> int:
         """The customer deleted the staff member (or added them again): WeCom closes (or reopens) for them, ledgered;

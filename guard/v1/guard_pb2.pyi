@@ -145,7 +145,7 @@ ADMIN: Role
 OPERATOR: Role
 
 class CheckTouchRequest(_message.Message):
-    __slots__ = ("user_id", "channel", "category", "campaign_id", "touch_id", "touch_class", "dry_run", "send_at", "high_value_user", "strategy_id", "timing")
+    __slots__ = ("user_id", "channel", "category", "campaign_id", "touch_id", "touch_class", "dry_run", "send_at", "high_value_user", "strategy_id", "timing", "recipient")
     USER_ID_FIELD_NUMBER: _ClassVar[int]
     CHANNEL_FIELD_NUMBER: _ClassVar[int]
     CATEGORY_FIELD_NUMBER: _ClassVar[int]
@@ -157,6 +157,7 @@ class CheckTouchRequest(_message.Message):
     HIGH_VALUE_USER_FIELD_NUMBER: _ClassVar[int]
     STRATEGY_ID_FIELD_NUMBER: _ClassVar[int]
     TIMING_FIELD_NUMBER: _ClassVar[int]
+    RECIPIENT_FIELD_NUMBER: _ClassVar[int]
     user_id: str
     channel: str
     category: str
@@ -168,7 +169,8 @@ class CheckTouchRequest(_message.Message):
     high_value_user: bool
     strategy_id: str
     timing: Timing
-    def __init__(self, user_id: _Optional[str] = ..., channel: _Optional[str] = ..., category: _Optional[str] = ..., campaign_id: _Optional[str] = ..., touch_id: _Optional[str] = ..., touch_class: _Optional[_Union[TouchClass, str]] = ..., dry_run: _Optional[bool] = ..., send_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., high_value_user: _Optional[bool] = ..., strategy_id: _Optional[str] = ..., timing: _Optional[_Union[Timing, str]] = ...) -> None: ...
+    recipient: str
+    def __init__(self, user_id: _Optional[str] = ..., channel: _Optional[str] = ..., category: _Optional[str] = ..., campaign_id: _Optional[str] = ..., touch_id: _Optional[str] = ..., touch_class: _Optional[_Union[TouchClass, str]] = ..., dry_run: _Optional[bool] = ..., send_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., high_value_user: _Optional[bool] = ..., strategy_id: _Optional[str] = ..., timing: _Optional[_Union[Timing, str]] = ..., recipient: _Optional[str] = ...) -> None: ...
 
 class CapUsage(_message.Message):
     __slots__ = ("rule_id", "limit", "used", "window", "shadow", "exceeded")

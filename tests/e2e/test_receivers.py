@@ -16,8 +16,10 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
+import grpc
 import httpx
 import prometheus_client
+import pytest
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from mailgun.security import SecurityGuard
@@ -27,6 +29,7 @@ from wechatpy.crypto import _get_signature
 from wechatpy.enterprise.crypto import PrpCrypto, WeChatCrypto
 
 from guard.domain.types import Reason, Touch, TouchClass, Verdict
+from guard.store.keys import UserKeys
 from guard.v1 import guard_pb2 as pb
 from guard.v1 import guard_pb2_grpc as pb_grpc
 from tests.helpers import admin_key, aio_channel, everything_stored, snapshot, touch
@@ -156,6 +159,8 @@ async def test_twilio_inbound_sms_and_the_carriers_stop(app):
         stranger = {**opt_out, "MessageSid": "SM3", "SmsSid": "SM3", "From": "+8613600000000", "Body": "hello"}
         unmatched = await _twilio_post(http, url, stranger)
         assert unmatched.status_code == 200
+        await app.web.hooks.set_contacts("default", "ola", ["+8613600000000"])  # the number becomes known: delivered
+        assert await app.store.client.zcard(UserKeys("default", "ola").replies) == 1
         # gus's number replied STOP at the carrier: Twilio refuses the next send with 21610; every SMS stops.
         status_url = f"{url}?touch_id=g1&user_id=gus"
         assert (await _twilio_post(http, status_url, _fixture("twilio_status_stopped.json"))).status_code == 200
@@ -290,3 +295,23 @@ async def test_wecom_handshake_and_a_deleted_staff_member(app):
     assert [(t.user_id, t.priority, t.kind) for t in tasks] == [("vip", "P1", "CONTACT")]
     blocked = await app.service.check(Touch("vip", "wecom", "promotion", "", "w2", TouchClass.MARKETING, False, 0))
     assert blocked.reasons == (Reason.CHANNEL_OPTED_OUT,)
+
+
+async def test_a_touchs_recipient_becomes_a_contact_point(app):
+    await app.web.hooks.set_secret("default", "twilio", "auth_token", TWILIO_TOKEN)
+    async with aio_channel(f"127.0.0.1:{app.port}", admin_key(app)) as channel:
+        stub = pb_grpc.EngagementGuardStub(channel)
+        check = pb.CheckTouchRequest(user_id="quinn", channel="sms", category="service", touch_id="q1",
+                                     touch_class=pb.TRANSACTIONAL, recipient="+86 133 0000 0000")
+        assert (await stub.CheckTouch(check, timeout=10)).recorded
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.CheckTouch(pb.CheckTouchRequest(user_id="quinn", channel="sms", category="service",
+                                                       touch_id="q2", touch_class=pb.TRANSACTIONAL, recipient="x"),
+                                  timeout=10)
+        assert refused.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert refused.value.details().startswith("recipient: ")
+    async with httpx.AsyncClient() as http:
+        inbound = {**_fixture("twilio_inbound.json"), "From": "+8613300000000", "Body": "退订"}
+        assert (await _twilio_post(http, f"{app.web.public_url}/hooks/default/twilio", inbound)).status_code == 200
+    assert (await app.preferences.get_preferences("quinn")).channels == {"sms": False}
+    assert not await app.store.client.exists(UserKeys("default", "quinn").touch("q2"))
