@@ -218,6 +218,10 @@ def build_parser() -> argparse.ArgumentParser:
     client_args(contacts_set)
     contacts_set.add_argument("user_id")
     contacts_set.add_argument("addresses", nargs="*", help="+8613800000000, alice@example.com ...")
+    contacts_import = contacts_sub.add_parser("import", help="load contact points from a CSV file of user_id,address "
+                                                             "rows (each user's rows replace what they had)")
+    client_args(contacts_import)
+    contacts_import.add_argument("file", type=Path)
 
     state = sub.add_parser("state", help="everything support needs to explain a decision")
     client_args(state)
@@ -317,6 +321,24 @@ def _history_line(event: dict[str, Any]) -> str:
     who = f"{event.get('source', '')}" + (f" ({event['actor']})" if event.get("actor") else "")
     return (f"{event.get('at', '')}  {event.get('field', '')}: {event.get('old_value', '')} -> "
             f"{event.get('new_value', '')}  by {who}  v{event.get('version', '')}" + (f"  [{how}]" if how else "") + "\n")
+
+
+def _contact_rows(path: Path) -> dict[str, list[str]]:
+    """``user_id,address`` rows (a header row naming user_id is skipped), grouped by user in file order."""
+    import csv
+
+    by_user: dict[str, list[str]] = {}
+    try:
+        with path.open(encoding="utf-8-sig", newline="") as f:
+            for line, row in enumerate(csv.reader(f), start=1):
+                if not row or (line == 1 and row[0].strip().lower() == "user_id"):
+                    continue
+                if len(row) != 2 or not row[0].strip() or not row[1].strip():
+                    raise SystemExit(f"guard contacts import: {path}:{line}: user_id,address is expected")
+                by_user.setdefault(row[0].strip(), []).append(row[1].strip())
+    except OSError as exc:
+        raise SystemExit(f"guard contacts import: {path}: {exc.strerror}") from None
+    return by_user
 
 
 def _print(data: Any) -> None:
@@ -470,6 +492,10 @@ def _client_call(args: argparse.Namespace) -> int:
             _print(client.set_hook_secret(args.provider, name, value, args.tenant))
         elif args.command == "hooks":
             _print(client.hook_receivers(args.tenant))
+        elif args.command == "contacts" and args.contacts_command == "import":
+            by_user = _contact_rows(args.file)
+            kept = sum(int(client.set_contacts(user, addresses).get("kept", 0)) for user, addresses in by_user.items())
+            _print({"users": len(by_user), "kept": kept})
         elif args.command == "contacts":
             _print(client.set_contacts(args.user_id, args.addresses))
         elif args.prefs_command == "get":

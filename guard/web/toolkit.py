@@ -24,7 +24,7 @@ from starlette.datastructures import FormData
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
 
-from guard import logs, tracing
+from guard import logs, metrics, tracing
 from guard.access.authn import Authenticator
 from guard.errors import (
     Conflict,
@@ -37,7 +37,7 @@ from guard.errors import (
     Unauthenticated,
 )
 from guard.store.control import ControlStore
-from guard.usecases.hooks import HookService
+from guard.usecases.hooks import PROVIDERS, HookService
 from guard.usecases.tenants import Tenants
 from guard.web import i18n
 from guard.web.limits import ASGIApp, BodyTooLarge, BodyTooSlow, Message, Receive, Scope, Send
@@ -165,6 +165,9 @@ def _closing(text: str, status: int) -> Response:
 
 async def _too_large(request: Request, exc: Exception) -> Response:
     log.info("http_body_too_large", route=_route(request.url.path), limit=getattr(exc, "limit", 0))
+    parts = request.url.path.split("/")
+    if len(parts) > 3 and parts[1] == "hooks":  # a provider's webhook: counted with its refusals
+        metrics.WEBHOOK_EVENTS.labels(parts[3] if parts[3] in PROVIDERS else "unknown", "too_large").inc()
     return _closing("the request body is too large", 413)
 
 

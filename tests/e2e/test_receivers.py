@@ -202,9 +202,17 @@ async def test_mailgun_complaints_are_heard_and_a_replayed_token_is_refused(app)
         assert await snapshot(app) == before
 
 
-async def test_contact_points_are_kept_as_hashes_and_erased_with_the_user(app):
+async def test_contact_points_are_kept_as_hashes_and_erased_with_the_user(app, tmp_path):
     hooks = app.web.hooks
-    await hooks.set_contacts("default", "hal", ["hal@example.com", "+8613500000000"])
+    table = tmp_path / "contacts.csv"
+    table.write_text("user_id,address\nhal,hal@example.com\nhal,+8613500000000\nroy,roy@example.com\n")
+    code, out, err = await _guard(app, "contacts", "import", str(table))
+    assert code == 0 and json.loads(out) == {"users": 2, "kept": 3}, err
+    assert await hooks.store.user_by_contact("default", await hooks.digest("default", "roy@example.com")) == "roy"
+    broken = tmp_path / "broken.csv"
+    broken.write_text("hal,hal@example.com\nonly-one-column\n")
+    code, _, err = await _guard(app, "contacts", "import", str(broken))
+    assert code != 0 and "broken.csv:2: user_id,address is expected" in err
     assert await hooks.store.user_by_contact("default", await hooks.digest("default", " HAL@Example.com")) == "hal"
     assert b"hal@example.com" not in everything_stored(app.store.client)
     await app.default.privacy.erase("hal", "dpo", "asked")
@@ -315,3 +323,13 @@ async def test_a_touchs_recipient_becomes_a_contact_point(app):
         assert (await _twilio_post(http, f"{app.web.public_url}/hooks/default/twilio", inbound)).status_code == 200
     assert (await app.preferences.get_preferences("quinn")).channels == {"sms": False}
     assert not await app.store.client.exists(UserKeys("default", "quinn").touch("q2"))
+
+
+async def test_a_body_over_the_limit_is_refused_unread_and_counted(app_factory):
+    app = await app_factory(max_webhook_bytes=4096)
+    await app.web.hooks.set_secret("default", "mailgun", "signing_key", MAILGUN_KEY)
+    before_count, before = _counted("mailgun", "too_large"), await snapshot(app)
+    async with httpx.AsyncClient() as http:
+        answer = await http.post(f"{app.web.public_url}/hooks/default/mailgun", content=b"[" + b" " * 5000 + b"]")
+    assert answer.status_code == 413 and _counted("mailgun", "too_large") == before_count + 1
+    assert await snapshot(app) == before
