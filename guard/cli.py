@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from guard import logs
+from guard.providers import NAMES
 from guard.settings import Settings
 
 
@@ -202,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     hook_set = hooks_sub.add_parser("set", help="set a provider's secret for the tenant's receiver (the value it "
                                                 "replaces is accepted 24 h more)")
     client_args(hook_set)
-    hook_set.add_argument("provider", choices=["sendgrid", "ses", "mailgun", "postmark", "twilio", "aliyun", "wecom"])
+    hook_set.add_argument("provider", choices=NAMES)
     hook_set.add_argument("secret", metavar="NAME=VALUE",
                           help="sendgrid public_key=<verification key>, ses topic_arns=<arn,...>, mailgun "
                                "signing_key=<key>, postmark basic_auth=<user:password>, twilio auth_token=<token>, "

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+# Every provider with a receiver, by the name in its route (/hooks/<tenant>/<name>); light enough for the CLI.
+NAMES = ("sendgrid", "ses", "mailgun", "postmark", "twilio", "aliyun", "wecom")
 # A provider's request older (or newer) than this is refused as stale: a replay of a captured request.
 MAX_SKEW_MS = 5 * 60_000
 

@@ -18,6 +18,7 @@ from mailgun.security import SecurityGuard
 from twilio.request_validator import RequestValidator
 
 from guard.providers import (
+    NAMES,
     CarrierStop,
     Engagement,
     Inbound,
@@ -30,6 +31,7 @@ from guard.providers import (
     sendgrid,
     twilio,
 )
+from guard.usecases.hooks import PROVIDERS
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks"
 NOW = 1_795_000_000_000
@@ -148,3 +150,7 @@ def test_contact_points_are_normalised_before_they_are_hashed():
             contacts.normalise(bad)
     one, other = (contacts.digest(b"k", t, "+8613800000000") for t in ("acme", "globex"))
     assert one != other and "13800000000" not in one  # per tenant, and no address in it
+
+
+def test_the_light_list_of_names_is_the_receivers_list():
+    assert tuple(PROVIDERS) == NAMES
