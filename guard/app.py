@@ -32,6 +32,7 @@ from guard.store.counters import CampaignCounters
 from guard.store.embedded import EmbeddedRedis
 from guard.store.hooks import HookStore
 from guard.store.redis_store import RedisStore
+from guard.transport import json_api
 from guard.transport.server import GuardServer, tls_from
 from guard.usecases.checks import GuardService
 from guard.usecases.desk import DeskService
@@ -272,8 +273,10 @@ def build(settings: Settings, model: SentimentModel | None = None, *, now: clock
             web = Web(tenants, auth, control, links.public_url, settings.desk_session_hours,
                       streams_per_session=settings.desk_streams_per_session, streams_per_key=settings.desk_streams_per_key,
                       readiness=lambda: server.problem, hooks=hooks)
-            http = HttpServer(build_site(web, body_timeout_s=settings.http_body_timeout_seconds,
-                                         webhook_bytes=settings.max_webhook_bytes), settings.http_listen,
+            site = build_site(web, body_timeout_s=settings.http_body_timeout_seconds,
+                              webhook_bytes=settings.max_webhook_bytes,
+                              api=json_api.routes(server.servicers, auth, tenants), api_bytes=settings.max_message_bytes)
+            http = HttpServer(site, settings.http_listen,
                               reuse_port=settings.scorer_socket is not None, grace_s=settings.drain_seconds,
                               header_timeout_s=settings.http_header_timeout_seconds)
     except BaseException:

@@ -408,8 +408,11 @@ class GuardServer:
             # reconnect after a while (GOAWAY), so long-lived clients are spread again over time.
             options += [("grpc.max_connection_age_ms", 300_000), ("grpc.max_connection_age_grace_ms", 30_000)]
         self.server = grpc.aio.server(options=options)
-        add_servicer(EngagementGuardServicer(tenants, auth, hooks), "EngagementGuard", self.server)
-        add_servicer(RecoveryDeskServicer(tenants, auth), "RecoveryDesk", self.server)
+        # The servicers by service: the HTTP/JSON twin (transport.json_api) runs the same methods.
+        self.servicers: dict[str, Any] = {"EngagementGuard": EngagementGuardServicer(tenants, auth, hooks),
+                                          "RecoveryDesk": RecoveryDeskServicer(tenants, auth)}
+        for service_name, servicer in self.servicers.items():
+            add_servicer(servicer, service_name, self.server)
         add_servicer(AdminServicer(tenants, auth, hooks), "Admin", self.server)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)

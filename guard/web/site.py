@@ -3,11 +3,12 @@ limits and the security headers (the parts come from ``toolkit``, ``prefs`` and 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib import resources
 
 from starlette.applications import Starlette
 from starlette.responses import Response
-from starlette.routing import Mount, Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from guard.web import desk, prefs, receivers
@@ -21,12 +22,17 @@ def ready(web: Web) -> Response:
     return plain(f"not ready: {problem}", 503) if problem else plain("ready", 200)
 
 
-def build_site(web: Web, *, body_timeout_s: float = 30.0, webhook_bytes: int = receivers.MAX_WEBHOOK_BYTES) -> ASGIApp:
+def build_site(web: Web, *, body_timeout_s: float = 30.0, webhook_bytes: int = receivers.MAX_WEBHOOK_BYTES,
+               api: Sequence[BaseRoute] = (), api_bytes: int = 4 << 20) -> ASGIApp:
+    """``api``: the HTTP/JSON twin of the gRPC API (``POST /v1/<Method>``), made by the process that has both."""
     static = StaticFiles(directory=str(resources.files("guard.web").joinpath("static")))
-    routes = [*prefs.routes(web), *desk.routes(web), *receivers.routes(web), Mount("/static", app=static, name="static"),
+    routes = [*prefs.routes(web), *desk.routes(web), *receivers.routes(web), *api,
+              Mount("/static", app=static, name="static"),
               Route("/healthz", lambda request: plain("ok", 200)), Route("/readyz", lambda request: ready(web))]
     site = Starlette(routes=routes, exception_handlers=exception_handlers())
 
     def limit_for(path: str) -> int:
+        if path.startswith("/v1/"):
+            return api_bytes  # the gRPC message limit (GUARD_MAX_MESSAGE_BYTES)
         return webhook_bytes if path.startswith("/hooks/") else MAX_FORM_BYTES
     return SecurityHeaders(BodyLimits(site, limit_for=limit_for, body_timeout_s=body_timeout_s))

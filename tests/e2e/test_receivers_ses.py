@@ -129,8 +129,9 @@ async def test_ses_events_through_sns_both_signature_versions(app_factory, sns):
         assert (await app.preferences.get_preferences("mia")).channels == {"email": False}
         assert (await app.default.engagement.state("ned")).tier == "active"
         before = await snapshot(app)
-        bounce = sns.message("Notification", _ses("Bounce", "ned", "s2", "ned@example.com", bounce={
-            "bounceType": "Permanent", "bouncedRecipients": [{"emailAddress": "ned@example.com"}]}))
+        later = (dt.datetime.now(dt.UTC) + dt.timedelta(seconds=2)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        bounce = sns.message("Notification", _ses("Bounce", "ned", "s2", "ned@example.com", bounce={  # after the delivery
+            "bounceType": "Permanent", "timestamp": later, "bouncedRecipients": [{"emailAddress": "ned@example.com"}]}))
         forged = {**bounce, "TopicArn": "arn:aws:sns:eu-west-1:1:other"}  # signed for another topic
         elsewhere = sns.message("Notification", _ses("Bounce", "ned", "s2", "ned@example.com"),
                                 SigningCertURL="https://evil.example.com/SimpleNotificationService-1.pem")
