@@ -45,12 +45,17 @@ class HookStore:
         await self.conn.run("hook_secret", [K.hook_secrets(tenant), K.revision, K.tenants],
                             [f"{provider}.{name}", value, str(now_ms + grace_ms if grace_ms else 0), tenant])
 
-    async def first_time(self, tenant: str, provider: str, event_id: str) -> bool:
-        """True once per (provider, event id): a retried webhook, or a replayed token, finds it taken."""
-        return (await self.first_times(tenant, provider, [event_id]))[0]
+    async def token_for(self, tenant: str, provider: str, token: str, event_id: str) -> bool:
+        """Claims a signature token for one event: True the first time, and for the same event again (the provider's
+        retry); False when the token came before with another event (a captured signature replayed)."""
+        key = TenantKeys(tenant).hook_seen(provider, f"token:{token}")
+        if await self.conn.execute("SET", key, event_id, "NX", "PX", SEEN_TTL_MS):
+            return True
+        return str(await self.conn.execute("GET", key) or "") == event_id
 
     async def first_times(self, tenant: str, provider: str, event_ids: list[str]) -> list[bool]:
-        """``first_time`` of many events in one round trip (one of two equal ids in a batch is a replay)."""
+        """True once per (provider, event id), for many events in one round trip: a retried webhook finds its events
+        taken (and one of two equal ids in a batch is a replay)."""
         if not event_ids:
             return []
         keys = TenantKeys(tenant)

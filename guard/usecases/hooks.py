@@ -209,9 +209,10 @@ class HookService:
                 log.info("sns_subscription_confirmed", topic=body["TopicArn"])
         else:
             request = module.verify(request, secrets)  # WeCom's comes back decrypted
-        if provider == "mailgun" and not await self.store.first_time(tenant, "mailgun-token", mailgun.token_of(request)):
-            raise Refused("replayed", 403, "this signature token was used before: a replayed request")
         parsed = module.parse(request)
+        if provider == mailgun.NAME and not await self.store.token_for(
+                tenant, provider, mailgun.token_of(request), ",".join(i.event_id for i in parsed.items) or "-"):
+            raise Refused("replayed", 403, "this signature token came before with another event: a replayed request")
         fresh = await self.store.first_times(tenant, provider, [item.event_id for item in parsed.items])
         todo = [item for item, first in zip(parsed.items, fresh, strict=True) if first]
         replayed = len(parsed.items) - len(todo)
