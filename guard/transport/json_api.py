@@ -26,6 +26,7 @@ from starlette.routing import Route
 from guard import logs, metrics, tracing
 from guard.access.authn import Authenticator
 from guard.errors import InvalidArgument
+from guard.transport import openapi
 from guard.transport.calls import Caller, status_for
 from guard.usecases.tenants import Tenants
 from guard.v1 import guard_pb2 as pb
@@ -119,4 +120,9 @@ def routes(servicers: dict[str, Any], auth: Authenticator, tenants: Tenants) -> 
                     "rpc", method=name, code=code.name, ms=round(elapsed * 1000, 2), **fields)
                 structlog.contextvars.reset_contextvars(**bound)
 
-    return [Route("/v1/{method}", call, methods=["POST"])]
+    spec = orjson.dumps(openapi.document(SERVICES))
+
+    async def document(request: Request) -> Response:
+        return Response(spec, media_type="application/json")
+
+    return [Route("/v1/openapi.json", document, methods=["GET"]), Route("/v1/{method}", call, methods=["POST"])]

@@ -9,9 +9,11 @@ from typing import Any
 
 import grpc
 import httpx
+import pytest
 from google.protobuf import json_format
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from jsonschema import Draft202012Validator, ValidationError
 
 from guard.transport.json_api import HTTP_BY_STATUS, SERVICES
 from guard.v1 import guard_pb2 as pb
@@ -111,3 +113,42 @@ async def test_every_method_answers_as_its_grpc_twin(app, call):
                                  headers={"authorization": f"Bearer {admin_key(app)}"})
     assert (answer.status_code, "" if answer.status_code == 200 else answer.json()["message"]) == grpc_answer, \
         (method, body)
+
+
+async def test_real_answers_match_the_openapi_document_made_from_the_proto(app):
+    """Every answer (and an error) validates against ``/v1/openapi.json``, which names every unary method; its
+    schemas refuse a property the .proto does not have, so an answer and the document cannot disagree unseen."""
+    key = admin_key(app)
+    async with httpx.AsyncClient(timeout=30) as http:
+        spec = (await http.get(f"{app.web.public_url}/v1/openapi.json")).json()
+        assert spec["openapi"] == "3.1.0"
+        assert set(spec["paths"]) == {f"/v1/{m.name}" for _, m in UNARY}
+
+        async def call(method: str, body: dict[str, Any]) -> tuple[int, Any]:
+            answer = await http.post(f"{app.web.public_url}/v1/{method}", json=body,
+                                     headers={"authorization": f"Bearer {key}"})
+            return answer.status_code, answer.json()
+
+        checked = [
+            ("CheckTouch", {"user_id": "v1", "channel": "sms", "category": "promotion", "touch_id": "t1"}),
+            ("UpdatePreferences", {"preferences": {"user_id": "v1", "channels": {"email": False},
+                                                   "grid": {"push.promotion": False}},
+                                   "update_mask": "channels.email,grid.push.promotion", "source": "user", "actor": "v1"}),
+            ("RecordReply", {"user_id": "v1", "channel": "sms", "text": "别再发了，烦死了", "reply_id": "r1"}),
+            ("RecordEngagement", {"touch_id": "t1", "user_id": "v1", "event": "OPENED"}),
+            ("GetUserState", {"user_id": "v1"}),
+            ("ListConsentEvents", {"user_id": "v1"}),
+            ("ListRecoveryTasks", {}),
+            ("GetExperienceHealth", {"window": "24h"}),
+            ("CheckTouch", {"user_id": "v1", "channel": "fax"}),  # an error: the Error schema
+        ]
+        for method, body in checked:
+            status, answer = await call(method, body)
+            name = spec["paths"][f"/v1/{method}"]["post"]["responses"]["200" if status == 200 else "default"]
+            schema = {**name["content"]["application/json"]["schema"], "components": spec["components"]}
+            Draft202012Validator(schema).validate(answer)
+    tasks = (await _curl(app, "ListRecoveryTasks", {}, key))[1]["tasks"]
+    assert tasks and tasks[0]["user_id"] == "v1"  # the task's schema was exercised above
+    broken = {**spec["components"]["schemas"]["CheckTouchResponse"], "components": spec["components"]}
+    with pytest.raises(ValidationError):  # a field the .proto lacks is caught
+        Draft202012Validator(broken).validate({"decision": "ALLOW", "verdict": "ALLOW"})
