@@ -41,6 +41,7 @@ from guard.usecases.links import PreferenceLinks
 from guard.usecases.preferences import PreferenceService
 from guard.usecases.replies import ReplyService
 from guard.usecases.tenants import Services, Tenants
+from guard.usecases.webhooks import Outbound, Sender
 from guard.web.http import HttpServer, host_port
 from guard.web.site import build_site
 from guard.web.toolkit import Web
@@ -64,6 +65,7 @@ class App:
     embedded: EmbeddedRedis | None = None
     web: Web | None = None  # the pages; None when GUARD_HTTP_LISTEN is off
     http: HttpServer | None = None
+    outbound: Outbound | None = None  # the outbox's delivery to the tenants' webhook endpoints
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     @property
@@ -117,6 +119,7 @@ class App:
             self._tasks.append(asyncio.create_task(self._sweep(self.settings.sweep_seconds)))
             self._tasks.append(asyncio.create_task(self._gauges()))
             self._tasks.append(asyncio.create_task(self._evaluate_brakes(self.settings.brake_seconds)))
+            self._tasks.append(asyncio.create_task(self._deliver_webhooks(self.settings.webhook_seconds)))
         log.info("serving", listen=self.settings.listen, port=self.server.port, worker=self.settings.worker_index,
                  tls=self.server.tls, mutual_tls=self.server.mutual_tls)
 
@@ -204,6 +207,19 @@ class App:
             except StoreUnavailable as exc:
                 outage.met(error=str(exc))
 
+    async def _deliver_webhooks(self, every_s: float) -> None:
+        """The outbox of every tenant to its webhook endpoints (one process per deployment does it)."""
+        outage = logs.Condition(log, "webhooks_store_unavailable", "warning")
+        while True:
+            await asyncio.sleep(every_s)
+            if self.outbound is None:
+                continue
+            try:
+                await self.outbound.deliver(sorted({DEFAULT_TENANT, *await self.control.tenants()}))
+                outage.ended()
+            except StoreUnavailable as exc:
+                outage.met(error=str(exc))
+
     async def stop(self, grace_s: float | None = None) -> None:
         """Drain calls and requests in flight (both servers at once), then close everything this app opened."""
         grace = self.settings.drain_seconds if grace_s is None else grace_s
@@ -261,10 +277,13 @@ def build(settings: Settings, model: SentimentModel | None = None, *, now: clock
         auth = Authenticator(control, cache_s=settings.auth_cache_seconds,
                              failures_per_minute=settings.auth_failures_per_minute)
         tenants.on_change.append(auth.forget)
+        outbound = Outbound(store.conn, Sender(allow_private=settings.webhooks_allow_private), now=now,
+                            disable_after_ms=lambda tenant: tenants.get(tenant).policy.webhooks_disable_after_ms)
         hooks = HookService(tenants.get, HookStore(store.conn), lambda: control.web_secret(secrets.token_bytes(32)),
                             now=now, fetcher=Fetcher([h.strip() for h in settings.sns_hosts.split(",") if h.strip()],
                                                      str(settings.sns_ca or "")))
-        server = GuardServer(tenants, auth, settings.listen, hooks=hooks, max_message_bytes=settings.max_message_bytes,
+        server = GuardServer(tenants, auth, settings.listen, hooks=hooks, outbound=outbound,
+                             max_message_bytes=settings.max_message_bytes,
                              reuse_port=settings.scorer_socket is not None, tls=tls_from(settings),
                              reflection=settings.reflection)
         web = http = None
@@ -286,7 +305,7 @@ def build(settings: Settings, model: SentimentModel | None = None, *, now: clock
     watch = StoreWatch(store, settings.data_dir, clock.system_clock)
     server.readiness = lambda: readiness(watch)
     auth.store_reset = lambda: store.reset_reason
-    return App(settings, pol, store, control, tenants, auth, scorer, server, watch, embedded, web, http)
+    return App(settings, pol, store, control, tenants, auth, scorer, server, watch, embedded, web, http, outbound)
 
 
 def readiness(watch: StoreWatch) -> str:

@@ -213,6 +213,23 @@ def build_parser() -> argparse.ArgumentParser:
     client_args(hook_show)
     hook_show.add_argument("--tenant", default="", help="default: the key's own tenant")
 
+    webhooks = sub.add_parser("webhooks", help="endpoints that hear guard's events (Standard Webhooks)")
+    webhooks_sub = webhooks.add_subparsers(dest="webhooks_command", required=True)
+    wh_add = webhooks_sub.add_parser("add", help="an endpoint for the events named; its secret is printed once")
+    client_args(wh_add)
+    wh_add.add_argument("url")
+    wh_add.add_argument("--events", nargs="+", required=True, metavar="EVENT",
+                        help="task.opened task.claimed task.resolved brake.tripped brake.released")
+    for name, what in (("list", "every endpoint and how its deliveries go"), ("remove", "stop delivering to one"),
+                       ("rotate-secret", "a new secret; the old one signs beside it for 24 h"),
+                       ("test", "send a signed ping now and print the answer")):
+        one = webhooks_sub.add_parser(name, help=what)
+        client_args(one)
+        if name != "list":
+            one.add_argument("endpoint_id")
+        one.add_argument("--tenant", default="", help="default: the key's own tenant")
+    wh_add.add_argument("--tenant", default="", help="default: the key's own tenant")
+
     contacts = sub.add_parser("contacts", help="the phone numbers and addresses providers name a user by")
     contacts_sub = contacts.add_subparsers(dest="contacts_command", required=True)
     contacts_set = contacts_sub.add_parser("set", help="replace a user's contact points (kept as keyed hashes)")
@@ -493,6 +510,10 @@ def _client_call(args: argparse.Namespace) -> int:
             _print(client.set_hook_secret(args.provider, name, value, args.tenant))
         elif args.command == "hooks":
             _print(client.hook_receivers(args.tenant))
+        elif args.command == "webhooks":
+            _print(client.webhooks(args.webhooks_command, args.tenant, url=getattr(args, "url", ""),
+                                   events=getattr(args, "events", None) or [],
+                                   endpoint_id=getattr(args, "endpoint_id", "")))
         elif args.command == "contacts" and args.contacts_command == "import":
             by_user = _contact_rows(args.file)
             kept = sum(int(client.set_contacts(user, addresses).get("kept", 0)) for user, addresses in by_user.items())

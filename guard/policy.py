@@ -160,6 +160,7 @@ class Policy:
     # How the consent ledger keeps a person's address: none, truncated (IPv4 /24, IPv6 /48) or hashed (keyed).
     privacy_ip: str = "truncated"
     timing: TimingPolicy = field(default_factory=TimingPolicy)  # the best hour: enough history, fading, size
+    webhooks_disable_after_ms: int = 5 * 86_400_000  # an endpoint failing this long is disabled
 
     def label(self, kind: str, name: str, locale: str) -> str:
         """The display name of a channel or category in ``locale`` (English, then the name itself, when absent)."""
@@ -287,7 +288,8 @@ def parse(text: str, source: str = "<policy>") -> Policy:
     r = _Reader(lines)
     top = r.mapping(data, "")
     r.only(top, "", {"channels", "categories", "quiet_hours", "caps", "classes", "store_unavailable_retry_after",
-                     "max_schedule_ahead", "replies", "recovery", "engagement", "fatigue", "privacy", "timing"})
+                     "max_schedule_ahead", "replies", "recovery", "engagement", "fatigue", "privacy", "timing",
+                     "webhooks"})
 
     channels: dict[str, ChannelPolicy] = {}
     for name, raw in r.mapping(top.get("channels"), "channels").items():
@@ -380,7 +382,8 @@ def parse(text: str, source: str = "<policy>") -> Policy:
         raise PolicyError(f"{r.where('privacy.ip')}: one of {', '.join(IP_KEPT)} is expected, got {ip!r}")
     return Policy(channels, categories, quiet, tuple(rules), classes, retry, ahead, source, _replies(r, top), text=text,
                   engagement=_engagement(r, top.get("engagement")), fatigue=_fatigue(r, top.get("fatigue")),
-                  category_labels=category_labels, privacy_ip=str(ip), timing=_timing(r, top.get("timing")))
+                  category_labels=category_labels, privacy_ip=str(ip), timing=_timing(r, top.get("timing")),
+                  webhooks_disable_after_ms=_webhooks(r, top.get("webhooks")))
 
 
 LABEL_LOCALES = ("en", "zh")
@@ -499,6 +502,16 @@ def _engagement(r: _Reader, raw: Any) -> EngagementPolicy:
             rules.append(TierRule(rule_id, limit, window))
         tiers.append(Tier(name, after, tuple(rules), r.boolean(t.get("shadow", False), path + ".shadow")))
     return EngagementPolicy(ignore, tuple(tiers))
+
+
+def _webhooks(r: _Reader, raw: Any) -> int:
+    """``webhooks.disable_after``: how long an endpoint may fail before it is disabled (1h-30d, default 5d)."""
+    cfg = r.mapping(raw or {}, "webhooks")
+    r.only(cfg, "webhooks", {"disable_after"})
+    after = parse_duration(cfg.get("disable_after", "5d"), r.where("webhooks.disable_after"))
+    if not 3_600_000 <= after <= 30 * 86_400_000:
+        raise PolicyError(f"{r.where('webhooks.disable_after')}: from 1h to 30d is expected")
+    return after
 
 
 def _timing(r: _Reader, raw: Any) -> TimingPolicy:

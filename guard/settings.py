@@ -40,6 +40,8 @@ class Settings:
     http_body_timeout_seconds: float = 30.0  # GUARD_HTTP_BODY_TIMEOUT_SECONDS: a request's whole body, from its start
     max_webhook_bytes: int = 2 << 20  # GUARD_MAX_WEBHOOK_BYTES: the largest body a provider's webhook may post
     sns_hosts: str = ""  # GUARD_SNS_HOSTS: host:port list SNS certificates may come from besides SNS's own (tests)
+    webhooks_allow_private: bool = False  # GUARD_WEBHOOKS_ALLOW_PRIVATE: webhook endpoints on private addresses, http
+    webhook_seconds: float = 1.0  # GUARD_WEBHOOK_SECONDS: how often the outbox is delivered to webhook endpoints
     sns_ca: Path | None = None  # GUARD_SNS_CA: CA bundle for fetching SNS certificates; default: the system's
     drain_seconds: float = 10.0  # GUARD_DRAIN_SECONDS: grace for calls in flight after SIGTERM
     log_level: str = "info"  # GUARD_LOG_LEVEL
@@ -109,7 +111,7 @@ _PATHS = ("data_dir", "policy", "sns_ca", "sentiment_model", "scorer_socket", "t
 def _convert(name: str, raw: str) -> object:
     if name in _PATHS:
         return Path(raw)
-    if name in ("sentiment_quantize", "reflection"):
+    if name in ("sentiment_quantize", "reflection", "webhooks_allow_private"):
         if raw.lower() not in ("1", "0", "true", "false", "yes", "no"):
             raise ValueError(f"GUARD_{name.upper()}: true or false is expected, got {raw!r}")
         return raw.lower() in ("1", "true", "yes")
@@ -123,7 +125,7 @@ def _convert(name: str, raw: str) -> object:
     if name == "log_user_ids" and raw not in ("omit", "hash"):
         raise ValueError(f"GUARD_LOG_USER_IDS: omit or hash is expected, got {raw[:32]!r}")
     if name in ("redis_timeout", "drain_seconds", "sentiment_max_wait_ms", "sweep_seconds", "auth_cache_seconds",
-                "control_poll_seconds", "brake_seconds", "desk_session_hours", "http_header_timeout_seconds",
+                "control_poll_seconds", "brake_seconds", "webhook_seconds", "desk_session_hours", "http_header_timeout_seconds",
                 "http_body_timeout_seconds"):
         try:
             return float(raw)

@@ -51,6 +51,8 @@ METHOD_ROLES: dict[str, frozenset[Role]] = {
     "CreateApiKey": _PROVISIONING, "ListApiKeys": _PROVISIONING, "RevokeApiKey": _PROVISIONING,
     "ApplyPolicy": _PROVISIONING, "GetPolicy": _PROVISIONING, "RotateLinkSecret": _PROVISIONING,
     "SetHookSecret": _PROVISIONING, "ListHookReceivers": _PROVISIONING,
+    "AddWebhook": _PROVISIONING, "ListWebhooks": _PROVISIONING, "RemoveWebhook": _PROVISIONING,
+    "RotateWebhookSecret": _PROVISIONING, "TestWebhook": _PROVISIONING,
 }
 
 

@@ -60,12 +60,18 @@ class BrakeStore:
 
     async def trip(self, field: str, brake: Brake, now_ms: int) -> bool:
         k = self.keys
-        return bool(await self.conn.run("brake_trip", [k.brakes, k.brakes_audit],
-                                        [field, brake.to_json(), str(now_ms), brake.rule]))
+        scope, _, name = field.partition(":")
+        event = json.dumps({"campaign_id" if scope == "c" else "strategy_id": name, "rule": brake.rule,
+                            "signal": brake.signal, "value": brake.value, "shadow": brake.shadow}, ensure_ascii=False)
+        return bool(await self.conn.run("brake_trip", [k.brakes, k.brakes_audit, k.outbox],
+                                        [field, brake.to_json(), str(now_ms), brake.rule, event]))
 
     async def release(self, field: str, now_ms: int, actor: str, reason: str, what: str,
                       base: dict[str, int]) -> bool:
         k = self.keys
         mark = json.dumps({"at": now_ms, "base": base})
-        return bool(await self.conn.run("brake_release", [k.brakes, k.brakes_resumed, k.brakes_audit],
-                                        [field, str(now_ms), actor, reason, what, mark]))
+        scope, _, name = field.partition(":")
+        event = json.dumps({"campaign_id" if scope == "c" else "strategy_id": name, "how": what, "actor": actor,
+                            "reason": reason}, ensure_ascii=False)
+        return bool(await self.conn.run("brake_release", [k.brakes, k.brakes_resumed, k.brakes_audit, k.outbox],
+                                        [field, str(now_ms), actor, reason, what, mark, event]))

@@ -11,6 +11,8 @@ from guard.store.keys import UserKeys
 from guard.store.redis_store import TenantStore
 
 SUPPORT_GROUP = "support"
+# What a task.opened event says of the task (no reply text: an endpoint learns that a task opened, and whose).
+OPENED_FIELDS = ("task_id", "user_id", "channel", "campaign_id", "priority", "created_at", "due_at", "kind", "summary")
 
 
 class DeskStore(TenantStore):
@@ -38,8 +40,9 @@ class DeskStore(TenantStore):
     async def create_task(self, task_id: str, created_ms: int, first_reply_id: str, fields: dict[str, str]) -> bool:
         flat = [x for kv in fields.items() for x in kv]
         t = self.tenant
-        done = await self.conn.run("task_create", [t.task(task_id), t.task_index, t.task_stream, t.task_replies(task_id)],
-                                   [task_id, str(created_ms), first_reply_id, *flat])
+        event = json.dumps({k: fields.get(k, "") for k in OPENED_FIELDS}, ensure_ascii=False)
+        done = await self.conn.run("task_create", [t.task(task_id), t.task_index, t.task_stream, t.task_replies(task_id),
+                                                   t.outbox], [task_id, str(created_ms), first_reply_id, event, *flat])
         return bool(done)
 
     async def append_to_task(self, task_id: str, reply: dict[str, Any], keep: int) -> str:
@@ -79,15 +82,17 @@ class DeskStore(TenantStore):
 
     async def claim(self, task_id: str, agent: str, agent_key: str, now_ms: int) -> tuple[str, str]:
         t = self.tenant
-        status, who = await self.conn.run("task_claim", [t.task(task_id), t.task_stream],
-                                          [agent, str(now_ms), SUPPORT_GROUP, agent_key])
+        event = json.dumps({"task_id": task_id, "agent": agent}, ensure_ascii=False)
+        status, who = await self.conn.run("task_claim", [t.task(task_id), t.task_stream, t.outbox],
+                                          [agent, str(now_ms), SUPPORT_GROUP, agent_key, event])
         return str(status), str(who)
 
     async def resolve(self, task_id: str, agent: str, agent_key: str, now_ms: int, outcome: str,
                       note: str) -> tuple[str, str]:
         t = self.tenant
-        status, who = await self.conn.run("task_resolve", [t.task(task_id), t.task_stream],
-                                          [agent, str(now_ms), SUPPORT_GROUP, outcome, note, agent_key])
+        event = json.dumps({"task_id": task_id, "agent": agent, "outcome": outcome}, ensure_ascii=False)
+        status, who = await self.conn.run("task_resolve", [t.task(task_id), t.task_stream, t.outbox],
+                                          [agent, str(now_ms), SUPPORT_GROUP, outcome, note, agent_key, event])
         return str(status), str(who)
 
     async def task_closed(self, keys: UserKeys, task_id: str, lift_hold: bool) -> bool:

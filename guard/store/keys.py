@@ -167,6 +167,22 @@ class TenantKeys:
     def brakes_audit(self) -> str:
         return self._k("brakes:audit")
 
+    @property
+    def outbox(self) -> str:
+        """Events for the tenant's webhook endpoints (task.opened, brake.tripped ...), appended by the script that
+        makes the change they report: a crash between the change and its event cannot lose the event."""
+        return self._k("outbox")
+
+    @property
+    def webhooks(self) -> str:
+        """The tenant's webhook endpoints: id → JSON (URL, events, secrets, delivery state)."""
+        return self._k("webhooks")
+
+    @property
+    def webhooks_failed(self) -> str:
+        """Deliveries given up on (bounded), for ``guard webhooks replay``."""
+        return self._k("webhooks:failed")
+
     def figures_dirty(self, scope: str) -> str:
         """Campaigns (or strategies) a harm befell since the brake rules last looked at them."""
         return self._k(f"fig:{scope}:dirty")

@@ -14,10 +14,12 @@ from guard.access.keys import Grant, Role, check_tenant, new_key
 from guard.domain import clock
 from guard.errors import InvalidArgument, NotFound, PermissionDenied
 from guard.store.control import KeyRecord
+from guard.store.webhooks import Delivery, Endpoint
 from guard.transport.calls import Caller, rpc
 from guard.transport.mapping import ms_to_ts
 from guard.usecases.hooks import HookService
 from guard.usecases.tenants import Tenants
+from guard.usecases.webhooks import Outbound
 from guard.v1 import guard_pb2 as pb
 from guard.v1 import guard_pb2_grpc as pb_grpc
 from guard.validate import check_name, shown
@@ -40,6 +42,17 @@ def target_tenant(grant: Grant, requested: str) -> str:
     return requested
 
 
+def _webhook(endpoint: Endpoint, state: Delivery) -> pb.Webhook:
+    out = pb.Webhook(endpoint_id=endpoint.endpoint_id, url=endpoint.url, events=endpoint.events,
+                     delivered=state.delivered, failed=state.failed, last_error=state.last_error)
+    out.created_at.CopyFrom(ms_to_ts(endpoint.created_ms))
+    if state.first_failed_ms:
+        out.failing_since.CopyFrom(ms_to_ts(state.first_failed_ms))
+    if state.disabled_ms:
+        out.disabled_at.CopyFrom(ms_to_ts(state.disabled_ms))
+    return out
+
+
 def key_to_pb(record: KeyRecord) -> pb.ApiKey:
     out = pb.ApiKey(key_id=record.key_id, tenant=record.tenant, name=record.name,
                     roles=[_ROLE_TO_PB[Role(r)] for r in record.roles if r in _ROLE_TO_PB])
@@ -52,10 +65,12 @@ def key_to_pb(record: KeyRecord) -> pb.ApiKey:
 
 
 class AdminServicer(pb_grpc.AdminServicer):
-    def __init__(self, tenants: Tenants, auth: Authenticator, hooks: HookService | None = None) -> None:
+    def __init__(self, tenants: Tenants, auth: Authenticator, hooks: HookService | None = None,
+                 outbound: Outbound | None = None) -> None:
         self.tenants = tenants
         self.auth = auth
         self.hooks = hooks
+        self.outbound = outbound
 
     @rpc
     async def CreateApiKey(self, caller: Caller, request: pb.CreateApiKeyRequest, context: Any,
@@ -141,6 +156,51 @@ class AdminServicer(pb_grpc.AdminServicer):
     async def ListHookReceivers(self, caller: Caller, request: pb.ListHookReceiversRequest, context: Any,
                                 log_fields: dict[str, Any]) -> pb.HookReceivers:
         return await self._receivers(self._hooks(), target_tenant(caller.grant, request.tenant))
+
+    @rpc
+    async def AddWebhook(self, caller: Caller, request: pb.AddWebhookRequest, context: Any,
+                         log_fields: dict[str, Any]) -> pb.WebhookSecret:
+        tenant = target_tenant(caller.grant, request.tenant)
+        endpoint, secret = await self._outbound().of(tenant).add(request.url, list(request.events))
+        log_fields.update(for_tenant=tenant, endpoint=endpoint.endpoint_id)
+        return pb.WebhookSecret(endpoint=_webhook(endpoint, Delivery()), secret=secret)
+
+    @rpc
+    async def ListWebhooks(self, caller: Caller, request: pb.ListWebhooksRequest, context: Any,
+                           log_fields: dict[str, Any]) -> pb.Webhooks:
+        tenant = target_tenant(caller.grant, request.tenant)
+        return await self._webhooks(tenant)
+
+    @rpc
+    async def RemoveWebhook(self, caller: Caller, request: pb.WebhookRequest, context: Any,
+                            log_fields: dict[str, Any]) -> pb.Webhooks:
+        tenant = target_tenant(caller.grant, request.tenant)
+        await self._outbound().of(tenant).remove(request.endpoint_id)
+        return await self._webhooks(tenant)
+
+    @rpc
+    async def RotateWebhookSecret(self, caller: Caller, request: pb.WebhookRequest, context: Any,
+                                  log_fields: dict[str, Any]) -> pb.WebhookSecret:
+        tenant = target_tenant(caller.grant, request.tenant)
+        service = self._outbound().of(tenant)
+        secret = await service.rotate(request.endpoint_id)
+        endpoint, state = await service.one(request.endpoint_id)
+        return pb.WebhookSecret(endpoint=_webhook(endpoint, state), secret=secret)
+
+    @rpc
+    async def TestWebhook(self, caller: Caller, request: pb.WebhookRequest, context: Any,
+                          log_fields: dict[str, Any]) -> pb.WebhookTest:
+        status, error = await self._outbound().of(target_tenant(caller.grant, request.tenant)).test(request.endpoint_id)
+        log_fields.update(status=status)
+        return pb.WebhookTest(status=status, error=error)
+
+    def _outbound(self) -> Outbound:
+        if self.outbound is None:
+            raise InvalidArgument("url", "outbound webhooks are off in this process")
+        return self.outbound
+
+    async def _webhooks(self, tenant: str) -> pb.Webhooks:
+        return pb.Webhooks(tenant=tenant, endpoints=[_webhook(e, s) for e, s in await self._outbound().of(tenant).list()])
 
     def _hooks(self) -> HookService:
         if self.hooks is None:

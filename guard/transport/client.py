@@ -190,6 +190,23 @@ class Client:
         return _dict(self.admin.SetHookSecret(pb.SetHookSecretRequest(tenant=tenant, provider=provider, name=name,
                                                                       value=value), timeout=self.timeout))
 
+    def webhooks(self, command: str, tenant: str = "", *, url: str = "", events: list[str] | None = None,
+                 endpoint_id: str = "") -> dict[str, Any]:
+        """``guard webhooks add|list|remove|rotate-secret|test``."""
+        one = pb.WebhookRequest(tenant=tenant, endpoint_id=endpoint_id)
+        if command == "add":
+            answer: Any = self.admin.AddWebhook(pb.AddWebhookRequest(tenant=tenant, url=url, events=events or []),
+                                                timeout=self.timeout)
+        elif command == "list":
+            answer = self.admin.ListWebhooks(pb.ListWebhooksRequest(tenant=tenant), timeout=self.timeout)
+        elif command == "remove":
+            answer = self.admin.RemoveWebhook(one, timeout=self.timeout)
+        elif command == "rotate-secret":
+            answer = self.admin.RotateWebhookSecret(one, timeout=self.timeout)
+        else:
+            answer = self.admin.TestWebhook(one, timeout=self.timeout)
+        return _dict(answer)
+
     def hook_receivers(self, tenant: str = "") -> dict[str, Any]:
         return _dict(self.admin.ListHookReceivers(pb.ListHookReceiversRequest(tenant=tenant), timeout=self.timeout))
 

@@ -32,6 +32,7 @@ from guard.usecases.hooks import HookService
 from guard.usecases.links import ONE_CLICK
 from guard.usecases.replies import MODEL_OUTAGE
 from guard.usecases.tenants import Tenants
+from guard.usecases.webhooks import Outbound
 from guard.v1 import guard_pb2 as pb
 from guard.v1 import guard_pb2_grpc as pb_grpc
 from guard.validate import check_id, shown
@@ -393,7 +394,7 @@ class GuardServer:
 
     def __init__(self, tenants: Tenants, auth: Authenticator, listen: str, *, max_message_bytes: int = 4 << 20,
                  reuse_port: bool = False, tls: Tls | None = None, reflection: bool = True,
-                 hooks: HookService | None = None) -> None:
+                 hooks: HookService | None = None, outbound: Outbound | None = None) -> None:
         self.tenants = tenants
         # The message limit is set on purpose (not left to a library default): past it a call is
         # RESOURCE_EXHAUSTED before any of it is read; every field inside has its own limit.
@@ -413,7 +414,7 @@ class GuardServer:
                                           "RecoveryDesk": RecoveryDeskServicer(tenants, auth)}
         for service_name, servicer in self.servicers.items():
             add_servicer(servicer, service_name, self.server)
-        add_servicer(AdminServicer(tenants, auth, hooks), "Admin", self.server)
+        add_servicer(AdminServicer(tenants, auth, hooks, outbound), "Admin", self.server)
         self.health = health.aio.HealthServicer()
         health_pb2_grpc.add_HealthServicer_to_server(self.health, self.server)
         health_name = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name

@@ -1023,6 +1023,76 @@ class HookReceivers(_message.Message):
     receivers: _containers.RepeatedCompositeFieldContainer[HookReceiver]
     def __init__(self, tenant: _Optional[str] = ..., receivers: _Optional[_Iterable[_Union[HookReceiver, _Mapping]]] = ...) -> None: ...
 
+class AddWebhookRequest(_message.Message):
+    __slots__ = ("tenant", "url", "events")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    url: str
+    events: _containers.RepeatedScalarFieldContainer[str]
+    def __init__(self, tenant: _Optional[str] = ..., url: _Optional[str] = ..., events: _Optional[_Iterable[str]] = ...) -> None: ...
+
+class ListWebhooksRequest(_message.Message):
+    __slots__ = ("tenant",)
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    def __init__(self, tenant: _Optional[str] = ...) -> None: ...
+
+class WebhookRequest(_message.Message):
+    __slots__ = ("tenant", "endpoint_id")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    endpoint_id: str
+    def __init__(self, tenant: _Optional[str] = ..., endpoint_id: _Optional[str] = ...) -> None: ...
+
+class WebhookSecret(_message.Message):
+    __slots__ = ("endpoint", "secret")
+    ENDPOINT_FIELD_NUMBER: _ClassVar[int]
+    SECRET_FIELD_NUMBER: _ClassVar[int]
+    endpoint: Webhook
+    secret: str
+    def __init__(self, endpoint: _Optional[_Union[Webhook, _Mapping]] = ..., secret: _Optional[str] = ...) -> None: ...
+
+class Webhook(_message.Message):
+    __slots__ = ("endpoint_id", "url", "events", "created_at", "delivered", "failed", "last_error", "failing_since", "disabled_at")
+    ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
+    URL_FIELD_NUMBER: _ClassVar[int]
+    EVENTS_FIELD_NUMBER: _ClassVar[int]
+    CREATED_AT_FIELD_NUMBER: _ClassVar[int]
+    DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    FAILED_FIELD_NUMBER: _ClassVar[int]
+    LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
+    FAILING_SINCE_FIELD_NUMBER: _ClassVar[int]
+    DISABLED_AT_FIELD_NUMBER: _ClassVar[int]
+    endpoint_id: str
+    url: str
+    events: _containers.RepeatedScalarFieldContainer[str]
+    created_at: _timestamp_pb2.Timestamp
+    delivered: int
+    failed: int
+    last_error: str
+    failing_since: _timestamp_pb2.Timestamp
+    disabled_at: _timestamp_pb2.Timestamp
+    def __init__(self, endpoint_id: _Optional[str] = ..., url: _Optional[str] = ..., events: _Optional[_Iterable[str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delivered: _Optional[int] = ..., failed: _Optional[int] = ..., last_error: _Optional[str] = ..., failing_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., disabled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+
+class Webhooks(_message.Message):
+    __slots__ = ("tenant", "endpoints")
+    TENANT_FIELD_NUMBER: _ClassVar[int]
+    ENDPOINTS_FIELD_NUMBER: _ClassVar[int]
+    tenant: str
+    endpoints: _containers.RepeatedCompositeFieldContainer[Webhook]
+    def __init__(self, tenant: _Optional[str] = ..., endpoints: _Optional[_Iterable[_Union[Webhook, _Mapping]]] = ...) -> None: ...
+
+class WebhookTest(_message.Message):
+    __slots__ = ("status", "error")
+    STATUS_FIELD_NUMBER: _ClassVar[int]
+    ERROR_FIELD_NUMBER: _ClassVar[int]
+    status: int
+    error: str
+    def __init__(self, status: _Optional[int] = ..., error: _Optional[str] = ...) -> None: ...
+
 class SetContactPointsRequest(_message.Message):
     __slots__ = ("user_id", "addresses")
     USER_ID_FIELD_NUMBER: _ClassVar[int]

@@ -990,6 +990,31 @@ class AdminStub:
                 request_serializer=guard_dot_v1_dot_guard__pb2.ListHookReceiversRequest.SerializeToString,
                 response_deserializer=guard_dot_v1_dot_guard__pb2.HookReceivers.FromString,
                 _registered_method=True)
+        self.AddWebhook = channel.unary_unary(
+                '/guard.v1.Admin/AddWebhook',
+                request_serializer=guard_dot_v1_dot_guard__pb2.AddWebhookRequest.SerializeToString,
+                response_deserializer=guard_dot_v1_dot_guard__pb2.WebhookSecret.FromString,
+                _registered_method=True)
+        self.ListWebhooks = channel.unary_unary(
+                '/guard.v1.Admin/ListWebhooks',
+                request_serializer=guard_dot_v1_dot_guard__pb2.ListWebhooksRequest.SerializeToString,
+                response_deserializer=guard_dot_v1_dot_guard__pb2.Webhooks.FromString,
+                _registered_method=True)
+        self.RemoveWebhook = channel.unary_unary(
+                '/guard.v1.Admin/RemoveWebhook',
+                request_serializer=guard_dot_v1_dot_guard__pb2.WebhookRequest.SerializeToString,
+                response_deserializer=guard_dot_v1_dot_guard__pb2.Webhooks.FromString,
+                _registered_method=True)
+        self.RotateWebhookSecret = channel.unary_unary(
+                '/guard.v1.Admin/RotateWebhookSecret',
+                request_serializer=guard_dot_v1_dot_guard__pb2.WebhookRequest.SerializeToString,
+                response_deserializer=guard_dot_v1_dot_guard__pb2.WebhookSecret.FromString,
+                _registered_method=True)
+        self.TestWebhook = channel.unary_unary(
+                '/guard.v1.Admin/TestWebhook',
+                request_serializer=guard_dot_v1_dot_guard__pb2.WebhookRequest.SerializeToString,
+                response_deserializer=guard_dot_v1_dot_guard__pb2.WebhookTest.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -1053,6 +1078,39 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def AddWebhook(self, request, context):
+        """Outbound webhooks (Standard Webhooks): an endpoint hears the events it names from now on. The secret is in
+        the answer once; every delivery is signed with it (and, for 24 h after a rotation, with the previous one too).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ListWebhooks(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RemoveWebhook(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RotateWebhookSecret(self, request, context):
+        """Missing associated documentation comment in .proto file."""
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def TestWebhook(self, request, context):
+        """A signed "ping" now; the endpoint's HTTP status (0: it could not be reached, or the address was refused).
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1095,6 +1153,31 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.ListHookReceivers,
                     request_deserializer=guard_dot_v1_dot_guard__pb2.ListHookReceiversRequest.FromString,
                     response_serializer=guard_dot_v1_dot_guard__pb2.HookReceivers.SerializeToString,
+            ),
+            'AddWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.AddWebhook,
+                    request_deserializer=guard_dot_v1_dot_guard__pb2.AddWebhookRequest.FromString,
+                    response_serializer=guard_dot_v1_dot_guard__pb2.WebhookSecret.SerializeToString,
+            ),
+            'ListWebhooks': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListWebhooks,
+                    request_deserializer=guard_dot_v1_dot_guard__pb2.ListWebhooksRequest.FromString,
+                    response_serializer=guard_dot_v1_dot_guard__pb2.Webhooks.SerializeToString,
+            ),
+            'RemoveWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.RemoveWebhook,
+                    request_deserializer=guard_dot_v1_dot_guard__pb2.WebhookRequest.FromString,
+                    response_serializer=guard_dot_v1_dot_guard__pb2.Webhooks.SerializeToString,
+            ),
+            'RotateWebhookSecret': grpc.unary_unary_rpc_method_handler(
+                    servicer.RotateWebhookSecret,
+                    request_deserializer=guard_dot_v1_dot_guard__pb2.WebhookRequest.FromString,
+                    response_serializer=guard_dot_v1_dot_guard__pb2.WebhookSecret.SerializeToString,
+            ),
+            'TestWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.TestWebhook,
+                    request_deserializer=guard_dot_v1_dot_guard__pb2.WebhookRequest.FromString,
+                    response_serializer=guard_dot_v1_dot_guard__pb2.WebhookTest.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1315,6 +1398,141 @@ class Admin:
             '/guard.v1.Admin/ListHookReceivers',
             guard_dot_v1_dot_guard__pb2.ListHookReceiversRequest.SerializeToString,
             guard_dot_v1_dot_guard__pb2.HookReceivers.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def AddWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/guard.v1.Admin/AddWebhook',
+            guard_dot_v1_dot_guard__pb2.AddWebhookRequest.SerializeToString,
+            guard_dot_v1_dot_guard__pb2.WebhookSecret.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListWebhooks(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/guard.v1.Admin/ListWebhooks',
+            guard_dot_v1_dot_guard__pb2.ListWebhooksRequest.SerializeToString,
+            guard_dot_v1_dot_guard__pb2.Webhooks.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RemoveWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/guard.v1.Admin/RemoveWebhook',
+            guard_dot_v1_dot_guard__pb2.WebhookRequest.SerializeToString,
+            guard_dot_v1_dot_guard__pb2.Webhooks.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RotateWebhookSecret(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/guard.v1.Admin/RotateWebhookSecret',
+            guard_dot_v1_dot_guard__pb2.WebhookRequest.SerializeToString,
+            guard_dot_v1_dot_guard__pb2.WebhookSecret.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def TestWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/guard.v1.Admin/TestWebhook',
+            guard_dot_v1_dot_guard__pb2.WebhookRequest.SerializeToString,
+            guard_dot_v1_dot_guard__pb2.WebhookTest.FromString,
             options,
             channel_credentials,
             insecure,

@@ -129,7 +129,7 @@ async def test_real_answers_match_the_openapi_document_made_from_the_proto(app):
                                      headers={"authorization": f"Bearer {key}"})
             return answer.status_code, answer.json()
 
-        checked = [
+        checked: list[tuple[str, dict[str, Any]]] = [
             ("CheckTouch", {"user_id": "v1", "channel": "sms", "category": "promotion", "touch_id": "t1"}),
             ("UpdatePreferences", {"preferences": {"user_id": "v1", "channels": {"email": False},
                                                    "grid": {"push.promotion": False}},

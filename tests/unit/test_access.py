@@ -38,7 +38,8 @@ def test_every_method_of_every_service_has_its_roles():
                       "ResolveRecoveryTask", "SetEngagementTier", "GetCampaignHealth", "ListCampaignHealth",
                       "GetExperienceHealth"}),
     ({Role.OPERATOR}, {"CreateApiKey", "ListApiKeys", "RevokeApiKey", "ApplyPolicy", "GetPolicy", "RotateLinkSecret",
-                       "SetHookSecret", "ListHookReceivers"}),
+                       "SetHookSecret", "ListHookReceivers", "AddWebhook", "ListWebhooks", "RemoveWebhook",
+                       "RotateWebhookSecret", "TestWebhook"}),
     ({Role.ADMIN}, set(METHOD_ROLES)),
 ])
 def test_each_role_reaches_exactly_its_methods(roles, allowed):

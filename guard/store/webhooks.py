@@ -1,0 +1,83 @@
+"""A tenant's webhook endpoints, their delivery state, and the outbox they read (all in the tenant's slot).
+
+An endpoint's configuration (URL, events, secrets) and its delivery state (cursor in the outbox, attempts, when
+to try next) are two fields, so the operator's changes and the deliverer's never overwrite each other.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from guard.store.connection import Connection
+from guard.store.keys import TenantKeys
+
+FAILED_KEPT = 1000  # deliveries given up on, kept for replay
+
+
+@dataclass
+class Endpoint:
+    endpoint_id: str
+    url: str
+    events: list[str]
+    secrets: list[dict[str, Any]]  # {"secret": "whsec_…", "until_ms": 0 (current) or when a rotated-out one expires}
+    created_ms: int
+
+    def signing(self, now_ms: int) -> list[str]:
+        return [s["secret"] for s in self.secrets if not s["until_ms"] or s["until_ms"] > now_ms]
+
+
+@dataclass
+class Delivery:
+    cursor: str = "0-0"  # the last outbox entry this endpoint is done with
+    attempts: int = 0  # failed attempts at the entry after the cursor
+    next_ms: int = 0  # not before this
+    first_failed_ms: int = 0  # when the endpoint started failing (0: it answers)
+    disabled_ms: int = 0
+    last_error: str = ""
+    delivered: int = 0
+    failed: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class WebhookStore:
+    def __init__(self, conn: Connection, tenant: str) -> None:
+        self.conn = conn
+        self.keys = TenantKeys(tenant)
+
+    async def endpoints(self) -> list[tuple[Endpoint, Delivery]]:
+        raw = {str(k): str(v) for k, v in dict(await self.conn.execute("HGETALL", self.keys.webhooks) or {}).items()}
+        out = []
+        for name, value in sorted(raw.items()):
+            if ":" in name:
+                continue
+            state = raw.get(f"{name}:state")
+            out.append((Endpoint(**json.loads(value)), Delivery(**json.loads(state)) if state else Delivery()))
+        return out
+
+    async def save(self, endpoint: Endpoint) -> None:
+        await self.conn.execute("HSET", self.keys.webhooks, endpoint.endpoint_id, json.dumps(asdict(endpoint)))
+
+    async def start_at_end(self, endpoint_id: str) -> None:
+        """A new endpoint hears what happens from now on, not the outbox's past."""
+        last = await self.conn.execute("XREVRANGE", self.keys.outbox, "+", "-", "COUNT", 1)
+        cursor = str(last[0][0]) if last else "0-0"
+        await self.save_state(endpoint_id, Delivery(cursor=cursor))
+
+    async def save_state(self, endpoint_id: str, state: Delivery) -> None:
+        await self.conn.execute("HSET", self.keys.webhooks, f"{endpoint_id}:state", json.dumps(asdict(state)))
+
+    async def remove(self, endpoint_id: str) -> bool:
+        return bool(await self.conn.execute("HDEL", self.keys.webhooks, endpoint_id, f"{endpoint_id}:state"))
+
+    async def after(self, cursor: str, count: int = 100) -> list[tuple[str, dict[str, str]]]:
+        """Outbox entries after ``cursor``, oldest first."""
+        rows = await self.conn.execute("XRANGE", self.keys.outbox, f"({cursor}", "+", "COUNT", count)
+        return [(str(entry_id), {str(k): str(v) for k, v in (fields.items() if isinstance(fields, dict)
+                                                              else zip(fields[::2], fields[1::2], strict=True))})
+                for entry_id, fields in rows or []]
+
+    async def keep_failed(self, endpoint_id: str, msg_id: str, entry_id: str, error: str, at_ms: int) -> None:
+        await self.conn.execute("XADD", self.keys.webhooks_failed, "MAXLEN", "~", FAILED_KEPT, "*", "endpoint",
+                                endpoint_id, "msg_id", msg_id, "entry", entry_id, "error", error[:300], "at", at_ms)
