@@ -10,11 +10,9 @@ HTTP's whole requests over keep-alive connections), fresh users and touch ids ea
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +20,7 @@ BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
 from bench.load import drive, requests  # noqa: E402
-from bench.run import Bench, Redis  # noqa: E402
+from bench.run import on_one_guard  # noqa: E402
 from bench.webhooks import _http_request, _send_all  # noqa: E402
 
 
@@ -53,22 +51,7 @@ def main() -> None:
     parser.add_argument("--in-flight", type=int, default=16)
     parser.add_argument("--json", type=Path, default=Path("bench-json-api.json"))
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="guard-bench-json-") as tmp:
-        work = Path(tmp)
-        bench = Bench(argparse.Namespace(repo=str(BENCH.parent), seconds=1.0), work)
-        redis = Redis(work / "redis")
-        try:
-            target, _ = bench.start_guard(redis)
-            http_port = next(json.loads(line)["port"] for line in (work / f"serve-{target.rsplit(':', 1)[1]}.log")
-                             .read_text().splitlines() if line.startswith("{") and '"http_listening"' in line)
-            result = asyncio.run(measure(target, f"http://127.0.0.1:{http_port}", bench.key, args))
-        finally:
-            for p in bench.procs:
-                bench.stop(p)
-            redis.stop()
-    args.json.write_text(json.dumps(result, indent=2))
-    print(json.dumps({k: v for k, v in result.items() if k != "rounds"}, indent=2))
-    print(f"all figures: {args.json}")
+    on_one_guard("guard-bench-json-", lambda target, http_url, key: measure(target, http_url, key, args), args.json)
 
 
 if __name__ == "__main__":

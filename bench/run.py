@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -515,6 +516,27 @@ class Bench:
             "rss_mb_two_workers_all_processes": f.get("serve_memory_2_workers", {}).get("rss_mb"),
             "scoring_batched_over_pipeline": f["scoring"]["batched_over_pipeline"],
         }
+
+
+def on_one_guard(prefix: str, measure: Callable[[str, str, str], Coroutine[Any, Any, dict[str, Any]]], out: Path) -> None:
+    """A redis-server and one ``guard serve`` of this checkout; ``measure(gRPC target, pages URL, admin key)``'s
+    figures printed (all but the rounds) and written to ``out``. For the narrower benchmarks beside this suite."""
+    with tempfile.TemporaryDirectory(prefix=prefix) as tmp:
+        work = Path(tmp)
+        bench = Bench(argparse.Namespace(repo=str(REPO), seconds=1.0), work)
+        redis = Redis(work / "redis")
+        try:
+            target, _ = bench.start_guard(redis)
+            http_port = next(json.loads(line)["port"] for line in (work / f"serve-{target.rsplit(':', 1)[1]}.log")
+                             .read_text().splitlines() if line.startswith("{") and '"http_listening"' in line)
+            result = asyncio.run(measure(target, f"http://127.0.0.1:{http_port}", bench.key))
+        finally:
+            for p in bench.procs:
+                bench.stop(p)
+            redis.stop()
+    out.write_text(json.dumps(result, indent=2))
+    print(json.dumps({k: v for k, v in result.items() if k != "rounds"}, indent=2))
+    print(f"all figures: {out}")
 
 
 def _monitor_args(rest: str) -> list[str]:

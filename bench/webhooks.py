@@ -19,7 +19,6 @@ import base64
 import json
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from urllib.parse import urlencode, urlsplit
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH.parent))
 
-from bench.run import Bench, Redis  # noqa: E402
+from bench.run import on_one_guard  # noqa: E402
 
 TWILIO_TOKEN = "bench-auth-token-0123456789abcdef"
 USERS = 200
@@ -176,23 +175,7 @@ def main() -> None:
     parser.add_argument("--replies", type=int, default=200, help="inbound messages (and RecordReply calls) per round")
     parser.add_argument("--json", type=Path, default=Path("bench-webhooks.json"))
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="guard-bench-hooks-") as tmp:
-        work = Path(tmp)
-        bench = Bench(argparse.Namespace(repo=str(BENCH.parent), seconds=1.0), work)
-        redis = Redis(work / "redis")
-        try:
-            target, proc = bench.start_guard(redis)
-            http_port = next(json.loads(line)["port"] for line in (work / f"serve-{target.rsplit(':', 1)[1]}.log")
-                             .read_text().splitlines() if line.startswith("{") and '"http_listening"' in line)
-            result = asyncio.run(measure(target, f"http://127.0.0.1:{http_port}", bench.key, args))
-            bench.stop(proc)
-        finally:
-            for p in bench.procs:
-                bench.stop(p)
-            redis.stop()
-    args.json.write_text(json.dumps(result, indent=2))
-    print(json.dumps({k: v for k, v in result.items() if k != "rounds"}, indent=2))
-    print(f"all figures: {args.json}")
+    on_one_guard("guard-bench-hooks-", lambda target, http_url, key: measure(target, http_url, key, args), args.json)
 
 
 if __name__ == "__main__":

@@ -184,6 +184,20 @@ async def negative_task(app: Any, user: str, reply_id: str, text: str = NEGATIVE
     return str(answer.task_id)
 
 
+async def guard_cli(app: Any, *args: str) -> tuple[int, str, str]:
+    """A ``guard`` client command against an in-process app, in its own process (so the app's loop keeps serving):
+    (exit code, stdout, stderr)."""
+    import asyncio
+    import sys
+
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "guard", *args, "--server", f"127.0.0.1:{app.port}",
+        env={"GUARD_API_KEY": admin_key(app), "PATH": "/usr/bin:/bin"}, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    return int(proc.returncode or 0), out.decode(), err.decode()
+
+
 async def task_of(app: Any, task_id: str) -> pb.RecoveryTask:
     async with aio_channel(f"127.0.0.1:{app.port}", admin_key(app)) as channel:
         listed = await pb_grpc.RecoveryDeskStub(channel).ListRecoveryTasks(pb.ListRecoveryTasksRequest(), timeout=10)

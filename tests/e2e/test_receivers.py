@@ -5,12 +5,10 @@ once through the same use cases as the API, and refused (nothing stored) when fo
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
 import json
-import sys
 import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -32,7 +30,7 @@ from guard.domain.types import Reason, Touch, TouchClass, Verdict
 from guard.store.keys import UserKeys
 from guard.v1 import guard_pb2 as pb
 from guard.v1 import guard_pb2_grpc as pb_grpc
-from tests.helpers import admin_key, aio_channel, everything_stored, snapshot, touch
+from tests.helpers import admin_key, aio_channel, everything_stored, guard_cli, snapshot, touch
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "webhooks"
 TWILIO_TOKEN = "0123456789abcdef0123456789abcdef"
@@ -46,16 +44,6 @@ def _counted(provider: str, outcome: str) -> float:
 
 def _fixture(name: str) -> Any:
     return json.loads((FIXTURES / name).read_text(encoding="utf-8"))
-
-
-async def _guard(app: Any, *args: str) -> tuple[int, str, str]:
-    """A ``guard`` client command against the app (its own process, so the app's loop keeps serving)."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "guard", *args, "--server", f"127.0.0.1:{app.port}",
-        env={"GUARD_API_KEY": admin_key(app), "PATH": "/usr/bin:/bin"}, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
-    out, err = await proc.communicate()
-    return int(proc.returncode or 0), out.decode(), err.decode()
 
 
 def _sendgrid_keys() -> tuple[ec.EllipticCurvePrivateKey, str]:
@@ -76,7 +64,7 @@ def _sendgrid_signed(private: ec.EllipticCurvePrivateKey, public: str, body: byt
 
 async def test_sendgrid_events_are_heard_once_and_forgeries_change_nothing(app):
     private, public = _sendgrid_keys()
-    code, out, err = await _guard(app, "hooks", "set", "sendgrid", f"public_key={public}")
+    code, out, err = await guard_cli(app, "hooks", "set", "sendgrid", f"public_key={public}")
     assert code == 0, err
     assert json.loads(out)["receivers"] == [{"provider": "sendgrid", "url": f"{app.web.public_url}/hooks/default/sendgrid",
                                              "secrets": ["public_key"]}]
@@ -209,12 +197,12 @@ async def test_contact_points_are_kept_as_hashes_and_erased_with_the_user(app, t
     hooks = app.web.hooks
     table = tmp_path / "contacts.csv"
     table.write_text("user_id,address\nhal,hal@example.com\nhal,+8613500000000\nroy,roy@example.com\n")
-    code, out, err = await _guard(app, "contacts", "import", str(table))
+    code, out, err = await guard_cli(app, "contacts", "import", str(table))
     assert code == 0 and json.loads(out) == {"users": 2, "kept": 3}, err
     assert await hooks.store.user_by_contact("default", await hooks.digest("default", "roy@example.com")) == "roy"
     broken = tmp_path / "broken.csv"
     broken.write_text("hal,hal@example.com\nonly-one-column\n")
-    code, _, err = await _guard(app, "contacts", "import", str(broken))
+    code, _, err = await guard_cli(app, "contacts", "import", str(broken))
     assert code != 0 and "broken.csv:2: user_id,address is expected" in err
     assert await hooks.store.user_by_contact("default", await hooks.digest("default", " HAL@Example.com")) == "hal"
     assert b"hal@example.com" not in everything_stored(app.store.client)
@@ -240,7 +228,7 @@ async def test_postmark_basic_auth_and_a_hard_bounce(app):
 async def test_aliyun_reports_and_replies_through_the_secret_in_the_url(app):
     await app.web.hooks.set_secret("default", "aliyun", "path_secret", "0f1e2d3c4b5a69788796a5b4c3d2e1f0")
     await app.web.hooks.set_contacts("default", "lin", ["13800000003"])
-    code, out, err = await _guard(app, "hooks", "show")
+    code, out, err = await guard_cli(app, "hooks", "show")
     assert code == 0, err
     (receiver,) = json.loads(out)["receivers"]
     assert receiver["url"] == f"{app.web.public_url}/hooks/default/aliyun/0f1e2d3c4b5a69788796a5b4c3d2e1f0"

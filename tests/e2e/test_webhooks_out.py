@@ -4,9 +4,7 @@ once per id; a rotated secret signs beside the new one; a private address is ref
 
 from __future__ import annotations
 
-import asyncio
 import json
-import sys
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -15,7 +13,7 @@ from typing import Any
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from tests.helpers import admin_key, negative_task
+from tests.helpers import guard_cli, negative_task
 
 
 class Receiver:
@@ -51,18 +49,9 @@ def receiver() -> Iterator[Receiver]:
     r.server.shutdown()
 
 
-async def _guard(app: Any, *args: str) -> tuple[int, str, str]:
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "guard", *args, "--server", f"127.0.0.1:{app.port}",
-        env={"GUARD_API_KEY": admin_key(app), "PATH": "/usr/bin:/bin"}, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE)
-    out, err = await proc.communicate()
-    return int(proc.returncode or 0), out.decode(), err.decode()
-
-
 async def test_a_task_opened_reaches_the_endpoint_signed_and_survives_it_being_down(app_factory, receiver):
     app = await app_factory(webhooks_allow_private=True, webhook_seconds=3600)  # the test drives the deliveries
-    code, out, err = await _guard(app, "webhooks", "add", receiver.url, "--events", "task.opened", "task.resolved")
+    code, out, err = await guard_cli(app, "webhooks", "add", receiver.url, "--events", "task.opened", "task.resolved")
     assert code == 0, err
     added = json.loads(out)
     secret, endpoint_id = added["secret"], added["endpoint"]["endpoint_id"]
@@ -84,7 +73,7 @@ async def test_a_task_opened_reaches_the_endpoint_signed_and_survives_it_being_d
     assert verified["data"]["user_id"] == "u1" and "text" not in json.dumps(verified)  # no reply text
     assert headers["webhook-id"] == verified["id"] and verified["id"].startswith("msg_default_")
 
-    code, out, err = await _guard(app, "webhooks", "rotate-secret", endpoint_id)
+    code, out, err = await guard_cli(app, "webhooks", "rotate-secret", endpoint_id)
     assert code == 0, err
     new_secret = json.loads(out)["secret"]
     await app.desk.resolve(task_id, "agent", "k", "RECOVERED", "called back", lift_hold=False)
@@ -92,19 +81,19 @@ async def test_a_task_opened_reaches_the_endpoint_signed_and_survives_it_being_d
     headers, body = receiver.got[-1]
     for s in (secret, new_secret):  # both sign while the rotation overlaps
         assert Webhook(s).verify(body, headers)["type"] == "task.resolved"
-    code, out, _ = await _guard(app, "webhooks", "test", endpoint_id)
+    code, out, _ = await guard_cli(app, "webhooks", "test", endpoint_id)
     assert json.loads(out)["status"] == 204
-    code, out, _ = await _guard(app, "webhooks", "list")
+    code, out, _ = await guard_cli(app, "webhooks", "list")
     (listed,) = json.loads(out)["endpoints"]
     assert int(listed["delivered"]) == 2 and listed["events"] == ["task.opened", "task.resolved"]
 
 
 async def test_a_private_address_is_refused_unless_allowed(app):
-    code, _, err = await _guard(app, "webhooks", "add", "http://127.0.0.1:9/x", "--events", "task.opened")
+    code, _, err = await guard_cli(app, "webhooks", "add", "http://127.0.0.1:9/x", "--events", "task.opened")
     assert code != 0 and "url: https only" in err
-    code, _, err = await _guard(app, "webhooks", "add", "https://127.0.0.1:9/x", "--events", "task.opened")
+    code, _, err = await guard_cli(app, "webhooks", "add", "https://127.0.0.1:9/x", "--events", "task.opened")
     assert code == 0, err  # an https URL is taken; its delivery is refused when it resolves to a private address
     status, error = await app.outbound.sender.post("https://127.0.0.1:9/x", b"{}", {})
     assert status == 0 and "private address" in error
-    code, _, err = await _guard(app, "webhooks", "add", "https://example.com/x", "--events", "user.tickled")
+    code, _, err = await guard_cli(app, "webhooks", "add", "https://example.com/x", "--events", "user.tickled")
     assert code != 0 and "events: " in err
