@@ -229,6 +229,10 @@ def build_parser() -> argparse.ArgumentParser:
             one.add_argument("endpoint_id")
         one.add_argument("--tenant", default="", help="default: the key's own tenant")
     wh_add.add_argument("--tenant", default="", help="default: the key's own tenant")
+    wh_add.add_argument("--format", default="standard", choices=["standard", "wecom_robot", "dingtalk", "slack"],
+                        help="a team chat's robot instead of a Standard Webhooks endpoint (P1 tasks and brakes)")
+    wh_add.add_argument("--language", default="en", choices=["zh", "en"], help="a robot's messages")
+    wh_add.add_argument("--robot-secret", default="", help="DingTalk's signing secret (SEC…)")
 
     contacts = sub.add_parser("contacts", help="the phone numbers and addresses providers name a user by")
     contacts_sub = contacts.add_subparsers(dest="contacts_command", required=True)
@@ -513,7 +517,9 @@ def _client_call(args: argparse.Namespace) -> int:
         elif args.command == "webhooks":
             _print(client.webhooks(args.webhooks_command, args.tenant, url=getattr(args, "url", ""),
                                    events=getattr(args, "events", None) or [],
-                                   endpoint_id=getattr(args, "endpoint_id", "")))
+                                   endpoint_id=getattr(args, "endpoint_id", ""), fmt=getattr(args, "format", ""),
+                                   language=getattr(args, "language", ""),
+                                   robot_secret=getattr(args, "robot_secret", "")))
         elif args.command == "contacts" and args.contacts_command == "import":
             by_user = _contact_rows(args.file)
             kept = sum(int(client.set_contacts(user, addresses).get("kept", 0)) for user, addresses in by_user.items())

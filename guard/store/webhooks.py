@@ -23,6 +23,9 @@ class Endpoint:
     events: list[str]
     secrets: list[dict[str, Any]]  # {"secret": "whsec_…", "until_ms": 0 (current) or when a rotated-out one expires}
     created_ms: int
+    format: str = "standard"  # or a robot's: wecom_robot, dingtalk, slack (guard.domain.alerts)
+    language: str = "en"  # a robot's messages: zh or en
+    robot_secret: str = ""  # DingTalk's own signing secret (SEC…)
 
     def signing(self, now_ms: int) -> list[str]:
         return [s["secret"] for s in self.secrets if not s["until_ms"] or s["until_ms"] > now_ms]
@@ -77,6 +80,21 @@ class WebhookStore:
         return [(str(entry_id), {str(k): str(v) for k, v in (fields.items() if isinstance(fields, dict)
                                                               else zip(fields[::2], fields[1::2], strict=True))})
                 for entry_id, fields in rows or []]
+
+    async def forget_user(self, user_id: str) -> int:
+        """Erasure: the outbox's events about the user are deleted (delivered or not); how many."""
+        removed, start = 0, "-"
+        while True:
+            rows = await self.conn.execute("XRANGE", self.keys.outbox, start, "+", "COUNT", 1000)
+            entries = [(str(entry_id), {str(k): str(v) for k, v in (fields.items() if isinstance(fields, dict)
+                                                                    else zip(fields[::2], fields[1::2], strict=True))})
+                       for entry_id, fields in rows or []]
+            mine = [e for e, f in entries if json.loads(f.get("data") or "{}").get("user_id") == user_id]
+            if mine:
+                removed += int(await self.conn.execute("XDEL", self.keys.outbox, *mine))
+            if len(entries) < 1000:
+                return removed
+            start = f"({entries[-1][0]}"
 
     async def keep_failed(self, endpoint_id: str, msg_id: str, entry_id: str, error: str, at_ms: int) -> None:
         await self.conn.execute("XADD", self.keys.webhooks_failed, "MAXLEN", "~", FAILED_KEPT, "*", "endpoint",

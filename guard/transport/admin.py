@@ -44,7 +44,8 @@ def target_tenant(grant: Grant, requested: str) -> str:
 
 def _webhook(endpoint: Endpoint, state: Delivery) -> pb.Webhook:
     out = pb.Webhook(endpoint_id=endpoint.endpoint_id, url=endpoint.url, events=endpoint.events,
-                     delivered=state.delivered, failed=state.failed, last_error=state.last_error)
+                     delivered=state.delivered, failed=state.failed, last_error=state.last_error,
+                     format=endpoint.format, language=endpoint.language)
     out.created_at.CopyFrom(ms_to_ts(endpoint.created_ms))
     if state.first_failed_ms:
         out.failing_since.CopyFrom(ms_to_ts(state.first_failed_ms))
@@ -161,7 +162,8 @@ class AdminServicer(pb_grpc.AdminServicer):
     async def AddWebhook(self, caller: Caller, request: pb.AddWebhookRequest, context: Any,
                          log_fields: dict[str, Any]) -> pb.WebhookSecret:
         tenant = target_tenant(caller.grant, request.tenant)
-        endpoint, secret = await self._outbound().of(tenant).add(request.url, list(request.events))
+        endpoint, secret = await self._outbound().of(tenant).add(request.url, list(request.events), request.format,
+                                                                 request.language or "en", request.robot_secret)
         log_fields.update(for_tenant=tenant, endpoint=endpoint.endpoint_id)
         return pb.WebhookSecret(endpoint=_webhook(endpoint, Delivery()), secret=secret)
 

@@ -191,12 +191,13 @@ class Client:
                                                                       value=value), timeout=self.timeout))
 
     def webhooks(self, command: str, tenant: str = "", *, url: str = "", events: list[str] | None = None,
-                 endpoint_id: str = "") -> dict[str, Any]:
+                 endpoint_id: str = "", fmt: str = "", language: str = "", robot_secret: str = "") -> dict[str, Any]:
         """``guard webhooks add|list|remove|rotate-secret|test``."""
         one = pb.WebhookRequest(tenant=tenant, endpoint_id=endpoint_id)
         if command == "add":
-            answer: Any = self.admin.AddWebhook(pb.AddWebhookRequest(tenant=tenant, url=url, events=events or []),
-                                                timeout=self.timeout)
+            answer: Any = self.admin.AddWebhook(pb.AddWebhookRequest(
+                tenant=tenant, url=url, events=events or [], format=fmt, language=language, robot_secret=robot_secret),
+                timeout=self.timeout)
         elif command == "list":
             answer = self.admin.ListWebhooks(pb.ListWebhooksRequest(tenant=tenant), timeout=self.timeout)
         elif command == "remove":

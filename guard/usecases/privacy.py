@@ -21,6 +21,7 @@ from guard.store.hooks import HookStore
 from guard.store.keys import UserKeys
 from guard.store.redis_store import RedisStore
 from guard.store.subject import SubjectStore
+from guard.store.webhooks import WebhookStore
 from guard.validate import check_id, check_name, check_text
 
 log = logs.get("guard.usecases.privacy")
@@ -74,6 +75,7 @@ class PrivacyService:
         self.subjects = SubjectStore(store, tenant)
         self.control = ControlStore(store.conn)
         self.hooks = HookStore(store.conn)
+        self.outbox = WebhookStore(store.conn, tenant)
         self.tenant = tenant
         self.now = now
 
@@ -126,7 +128,8 @@ class PrivacyService:
         tasks = 0
         for task_id, _ in await self.subjects.tasks_of(user_id):
             tasks += await self.subjects.redact_task(task_id, user_id, now)
-        addresses = await self.hooks.drop_contacts(keys)  # the tenant's index forgets the user's addresses first
+        elsewhere = await self.hooks.drop_contacts(keys)  # the tenant's index forgets the user's addresses first
+        elsewhere += await self.outbox.forget_user(user_id)  # and the outbox its events about them
         removed = 0
         kept: tuple[tuple[str, ...], tuple[str, ...], bool] = ((), (), False)
         for _ in range(3):  # a reply or touch landing during the erasure is caught by the next pass
@@ -150,6 +153,6 @@ class PrivacyService:
                      "version": str(suppression["version"])}
             removed += await self.subjects.erase(keys, names, suppression, event)
         await self.subjects.drop_from_queues(user_id)
-        removed += addresses
+        removed += elsewhere
         log.info("user_erased", keys_removed=removed, tasks_redacted=tasks, actor=actor)
         return Erasure(removed, tasks, kept[0], kept[1], kept[2])

@@ -25,7 +25,7 @@ from collections.abc import Callable, Sequence
 from urllib.parse import urlsplit
 
 from guard import logs
-from guard.domain import outbound
+from guard.domain import alerts, outbound
 from guard.errors import InvalidArgument, NotFound
 from guard.store.connection import Connection
 from guard.store.webhooks import Delivery, Endpoint, WebhookStore
@@ -126,17 +126,24 @@ class WebhookService:
         self.now = now
         self.disable_after_ms = disable_after_ms
 
-    async def add(self, url: str, events: Sequence[str]) -> tuple[Endpoint, str]:
+    async def add(self, url: str, events: Sequence[str], fmt: str = "standard", language: str = "en",
+                  robot_secret: str = "") -> tuple[Endpoint, str]:
         self.sender.check_url(url)
-        unknown = [e for e in events if e not in outbound.EVENTS]
+        fmt = fmt or "standard"
+        if fmt not in alerts.FORMATS:
+            raise InvalidArgument("format", f"one of {', '.join(alerts.FORMATS)} is expected, got {fmt[:32]!r}")
+        if language not in alerts.LANGUAGES:
+            raise InvalidArgument("language", f"zh or en is expected, got {language[:16]!r}")
+        offered = outbound.EVENTS if fmt == "standard" else alerts.ALERTS
+        unknown = [e for e in events if e not in offered]
         if unknown or not events:
-            raise InvalidArgument("events", f"name at least one of {', '.join(outbound.EVENTS)}"
+            raise InvalidArgument("events", f"name at least one of {', '.join(offered)}"
                                             + (f" (not {unknown[0][:40]!r})" if unknown else ""))
         if len(await self.store.endpoints()) >= MAX_ENDPOINTS:
             raise InvalidArgument("url", f"a tenant has at most {MAX_ENDPOINTS} endpoints")
         secret = new_secret()
         endpoint = Endpoint(f"ep_{secrets.token_hex(8)}", url, sorted(set(events)), [{"secret": secret, "until_ms": 0}],
-                            self.now())
+                            self.now(), fmt, language, robot_secret.strip())
         await self.store.save(endpoint)
         await self.store.start_at_end(endpoint.endpoint_id)
         return endpoint, secret
@@ -192,10 +199,19 @@ class WebhookService:
                 state.cursor = entry_id
                 continue
             msg_id = outbound.message_id(self.tenant, entry_id)
-            body = outbound.body(msg_id, fields["type"], int(fields.get("at", 0) or 0), self.tenant,
-                                 json.loads(fields.get("data") or "{}"))
-            status, error = await self.sender.post(endpoint.url, body,
-                                                   outbound.headers(endpoint.signing(now), msg_id, int(time.time()), body))
+            data = json.loads(fields.get("data") or "{}")
+            if endpoint.format == "standard":
+                body = outbound.body(msg_id, fields["type"], int(fields.get("at", 0) or 0), self.tenant, data)
+                url, headers = endpoint.url, outbound.headers(endpoint.signing(now), msg_id, int(time.time()), body)
+            else:
+                message = alerts.body(endpoint.format, fields["type"], data, endpoint.language)
+                if message is None:  # a robot is told of P1 tasks and brakes only
+                    state.cursor = entry_id
+                    continue
+                body, headers = json.dumps(message, ensure_ascii=False).encode(), {"content-type": "application/json"}
+                url = alerts.dingtalk_url(endpoint.url, endpoint.robot_secret, int(time.time() * 1000)) \
+                    if endpoint.format == "dingtalk" else endpoint.url
+            status, error = await self.sender.post(url, body, headers)
             if 200 <= status < 300:
                 state.cursor, state.attempts, state.first_failed_ms, state.last_error = entry_id, 0, 0, ""
                 state.next_ms = 0

@@ -1024,14 +1024,20 @@ class HookReceivers(_message.Message):
     def __init__(self, tenant: _Optional[str] = ..., receivers: _Optional[_Iterable[_Union[HookReceiver, _Mapping]]] = ...) -> None: ...
 
 class AddWebhookRequest(_message.Message):
-    __slots__ = ("tenant", "url", "events")
+    __slots__ = ("tenant", "url", "events", "format", "language", "robot_secret")
     TENANT_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
+    ROBOT_SECRET_FIELD_NUMBER: _ClassVar[int]
     tenant: str
     url: str
     events: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, tenant: _Optional[str] = ..., url: _Optional[str] = ..., events: _Optional[_Iterable[str]] = ...) -> None: ...
+    format: str
+    language: str
+    robot_secret: str
+    def __init__(self, tenant: _Optional[str] = ..., url: _Optional[str] = ..., events: _Optional[_Iterable[str]] = ..., format: _Optional[str] = ..., language: _Optional[str] = ..., robot_secret: _Optional[str] = ...) -> None: ...
 
 class ListWebhooksRequest(_message.Message):
     __slots__ = ("tenant",)
@@ -1056,7 +1062,7 @@ class WebhookSecret(_message.Message):
     def __init__(self, endpoint: _Optional[_Union[Webhook, _Mapping]] = ..., secret: _Optional[str] = ...) -> None: ...
 
 class Webhook(_message.Message):
-    __slots__ = ("endpoint_id", "url", "events", "created_at", "delivered", "failed", "last_error", "failing_since", "disabled_at")
+    __slots__ = ("endpoint_id", "url", "events", "created_at", "delivered", "failed", "last_error", "failing_since", "disabled_at", "format", "language")
     ENDPOINT_ID_FIELD_NUMBER: _ClassVar[int]
     URL_FIELD_NUMBER: _ClassVar[int]
     EVENTS_FIELD_NUMBER: _ClassVar[int]
@@ -1066,6 +1072,8 @@ class Webhook(_message.Message):
     LAST_ERROR_FIELD_NUMBER: _ClassVar[int]
     FAILING_SINCE_FIELD_NUMBER: _ClassVar[int]
     DISABLED_AT_FIELD_NUMBER: _ClassVar[int]
+    FORMAT_FIELD_NUMBER: _ClassVar[int]
+    LANGUAGE_FIELD_NUMBER: _ClassVar[int]
     endpoint_id: str
     url: str
     events: _containers.RepeatedScalarFieldContainer[str]
@@ -1075,7 +1083,9 @@ class Webhook(_message.Message):
     last_error: str
     failing_since: _timestamp_pb2.Timestamp
     disabled_at: _timestamp_pb2.Timestamp
-    def __init__(self, endpoint_id: _Optional[str] = ..., url: _Optional[str] = ..., events: _Optional[_Iterable[str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delivered: _Optional[int] = ..., failed: _Optional[int] = ..., last_error: _Optional[str] = ..., failing_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., disabled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ...) -> None: ...
+    format: str
+    language: str
+    def __init__(self, endpoint_id: _Optional[str] = ..., url: _Optional[str] = ..., events: _Optional[_Iterable[str]] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., delivered: _Optional[int] = ..., failed: _Optional[int] = ..., last_error: _Optional[str] = ..., failing_since: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., disabled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., format: _Optional[str] = ..., language: _Optional[str] = ...) -> None: ...
 
 class Webhooks(_message.Message):
     __slots__ = ("tenant", "endpoints")

@@ -4,15 +4,20 @@ once per id; a rotated secret signs beside the new one; a private address is ref
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from standardwebhooks.webhooks import Webhook
 
+from guard.store.brakes import Brake, BrakeStore
 from tests.helpers import guard_cli, negative_task
 
 
@@ -21,6 +26,7 @@ class Receiver:
 
     def __init__(self) -> None:
         self.got: list[tuple[dict[str, str], bytes]] = []
+        self.paths: list[str] = []
         self.down = False
         receiver = self
 
@@ -31,6 +37,7 @@ class Receiver:
                     self.send_response(503)
                 else:
                     receiver.got.append(({k.lower(): v for k, v in self.headers.items()}, body))
+                    receiver.paths.append(self.path)
                     self.send_response(204)
                 self.end_headers()
 
@@ -97,3 +104,33 @@ async def test_a_private_address_is_refused_unless_allowed(app):
     assert status == 0 and "private address" in error
     code, _, err = await guard_cli(app, "webhooks", "add", "https://example.com/x", "--events", "user.tickled")
     assert code != 0 and "events: " in err
+
+
+async def test_a_tripped_brake_reaches_a_wecom_robot_in_chinese_and_a_signed_dingtalk_robot(app_factory, receiver):
+    app = await app_factory(webhooks_allow_private=True, webhook_seconds=3600)
+    code, _, err = await guard_cli(app, "webhooks", "add", receiver.url + "/wecom", "--format", "wecom_robot",
+                                   "--language", "zh", "--events", "brake.tripped", "task.opened")
+    assert code == 0, err
+    code, _, err = await guard_cli(app, "webhooks", "add", receiver.url + "/ding?access_token=t", "--format", "dingtalk",
+                                   "--robot-secret", "SECabc", "--events", "brake.tripped")
+    assert code == 0, err
+    code, _, err = await guard_cli(app, "webhooks", "add", receiver.url + "/slack", "--format", "slack",
+                                   "--events", "task.resolved")
+    assert code != 0 and "events: " in err  # a robot is told of P1 tasks and brakes only
+    await negative_task(app, "u2", "r2", text="别再发了，烦死了")  # a P2 task: no robot hears of it
+    p1 = await negative_task(app, "u3", "r3")  # "投诉" (a complaint to the authorities) makes it P1
+    brake = Brake("complaints_or_opt_outs", app.service.now(), 0, False, "complaint_rate", 0.012)
+    assert await BrakeStore(app.store.conn, "default").trip("c:spring", brake, app.service.now())
+    assert await app.outbound.of("default").deliver() == 3  # the P1 task and the brake to WeCom, the brake to DingTalk
+    got = [(path, json.loads(body)) for path, (_, body) in zip(receiver.paths, receiver.got, strict=True)]
+    task, wecom = (m for path, m in got if path == "/guard-events/wecom")
+    assert task["markdown"]["content"].startswith(f"**P1 服务修复任务 {p1}**") and "> 用户: u3" in task["markdown"]["content"]
+    by_path = dict(got)
+    assert wecom["msgtype"] == "markdown" and wecom["markdown"]["content"].startswith("**活动已被疲劳刹车暂停**")
+    assert "> 活动: spring" in wecom["markdown"]["content"] and "complaint_rate" in wecom["markdown"]["content"]
+    (ding_path,) = [p for p in by_path if p.startswith("/guard-events/ding")]
+    query = parse_qs(urlsplit(ding_path).query)
+    stamp, sign = query["timestamp"][0], query["sign"][0]
+    expected = base64.b64encode(hmac.new(b"SECabc", f"{stamp}\nSECabc".encode(), hashlib.sha256).digest()).decode()
+    assert sign == expected and query["access_token"] == ["t"]  # as DingTalk's docs verify it
+    assert by_path[ding_path]["markdown"]["title"] == "Campaign braked for fatigue"
