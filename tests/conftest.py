@@ -321,7 +321,8 @@ LONGEST_FIRST = (
     "tests/e2e/test_hostile_input.py", "tests/e2e/test_serve.py", "tests/e2e/test_faults.py",
     "tests/e2e/test_hostile_http.py", "tests/e2e/test_redis_failover.py", "tests/e2e/test_cli_watch.py",
     "tests/e2e/test_trust.py", "tests/e2e/test_desk.py", "tests/e2e/test_preference_center.py",
-    "tests/integration/test_desk.py", "tests/e2e/test_cluster.py",
+    "tests/integration/test_desk.py", "tests/e2e/test_cluster.py", "tests/e2e/test_embedded_redis.py",
+    "tests/integration/test_bench_smoke_narrow.py", "tests/e2e/test_receivers_contract.py",
 )
 
 
