@@ -222,7 +222,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="task.opened task.claimed task.resolved brake.tripped brake.released")
     for name, what in (("list", "every endpoint and how its deliveries go"), ("remove", "stop delivering to one"),
                        ("rotate-secret", "a new secret; the old one signs beside it for 24 h"),
-                       ("test", "send a signed ping now and print the answer")):
+                       ("test", "send a signed ping now and print the answer"),
+                       ("replay", "send again the deliveries given up on after 24 h of retries")):
         one = webhooks_sub.add_parser(name, help=what)
         client_args(one)
         if name != "list":

@@ -52,7 +52,7 @@ METHOD_ROLES: dict[str, frozenset[Role]] = {
     "ApplyPolicy": _PROVISIONING, "GetPolicy": _PROVISIONING, "RotateLinkSecret": _PROVISIONING,
     "SetHookSecret": _PROVISIONING, "ListHookReceivers": _PROVISIONING,
     "AddWebhook": _PROVISIONING, "ListWebhooks": _PROVISIONING, "RemoveWebhook": _PROVISIONING,
-    "RotateWebhookSecret": _PROVISIONING, "TestWebhook": _PROVISIONING,
+    "RotateWebhookSecret": _PROVISIONING, "TestWebhook": _PROVISIONING, "ReplayWebhook": _PROVISIONING,
 }
 
 

@@ -44,6 +44,12 @@ class Delivery:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def _fields(raw: Any) -> dict[str, str]:
+    """A stream entry's fields, however the connection hands them over (a mapping, or a flat list)."""
+    pairs = raw.items() if isinstance(raw, dict) else zip(raw[::2], raw[1::2], strict=True)
+    return {str(k): str(v) for k, v in pairs}
+
+
 class WebhookStore:
     def __init__(self, conn: Connection, tenant: str) -> None:
         self.conn = conn
@@ -77,24 +83,33 @@ class WebhookStore:
     async def after(self, cursor: str, count: int = 100) -> list[tuple[str, dict[str, str]]]:
         """Outbox entries after ``cursor``, oldest first."""
         rows = await self.conn.execute("XRANGE", self.keys.outbox, f"({cursor}", "+", "COUNT", count)
-        return [(str(entry_id), {str(k): str(v) for k, v in (fields.items() if isinstance(fields, dict)
-                                                              else zip(fields[::2], fields[1::2], strict=True))})
-                for entry_id, fields in rows or []]
+        return [(str(entry_id), _fields(fields)) for entry_id, fields in rows or []]
 
     async def forget_user(self, user_id: str) -> int:
         """Erasure: the outbox's events about the user are deleted (delivered or not); how many."""
         removed, start = 0, "-"
         while True:
             rows = await self.conn.execute("XRANGE", self.keys.outbox, start, "+", "COUNT", 1000)
-            entries = [(str(entry_id), {str(k): str(v) for k, v in (fields.items() if isinstance(fields, dict)
-                                                                    else zip(fields[::2], fields[1::2], strict=True))})
-                       for entry_id, fields in rows or []]
+            entries = [(str(entry_id), _fields(fields)) for entry_id, fields in rows or []]
             mine = [e for e, f in entries if json.loads(f.get("data") or "{}").get("user_id") == user_id]
             if mine:
                 removed += int(await self.conn.execute("XDEL", self.keys.outbox, *mine))
             if len(entries) < 1000:
                 return removed
             start = f"({entries[-1][0]}"
+
+    async def failed(self, endpoint_id: str) -> list[tuple[str, dict[str, str]]]:
+        """The endpoint's deliveries given up on, oldest first: (record id, {msg_id, entry, error, at})."""
+        rows = await self.conn.execute("XRANGE", self.keys.webhooks_failed, "-", "+")
+        out = [(str(i), _fields(f)) for i, f in rows or []]
+        return [(i, f) for i, f in out if f.get("endpoint") == endpoint_id]
+
+    async def entry(self, entry_id: str) -> dict[str, str] | None:
+        rows = await self.conn.execute("XRANGE", self.keys.outbox, entry_id, entry_id)
+        return _fields(rows[0][1]) if rows else None
+
+    async def drop_failed(self, record_id: str) -> None:
+        await self.conn.execute("XDEL", self.keys.webhooks_failed, record_id)
 
     async def keep_failed(self, endpoint_id: str, msg_id: str, entry_id: str, error: str, at_ms: int) -> None:
         await self.conn.execute("XADD", self.keys.webhooks_failed, "MAXLEN", "~", FAILED_KEPT, "*", "endpoint",

@@ -196,6 +196,14 @@ class AdminServicer(pb_grpc.AdminServicer):
         log_fields.update(status=status)
         return pb.WebhookTest(status=status, error=error)
 
+    @rpc
+    async def ReplayWebhook(self, caller: Caller, request: pb.WebhookRequest, context: Any,
+                            log_fields: dict[str, Any]) -> pb.WebhookReplay:
+        service = self._outbound().of(target_tenant(caller.grant, request.tenant))
+        delivered, failing, gone = await service.replay(request.endpoint_id)
+        log_fields.update(delivered=delivered, failing=failing, gone=gone)
+        return pb.WebhookReplay(delivered=delivered, failing=failing, gone=gone)
+
     def _outbound(self) -> Outbound:
         if self.outbound is None:
             raise InvalidArgument("url", "outbound webhooks are off in this process")

@@ -202,6 +202,8 @@ class Client:
             answer = self.admin.ListWebhooks(pb.ListWebhooksRequest(tenant=tenant), timeout=self.timeout)
         elif command == "remove":
             answer = self.admin.RemoveWebhook(one, timeout=self.timeout)
+        elif command == "replay":
+            answer = self.admin.ReplayWebhook(one, timeout=self.timeout)
         elif command == "rotate-secret":
             answer = self.admin.RotateWebhookSecret(one, timeout=self.timeout)
         else:

@@ -178,6 +178,40 @@ class WebhookService:
         return await self.sender.post(endpoint.url, body, outbound.headers(endpoint.signing(now), msg_id, now // 1000,
                                                                             body))
 
+    def _request(self, endpoint: Endpoint, msg_id: str, fields: dict[str, str],
+                 now: int) -> tuple[str, bytes, dict[str, str]] | None:
+        """(URL, body, headers) of one outbox event for one endpoint; None when the endpoint is not told of it."""
+        data = json.loads(fields.get("data") or "{}")
+        if endpoint.format == "standard":
+            body = outbound.body(msg_id, fields["type"], int(fields.get("at", 0) or 0), self.tenant, data)
+            return endpoint.url, body, outbound.headers(endpoint.signing(now), msg_id, int(time.time()), body)
+        message = alerts.body(endpoint.format, fields["type"], data, endpoint.language)
+        if message is None:
+            return None
+        url = alerts.dingtalk_url(endpoint.url, endpoint.robot_secret, int(time.time() * 1000)) \
+            if endpoint.format == "dingtalk" else endpoint.url
+        return url, json.dumps(message, ensure_ascii=False).encode(), {"content-type": "application/json"}
+
+    async def replay(self, endpoint_id: str) -> tuple[int, int, int]:
+        """The endpoint's deliveries given up on, sent again now, oldest first, with their ids: (delivered, failing
+        still, gone: trimmed from the outbox meanwhile). A delivered or gone one is no longer kept."""
+        endpoint, _ = await self.one(endpoint_id)
+        delivered = failing = gone = 0
+        for failed_id, record in await self.store.failed(endpoint_id):
+            fields = await self.store.entry(record["entry"])
+            if fields is None:
+                gone += 1
+                await self.store.drop_failed(failed_id)
+                continue
+            request = self._request(endpoint, record["msg_id"], fields, self.now())
+            status, _ = await self.sender.post(*request) if request is not None else (200, "")
+            if 200 <= status < 300:
+                delivered += 1
+                await self.store.drop_failed(failed_id)
+            else:
+                failing += 1
+        return delivered, failing, gone
+
     async def list(self) -> list[tuple[Endpoint, Delivery]]:
         return await self.store.endpoints()
 
@@ -199,19 +233,11 @@ class WebhookService:
                 state.cursor = entry_id
                 continue
             msg_id = outbound.message_id(self.tenant, entry_id)
-            data = json.loads(fields.get("data") or "{}")
-            if endpoint.format == "standard":
-                body = outbound.body(msg_id, fields["type"], int(fields.get("at", 0) or 0), self.tenant, data)
-                url, headers = endpoint.url, outbound.headers(endpoint.signing(now), msg_id, int(time.time()), body)
-            else:
-                message = alerts.body(endpoint.format, fields["type"], data, endpoint.language)
-                if message is None:  # a robot is told of P1 tasks and brakes only
-                    state.cursor = entry_id
-                    continue
-                body, headers = json.dumps(message, ensure_ascii=False).encode(), {"content-type": "application/json"}
-                url = alerts.dingtalk_url(endpoint.url, endpoint.robot_secret, int(time.time() * 1000)) \
-                    if endpoint.format == "dingtalk" else endpoint.url
-            status, error = await self.sender.post(url, body, headers)
+            request = self._request(endpoint, msg_id, fields, now)
+            if request is None:  # a robot is told of P1 tasks and brakes only
+                state.cursor = entry_id
+                continue
+            status, error = await self.sender.post(*request)
             if 200 <= status < 300:
                 state.cursor, state.attempts, state.first_failed_ms, state.last_error = entry_id, 0, 0, ""
                 state.next_ms = 0

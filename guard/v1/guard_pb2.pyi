@@ -1095,6 +1095,16 @@ class Webhooks(_message.Message):
     endpoints: _containers.RepeatedCompositeFieldContainer[Webhook]
     def __init__(self, tenant: _Optional[str] = ..., endpoints: _Optional[_Iterable[_Union[Webhook, _Mapping]]] = ...) -> None: ...
 
+class WebhookReplay(_message.Message):
+    __slots__ = ("delivered", "failing", "gone")
+    DELIVERED_FIELD_NUMBER: _ClassVar[int]
+    FAILING_FIELD_NUMBER: _ClassVar[int]
+    GONE_FIELD_NUMBER: _ClassVar[int]
+    delivered: int
+    failing: int
+    gone: int
+    def __init__(self, delivered: _Optional[int] = ..., failing: _Optional[int] = ..., gone: _Optional[int] = ...) -> None: ...
+
 class WebhookTest(_message.Message):
     __slots__ = ("status", "error")
     STATUS_FIELD_NUMBER: _ClassVar[int]

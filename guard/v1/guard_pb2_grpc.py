@@ -1015,6 +1015,11 @@ class AdminStub:
                 request_serializer=guard_dot_v1_dot_guard__pb2.WebhookRequest.SerializeToString,
                 response_deserializer=guard_dot_v1_dot_guard__pb2.WebhookTest.FromString,
                 _registered_method=True)
+        self.ReplayWebhook = channel.unary_unary(
+                '/guard.v1.Admin/ReplayWebhook',
+                request_serializer=guard_dot_v1_dot_guard__pb2.WebhookRequest.SerializeToString,
+                response_deserializer=guard_dot_v1_dot_guard__pb2.WebhookReplay.FromString,
+                _registered_method=True)
 
 
 class AdminServicer:
@@ -1111,6 +1116,13 @@ class AdminServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ReplayWebhook(self, request, context):
+        """The endpoint's deliveries given up on (after 24 h of retries), sent again now with their own ids.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_AdminServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -1178,6 +1190,11 @@ def add_AdminServicer_to_server(servicer, server):
                     servicer.TestWebhook,
                     request_deserializer=guard_dot_v1_dot_guard__pb2.WebhookRequest.FromString,
                     response_serializer=guard_dot_v1_dot_guard__pb2.WebhookTest.SerializeToString,
+            ),
+            'ReplayWebhook': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReplayWebhook,
+                    request_deserializer=guard_dot_v1_dot_guard__pb2.WebhookRequest.FromString,
+                    response_serializer=guard_dot_v1_dot_guard__pb2.WebhookReplay.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -1533,6 +1550,33 @@ class Admin:
             '/guard.v1.Admin/TestWebhook',
             guard_dot_v1_dot_guard__pb2.WebhookRequest.SerializeToString,
             guard_dot_v1_dot_guard__pb2.WebhookTest.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReplayWebhook(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/guard.v1.Admin/ReplayWebhook',
+            guard_dot_v1_dot_guard__pb2.WebhookRequest.SerializeToString,
+            guard_dot_v1_dot_guard__pb2.WebhookReplay.FromString,
             options,
             channel_credentials,
             insecure,

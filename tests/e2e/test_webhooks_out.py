@@ -134,3 +134,25 @@ async def test_a_tripped_brake_reaches_a_wecom_robot_in_chinese_and_a_signed_din
     expected = base64.b64encode(hmac.new(b"SECabc", f"{stamp}\nSECabc".encode(), hashlib.sha256).digest()).decode()
     assert sign == expected and query["access_token"] == ["t"]  # as DingTalk's docs verify it
     assert by_path[ding_path]["markdown"]["title"] == "Campaign braked for fatigue"
+
+
+async def test_a_delivery_given_up_on_is_kept_and_replayed_with_its_id(app_factory, receiver):
+    app = await app_factory(webhooks_allow_private=True, webhook_seconds=3600)
+    code, out, err = await guard_cli(app, "webhooks", "add", receiver.url, "--events", "task.opened")
+    assert code == 0, err
+    endpoint_id = json.loads(out)["endpoint"]["endpoint_id"]
+    service = app.outbound.of("default")
+    receiver.down = True
+    await negative_task(app, "u4", "r4")
+    now = app.service.now()
+    assert await service.deliver(now_ms=now) == 0
+    assert await service.deliver(now_ms=now + 25 * 3_600_000) == 0  # a day of failures: given up, kept, moved on
+    ((_, state),) = await service.list()
+    assert state.failed == 1 and state.attempts == 0 and not state.disabled_ms
+    receiver.down = False
+    code, out, err = await guard_cli(app, "webhooks", "replay", endpoint_id)
+    assert code == 0 and json.loads(out) == {"delivered": 1, "failing": 0, "gone": 0}, err
+    (headers, body), = receiver.got
+    assert json.loads(body)["type"] == "task.opened" and headers["webhook-id"] == json.loads(body)["id"]
+    code, out, _ = await guard_cli(app, "webhooks", "replay", endpoint_id)
+    assert json.loads(out) == {"delivered": 0, "failing": 0, "gone": 0}  # nothing left to replay

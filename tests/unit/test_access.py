@@ -39,7 +39,7 @@ def test_every_method_of_every_service_has_its_roles():
                       "GetExperienceHealth"}),
     ({Role.OPERATOR}, {"CreateApiKey", "ListApiKeys", "RevokeApiKey", "ApplyPolicy", "GetPolicy", "RotateLinkSecret",
                        "SetHookSecret", "ListHookReceivers", "AddWebhook", "ListWebhooks", "RemoveWebhook",
-                       "RotateWebhookSecret", "TestWebhook"}),
+                       "RotateWebhookSecret", "TestWebhook", "ReplayWebhook"}),
     ({Role.ADMIN}, set(METHOD_ROLES)),
 ])
 def test_each_role_reaches_exactly_its_methods(roles, allowed):
