@@ -119,7 +119,9 @@ class App:
             self._tasks.append(asyncio.create_task(self._sweep(self.settings.sweep_seconds)))
             self._tasks.append(asyncio.create_task(self._gauges()))
             self._tasks.append(asyncio.create_task(self._evaluate_brakes(self.settings.brake_seconds)))
-            self._tasks.append(asyncio.create_task(self._deliver_webhooks(self.settings.webhook_seconds)))
+            if self.outbound is not None:
+                self._tasks.append(asyncio.create_task(self._deliver_webhooks(self.outbound,
+                                                                              self.settings.webhook_seconds)))
         log.info("serving", listen=self.settings.listen, port=self.server.port, worker=self.settings.worker_index,
                  tls=self.server.tls, mutual_tls=self.server.mutual_tls)
 
@@ -207,15 +209,13 @@ class App:
             except StoreUnavailable as exc:
                 outage.met(error=str(exc))
 
-    async def _deliver_webhooks(self, every_s: float) -> None:
+    async def _deliver_webhooks(self, outbound: Outbound, every_s: float) -> None:
         """The outbox of every tenant to its webhook endpoints (one process per deployment does it)."""
         outage = logs.Condition(log, "webhooks_store_unavailable", "warning")
         while True:
             await asyncio.sleep(every_s)
-            if self.outbound is None:
-                continue
             try:
-                await self.outbound.deliver(sorted({DEFAULT_TENANT, *await self.control.tenants()}))
+                await outbound.deliver(sorted({DEFAULT_TENANT, *await self.control.tenants()}))
                 outage.ended()
             except StoreUnavailable as exc:
                 outage.met(error=str(exc))
@@ -294,7 +294,7 @@ def build(settings: Settings, model: SentimentModel | None = None, *, now: clock
                       readiness=lambda: server.problem, hooks=hooks)
             site = build_site(web, body_timeout_s=settings.http_body_timeout_seconds,
                               webhook_bytes=settings.max_webhook_bytes,
-                              api=json_api.routes(server.servicers, auth, tenants), api_bytes=settings.max_message_bytes)
+                              api=json_api.JsonApi(server.servicers, auth, tenants), api_bytes=settings.max_message_bytes)
             http = HttpServer(site, settings.http_listen,
                               reuse_port=settings.scorer_socket is not None, grace_s=settings.drain_seconds,
                               header_timeout_s=settings.http_header_timeout_seconds)

@@ -18,7 +18,7 @@ from guard.providers import Engagement, Inbound, Item, Parsed, Refused, Request,
 
 NAME = "aliyun"
 SECRETS = ("path_secret",)
-ANSWER = {"code": 0, "msg": "成功"}
+ANSWER = ('{"code":0,"msg":"成功"}'.encode(), "application/json")  # what the receiver answers (body, media type)
 # Reports that say the number cannot receive SMS at all (not a passing failure): the channel is undeliverable.
 HARD_ERRORS = frozenset({"MOBILE_NUMBER_ILLEGAL", "MOBILE_NOT_ON_SERVICE", "MOBILE_ACCOUNT_ABNORMAL"})
 _CHINA = timezone(timedelta(hours=8))  # Aliyun's times are Beijing time without a zone

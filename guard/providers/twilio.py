@@ -23,7 +23,8 @@ SIGNATURE = "x-twilio-signature"
 STOPPED = "21610"  # "Attempt to send to unsubscribed recipient": the number replied STOP at the carrier
 # Errors that say the number cannot receive SMS at all (not a passing failure): the channel is undeliverable.
 HARD_ERRORS = frozenset({"21211", "21612", "21614", "30003", "30005", "30006"})
-REPLY = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'  # TwiML: no answer is sent to the person
+# What the receiver answers (body, media type): empty TwiML, so nothing is sent back to the person.
+ANSWER = (b'<?xml version="1.0" encoding="UTF-8"?><Response></Response>', "text/xml")
 
 
 def signature(auth_token: str, url: str, params: dict[str, str]) -> str:

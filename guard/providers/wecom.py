@@ -25,7 +25,7 @@ from guard.providers import ContactChange, Parsed, Request, forged, fresh, malfo
 
 NAME = "wecom"
 SECRETS = ("token", "encoding_aes_key", "corp_id")
-ANSWER = "success"
+ANSWER = (b"success", "text/plain; charset=utf-8")  # what the receiver answers (body, media type)
 _BLOCK = 32  # WeCom pads to 32 bytes (PKCS#7 with a 32-byte block)
 
 

@@ -79,8 +79,7 @@ class HookStore:
         tenant = TenantKeys(keys.tenant)
         before = {str(d) for d in await self.conn.execute("SMEMBERS", keys.contacts) or []}
         commands: list[tuple[object, ...]] = [("SET", tenant.contact(d), keys.user_id) for d in digests]
-        commands += [("DEL", tenant.contact(d)) for d in sorted(before - set(digests))
-                     if str(await self.user_by_contact(keys.tenant, d)) == keys.user_id]
+        commands += [("DEL", tenant.contact(d)) for d in await self._owned(keys, sorted(before - set(digests)))]
         await self.conn.pipeline(commands)
         await self.conn.pipeline([("DEL", keys.contacts), *([("SADD", keys.contacts, *digests)] if digests else [])])
 
@@ -92,10 +91,18 @@ class HookStore:
     async def drop_contacts(self, keys: UserKeys) -> int:
         """Erasure: the index forgets every contact point of the user."""
         digests = sorted(str(d) for d in await self.conn.execute("SMEMBERS", keys.contacts) or [])
-        mine = [d for d in digests if await self.user_by_contact(keys.tenant, d) == keys.user_id]
+        mine = await self._owned(keys, digests)
         if mine:
             await self.conn.pipeline([("DEL", TenantKeys(keys.tenant).contact(d)) for d in mine])
         return len(mine)
+
+    async def _owned(self, keys: UserKeys, digests: list[str]) -> list[str]:
+        """Those of ``digests`` the index still points at this user (another may have taken an address since)."""
+        if not digests:
+            return []
+        tenant = TenantKeys(keys.tenant)
+        owners = await self.conn.pipeline([("GET", tenant.contact(d)) for d in digests])
+        return [d for d, owner in zip(digests, owners, strict=True) if owner is not None and str(owner) == keys.user_id]
 
     async def keep_unmatched(self, tenant: str, digest: str, event_id: str, message: str, keep_ms: int) -> None:
         """An inbound message from an address no user has: kept under the address's hash (as long as a reply's words

@@ -7,7 +7,7 @@ to try next) are two fields, so the operator's changes and the deliverer's never
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from guard.store.connection import Connection
@@ -41,7 +41,6 @@ class Delivery:
     last_error: str = ""
     delivered: int = 0
     failed: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def _fields(raw: Any) -> dict[str, str]:

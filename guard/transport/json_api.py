@@ -1,7 +1,8 @@
 """guard's API over HTTP/JSON: ``POST /v1/<Method>`` for every unary ``EngagementGuard`` and ``RecoveryDesk`` method,
 on the pages' listener, for callers without gRPC (a PHP campaign engine, a low-code flow, a Lua gateway, curl).
 
-The body and the answer are proto3 JSON (protobuf's own mapping, the .proto's field names); the key is the same
+This module is the API's side (no web framework: the pages' listener, ``guard.web.api``, hands each request to
+``JsonApi.call``). The body and the answer are proto3 JSON (protobuf's own mapping, the .proto's field names); the key is the same
 ``Authorization: Bearer`` key, checked for the same roles; the request goes to the very method the gRPC servicer
 runs, so validation and answers are the same. A failure is the gRPC status mapped to HTTP the usual way, with a
 JSON body ``{code, message, details}``; a DEFER or a BLOCK is an answer like any other (200).
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import grpc
@@ -19,9 +20,6 @@ import orjson
 import structlog
 from google.protobuf import json_format
 from google.protobuf.message import Message
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
 
 from guard import logs, metrics, tracing
 from guard.access.authn import Authenticator
@@ -66,43 +64,50 @@ def _field_of(message: str) -> str:
     return "request"
 
 
-def _error(status: grpc.StatusCode, message: str) -> Response:
+Answer = tuple[int, bytes, dict[str, str]]  # HTTP status, JSON body, headers
+
+
+def _error(status: grpc.StatusCode, message: str) -> Answer:
     body = {"code": status.value[0], "status": status.name, "message": message, "details": []}
-    return Response(orjson.dumps(body), status_code=HTTP_BY_STATUS.get(status, 500), media_type="application/json")
+    return HTTP_BY_STATUS.get(status, 500), orjson.dumps(body), {}
 
 
-def routes(servicers: dict[str, Any], auth: Authenticator, tenants: Tenants) -> list[Route]:
-    table = methods(servicers)
+class JsonApi:
+    """Every unary method of the two services, called with proto3 JSON; ``spec`` is the OpenAPI document."""
 
-    async def call(request: Request) -> Response:
-        name = request.path_params["method"]
+    def __init__(self, servicers: dict[str, Any], auth: Authenticator, tenants: Tenants) -> None:
+        self.table = methods(servicers)
+        self.auth = auth
+        self.tenants = tenants
+        self.spec = orjson.dumps(openapi.document(SERVICES))
+
+    async def call(self, name: str, headers: Mapping[str, str], peer: str,
+                   body: Callable[[], Awaitable[bytes]]) -> Answer:
+        """One call: ``headers`` with lower-case names, ``peer`` as gRPC writes it (ipv4:host:port); the body is read
+        only once the key is checked."""
         started = time.perf_counter()
         fields: dict[str, Any] = {"transport": "http"}
         code = grpc.StatusCode.OK
-        headers = {k.lower(): v for k, v in request.headers.items()}
         with tracing.server_span(f"guard.v1/{name}", headers, {"rpc.system": "http", "rpc.method": name}) as span:
             request_id = tracing.request_id(headers, span)
             bound = structlog.contextvars.bind_contextvars(request_id=request_id)
             try:
-                found = table.get(name)
+                found = self.table.get(name)
                 if found is None:
                     code = grpc.StatusCode.NOT_FOUND
                     return _error(code, f"no method {name[:64]!r} (POST /v1/<Method> of EngagementGuard or RecoveryDesk)")
                 servicer, handler, message_type = found
-                client = request.client
-                peer = f"ipv4:{client.host}:{client.port}" if client else "unknown"
-                grant = await auth.authorize([("authorization", headers.get("authorization", ""))], lambda: peer, name)
+                grant = await self.auth.authorize([("authorization", headers.get("authorization", ""))], lambda: peer,
+                                                  name)
                 fields["tenant"], fields["key"] = grant.tenant, grant.key_id
-                body = await request.body()
                 message = message_type()
                 try:
-                    json_format.Parse(body or b"{}", message)
+                    json_format.Parse(await body() or b"{}", message)
                 except json_format.ParseError as exc:
                     raise InvalidArgument(_field_of(str(exc)), f"not proto3 JSON of {message_type.__name__}: {exc}") from None
-                answer = await handler(servicer, Caller(grant, tenants.get(grant.tenant)), message, None, fields)
+                answer = await handler(servicer, Caller(grant, self.tenants.get(grant.tenant)), message, None, fields)
                 out = json_format.MessageToDict(answer, preserving_proto_field_name=True)
-                return Response(orjson.dumps(out), media_type="application/json",
-                                headers={tracing.REQUEST_ID_HEADER: request_id})
+                return 200, orjson.dumps(out), {tracing.REQUEST_ID_HEADER: request_id}
             except Exception as exc:
                 status = status_for(exc)
                 if status is None:
@@ -115,14 +120,7 @@ def routes(servicers: dict[str, Any], auth: Authenticator, tenants: Tenants) -> 
                 return _error(status, str(exc))
             finally:
                 elapsed = time.perf_counter() - started
-                metrics.RPC_LATENCY.labels(name if name in table else "unknown", code.name).observe(elapsed)
+                metrics.RPC_LATENCY.labels(name if name in self.table else "unknown", code.name).observe(elapsed)
                 (log.info if code is grpc.StatusCode.OK else log.warning)(
                     "rpc", method=name, code=code.name, ms=round(elapsed * 1000, 2), **fields)
                 structlog.contextvars.reset_contextvars(**bound)
-
-    spec = orjson.dumps(openapi.document(SERVICES))
-
-    async def document(request: Request) -> Response:
-        return Response(spec, media_type="application/json")
-
-    return [Route("/v1/openapi.json", document, methods=["GET"]), Route("/v1/{method}", call, methods=["POST"])]

@@ -166,8 +166,9 @@ class HookService:
         services = self.services(tenant)
         for digest in digests:
             kept = await self.store.claim_unmatched(tenant, digest)
-            for event_id, raw in sorted(kept.items(), key=lambda kv: json.loads(kv[1]).get("at", 0)):
-                message = json.loads(raw)
+            messages = sorted(((event_id, json.loads(raw)) for event_id, raw in kept.items()),
+                              key=lambda em: int(em[1].get("at", 0)))
+            for event_id, message in messages:
                 await services.replies.record(user_id, message["channel"], message["text"],
                                               f"{message['provider']}-{event_id}", received_ms=int(message["at"]))
 

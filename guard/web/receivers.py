@@ -17,8 +17,9 @@ from starlette.routing import Route
 from guard import metrics
 from guard.access.keys import check_tenant
 from guard.errors import InvalidArgument
-from guard.providers import Refused, aliyun, twilio, wecom
+from guard.providers import Refused
 from guard.providers import Request as HookRequest
+from guard.usecases.hooks import PROVIDERS
 from guard.web.toolkit import Web, plain
 
 MAX_WEBHOOK_BYTES = 2 << 20  # GUARD_MAX_WEBHOOK_BYTES' default: SendGrid's largest batches fit
@@ -55,12 +56,9 @@ def routes(web: Web) -> list[Route]:
             outcome = await web.hooks.receive(tenant, provider, hook)
         except Refused as refused:
             return plain(str(refused), refused.status)
-        if provider == twilio.NAME:  # TwiML: nothing is sent back to the person
-            return Response(twilio.REPLY, media_type="text/xml")
-        if provider == aliyun.NAME:
-            return JSONResponse(aliyun.ANSWER)
-        if provider == wecom.NAME:
-            return plain(wecom.ANSWER, 200)
+        fixed = getattr(PROVIDERS.get(provider), "ANSWER", None)  # a provider that expects its own answer says it
+        if fixed is not None:
+            return Response(fixed[0], media_type=fixed[1])
         return JSONResponse({"applied": outcome.applied, "replayed": outcome.replayed, "unmatched": outcome.unmatched,
                              "ignored": outcome.ignored})
 

@@ -3,15 +3,16 @@ limits and the security headers (the parts come from ``toolkit``, ``prefs`` and 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from importlib import resources
 
 from starlette.applications import Starlette
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from guard.web import desk, prefs, receivers
+from guard.web.api import JsonCalls
+from guard.web.api import routes as json_routes
 from guard.web.limits import ASGIApp, BodyLimits
 from guard.web.toolkit import MAX_FORM_BYTES, SecurityHeaders, Web, exception_handlers, plain
 
@@ -23,10 +24,10 @@ def ready(web: Web) -> Response:
 
 
 def build_site(web: Web, *, body_timeout_s: float = 30.0, webhook_bytes: int = receivers.MAX_WEBHOOK_BYTES,
-               api: Sequence[BaseRoute] = (), api_bytes: int = 4 << 20) -> ASGIApp:
-    """``api``: the HTTP/JSON twin of the gRPC API (``POST /v1/<Method>``), made by the process that has both."""
+               api: JsonCalls | None = None, api_bytes: int = 4 << 20) -> ASGIApp:
+    """``api``: the HTTP/JSON twin of the gRPC API (``POST /v1/<Method>``), handed in by the process that has both."""
     static = StaticFiles(directory=str(resources.files("guard.web").joinpath("static")))
-    routes = [*prefs.routes(web), *desk.routes(web), *receivers.routes(web), *api,
+    routes = [*prefs.routes(web), *desk.routes(web), *receivers.routes(web), *(json_routes(api) if api else []),
               Mount("/static", app=static, name="static"),
               Route("/healthz", lambda request: plain("ok", 200)), Route("/readyz", lambda request: ready(web))]
     site = Starlette(routes=routes, exception_handlers=exception_handlers())
